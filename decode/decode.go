@@ -1,0 +1,144 @@
+// Package decode turns captured frames into the TCP segments that ftpstate
+// tracks. It uses gopacket's DecodingLayerParser with layers allocated once
+// per Decoder, so decoding a frame allocates nothing.
+//
+// Supported link types: Ethernet (with 802.1Q and QinQ tags), raw IP
+// (LINKTYPE_RAW, LINKTYPE_IPV4, LINKTYPE_IPV6), BSD loopback and Linux
+// cooked capture (SLL). Frames that are not TCP over IPv4 or IPv6 are
+// reported as not decoded; checksums are never verified, because offloaded
+// checksums are often blank in captures.
+package decode
+
+import (
+	"fmt"
+	"net/netip"
+
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
+
+	"github.com/ftptap/ftptap/ftpstate"
+)
+
+// Decoder decodes frames of one link type. It is not safe for concurrent use.
+type Decoder struct {
+	parser  *gopacket.DecodingLayerParser
+	eth     layers.Ethernet
+	dot1q   layers.Dot1Q
+	sll     layers.LinuxSLL
+	loop    layers.Loopback
+	ip4     layers.IPv4
+	ip6     layers.IPv6
+	tcp     layers.TCP
+	payload gopacket.Payload
+	decoded []gopacket.LayerType
+	raw     bool
+}
+
+// New returns a Decoder for frames of the given link type, or an error for a
+// link type it cannot decode.
+func New(link layers.LinkType) (*Decoder, error) {
+	var first gopacket.LayerType
+	switch link {
+	case layers.LinkTypeEthernet:
+		first = layers.LayerTypeEthernet
+	case layers.LinkTypeRaw, layers.LinkTypeIPv4, 12: // 12: LINKTYPE_RAW on OpenBSD
+		first = layers.LayerTypeIPv4
+	case layers.LinkTypeIPv6:
+		first = layers.LayerTypeIPv6
+	case layers.LinkTypeLinuxSLL:
+		first = layers.LayerTypeLinuxSLL
+	case layers.LinkTypeNull, layers.LinkTypeLoop:
+		first = layers.LayerTypeLoopback
+	default:
+		return nil, fmt.Errorf("decode: link type %v (%d) is not supported", link, int(link))
+	}
+	d := &Decoder{decoded: make([]gopacket.LayerType, 0, 8)}
+	d.parser = gopacket.NewDecodingLayerParser(first, &d.eth, &d.dot1q, &d.sll, &d.loop, &d.ip4, &d.ip6, &d.tcp, &d.payload)
+	d.parser.IgnoreUnsupported = true
+	d.raw = link == layers.LinkTypeRaw || link == 12
+	return d, nil
+}
+
+// Decode decodes data into p (whose Time and Side the caller sets) and
+// reports whether it held a TCP segment. p.Payload aliases data.
+func (d *Decoder) Decode(data []byte, p *ftpstate.Packet) bool {
+	if d.raw && len(data) > 0 && data[0]>>4 == 6 {
+		// LINKTYPE_RAW carries either IP version; the parser starts at IPv4.
+		if err := d.ip6.DecodeFromBytes(data, gopacket.NilDecodeFeedback); err != nil {
+			return false
+		}
+		return d.fromIP6(p)
+	}
+	d.decoded = d.decoded[:0]
+	_ = d.parser.DecodeLayers(data, &d.decoded) // errors: truncated or foreign layers; judged below
+	var haveTCP, have4, have6 bool
+	for _, t := range d.decoded {
+		switch t {
+		case layers.LayerTypeTCP:
+			haveTCP = true
+		case layers.LayerTypeIPv4:
+			have4 = true
+		case layers.LayerTypeIPv6:
+			have6 = true
+		}
+	}
+	if !haveTCP {
+		return false
+	}
+	var src, dst netip.Addr
+	switch {
+	case have4:
+		if len(d.ip4.SrcIP) != 4 || len(d.ip4.DstIP) != 4 || d.ip4.Flags&layers.IPv4MoreFragments != 0 || d.ip4.FragOffset != 0 {
+			return false
+		}
+		src = netip.AddrFrom4([4]byte(d.ip4.SrcIP))
+		dst = netip.AddrFrom4([4]byte(d.ip4.DstIP))
+	case have6:
+		if len(d.ip6.SrcIP) != 16 || len(d.ip6.DstIP) != 16 {
+			return false
+		}
+		src = netip.AddrFrom16([16]byte(d.ip6.SrcIP))
+		dst = netip.AddrFrom16([16]byte(d.ip6.DstIP))
+	default:
+		return false
+	}
+	d.fill(p, src, dst)
+	return true
+}
+
+func (d *Decoder) fromIP6(p *ftpstate.Packet) bool {
+	if d.ip6.NextHeader != layers.IPProtocolTCP || len(d.ip6.SrcIP) != 16 || len(d.ip6.DstIP) != 16 {
+		return false
+	}
+	if err := d.tcp.DecodeFromBytes(d.ip6.Payload, gopacket.NilDecodeFeedback); err != nil {
+		return false
+	}
+	d.fill(p, netip.AddrFrom16([16]byte(d.ip6.SrcIP)), netip.AddrFrom16([16]byte(d.ip6.DstIP)))
+	return true
+}
+
+func (d *Decoder) fill(p *ftpstate.Packet, src, dst netip.Addr) {
+	t := &d.tcp
+	p.Src = netip.AddrPortFrom(src, uint16(t.SrcPort))
+	p.Dst = netip.AddrPortFrom(dst, uint16(t.DstPort))
+	p.Seq = t.Seq
+	p.Ack = t.Ack
+	var f ftpstate.Flags
+	if t.FIN {
+		f |= ftpstate.FlagFIN
+	}
+	if t.SYN {
+		f |= ftpstate.FlagSYN
+	}
+	if t.RST {
+		f |= ftpstate.FlagRST
+	}
+	if t.PSH {
+		f |= ftpstate.FlagPSH
+	}
+	if t.ACK {
+		f |= ftpstate.FlagACK
+	}
+	p.Flags = f
+	p.Payload = t.Payload
+}

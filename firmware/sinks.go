@@ -1,0 +1,57 @@
+package main
+
+import (
+	"context"
+	"flag"
+
+	"github.com/ftptap/ftptap/pipeline"
+)
+
+// sinkOption is an optional sink (NATS, LEDs, metrics...) that both replay
+// and run can attach. Each registers its flags on the command's FlagSet, then
+// attach adds its sinks to the pipeline and returns a function that shuts it
+// down after the pipeline has flushed (nil when there is nothing to close).
+type sinkOption struct {
+	name   string
+	flags  func(fs *flag.FlagSet, cmd string)
+	attach func(ctx context.Context, env *sinkEnv) (close func() error, err error)
+}
+
+// sinkEnv is what a sink option sees of the command it is attached to.
+type sinkEnv struct {
+	cmd      string // "replay" or "run"
+	cfg      *Config
+	pipeline *pipeline.Pipeline
+	live     bool
+}
+
+var sinkOptions []sinkOption
+
+func registerSink(o sinkOption) { sinkOptions = append(sinkOptions, o) }
+
+// attachSinks attaches every registered sink option; on error the ones
+// already attached are closed.
+func attachSinks(ctx context.Context, env *sinkEnv) (closeAll func() error, err error) {
+	var closers []func() error
+	closeAll = func() error {
+		var first error
+		for i := len(closers) - 1; i >= 0; i-- {
+			if err := closers[i](); err != nil && first == nil {
+				first = err
+			}
+		}
+		closers = nil
+		return first
+	}
+	for _, o := range sinkOptions {
+		c, err := o.attach(ctx, env)
+		if err != nil {
+			closeAll()
+			return nil, err
+		}
+		if c != nil {
+			closers = append(closers, c)
+		}
+	}
+	return closeAll, nil
+}

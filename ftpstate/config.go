@@ -1,0 +1,120 @@
+package ftpstate
+
+import (
+	"fmt"
+	"time"
+)
+
+// Config holds the tracker's knobs. A nil *Config, and every zero field,
+// takes the default given beside the field.
+type Config struct {
+	// ControlPorts are the TCP ports FTP servers listen on for the command
+	// channel. Default: 21.
+	ControlPorts []uint16
+
+	// IdleTimeout ends a session with no packets on its command channel or
+	// its data channels for this long (packet time). Default: 15m.
+	IdleTimeout time.Duration
+	// DataTimeout fails a data connection whose SYN has had no answer for
+	// this long, and an announced data channel nobody connected to in this
+	// long once its transfer is over. Default: 30s.
+	DataTimeout time.Duration
+	// Linger is how long a finished transfer waits for the other half of its
+	// end (the final reply, or the close of its data connection) before it
+	// is reported anyway. Default: 5s.
+	Linger time.Duration
+	// SYNHold is how long a SYN that matches no announcement is held, in
+	// case the reply announcing its port arrives later through the other
+	// tap port. Default: 2s.
+	SYNHold time.Duration
+
+	// MaxSessions caps the command channels tracked at once. Default: 4096.
+	MaxSessions int
+	// MaxExpected caps the data channels announced and not yet used, per
+	// session. Default: 64.
+	MaxExpected int
+	// MaxPending caps the commands awaiting a reply, per session. Default: 64.
+	MaxPending int
+	// MaxLine caps the bytes of one command or reply line; the rest of a
+	// longer line is skipped. Default: 4096.
+	MaxLine int
+	// MaxReorder caps the bytes of out-of-order segments buffered per
+	// direction of a command channel. Default: 65536.
+	MaxReorder int
+	// MaxHeldSYNs caps the unmatched SYNs held for SYNHold. Default: 256.
+	MaxHeldSYNs int
+	// MaxDataConns caps the data connections tracked at once. Default: 16384.
+	MaxDataConns int
+
+	// ShowPasswords puts PASS arguments into events; otherwise they are
+	// replaced by "****".
+	ShowPasswords bool
+
+	// OnData, when not nil, receives the payload of every segment of a data
+	// connection that belongs to a transfer (for carving files). The segment
+	// is valid only during the call.
+	OnData func(*DataSegment)
+}
+
+// DataSegment is one data-channel TCP segment handed to Config.OnData.
+type DataSegment struct {
+	Session  uint64
+	Transfer uint64 // unique within the run
+	Command  string
+	File     string
+	Offset   int64 // byte offset in the transfer's stream, from the sequence number
+	Payload  []byte
+}
+
+func (c *Config) withDefaults() Config {
+	var d Config
+	if c != nil {
+		d = *c
+	}
+	if len(d.ControlPorts) == 0 {
+		d.ControlPorts = []uint16{21}
+	}
+	def := func(p *time.Duration, v time.Duration) {
+		if *p <= 0 {
+			*p = v
+		}
+	}
+	def(&d.IdleTimeout, 15*time.Minute)
+	def(&d.DataTimeout, 30*time.Second)
+	def(&d.Linger, 5*time.Second)
+	def(&d.SYNHold, 2*time.Second)
+	defi := func(p *int, v int) {
+		if *p <= 0 {
+			*p = v
+		}
+	}
+	defi(&d.MaxSessions, 4096)
+	defi(&d.MaxExpected, 64)
+	defi(&d.MaxPending, 64)
+	defi(&d.MaxLine, 4096)
+	defi(&d.MaxReorder, 65536)
+	defi(&d.MaxHeldSYNs, 256)
+	defi(&d.MaxDataConns, 16384)
+	return d
+}
+
+// Validate reports the first field of c that holds an impossible value.
+func (c *Config) Validate() error {
+	if c == nil {
+		return nil
+	}
+	for _, p := range c.ControlPorts {
+		if p == 0 {
+			return fmt.Errorf("ftpstate: control port 0 is not a port")
+		}
+	}
+	if c.MaxLine < 0 || c.MaxLine > 1<<24 {
+		return fmt.Errorf("ftpstate: max line %d out of range (0 to %d)", c.MaxLine, 1<<24)
+	}
+	for name, v := range map[string]int{"max sessions": c.MaxSessions, "max expected": c.MaxExpected, "max pending": c.MaxPending, "max reorder": c.MaxReorder, "max held SYNs": c.MaxHeldSYNs, "max data conns": c.MaxDataConns} {
+		if v < 0 {
+			return fmt.Errorf("ftpstate: %s %d is negative", name, v)
+		}
+	}
+	return nil
+}

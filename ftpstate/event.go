@@ -1,0 +1,428 @@
+package ftpstate
+
+import (
+	"net/netip"
+	"strconv"
+	"time"
+	"unicode/utf8"
+)
+
+// Type is the kind of an Event. Its String form is the event's "type" field
+// and doubles as the NATS subject tokens (dots separate tokens).
+type Type uint8
+
+// Event types. The zero value is invalid.
+const (
+	TypeUnknown      Type = iota
+	TypeSessionStart      // a command channel was seen for the first time
+	TypeSessionEnd        // a command channel ended
+	TypeRequest           // the client sent a command
+	TypeResponse          // the server sent a (possibly multi-line) reply
+	TypeLogin             // the outcome of USER/PASS/ACCT
+	TypeDataExpect        // a data channel was announced (PORT, EPRT, PASV, EPSV...)
+	TypeDataOpen          // the announced data connection was set up
+	TypeDataFail          // the announced data connection failed or was never tried
+	TypeTransferEnd       // a transfer command (RETR, STOR, LIST...) finished
+	TypeTLS               // the command channel went encrypted
+	TypeAlert             // an anomaly: a cap was hit, a peer broke the protocol, a diagnosis
+	TypeLED               // an LED changed state (leds, log mode)
+	TypeStatus            // periodic counters of a running tap
+)
+
+var typeNames = [...]string{
+	TypeUnknown:      "unknown",
+	TypeSessionStart: "session.start",
+	TypeSessionEnd:   "session.end",
+	TypeRequest:      "request",
+	TypeResponse:     "response",
+	TypeLogin:        "login",
+	TypeDataExpect:   "data.expect",
+	TypeDataOpen:     "data.open",
+	TypeDataFail:     "data.fail",
+	TypeTransferEnd:  "transfer.end",
+	TypeTLS:          "tls",
+	TypeAlert:        "alert",
+	TypeLED:          "led",
+	TypeStatus:       "status",
+}
+
+func (t Type) String() string {
+	if int(t) < len(typeNames) {
+		return typeNames[t]
+	}
+	return "unknown"
+}
+
+// ParseType returns the Type named s, or TypeUnknown.
+func ParseType(s string) Type {
+	for i, n := range typeNames {
+		if n == s {
+			return Type(i)
+		}
+	}
+	return TypeUnknown
+}
+
+// Mode is the mode of a data channel.
+type Mode uint8
+
+// Data-channel modes. The zero value is unknown.
+const (
+	ModeUnknown Mode = iota
+	ModeActive       // PORT, EPRT, LPRT: the server connects to the client
+	ModePassive      // PASV, EPSV, LPSV: the client connects to the server
+)
+
+func (m Mode) String() string {
+	switch m {
+	case ModeActive:
+		return "active"
+	case ModePassive:
+		return "passive"
+	}
+	return "unknown"
+}
+
+// Direction is where a transfer moves its bytes.
+type Direction uint8
+
+// Transfer directions.
+const (
+	DirUnknown  Direction = iota
+	DirDownload           // RETR: server to client
+	DirUpload             // STOR, STOU, APPE: client to server
+	DirListing            // LIST, NLST, MLSD: server to client
+)
+
+func (d Direction) String() string {
+	switch d {
+	case DirDownload:
+		return "download"
+	case DirUpload:
+		return "upload"
+	case DirListing:
+		return "listing"
+	}
+	return "unknown"
+}
+
+// Side names a port of the tap: the NIC (or capture file) a frame entered on.
+type Side uint8
+
+// Tap ports. SideUnknown is a frame whose port is not known (one capture file).
+const (
+	SideUnknown Side = iota
+	SideA
+	SideB
+)
+
+func (s Side) String() string {
+	switch s {
+	case SideA:
+		return "a"
+	case SideB:
+		return "b"
+	}
+	return ""
+}
+
+// Event is one thing the tracker observed. Which fields are meaningful
+// depends on Type; the JSON form (AppendJSON) writes only those.
+//
+// Tap and Seq are not set by the Tracker: the pipeline that numbers the
+// events of one tap fills them in.
+type Event struct {
+	Tap  string
+	Seq  uint64
+	Time time.Time
+	Type Type
+
+	Session uint64         // unique within a run; 0 for events of no session (status, led)
+	Client  netip.AddrPort // command channel's client endpoint
+	Server  netip.AddrPort // command channel's server endpoint
+
+	// session.start
+	Midstream  bool
+	ClientSide Side
+	// session.end: quit, close, reset, timeout, shutdown. data.fail: refused,
+	// timeout, unused.
+	Reason string
+
+	// request, response (Command: the request it answers), transfer.end
+	Command string
+	Arg     string
+	Code    int
+	Text    string
+
+	// login
+	User string
+	OK   bool
+
+	// data.*
+	Mode     Mode
+	Via      string
+	Endpoint netip.AddrPort
+	From, To netip.AddrPort
+
+	// transfer.end
+	File       string
+	Direction  Direction
+	Bytes      int64
+	Complete   bool
+	DurationMS int64
+
+	// alert: Kind is one subject token (letters, digits, '_'); led: Kind is
+	// the role and State its new state.
+	Kind   string
+	State  string
+	Detail string // plain-language explanation (alert, data.fail)
+
+	// status: counters, written as a JSON object in the given order.
+	Counters []Counter
+}
+
+// Counter is a named figure of a status event.
+type Counter struct {
+	Name  string
+	Value int64
+}
+
+// Subject returns the NATS subject tokens after "ftptap.<tap>." for the
+// event: the type, then the command for requests, the code for responses,
+// the mode for data events, and the kind for alerts.
+func (e *Event) Subject() string {
+	t := e.Type.String()
+	switch e.Type {
+	case TypeRequest:
+		return t + "." + subjectToken(e.Command)
+	case TypeResponse:
+		return t + "." + strconv.Itoa(e.Code)
+	case TypeDataExpect, TypeDataOpen, TypeDataFail:
+		return t + "." + e.Mode.String()
+	case TypeAlert:
+		return t + "." + subjectToken(e.Kind)
+	case TypeLED:
+		return t + "." + subjectToken(e.Kind)
+	}
+	return t
+}
+
+// subjectToken maps s to a valid NATS subject token: characters other than
+// letters, digits, '-' and '_' become '_'. Hostile commands cannot inject
+// subject separators or wildcards.
+func subjectToken(s string) string {
+	if s == "" {
+		return "_"
+	}
+	ok := true
+	for i := 0; i < len(s); i++ {
+		if !tokenByte(s[i]) {
+			ok = false
+			break
+		}
+	}
+	if ok {
+		return s
+	}
+	b := []byte(s)
+	for i := range b {
+		if !tokenByte(b[i]) {
+			b[i] = '_'
+		}
+	}
+	return string(b)
+}
+
+func tokenByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_'
+}
+
+// AppendJSON appends the event as one JSON object (no newline) to b.
+// Common fields come first in a fixed order: v, tap, seq, ts, type, session,
+// client, server. Strings from the wire are escaped; invalid UTF-8 becomes
+// U+FFFD.
+func (e *Event) AppendJSON(b []byte) []byte {
+	b = append(b, `{"v":1,"tap":`...)
+	b = appendString(b, e.Tap)
+	b = append(b, `,"seq":`...)
+	b = strconv.AppendUint(b, e.Seq, 10)
+	b = append(b, `,"ts":"`...)
+	b = e.Time.UTC().AppendFormat(b, "2006-01-02T15:04:05.000000Z")
+	b = append(b, `","type":`...)
+	b = appendString(b, e.Type.String())
+	if e.Session != 0 || e.Client.IsValid() {
+		b = append(b, `,"session":"`...)
+		b = append(b, 's')
+		b = strconv.AppendUint(b, e.Session, 10)
+		b = append(b, '"')
+		b = appendAddr(b, "client", e.Client)
+		b = appendAddr(b, "server", e.Server)
+	}
+	switch e.Type {
+	case TypeSessionStart:
+		b = appendBool(b, "midstream", e.Midstream)
+		if e.ClientSide != SideUnknown {
+			b = appendField(b, "client_side", e.ClientSide.String())
+		}
+	case TypeSessionEnd:
+		b = appendField(b, "reason", e.Reason)
+	case TypeRequest:
+		b = appendField(b, "command", e.Command)
+		b = appendField(b, "arg", e.Arg)
+	case TypeResponse:
+		b = appendInt(b, "code", int64(e.Code))
+		b = appendField(b, "text", e.Text)
+		b = appendField(b, "command", e.Command)
+	case TypeLogin:
+		b = appendField(b, "user", e.User)
+		b = appendBool(b, "ok", e.OK)
+		if e.Code != 0 {
+			b = appendInt(b, "code", int64(e.Code))
+		}
+	case TypeDataExpect:
+		b = appendField(b, "mode", e.Mode.String())
+		b = appendField(b, "via", e.Via)
+		b = appendAddr(b, "endpoint", e.Endpoint)
+	case TypeDataOpen:
+		b = appendField(b, "mode", e.Mode.String())
+		b = appendAddr(b, "endpoint", e.Endpoint)
+		b = appendAddr(b, "from", e.From)
+		b = appendAddr(b, "to", e.To)
+		if e.Via != "" {
+			b = appendField(b, "via", e.Via)
+		}
+	case TypeDataFail:
+		b = appendField(b, "mode", e.Mode.String())
+		b = appendAddr(b, "endpoint", e.Endpoint)
+		b = appendField(b, "reason", e.Reason)
+		if e.Via != "" {
+			b = appendField(b, "via", e.Via)
+		}
+		if e.From.IsValid() {
+			b = appendAddr(b, "from", e.From)
+		}
+		if e.Detail != "" {
+			b = appendField(b, "detail", e.Detail)
+		}
+	case TypeTransferEnd:
+		b = appendField(b, "command", e.Command)
+		b = appendField(b, "file", e.File)
+		b = appendField(b, "direction", e.Direction.String())
+		b = appendInt(b, "bytes", e.Bytes)
+		b = appendInt(b, "code", int64(e.Code))
+		b = appendBool(b, "complete", e.Complete)
+		b = appendField(b, "mode", e.Mode.String())
+		b = appendInt(b, "duration_ms", e.DurationMS)
+		if e.Endpoint.IsValid() {
+			b = appendAddr(b, "endpoint", e.Endpoint)
+		}
+		if e.Text != "" {
+			b = appendField(b, "text", e.Text)
+		}
+	case TypeTLS:
+		b = appendField(b, "command", e.Command)
+		b = appendField(b, "arg", e.Arg)
+	case TypeAlert:
+		b = appendField(b, "kind", e.Kind)
+		b = appendField(b, "detail", e.Detail)
+	case TypeLED:
+		b = appendField(b, "role", e.Kind)
+		b = appendField(b, "state", e.State)
+	case TypeStatus:
+		b = append(b, `,"counters":{`...)
+		for i, c := range e.Counters {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendString(b, c.Name)
+			b = append(b, ':')
+			b = strconv.AppendInt(b, c.Value, 10)
+		}
+		b = append(b, '}')
+	}
+	return append(b, '}')
+}
+
+func appendField(b []byte, k, v string) []byte {
+	b = append(b, ',', '"')
+	b = append(b, k...)
+	b = append(b, '"', ':')
+	return appendString(b, v)
+}
+
+func appendInt(b []byte, k string, v int64) []byte {
+	b = append(b, ',', '"')
+	b = append(b, k...)
+	b = append(b, '"', ':')
+	return strconv.AppendInt(b, v, 10)
+}
+
+func appendBool(b []byte, k string, v bool) []byte {
+	b = append(b, ',', '"')
+	b = append(b, k...)
+	b = append(b, '"', ':')
+	return strconv.AppendBool(b, v)
+}
+
+func appendAddr(b []byte, k string, ap netip.AddrPort) []byte {
+	b = append(b, ',', '"')
+	b = append(b, k...)
+	b = append(b, `":"`...)
+	if ap.IsValid() {
+		b = ap.AppendTo(b)
+	}
+	return append(b, '"')
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendString appends s as a JSON string. Control characters are escaped,
+// invalid UTF-8 is replaced, and <, >, & are left alone (the output is not
+// HTML).
+func appendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != 0x7f {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i++
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}

@@ -1,0 +1,240 @@
+// Package pipeline runs frames from a source through the decoder and the
+// tracker, numbers the events of one tap, encodes them once as JSON and hands
+// them to sinks. The live path (ftptap run) and ftptap replay use the same
+// Pipeline; only the Source differs.
+//
+// One goroutine (the caller of Run) owns the tracker, so ftpstate needs no
+// locks. Sinks are called on that goroutine and must not block for long: a
+// sink that does I/O puts a bounded queue in front of it (see Queue).
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
+
+	"github.com/ftptap/ftptap/decode"
+	"github.com/ftptap/ftptap/ftpstate"
+)
+
+// Frame is one captured frame. Data is valid until the next ReadFrame.
+// A Frame with no Data and a non-zero Timestamp is a tick: no packet came,
+// but time has moved on (live sources use it to let timeouts run).
+type Frame struct {
+	Data     []byte
+	Info     gopacket.CaptureInfo
+	Side     ftpstate.Side
+	LinkType layers.LinkType
+}
+
+// Source yields frames in capture order. ReadFrame returns io.EOF at the end
+// of a finite source; a live source returns net.ErrClosed or io.EOF once it
+// is closed, which Run takes as a clean end.
+type Source interface {
+	ReadFrame() (Frame, error)
+}
+
+// Sink receives every event. ev and js (its JSON form, no newline) are valid
+// only during the call. Event must not block for long.
+type Sink interface {
+	Event(ev *ftpstate.Event, js []byte)
+}
+
+// SinkFunc adapts a function to Sink.
+type SinkFunc func(ev *ftpstate.Event, js []byte)
+
+// Event calls f.
+func (f SinkFunc) Event(ev *ftpstate.Event, js []byte) { f(ev, js) }
+
+// Options configure a Pipeline.
+type Options struct {
+	Tap     string           // the tap's id, in every event
+	Tracker *ftpstate.Config // nil: defaults
+	Sinks   []Sink
+	// FirstSeq is the seq of the first event; 0 means 1.
+	FirstSeq uint64
+}
+
+// Stats are counters of a running pipeline, safe to read from any goroutine.
+type Stats struct {
+	Frames      [3]atomic.Uint64 // by ftpstate.Side: unknown, a, b
+	Bytes       atomic.Uint64
+	NotTCP      atomic.Uint64 // frames that were not TCP over IP
+	Events      atomic.Uint64
+	LastSeq     atomic.Uint64
+	OpenSession atomic.Int64
+}
+
+// Pipeline connects a source to the tracker and the sinks.
+type Pipeline struct {
+	opts     Options
+	tracker  *ftpstate.Tracker
+	decoders map[layers.LinkType]*decode.Decoder
+	pkt      ftpstate.Packet
+	seq      uint64
+	buf      []byte
+	queue    []ftpstate.Event // events waiting for dispatch (FIFO)
+	last     time.Time        // newest packet time
+	Stats    Stats
+
+	mu       sync.Mutex // guards injected
+	injected []ftpstate.Event
+	nInject  atomic.Int32 // len(injected), readable without mu
+}
+
+// New returns a Pipeline. The tracker config is validated here.
+func New(opts Options) (*Pipeline, error) {
+	if err := opts.Tracker.Validate(); err != nil {
+		return nil, err
+	}
+	p := &Pipeline{opts: opts, decoders: make(map[layers.LinkType]*decode.Decoder), buf: make([]byte, 0, 4096)}
+	p.seq = opts.FirstSeq
+	if p.seq > 0 {
+		p.seq--
+	}
+	p.tracker = ftpstate.New(opts.Tracker, p.emit)
+	return p, nil
+}
+
+// Tracker returns the pipeline's tracker, for reading its counters on the
+// pipeline goroutine (from a sink).
+func (p *Pipeline) Tracker() *ftpstate.Tracker { return p.tracker }
+
+// AddSink adds a sink; call it before Run.
+func (p *Pipeline) AddSink(s Sink) { p.opts.Sinks = append(p.opts.Sinks, s) }
+
+// emit is the tracker's event callback: it queues, and dispatch numbers.
+func (p *Pipeline) emit(ev *ftpstate.Event) {
+	p.queue = append(p.queue, *ev)
+}
+
+// Emit adds an event of the pipeline's own (a status or led event, say) to
+// the stream. It must be called on the pipeline goroutine, for instance from
+// a sink; from other goroutines use Inject. A zero Time takes the newest
+// packet time.
+func (p *Pipeline) Emit(ev ftpstate.Event) {
+	if ev.Time.IsZero() {
+		ev.Time = p.last
+	}
+	p.queue = append(p.queue, ev)
+}
+
+// Inject queues an event from any goroutine; Run sends it on after the next
+// frame or tick.
+func (p *Pipeline) Inject(ev ftpstate.Event) {
+	p.mu.Lock()
+	p.injected = append(p.injected, ev)
+	p.nInject.Store(int32(len(p.injected)))
+	p.mu.Unlock()
+}
+
+func (p *Pipeline) drainInjected() {
+	p.mu.Lock()
+	in := p.injected
+	p.injected = nil
+	p.nInject.Store(0)
+	p.mu.Unlock()
+	for _, ev := range in {
+		p.Emit(ev)
+	}
+}
+
+// dispatch numbers, encodes and hands out queued events, including those
+// that sinks emit while handling them.
+func (p *Pipeline) dispatch() {
+	for i := 0; i < len(p.queue); i++ {
+		ev := &p.queue[i]
+		p.seq++
+		ev.Seq = p.seq
+		ev.Tap = p.opts.Tap
+		p.buf = ev.AppendJSON(p.buf[:0])
+		for _, s := range p.opts.Sinks {
+			s.Event(ev, p.buf)
+		}
+		p.Stats.Events.Add(1)
+		p.Stats.LastSeq.Store(p.seq)
+	}
+	clear(p.queue)
+	p.queue = p.queue[:0]
+}
+
+// Run reads src until it ends or ctx is done, then ends every open session
+// (reason "shutdown"), sends the last events and returns. A source error
+// other than the end of the source is returned, wrapped, after the flush, so
+// nothing already captured is lost.
+func (p *Pipeline) Run(ctx context.Context, src Source) error {
+	var srcErr error
+	for ctx.Err() == nil {
+		f, err := src.ReadFrame()
+		if err != nil {
+			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !errors.Is(err, os.ErrClosed) {
+				srcErr = err
+			}
+			break
+		}
+		p.Feed(f)
+	}
+	p.drainInjected()
+	p.tracker.Flush(p.last)
+	p.dispatch()
+	if srcErr != nil {
+		return fmt.Errorf("pipeline: %w", srcErr)
+	}
+	return nil
+}
+
+// Feed runs one frame through the pipeline. Run calls it; tests and
+// benchmarks may call it directly.
+func (p *Pipeline) Feed(f Frame) {
+	if len(f.Data) == 0 {
+		if !f.Info.Timestamp.IsZero() {
+			if f.Info.Timestamp.After(p.last) {
+				p.last = f.Info.Timestamp
+			}
+			p.tracker.Advance(p.last)
+		}
+		p.drainInjected()
+		p.dispatch()
+		return
+	}
+	p.Stats.Frames[f.Side%3].Add(1)
+	p.Stats.Bytes.Add(uint64(len(f.Data)))
+	d := p.decoders[f.LinkType]
+	if d == nil {
+		var err error
+		d, err = decode.New(f.LinkType)
+		if err != nil {
+			p.Stats.NotTCP.Add(1)
+			return
+		}
+		p.decoders[f.LinkType] = d
+	}
+	if f.Info.Timestamp.After(p.last) {
+		p.last = f.Info.Timestamp
+	}
+	if !d.Decode(f.Data, &p.pkt) {
+		p.Stats.NotTCP.Add(1)
+		return
+	}
+	p.pkt.Time = f.Info.Timestamp
+	p.pkt.Side = f.Side
+	p.tracker.Feed(&p.pkt)
+	p.pkt.Payload = nil
+	if len(p.queue) > 0 {
+		p.dispatch()
+	}
+	p.Stats.OpenSession.Store(int64(p.tracker.OpenSessions()))
+	if p.nInject.Load() > 0 {
+		p.drainInjected()
+		p.dispatch()
+	}
+}

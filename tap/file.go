@@ -1,0 +1,189 @@
+package tap
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"container/heap"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
+	"github.com/google/gopacket/pcapgo"
+
+	"github.com/ftptap/ftptap/ftpstate"
+	"github.com/ftptap/ftptap/pipeline"
+)
+
+// FileSource reads one or more capture files and merges their frames by
+// timestamp. Each file is one tap port: the first is port A, the second port
+// B; with a single file the port is unknown. Frames of equal timestamps keep
+// file order.
+type FileSource struct {
+	files []*capFile
+	h     fileHeap
+	err   error
+}
+
+type capFile struct {
+	name   string
+	idx    int
+	f      *os.File
+	src    gopacket.PacketDataSource
+	link   layers.LinkType
+	side   ftpstate.Side
+	data   []byte
+	ci     gopacket.CaptureInfo
+	frames int
+}
+
+// OpenFiles opens the named capture files. The error names the file and
+// says what is wrong with it.
+func OpenFiles(names ...string) (*FileSource, error) {
+	if len(names) == 0 {
+		return nil, errors.New("tap: no capture file given")
+	}
+	s := &FileSource{}
+	for i, name := range names {
+		cf, err := openCapture(name)
+		if err != nil {
+			s.Close()
+			return nil, err
+		}
+		cf.idx = i
+		if len(names) > 1 && i < 2 {
+			cf.side = ftpstate.Side(i + 1)
+		}
+		s.files = append(s.files, cf)
+	}
+	for _, cf := range s.files {
+		if err := cf.next(); err != nil {
+			if errors.Is(err, io.EOF) {
+				continue
+			}
+			s.Close()
+			return nil, err
+		}
+		s.h = append(s.h, cf)
+	}
+	heap.Init(&s.h)
+	return s, nil
+}
+
+func openCapture(name string) (*capFile, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, fmt.Errorf("tap: %w", err)
+	}
+	cf := &capFile{name: name, f: f}
+	var r io.Reader = bufio.NewReaderSize(f, 1<<16)
+	magic, _ := r.(*bufio.Reader).Peek(4)
+	if len(magic) >= 2 && magic[0] == 0x1f && magic[1] == 0x8b {
+		zr, err := gzip.NewReader(r)
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("tap: %s: gzip: %w", name, err)
+		}
+		br := bufio.NewReaderSize(zr, 1<<16)
+		r = br
+		magic, _ = br.Peek(4)
+	}
+	switch {
+	case len(magic) < 4:
+		f.Close()
+		return nil, fmt.Errorf("tap: %s: not a capture file (too short)", name)
+	case bytes.Equal(magic, []byte{0x0a, 0x0d, 0x0d, 0x0a}):
+		ng, err := pcapgo.NewNgReader(r, pcapgo.NgReaderOptions{})
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("tap: %s: pcapng: %w", name, err)
+		}
+		cf.src, cf.link = ng, ng.LinkType()
+	default:
+		pr, err := pcapgo.NewReader(r)
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("tap: %s: not a pcap or pcapng file: %w", name, err)
+		}
+		cf.src, cf.link = pr, pr.LinkType()
+	}
+	return cf, nil
+}
+
+// next reads the file's next frame into cf.data/cf.ci.
+func (cf *capFile) next() (err error) {
+	defer func() {
+		// pcapgo trusts lengths from the file; a hostile file must not
+		// bring the replay down.
+		if r := recover(); r != nil {
+			err = fmt.Errorf("tap: %s: frame %d: malformed capture (%v)", cf.name, cf.frames+1, r)
+		}
+	}()
+	data, ci, err := cf.src.ReadPacketData()
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			return io.EOF
+		}
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return fmt.Errorf("tap: %s: truncated after %d frames", cf.name, cf.frames)
+		}
+		return fmt.Errorf("tap: %s: frame %d: %w", cf.name, cf.frames+1, err)
+	}
+	cf.frames++
+	cf.data, cf.ci = data, ci
+	return nil
+}
+
+// ReadFrame returns the earliest frame of all files. After the last frame it
+// returns io.EOF, or the first read error of any file (frames already
+// returned stay valid events; the caller flushes and reports the error).
+func (s *FileSource) ReadFrame() (pipeline.Frame, error) {
+	if s.err != nil {
+		return pipeline.Frame{}, s.err
+	}
+	if len(s.h) == 0 {
+		return pipeline.Frame{}, io.EOF
+	}
+	cf := s.h[0]
+	fr := pipeline.Frame{Data: cf.data, Info: cf.ci, Side: cf.side, LinkType: cf.link}
+	// The data must survive the next read of the same file: pcapgo's
+	// ReadPacketData returns a fresh slice per call, and the ng reader too.
+	if err := cf.next(); err != nil {
+		heap.Pop(&s.h)
+		if !errors.Is(err, io.EOF) {
+			s.err = err
+		}
+	} else {
+		heap.Fix(&s.h, 0)
+	}
+	return fr, nil
+}
+
+// Close closes every file.
+func (s *FileSource) Close() error {
+	for _, cf := range s.files {
+		cf.f.Close()
+	}
+	return nil
+}
+
+type fileHeap []*capFile
+
+func (h fileHeap) Len() int { return len(h) }
+func (h fileHeap) Less(i, j int) bool {
+	if h[i].ci.Timestamp.Equal(h[j].ci.Timestamp) {
+		return h[i].idx < h[j].idx
+	}
+	return h[i].ci.Timestamp.Before(h[j].ci.Timestamp)
+}
+func (h fileHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *fileHeap) Push(x any)   { *h = append(*h, x.(*capFile)) }
+func (h *fileHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
