@@ -27,6 +27,7 @@ const (
 	TypeAlert             // an anomaly: a cap was hit, a peer broke the protocol, a diagnosis
 	TypeLED               // an LED changed state (leds, log mode)
 	TypeStatus            // periodic counters of a running tap
+	TypeDataClose         // a data connection ended (its bytes are all counted)
 )
 
 var typeNames = [...]string{
@@ -44,6 +45,7 @@ var typeNames = [...]string{
 	TypeAlert:        "alert",
 	TypeLED:          "led",
 	TypeStatus:       "status",
+	TypeDataClose:    "data.close",
 }
 
 func (t Type) String() string {
@@ -197,7 +199,7 @@ func (e *Event) Subject() string {
 		return t + "." + subjectToken(e.Command)
 	case TypeResponse:
 		return t + "." + strconv.Itoa(e.Code)
-	case TypeDataExpect, TypeDataOpen, TypeDataFail:
+	case TypeDataExpect, TypeDataOpen, TypeDataFail, TypeDataClose:
 		return t + "." + e.Mode.String()
 	case TypeAlert:
 		return t + "." + subjectToken(e.Kind)
@@ -304,6 +306,13 @@ func (e *Event) AppendJSON(b []byte) []byte {
 		if e.Detail != "" {
 			b = appendField(b, "detail", e.Detail)
 		}
+	case TypeDataClose:
+		b = appendField(b, "mode", e.Mode.String())
+		b = appendAddr(b, "endpoint", e.Endpoint)
+		b = appendAddr(b, "from", e.From)
+		b = appendAddr(b, "to", e.To)
+		b = appendInt(b, "bytes", e.Bytes)
+		b = appendField(b, "reason", e.Reason)
 	case TypeTransferEnd:
 		b = appendField(b, "command", e.Command)
 		b = appendField(b, "file", e.File)

@@ -1,32 +1,367 @@
 package ftpstate
 
-import "time"
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+)
 
 // Tracker follows FTP sessions through the packets fed to it and reports
 // what happens as Events. It is not safe for concurrent use: one goroutine
-// feeds it.
+// feeds it. Time comes only from the packets (and from Advance).
 type Tracker struct {
 	cfg  Config
 	emit func(*Event)
+
+	ctlPorts [8]uint16 // the first control ports, checked without a loop over a slice header
+	nCtl     int
+
+	sessions map[connKey]*session
+	order    []*session // live sessions in start order: sweeps and Flush walk this, never a map
+	data     map[connKey]*dataConn
+	expects  map[netip.AddrPort]*expectation
+	dark     map[addrPair]*session // sessions gone TLS, by client and server address
+
+	held     []heldPacket // unmatched SYN/RST packets, a ring of cfg.MaxHeldSYNs
+	heldNext int
+
+	nextID    uint64
+	nextXfer  uint64
+	now       time.Time
+	nextSweep time.Time
+
+	stats         Stats
+	lastGlobalCap struct {
+		kind string
+		at   time.Time
+	}
+}
+
+// Stats counts what the tracker saw. Read it with Tracker.Stats.
+type Stats struct {
+	Packets        uint64 // TCP segments fed
+	ControlPackets uint64 // segments of command channels
+	DataPackets    uint64 // segments of data channels
+	Sessions       uint64 // sessions started
+	DataConns      uint64 // data connections matched
+	Events         uint64 // events emitted
+	Gaps           uint64 // holes skipped in command-channel streams
+	CapHits        uint64 // times a cap was hit
+	Anomalies      uint64 // alert events emitted
+	HeldMatched    uint64 // SYNs matched after being held
+}
+
+type connKey struct{ a, b netip.AddrPort }
+
+func keyOf(x, y netip.AddrPort) connKey {
+	if x.Compare(y) < 0 {
+		return connKey{x, y}
+	}
+	return connKey{y, x}
+}
+
+type addrPair struct{ client, server netip.Addr }
+
+type heldPacket struct {
+	time     time.Time
+	src, dst netip.AddrPort
+	seq      uint32
+	flags    Flags
+	side     Side
+	used     bool
 }
 
 // New returns a Tracker that calls emit for every event, on the goroutine
 // that calls Feed, Advance or Flush. The *Event is valid only during the
 // call. A nil cfg applies the defaults.
 func New(cfg *Config, emit func(*Event)) *Tracker {
-	return &Tracker{cfg: cfg.withDefaults(), emit: emit}
+	t := &Tracker{
+		cfg:      cfg.withDefaults(),
+		emit:     emit,
+		sessions: make(map[connKey]*session),
+		data:     make(map[connKey]*dataConn),
+		expects:  make(map[netip.AddrPort]*expectation),
+		dark:     make(map[addrPair]*session),
+	}
+	t.held = make([]heldPacket, t.cfg.MaxHeldSYNs)
+	for _, p := range t.cfg.ControlPorts {
+		if t.nCtl < len(t.ctlPorts) {
+			t.ctlPorts[t.nCtl] = p
+			t.nCtl++
+		}
+	}
+	return t
 }
 
-// Feed tracks one TCP segment.
-func (t *Tracker) Feed(p *Packet) {}
-
-// Advance runs the timeouts due at now (packet time, or the wall clock of a
-// live tap when no packets come).
-func (t *Tracker) Advance(now time.Time) {}
-
-// Flush ends every open session with reason "shutdown", reporting open
-// transfers and unused data channels first.
-func (t *Tracker) Flush(now time.Time) {}
+// Stats returns the tracker's counters.
+func (t *Tracker) Stats() Stats { return t.stats }
 
 // OpenSessions returns the number of sessions being tracked.
-func (t *Tracker) OpenSessions() int { return 0 }
+func (t *Tracker) OpenSessions() int { return len(t.sessions) }
+
+func (t *Tracker) isControlPort(p uint16) bool {
+	for i := 0; i < t.nCtl; i++ {
+		if t.ctlPorts[i] == p {
+			return true
+		}
+	}
+	if len(t.cfg.ControlPorts) > len(t.ctlPorts) {
+		return slices.Contains(t.cfg.ControlPorts[len(t.ctlPorts):], p)
+	}
+	return false
+}
+
+// Feed tracks one TCP segment. Segments must come in capture order (small
+// reorderings between tap ports are tolerated).
+func (t *Tracker) Feed(p *Packet) {
+	t.stats.Packets++
+	if p.Time.After(t.now) {
+		t.now = p.Time
+	}
+	if !t.nextSweep.IsZero() && !t.now.Before(t.nextSweep) {
+		t.sweep()
+	}
+	if t.nextSweep.IsZero() {
+		t.nextSweep = t.now.Add(time.Second)
+	}
+	k := keyOf(p.Src, p.Dst)
+	if d := t.data[k]; d != nil {
+		t.stats.DataPackets++
+		t.dataPacket(d, p)
+		return
+	}
+	if s := t.sessions[k]; s != nil {
+		t.stats.ControlPackets++
+		t.controlPacket(s, p)
+		return
+	}
+	t.newConn(k, p)
+}
+
+// newConn looks at a segment of a connection not yet tracked.
+func (t *Tracker) newConn(k connKey, p *Packet) {
+	syn := p.Flags.Has(FlagSYN) && !p.Flags.Has(FlagACK)
+	if syn {
+		if t.isControlPort(p.Dst.Port()) {
+			t.startSession(k, p, false)
+			return
+		}
+		if e := t.lookupExpect(p.Dst); e != nil {
+			t.openData(k, e, p.Src, p.Dst, p, false)
+			return
+		}
+		if s := t.darkSession(p.Src.Addr(), p.Dst.Addr()); s != nil {
+			t.openDarkData(k, s, p)
+			return
+		}
+		t.hold(p)
+		return
+	}
+	if p.Flags.Has(FlagRST) || p.Flags.Has(FlagSYN) {
+		// A SYN-ACK or RST of a connection whose SYN we hold (or missed).
+		t.hold(p)
+		return
+	}
+	if len(p.Payload) == 0 {
+		return
+	}
+	// A connection caught mid-way, with data.
+	if e := t.lookupExpect(p.Dst); e != nil {
+		t.openData(k, e, p.Src, p.Dst, p, true)
+		return
+	}
+	if e := t.lookupExpect(p.Src); e != nil {
+		t.openData(k, e, p.Dst, p.Src, p, true)
+		return
+	}
+	if t.isControlPort(p.Dst.Port()) || t.isControlPort(p.Src.Port()) {
+		t.startSession(k, p, true)
+	}
+}
+
+// lookupExpect finds the expectation announced for a listening endpoint.
+func (t *Tracker) lookupExpect(ep netip.AddrPort) *expectation {
+	if len(t.expects) == 0 {
+		return nil
+	}
+	return t.expects[ep]
+}
+
+func (t *Tracker) darkSession(a, b netip.Addr) *session {
+	if len(t.dark) == 0 {
+		return nil
+	}
+	if s := t.dark[addrPair{a, b}]; s != nil {
+		return s
+	}
+	return t.dark[addrPair{b, a}]
+}
+
+// hold keeps an unmatched SYN (or SYN-ACK, RST) for cfg.SYNHold, in case the
+// announcement of its endpoint arrives later through the other tap port.
+func (t *Tracker) hold(p *Packet) {
+	if len(t.held) == 0 {
+		return
+	}
+	t.held[t.heldNext] = heldPacket{time: p.Time, src: p.Src, dst: p.Dst, seq: p.Seq, flags: p.Flags, side: p.Side}
+	t.heldNext = (t.heldNext + 1) % len(t.held)
+}
+
+// replayHeld feeds the held packets of connections to ep (or from it) to the
+// tracker again, now that ep is expected.
+func (t *Tracker) replayHeld(ep netip.AddrPort) {
+	n := len(t.held)
+	for i := 0; i < n; i++ {
+		h := &t.held[(t.heldNext+i)%n]
+		if h.used || h.time.IsZero() || t.now.Sub(h.time) > t.cfg.SYNHold {
+			continue
+		}
+		if h.dst != ep && h.src != ep {
+			continue
+		}
+		h.used = true
+		p := Packet{Time: h.time, Side: h.side, Src: h.src, Dst: h.dst, Seq: h.seq, Flags: h.flags}
+		k := keyOf(p.Src, p.Dst)
+		if d := t.data[k]; d != nil {
+			t.dataPacket(d, &p)
+			continue
+		}
+		if p.Flags.Has(FlagSYN) && !p.Flags.Has(FlagACK) {
+			if e := t.lookupExpect(p.Dst); e != nil {
+				t.stats.HeldMatched++
+				t.openData(k, e, p.Src, p.Dst, &p, false)
+			}
+		}
+	}
+}
+
+// Advance runs the timeouts due at now (packet time, or the wall clock of a
+// live tap when no packets come). Time never goes backwards.
+func (t *Tracker) Advance(now time.Time) {
+	if now.After(t.now) {
+		t.now = now
+	}
+	t.sweep()
+}
+
+// Flush ends every open session with reason "shutdown" (or "quit" when QUIT
+// was answered), reporting open transfers and unused data channels first.
+func (t *Tracker) Flush(now time.Time) {
+	if now.After(t.now) {
+		t.now = now
+	}
+	for _, s := range slices.Clone(t.order) {
+		if !s.ended {
+			reason := "shutdown"
+			if s.quitOK {
+				reason = "quit"
+			}
+			t.endSession(s, reason)
+		}
+	}
+	t.order = t.order[:0]
+}
+
+// sweep runs the timeouts: idle sessions, half-closed sessions, data
+// connections nobody answered, transfers waiting for their other half.
+func (t *Tracker) sweep() {
+	t.nextSweep = t.now.Add(time.Second)
+	live := t.order[:0]
+	for _, s := range t.order {
+		if s.ended {
+			continue
+		}
+		t.sweepSession(s)
+		if !s.ended {
+			live = append(live, s)
+		}
+	}
+	clear(t.order[len(live):])
+	t.order = live
+}
+
+func (t *Tracker) sweepSession(s *session) {
+	for _, d := range slices.Clone(s.conns) {
+		if d.state == dataSynSent && t.now.Sub(d.synTime) >= t.cfg.DataTimeout {
+			t.failData(d, "timeout")
+		}
+	}
+	for _, x := range slices.Clone(s.transfers) {
+		t.maybeEndTransfer(x)
+	}
+	if s.halfClosed && t.now.Sub(s.closeTime) >= t.cfg.Linger {
+		t.endSession(s, s.endReason("close"))
+		return
+	}
+	if t.now.Sub(s.last) >= t.cfg.IdleTimeout {
+		t.endSession(s, "timeout")
+	}
+}
+
+// emitEvent fills the session fields of ev and sends it.
+func (t *Tracker) emitEvent(s *session, ev *Event) {
+	ev.Time = t.now
+	if s != nil {
+		ev.Session = s.id
+		ev.Client = s.client
+		ev.Server = s.server
+	}
+	t.stats.Events++
+	t.emit(ev)
+}
+
+// alert reports an anomaly of a session (s may be nil).
+func (t *Tracker) alert(s *session, kind, format string, a ...any) {
+	t.stats.Anomalies++
+	ev := Event{Type: TypeAlert, Kind: kind, Detail: fmt.Sprintf(format, a...)}
+	t.emitEvent(s, &ev)
+}
+
+// capHit counts a cap being reached and reports it once per session and
+// kind (or once per minute for global caps), so a flood cannot flood events.
+func (t *Tracker) capHit(s *session, kind, format string, a ...any) {
+	t.stats.CapHits++
+	if s != nil {
+		if s.capsReported == nil {
+			s.capsReported = map[string]int{}
+		}
+		s.capsReported[kind]++
+		if s.capsReported[kind] > 1 {
+			return
+		}
+	} else {
+		if t.lastGlobalCap.kind == kind && t.now.Sub(t.lastGlobalCap.at) < time.Minute {
+			return
+		}
+		t.lastGlobalCap.kind, t.lastGlobalCap.at = kind, t.now
+	}
+	t.alert(s, kind, format, a...)
+}
+
+// sessionCount returns the live sessions' count (for caps).
+func (t *Tracker) sessionCount() int { return len(t.sessions) }
+
+// describe names an endpoint's owner for plain-language details.
+func describeMode(m Mode) string {
+	if m == ModeActive {
+		return "active-mode"
+	}
+	return "passive-mode"
+}
+
+// isPrivate reports whether a is an address that is not routed on the
+// internet (RFC 1918, RFC 4193, link-local, loopback, CGNAT).
+func isPrivate(a netip.Addr) bool {
+	if a.IsPrivate() || a.IsLoopback() || a.IsLinkLocalUnicast() {
+		return true
+	}
+	if a.Is4() {
+		b := a.As4()
+		return b[0] == 100 && b[1]&0xc0 == 64 // 100.64.0.0/10
+	}
+	return false
+}
+
+func joinLines(lines []string) string { return strings.Join(lines, "\n") }

@@ -1,0 +1,566 @@
+package ftpstate
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"time"
+)
+
+// expectation is a data channel announced on a command channel: the
+// endpoint a data connection will go to (the server's in passive mode, the
+// client's in active mode).
+type expectation struct {
+	sess     *session
+	mode     Mode
+	via      string
+	endpoint netip.AddrPort
+	alt      netip.AddrPort // also matched: the control peer's address with the announced port (NAT)
+	at       time.Time
+	xfer     *transfer // the transfer that uses it
+	opened   bool      // a data connection to it was set up
+	failed   bool      // data.fail was reported
+	done     bool
+}
+
+type dataState uint8
+
+const (
+	dataSynSent dataState = iota + 1
+	dataOpen
+	dataClosed
+)
+
+// dataConn is a TCP connection tied to an announcement. Its byte counts
+// come from sequence numbers, so retransmissions are not counted twice and
+// bytes missing from the capture are.
+type dataConn struct {
+	key      connKey
+	sess     *session
+	exp      *expectation
+	mode     Mode
+	from, to netip.AddrPort // the connecting and the listening side
+	state    dataState
+	synTime  time.Time
+	openTime time.Time
+	doneTime time.Time
+	done     bool // FIN or RST seen: no more data
+	dark     bool // found by address, on a session gone TLS
+	rst      bool
+	fin      [2]bool
+	init     [2]bool
+	hiSeq    [2]uint32
+	hi       [2]int64 // bytes, per direction: 0 from→to, 1 to→from
+	xfer     *transfer
+}
+
+// transfer is one RETR, STOR, STOU, APPE, LIST, NLST or MLSD.
+type transfer struct {
+	id        uint64
+	sess      *session
+	cmd, file string
+	dir       Direction
+	start     time.Time
+	exp       *expectation
+	conn      *dataConn
+	code      int
+	text      string
+	replied   bool
+	replyTime time.Time
+	sizeHint  int64
+	ended     bool
+}
+
+func modeOfCommand(cmd string) Mode {
+	switch cmd {
+	case "PORT", "EPRT", "LPRT":
+		return ModeActive
+	}
+	return ModePassive
+}
+
+// announceActive handles PORT, EPRT and LPRT: the client announces where
+// the server is to connect. Like Zeek, the expectation starts with the
+// command, so the server's SYN is matched even before the 200 is seen.
+func (t *Tracker) announceActive(s *session, cmd, arg string) *expectation {
+	var ep netip.AddrPort
+	var err error
+	switch cmd {
+	case "PORT":
+		ep, err = ParsePORT(arg)
+	case "EPRT":
+		ep, err = ParseEPRT(arg)
+	default:
+		ep, err = ParseLPRT(arg)
+	}
+	if err != nil || ep.Port() == 0 {
+		t.alert(s, "bad_port_argument", "%s %q names no valid address", cmd, clip(arg, 80))
+		return nil
+	}
+	var alt netip.AddrPort
+	ca := s.client.Addr()
+	if ep.Addr() != ca {
+		if isPrivate(ep.Addr()) && !isPrivate(ca) || ep.Addr().IsUnspecified() {
+			t.alert(s, "nat_mismatch", "the client announced %s in %s but its command channel comes from %s: a NAT in front of the client does not rewrite %s (enable the NAT's FTP helper, or use passive mode)", ep.Addr(), cmd, ca, cmd)
+			alt = netip.AddrPortFrom(ca, ep.Port())
+		} else {
+			t.alert(s, "bounce", "the client asked the server to connect to %s, not to itself (%s): an FTP bounce (RFC 2577) or a transfer between two servers (FXP)", ep, ca)
+		}
+	} else if ep.Port() < 1024 {
+		t.alert(s, "bounce", "%s asks the server to connect to a privileged port %d (RFC 2577)", cmd, ep.Port())
+	}
+	return t.newExpect(s, ModeActive, cmd, ep, alt)
+}
+
+// announcePassive handles a positive reply to PASV, EPSV or LPSV.
+func (t *Tracker) announcePassive(s *session, cmd string, code int, text string) {
+	var ep netip.AddrPort
+	var err error
+	switch cmd {
+	case "PASV":
+		ep, err = ParsePASV(text)
+	case "EPSV":
+		var port uint16
+		port, err = ParseEPSV(text)
+		ep = netip.AddrPortFrom(s.server.Addr(), port)
+	default:
+		ep, err = ParseLPRT(text)
+	}
+	if err != nil || ep.Port() == 0 {
+		t.alert(s, "bad_passive_reply", "the %d reply to %s names no address: %q", code, cmd, clip(text, 80))
+		return
+	}
+	var alt netip.AddrPort
+	sa := s.server.Addr()
+	if ep.Addr() != sa {
+		alt = netip.AddrPortFrom(sa, ep.Port())
+		if ep.Addr().IsUnspecified() {
+			t.alert(s, "nat_mismatch", "the server announced %s in its %d reply: clients must guess the address (they use %s)", ep.Addr(), code, sa)
+		} else {
+			t.alert(s, "nat_mismatch", "the server announced %s for passive mode but its command channel answers from %s: a NAT in front of the server announces the wrong address (set the server's external address, e.g. pasv_address, or enable the NAT's FTP helper)", ep.Addr(), sa)
+		}
+	}
+	t.newExpect(s, ModePassive, cmd, ep, alt)
+}
+
+// newExpect records an announcement. The previous one of the session, if
+// nobody connected to it nor used it, is reported unused: a server listens
+// on its latest announcement only.
+func (t *Tracker) newExpect(s *session, mode Mode, via string, ep, alt netip.AddrPort) *expectation {
+	if c := s.current; c != nil && c.xfer == nil && !c.opened && !t.hasConn(c) {
+		t.finishExpect(c)
+	}
+	if len(s.expects) >= t.cfg.MaxExpected {
+		t.capHit(s, "too_many_expected", "more than %d data channels announced and not finished: the oldest are dropped", t.cfg.MaxExpected)
+		t.finishExpect(s.expects[0])
+	}
+	e := &expectation{sess: s, mode: mode, via: via, endpoint: ep, alt: alt, at: t.now}
+	s.expects = append(s.expects, e)
+	s.current = e
+	t.expects[ep] = e
+	if alt.IsValid() {
+		t.expects[alt] = e
+	}
+	ev := Event{Type: TypeDataExpect, Mode: mode, Via: via, Endpoint: ep}
+	t.emitEvent(s, &ev)
+	t.replayHeld(ep)
+	if alt.IsValid() {
+		t.replayHeld(alt)
+	}
+	return e
+}
+
+func (t *Tracker) hasConn(e *expectation) bool {
+	for _, d := range e.sess.conns {
+		if d.exp == e {
+			return true
+		}
+	}
+	return false
+}
+
+// rejectExpect handles a PORT (EPRT, LPRT) the server refused.
+func (t *Tracker) rejectExpect(e *expectation, code int) {
+	if e.done || e.opened || e.failed {
+		return
+	}
+	e.failed = true
+	ev := Event{Type: TypeDataFail, Mode: e.mode, Via: e.via, Endpoint: e.endpoint, Reason: "unused",
+		Detail: fmt.Sprintf("the server answered %s with %d: it will not connect to %s", e.via, code, e.endpoint)}
+	t.emitEvent(e.sess, &ev)
+	t.finishExpect(e)
+}
+
+// finishExpect retires an announcement, reporting it unused if nothing
+// connected to it.
+func (t *Tracker) finishExpect(e *expectation) {
+	if e.done {
+		return
+	}
+	e.done = true
+	s := e.sess
+	if !e.opened && !e.failed {
+		e.failed = true
+		ev := Event{Type: TypeDataFail, Mode: e.mode, Via: e.via, Endpoint: e.endpoint, Reason: "unused",
+			Detail: fmt.Sprintf("%s announced %s but no connection to it was seen", e.via, e.endpoint)}
+		t.emitEvent(s, &ev)
+	}
+	if t.expects[e.endpoint] == e {
+		delete(t.expects, e.endpoint)
+	}
+	if e.alt.IsValid() && t.expects[e.alt] == e {
+		delete(t.expects, e.alt)
+	}
+	if i := slices.Index(s.expects, e); i >= 0 {
+		s.expects = slices.Delete(s.expects, i, i+1)
+	}
+	if s.current == e {
+		s.current = nil
+	}
+}
+
+// openData starts tracking a data connection to an announced endpoint.
+func (t *Tracker) openData(k connKey, e *expectation, from, to netip.AddrPort, p *Packet, midstream bool) {
+	if len(t.data) >= t.cfg.MaxDataConns {
+		t.capHit(nil, "too_many_data_conns", "more than %d data connections at once: %s to %s is not tracked", t.cfg.MaxDataConns, from, to)
+		return
+	}
+	s := e.sess
+	d := &dataConn{key: k, sess: s, exp: e, mode: e.mode, from: from, to: to, state: dataSynSent, synTime: p.Time}
+	t.data[k] = d
+	s.conns = append(s.conns, d)
+	t.stats.DataConns++
+	want := s.client.Addr()
+	if e.mode == ModeActive {
+		want = s.server.Addr()
+	}
+	if from.Addr() != want && !midstream {
+		t.alert(s, "foreign_data_conn", "%s connected to the %s data port %s announced for %s: a third host took the data channel", from, describeMode(e.mode), to, want)
+	}
+	if x := e.xfer; x != nil && x.conn == nil {
+		x.conn = d
+		d.xfer = x
+	}
+	if midstream {
+		t.setOpen(d)
+	}
+	t.dataPacket(d, p)
+}
+
+// openDarkData tracks a connection between the two hosts of a session gone
+// TLS: the announcement was encrypted, but the connection is still its.
+func (t *Tracker) openDarkData(k connKey, s *session, p *Packet) {
+	if len(t.data) >= t.cfg.MaxDataConns {
+		t.capHit(nil, "too_many_data_conns", "more than %d data connections at once", t.cfg.MaxDataConns)
+		return
+	}
+	mode := ModePassive
+	if p.Src.Addr() == s.server.Addr() {
+		mode = ModeActive
+	}
+	d := &dataConn{key: k, sess: s, mode: mode, from: p.Src, to: p.Dst, state: dataSynSent, synTime: p.Time, dark: true}
+	t.data[k] = d
+	s.conns = append(s.conns, d)
+	t.stats.DataConns++
+	t.dataPacket(d, p)
+}
+
+func (t *Tracker) setOpen(d *dataConn) {
+	if d.state != dataSynSent {
+		return
+	}
+	d.state = dataOpen
+	d.openTime = t.now
+	ev := Event{Type: TypeDataOpen, Mode: d.mode, Endpoint: d.to, From: d.from, To: d.to}
+	if e := d.exp; e != nil {
+		e.opened = true
+		ev.Endpoint = e.endpoint
+		ev.Via = e.via
+	}
+	t.emitEvent(d.sess, &ev)
+}
+
+// dataPacket tracks a segment of a data connection. Nothing here allocates.
+func (t *Tracker) dataPacket(d *dataConn, p *Packet) {
+	dir := 0
+	if p.Src != d.from {
+		dir = 1
+	}
+	d.sess.last = t.now
+	f := p.Flags
+	if f.Has(FlagSYN) {
+		if !d.init[dir] || d.state == dataSynSent {
+			d.init[dir] = true
+			d.hiSeq[dir] = p.Seq + 1
+			d.hi[dir] = 0
+		}
+		if dir == 1 && f.Has(FlagACK) {
+			t.setOpen(d)
+		}
+	}
+	if f.Has(FlagRST) {
+		if d.state == dataSynSent {
+			if dir == 1 {
+				t.failData(d, "refused")
+			} else {
+				t.failData(d, "aborted")
+			}
+			return
+		}
+		d.rst = true
+		t.dataDone(d)
+		return
+	}
+	if len(p.Payload) > 0 || f.Has(FlagFIN) {
+		if d.state == dataSynSent && len(p.Payload) > 0 {
+			t.setOpen(d) // the SYN-ACK was not seen (a one-way capture)
+		}
+		end := p.Seq + uint32(len(p.Payload))
+		if !d.init[dir] {
+			d.init[dir] = true
+			d.hiSeq[dir] = p.Seq
+		}
+		if delta := int32(end - d.hiSeq[dir]); delta > 0 {
+			d.hi[dir] += int64(delta)
+			d.hiSeq[dir] = end
+		}
+		if len(p.Payload) > 0 && t.cfg.OnData != nil && d.xfer != nil {
+			x := d.xfer
+			off := d.hi[dir] - int64(int32(d.hiSeq[dir]-end)) - int64(len(p.Payload))
+			t.cfg.OnData(&DataSegment{Session: d.sess.id, Transfer: x.id, Command: x.cmd, File: x.file, Offset: off, Payload: p.Payload})
+		}
+	}
+	if f.Has(FlagFIN) {
+		d.fin[dir] = true
+		t.dataDone(d)
+		if d.fin[0] && d.fin[1] {
+			t.dropData(d)
+		}
+	}
+}
+
+// dataDone marks the end of a data connection's bytes and lets its transfer
+// end.
+func (t *Tracker) dataDone(d *dataConn) {
+	if d.done {
+		return
+	}
+	d.done = true
+	d.doneTime = t.now
+	if d.state == dataSynSent {
+		d.state = dataClosed
+		return
+	}
+	d.state = dataClosed
+	reason := "close"
+	if d.rst {
+		reason = "reset"
+	}
+	ev := Event{Type: TypeDataClose, Mode: d.mode, Endpoint: d.to, From: d.from, To: d.to, Bytes: d.hi[0] + d.hi[1], Reason: reason}
+	if d.exp != nil {
+		ev.Endpoint = d.exp.endpoint
+	}
+	t.emitEvent(d.sess, &ev)
+	if d.xfer != nil {
+		t.maybeEndTransfer(d.xfer)
+	}
+	if d.rst {
+		t.dropData(d)
+	}
+}
+
+// failData reports a data connection that never opened: refused (a RST
+// answered its SYN) or timeout (nothing did). One report per announcement.
+func (t *Tracker) failData(d *dataConn, reason string) {
+	if d.state != dataSynSent {
+		return
+	}
+	d.state = dataClosed
+	d.done = true
+	d.doneTime = t.now
+	e := d.exp
+	if reason == "aborted" {
+		// The connecting side gave up before any answer: as good as
+		// unanswered.
+		reason = "timeout"
+	}
+	if e == nil || !e.failed {
+		if e != nil {
+			e.failed = true
+		}
+		ev := Event{Type: TypeDataFail, Mode: d.mode, Endpoint: d.to, From: d.from, Reason: reason, Detail: t.diagnose(d, reason)}
+		if e != nil {
+			ev.Endpoint = e.endpoint
+			ev.Via = e.via
+		}
+		t.emitEvent(d.sess, &ev)
+	}
+	t.dropData(d)
+	if d.xfer != nil {
+		t.maybeEndTransfer(d.xfer)
+	}
+}
+
+// diagnose explains a failed data connection in plain words.
+func (t *Tracker) diagnose(d *dataConn, reason string) string {
+	s := d.sess
+	nat := d.exp != nil && d.exp.alt.IsValid() && d.to == d.exp.endpoint
+	switch {
+	case d.mode == ModePassive && nat:
+		return fmt.Sprintf("the client tried the address the server announced, %s, which is not the server's own (%s): a NAT in front of the server announces its inside address; set the server's external address or enable the NAT's FTP helper", d.to, s.server.Addr())
+	case d.mode == ModePassive && reason == "refused":
+		return fmt.Sprintf("passive mode refused: the client's connection to %s was answered by a RST; nothing listens on the announced port (the server closed it) or a firewall in front of the server rejects the passive port range", d.to)
+	case d.mode == ModePassive:
+		return fmt.Sprintf("passive mode dropped: the client's SYN to %s got no answer; a firewall in front of the server silently drops the passive port range (open it, e.g. vsftpd's pasv_min_port..pasv_max_port)", d.to)
+	case d.mode == ModeActive && nat:
+		return fmt.Sprintf("the server connected back to %s, an address the client announced that is not its own (%s): a NAT in front of the client; use passive mode", d.to, s.client.Addr())
+	case d.mode == ModeActive && reason == "refused":
+		return fmt.Sprintf("active mode blocked on the client side: the server's connection back to %s was refused with a RST; the client's firewall rejects incoming connections (use passive mode)", d.to)
+	default:
+		return fmt.Sprintf("active mode blocked on the client side: the server's SYN to %s got no answer; a firewall or NAT in front of the client drops incoming connections (use passive mode)", d.to)
+	}
+}
+
+// dropData forgets a data connection.
+func (t *Tracker) dropData(d *dataConn) {
+	if t.data[d.key] == d {
+		delete(t.data, d.key)
+	}
+	s := d.sess
+	if i := slices.Index(s.conns, d); i >= 0 {
+		s.conns = slices.Delete(s.conns, i, i+1)
+	}
+}
+
+// startTransfer handles a transfer command: it takes the session's newest
+// announcement and the connection made to it, if any.
+func (t *Tracker) startTransfer(s *session, cmd, arg string) *transfer {
+	t.nextXfer++
+	x := &transfer{id: t.nextXfer, sess: s, cmd: cmd, file: arg, start: t.now, sizeHint: -1}
+	switch cmd {
+	case "RETR":
+		x.dir = DirDownload
+	case "STOR", "STOU", "APPE":
+		x.dir = DirUpload
+	default:
+		x.dir = DirListing
+	}
+	if e := s.current; e != nil && e.xfer == nil {
+		e.xfer = x
+		x.exp = e
+		s.current = nil
+		for i := len(s.conns) - 1; i >= 0; i-- {
+			if d := s.conns[i]; d.exp == e && d.xfer == nil && d.state != dataClosed {
+				d.xfer = x
+				x.conn = d
+				break
+			}
+		}
+	} else if s.tls {
+		// Dark: the newest connection between the hosts is the best guess.
+		for i := len(s.conns) - 1; i >= 0; i-- {
+			if d := s.conns[i]; d.xfer == nil {
+				d.xfer = x
+				x.conn = d
+				break
+			}
+		}
+	}
+	s.transfers = append(s.transfers, x)
+	return x
+}
+
+// transferReply takes a reply to a transfer command.
+func (t *Tracker) transferReply(x *transfer, code int, text string, final bool) {
+	if x.ended {
+		return
+	}
+	if !final {
+		if n := parseSizeHint(text); n >= 0 {
+			x.sizeHint = n
+		}
+		return
+	}
+	x.code, x.text = code, text
+	x.replied = true
+	x.replyTime = t.now
+	if d := x.conn; d != nil && d.state == dataSynSent && code >= 400 {
+		t.failData(d, "timeout")
+	}
+	t.maybeEndTransfer(x)
+}
+
+// maybeEndTransfer reports a transfer once both halves of its end are in:
+// the final reply and the end of its data connection, or once the Linger
+// for the missing half has passed.
+func (t *Tracker) maybeEndTransfer(x *transfer) {
+	if x.ended {
+		return
+	}
+	d := x.conn
+	switch {
+	case x.replied && (d == nil || d.done):
+	case x.replied && t.now.Sub(x.replyTime) >= t.cfg.Linger:
+	case !x.replied && d != nil && d.done && t.now.Sub(d.doneTime) >= t.cfg.DataTimeout:
+	default:
+		return
+	}
+	t.endTransferNow(x)
+}
+
+// endTransferNow reports a transfer with what is known of it.
+func (t *Tracker) endTransferNow(x *transfer) {
+	if x.ended {
+		return
+	}
+	x.ended = true
+	s := x.sess
+	ev := Event{Type: TypeTransferEnd, Command: x.cmd, File: x.file, Direction: x.dir, Code: x.code, Text: x.text}
+	end := t.now
+	if x.replied {
+		end = x.replyTime
+	}
+	if e := x.exp; e != nil {
+		ev.Mode = e.mode
+		ev.Endpoint = e.endpoint
+	}
+	d := x.conn
+	if d != nil {
+		ev.Mode = d.mode
+		if !ev.Endpoint.IsValid() {
+			ev.Endpoint = d.to
+		}
+		// The sender: the server for downloads and listings, the client
+		// for uploads; the connecting side is the server in active mode.
+		senderIsFrom := d.mode == ModeActive
+		if x.dir == DirUpload {
+			senderIsFrom = !senderIsFrom
+		}
+		dir := 1
+		if senderIsFrom {
+			dir = 0
+		}
+		ev.Bytes = d.hi[dir]
+		if x.sizeHint > ev.Bytes && (x.sizeHint-ev.Bytes)%(1<<32) == 0 {
+			// Sequence numbers wrapped around 4 GiB between two segments
+			// in the capture: the announced size settles it.
+			ev.Bytes = x.sizeHint
+		}
+		if d.done && d.doneTime.After(end) {
+			end = d.doneTime
+		}
+	}
+	ev.Complete = x.replied && x.code >= 200 && x.code < 300 && (d == nil || !d.rst || d.fin[0] || d.fin[1])
+	ev.DurationMS = end.Sub(x.start).Milliseconds()
+	ev.Time = t.now
+	t.emitEvent(s, &ev)
+	if i := slices.Index(s.transfers, x); i >= 0 {
+		s.transfers = slices.Delete(s.transfers, i, i+1)
+	}
+	if x.exp != nil {
+		t.finishExpect(x.exp)
+	}
+	if d != nil {
+		d.xfer = nil
+	}
+}
