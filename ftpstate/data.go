@@ -94,20 +94,20 @@ func (t *Tracker) announceActive(s *session, cmd, arg string) *expectation {
 		ep, err = ParseLPRT(arg)
 	}
 	if err != nil || ep.Port() == 0 {
-		t.alert(s, "bad_port_argument", "%s %q names no valid address", cmd, clip(arg, 80))
+		t.alertOnce(s, "bad_port_argument", "%s %q names no valid address", cmd, clip(arg, 80))
 		return nil
 	}
 	var alt netip.AddrPort
 	ca := s.client.Addr()
 	if ep.Addr() != ca {
 		if isPrivate(ep.Addr()) && !isPrivate(ca) || ep.Addr().IsUnspecified() {
-			t.alert(s, "nat_mismatch", "the client announced %s in %s but its command channel comes from %s: a NAT in front of the client does not rewrite %s (enable the NAT's FTP helper, or use passive mode)", ep.Addr(), cmd, ca, cmd)
+			t.alertOnce(s, "nat_mismatch", "the client announced %s in %s but its command channel comes from %s: a NAT in front of the client does not rewrite %s (enable the NAT's FTP helper, or use passive mode)", ep.Addr(), cmd, ca, cmd)
 			alt = netip.AddrPortFrom(ca, ep.Port())
 		} else {
-			t.alert(s, "bounce", "the client asked the server to connect to %s, not to itself (%s): an FTP bounce (RFC 2577) or a transfer between two servers (FXP)", ep, ca)
+			t.alertOnce(s, "bounce", "the client asked the server to connect to %s, not to itself (%s): an FTP bounce (RFC 2577) or a transfer between two servers (FXP)", ep, ca)
 		}
 	} else if ep.Port() < 1024 {
-		t.alert(s, "bounce", "%s asks the server to connect to a privileged port %d (RFC 2577)", cmd, ep.Port())
+		t.alertOnce(s, "bounce", "%s asks the server to connect to a privileged port %d (RFC 2577)", cmd, ep.Port())
 	}
 	return t.newExpect(s, ModeActive, cmd, ep, alt)
 }
@@ -135,9 +135,9 @@ func (t *Tracker) announcePassive(s *session, cmd string, code int, text string)
 	if ep.Addr() != sa {
 		alt = netip.AddrPortFrom(sa, ep.Port())
 		if ep.Addr().IsUnspecified() {
-			t.alert(s, "nat_mismatch", "the server announced %s in its %d reply: clients must guess the address (they use %s)", ep.Addr(), code, sa)
+			t.alertOnce(s, "nat_mismatch", "the server announced %s in its %d reply: clients must guess the address (they use %s)", ep.Addr(), code, sa)
 		} else {
-			t.alert(s, "nat_mismatch", "the server announced %s for passive mode but its command channel answers from %s: a NAT in front of the server announces the wrong address (set the server's external address, e.g. pasv_address, or enable the NAT's FTP helper)", ep.Addr(), sa)
+			t.alertOnce(s, "nat_mismatch", "the server announced %s for passive mode but its command channel answers from %s: a NAT in front of the server announces the wrong address (set the server's external address, e.g. pasv_address, or enable the NAT's FTP helper)", ep.Addr(), sa)
 		}
 	}
 	t.newExpect(s, ModePassive, cmd, ep, alt)

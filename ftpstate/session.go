@@ -121,6 +121,14 @@ func (t *Tracker) controlPacket(s *session, p *Packet) {
 			s.dir[d].start(p.Seq + 1)
 		}
 	}
+	// Bytes the peer acknowledges before this segment's own bytes: the
+	// other direction's commands come first (see stream.acked).
+	if p.Flags.Has(FlagACK) && !s.tls && !s.ended {
+		o := 1 - d
+		if s.dir[o].acked(p.Ack, func(data []byte, gap bool) { t.deliver(s, o, data, gap) }) {
+			t.stats.Gaps++
+		}
+	}
 	if len(p.Payload) > 0 && !s.tls {
 		forced := s.dir[d].add(p.Seq, p.Payload, t.cfg.MaxReorder, func(data []byte, gap bool) {
 			t.deliver(s, d, data, gap)

@@ -127,6 +127,18 @@ func (s *stream) skip(deliver func([]byte, bool)) {
 	s.drain(deliver)
 }
 
+// acked handles an acknowledgement from the peer: bytes it acknowledges
+// that we never saw are missing from the capture (the peer got them), so a
+// gap before buffered segments will never fill: skip it now. Reports
+// whether a gap was skipped.
+func (s *stream) acked(ack uint32, deliver func([]byte, bool)) bool {
+	if !s.init || len(s.ooo) == 0 || !seqLess(s.next, ack) {
+		return false
+	}
+	s.skip(deliver)
+	return true
+}
+
 // finish delivers everything still buffered, skipping gaps (the stream has
 // ended, so they will never be filled).
 func (s *stream) finish(deliver func([]byte, bool)) {

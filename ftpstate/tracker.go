@@ -319,6 +319,20 @@ func (t *Tracker) alert(s *session, kind, format string, a ...any) {
 	t.emitEvent(s, &ev)
 }
 
+// alertOnce reports an anomaly once per session and kind; repeats are
+// counted.
+func (t *Tracker) alertOnce(s *session, kind, format string, a ...any) {
+	if s.capsReported == nil {
+		s.capsReported = map[string]int{}
+	}
+	s.capsReported[kind]++
+	if s.capsReported[kind] > 1 {
+		t.stats.Anomalies++
+		return
+	}
+	t.alert(s, kind, format, a...)
+}
+
 // capHit counts a cap being reached and reports it once per session and
 // kind (or once per minute for global caps), so a flood cannot flood events.
 func (t *Tracker) capHit(s *session, kind, format string, a ...any) {
