@@ -225,7 +225,6 @@ func TestModel(t *testing.T) {
 	}
 }
 
-
 func apply(m *Model, s step) {
 	switch {
 	case s.degraded != "" && s.degraded[0] == '-':
