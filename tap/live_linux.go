@@ -1,0 +1,212 @@
+package tap
+
+import (
+	"encoding/binary"
+	"errors"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
+	"golang.org/x/sys/unix"
+
+	"github.com/ftptap/ftptap/pipeline"
+)
+
+type liveSource struct {
+	opts  LiveOptions
+	rings [2]*ring
+	efd   int // eventfd that Close writes to wake the reader
+	// hold is how long a frame waits for the other port: a frame with an
+	// earlier timestamp can still be in the other port's kernel block, which
+	// the kernel hands over at most two block timeouts after it opened.
+	hold time.Duration
+
+	closed    atomic.Bool
+	closeOnce sync.Once
+	readMu    sync.Mutex // held by readFrame; close takes it to wait for the reader
+	statsMu   sync.Mutex // guards the rings' stats totals and their fds' lifetime
+
+	// Owned by the reader (under readMu).
+	lastOut time.Time // wall clock (monotonic) of the last frame or tick returned
+	lastTS  time.Time // newest timestamp returned
+	gone    [2]bool   // the port's interface was unregistered
+	pfds    []unix.PollFd
+
+	frames atomic.Uint64
+}
+
+func openLive(names [2]string, o LiveOptions) (*liveSource, error) {
+	raw, err := kernelFilter(o.Filter, o.ControlPorts)
+	if err != nil {
+		return nil, err
+	}
+	filter := make([]unix.SockFilter, len(raw))
+	for i, ins := range raw {
+		filter[i] = unix.SockFilter{Code: ins.Op, Jt: ins.Jt, Jf: ins.Jf, K: ins.K}
+	}
+	s := &liveSource{opts: o, efd: -1, hold: 2*o.BlockTimeout + 2*time.Millisecond}
+	for i, name := range names {
+		r, err := openRing(name, sideOf(i), o, filter)
+		if err != nil {
+			s.free()
+			return nil, err
+		}
+		s.rings[i] = r
+	}
+	s.efd, err = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		s.efd = -1
+		s.free()
+		return nil, &OpError{Op: "open", Err: err}
+	}
+	s.lastOut = time.Now()
+	return s, nil
+}
+
+// readFrame merges the two rings. A frame is returned when the other port
+// also has one pending (the earlier goes first), or when it has waited hold
+// since its block arrived and the other port has nothing earlier to offer.
+// With no frame for Tick, a tick is returned, stamped with the wall clock
+// less hold, a time before which every frame has been handed out.
+func (s *liveSource) readFrame() (pipeline.Frame, error) {
+	s.readMu.Lock()
+	defer s.readMu.Unlock()
+	for {
+		if s.closed.Load() {
+			return pipeline.Frame{}, net.ErrClosed
+		}
+		now := time.Now()
+		clock := func() time.Time { return now }
+		a, b := s.rings[0], s.rings[1]
+		a.next(clock)
+		b.next(clock)
+		var pick *ring
+		switch {
+		case a.pending && b.pending:
+			pick = a
+			if b.ci.Timestamp.Before(a.ci.Timestamp) {
+				pick = b
+			}
+		case a.pending && now.Sub(a.seen) >= s.hold:
+			pick = a
+		case b.pending && now.Sub(b.seen) >= s.hold:
+			pick = b
+		}
+		if pick != nil {
+			pick.pending = false
+			s.lastOut = now
+			if pick.ci.Timestamp.After(s.lastTS) {
+				s.lastTS = pick.ci.Timestamp
+			}
+			s.frames.Add(1)
+			return pipeline.Frame{Data: pick.data, Info: pick.ci, Side: pick.side, LinkType: layers.LinkTypeEthernet}, nil
+		}
+
+		var wait time.Duration
+		switch {
+		case a.pending:
+			wait = s.hold - now.Sub(a.seen)
+		case b.pending:
+			wait = s.hold - now.Sub(b.seen)
+		default:
+			if since := now.Sub(s.lastOut); since >= s.opts.Tick {
+				s.lastOut = now
+				ts := now.Add(-s.hold)
+				if ts.Before(s.lastTS) {
+					ts = s.lastTS
+				}
+				return pipeline.Frame{Info: gopacket.CaptureInfo{Timestamp: ts}}, nil
+			} else {
+				wait = s.opts.Tick - since
+			}
+		}
+		if err := s.wait(wait); err != nil {
+			return pipeline.Frame{}, err
+		}
+	}
+}
+
+// wait polls the rings that have nothing pending, and the eventfd, for at
+// most d.
+func (s *liveSource) wait(d time.Duration) error {
+	s.pfds = s.pfds[:0]
+	for i, r := range s.rings {
+		if !r.pending && !s.gone[i] {
+			s.pfds = append(s.pfds, unix.PollFd{Fd: int32(r.fd), Events: unix.POLLIN})
+		}
+	}
+	s.pfds = append(s.pfds, unix.PollFd{Fd: int32(s.efd), Events: unix.POLLIN})
+	ms := int((d + time.Millisecond - 1) / time.Millisecond)
+	_, err := unix.Poll(s.pfds, max(ms, 1))
+	if err != nil && !errors.Is(err, unix.EINTR) {
+		return &OpError{Op: "read", Err: err}
+	}
+	for _, p := range s.pfds {
+		if p.Revents&(unix.POLLERR|unix.POLLHUP|unix.POLLNVAL) == 0 || int(p.Fd) == s.efd {
+			continue
+		}
+		for i, r := range s.rings {
+			if int(p.Fd) != r.fd {
+				continue
+			}
+			sockErr, gone := r.sockErr()
+			if gone {
+				s.gone[i] = true
+				return &OpError{Op: "read", Iface: r.name, Err: errors.New("interface is gone")}
+			}
+			if sockErr != nil && s.opts.Logf != nil {
+				// ENETDOWN: the interface went down. The kernel
+				// resumes capture when it comes up again.
+				s.opts.Logf("tap: %s: %v (capture resumes when it is up)", r.name, sockErr)
+			}
+		}
+	}
+	return nil
+}
+
+func (s *liveSource) stats() Stats {
+	s.statsMu.Lock()
+	defer s.statsMu.Unlock()
+	var st Stats
+	for i, r := range s.rings {
+		r.readStatsLocked()
+		st.Ports[i] = r.stats
+		st.Ports[i].Name = r.name
+	}
+	st.Frames = s.frames.Load()
+	return st
+}
+
+func (s *liveSource) close() error {
+	s.closeOnce.Do(func() {
+		s.closed.Store(true)
+		if s.efd >= 0 {
+			var one [8]byte
+			binary.NativeEndian.PutUint64(one[:], 1)
+			unix.Write(s.efd, one[:])
+		}
+		s.readMu.Lock() // wait for a reader to leave
+		defer s.readMu.Unlock()
+		s.free()
+	})
+	return nil
+}
+
+// free reads the last counters and releases the rings and the eventfd.
+func (s *liveSource) free() {
+	s.statsMu.Lock()
+	defer s.statsMu.Unlock()
+	for _, r := range s.rings {
+		if r != nil {
+			r.readStatsLocked()
+			r.free()
+		}
+	}
+	if s.efd >= 0 {
+		unix.Close(s.efd)
+		s.efd = -1
+	}
+}

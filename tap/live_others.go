@@ -1,0 +1,22 @@
+//go:build !linux
+
+package tap
+
+import (
+	"fmt"
+	"runtime"
+
+	"github.com/ftptap/ftptap/pipeline"
+)
+
+// errUnimplemented is returned on every OS but Linux: live capture uses
+// AF_PACKET.
+var errUnimplemented = fmt.Errorf("tap: live capture is not supported on %s (it needs Linux AF_PACKET)", runtime.GOOS)
+
+type liveSource struct{}
+
+func openLive([2]string, LiveOptions) (*liveSource, error) { return nil, errUnimplemented }
+
+func (*liveSource) readFrame() (pipeline.Frame, error) { return pipeline.Frame{}, errUnimplemented }
+func (*liveSource) close() error                       { return nil }
+func (*liveSource) stats() Stats                       { return Stats{} }
