@@ -1,0 +1,449 @@
+package natsbus
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ftptap/ftptap/ftpstate"
+)
+
+// Options configure a Publisher. Zero values take the defaults.
+type Options struct {
+	// Tap is the tap's id, one subject token. Required.
+	Tap string
+	// BootID tells this start of the process apart from earlier ones in
+	// Nats-Msg-Id. Empty: NewBootID.
+	BootID string
+	// Core publishes with core NATS instead of JetStream: an event counts
+	// as delivered once a flush round trip confirms the server read it,
+	// not once a stream stored it. Use it for servers without JetStream.
+	Core bool
+	// SpoolDir keeps undelivered events on disk, so they survive a restart
+	// of ftptap as well as an outage of the server. Empty: in memory.
+	SpoolDir string
+	// SpoolBytes caps the spool. Default: 64 MiB on disk, 16 MiB in memory.
+	SpoolBytes int64
+	// QueueLen caps the events waiting to be written to the spool.
+	// Default: 16384.
+	QueueLen int
+	// Window is how many events are published before waiting for their
+	// acknowledgements. Default: 256.
+	Window int
+	// AckTimeout bounds the wait for an acknowledgement. Default: 5s.
+	AckTimeout time.Duration
+	// SyncInterval is how often a disk spool is fsynced; negative: after
+	// every write. Default: 30s, about the kernel's own writeback delay,
+	// so syncing adds little wear to an SD card.
+	SyncInterval time.Duration
+	// OnDrop is called, on a goroutine of the publisher, when events were
+	// dropped because the queue or the spool was full: at once for the
+	// first drop, then at most every DropReportInterval with the count
+	// since the last call. It must not block.
+	OnDrop func(n uint64)
+	// Logf logs connection trouble; nil: no logs.
+	Logf func(format string, args ...any)
+}
+
+// DropReportInterval is the shortest time between two OnDrop calls.
+const DropReportInterval = 10 * time.Second
+
+// Stats are a Publisher's counters.
+type Stats struct {
+	Accepted     uint64 // events taken by Event
+	Published    uint64 // events the server acknowledged
+	Dropped      uint64 // events dropped: queue or spool full, or after Close
+	Retries      uint64 // failed sends, each retried later
+	Pending      int    // events queued or spooled, not yet acknowledged
+	PendingBytes int64  // bytes in the spool
+	Connected    bool
+}
+
+// Publisher is a pipeline sink that publishes events over NATS without
+// ever making its caller wait. See the package doc for the delivery model.
+type Publisher struct {
+	opts  Options
+	nc    *nats.Conn
+	js    jetstream.JetStream
+	spool spool
+
+	mu     sync.Mutex // guards queue and closed
+	queue  []record
+	closed bool
+
+	wake       chan struct{} // Event → writer
+	avail      chan struct{} // writer → sender
+	stopWriter chan struct{} // closed by Close
+	abort      chan struct{} // closed when Close's deadline passes
+	writerDone chan struct{}
+	senderDone chan struct{}
+	closeOnce  sync.Once
+	closeErr   error
+
+	accepted  atomic.Uint64
+	published atomic.Uint64
+	dropped   atomic.Uint64
+	retries   atomic.Uint64
+	reported  uint64 // drops passed to OnDrop; writer goroutine only
+	reportAt  time.Time
+}
+
+// NewPublisher starts a Publisher on nc, which the caller keeps and closes
+// after Close. nc should be made with Conn's options (no reconnect buffer,
+// endless reconnects); a connection that is not yet up is fine.
+func NewPublisher(nc *nats.Conn, opts Options) (*Publisher, error) {
+	if err := checkTap(opts.Tap); err != nil {
+		return nil, err
+	}
+	if opts.BootID == "" {
+		opts.BootID = NewBootID()
+	}
+	if opts.QueueLen <= 0 {
+		opts.QueueLen = 16384
+	}
+	if opts.Window <= 0 {
+		opts.Window = 256
+	}
+	if opts.AckTimeout <= 0 {
+		opts.AckTimeout = 5 * time.Second
+	}
+	if opts.SyncInterval == 0 {
+		opts.SyncInterval = 30 * time.Second
+	}
+	p := &Publisher{
+		opts:       opts,
+		nc:         nc,
+		wake:       make(chan struct{}, 1),
+		avail:      make(chan struct{}, 1),
+		stopWriter: make(chan struct{}),
+		abort:      make(chan struct{}),
+		writerDone: make(chan struct{}),
+		senderDone: make(chan struct{}),
+	}
+	if opts.SpoolDir != "" {
+		if opts.SpoolBytes <= 0 {
+			p.opts.SpoolBytes = 64 << 20
+		}
+		fs, err := openFileSpool(opts.SpoolDir, p.opts.SpoolBytes)
+		if err != nil {
+			return nil, err
+		}
+		p.spool = fs
+	} else {
+		if opts.SpoolBytes <= 0 {
+			p.opts.SpoolBytes = 16 << 20
+		}
+		p.spool = newMemSpool(p.opts.SpoolBytes)
+	}
+	if !opts.Core {
+		js, err := jetstream.New(nc,
+			jetstream.WithPublishAsyncTimeout(opts.AckTimeout),
+			jetstream.WithPublishAsyncMaxPending(2*opts.Window))
+		if err != nil {
+			p.spool.close()
+			return nil, fmt.Errorf("natsbus: %w", err)
+		}
+		p.js = js
+	}
+	go p.writeLoop()
+	go p.sendLoop()
+	return p, nil
+}
+
+// Event queues ev for publishing; js is its JSON form. It never blocks on
+// the network: when the queue is full the event is dropped and counted.
+func (p *Publisher) Event(ev *ftpstate.Event, js []byte) {
+	r := record{subject: Subject(p.opts.Tap, ev), id: MsgID(p.opts.Tap, p.opts.BootID, ev.Seq), data: bytes.Clone(js)}
+	p.mu.Lock()
+	if p.closed || len(p.queue) >= p.opts.QueueLen {
+		p.mu.Unlock()
+		p.dropped.Add(1)
+		return
+	}
+	p.queue = append(p.queue, r)
+	p.mu.Unlock()
+	p.accepted.Add(1)
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Stats returns the publisher's counters; safe from any goroutine.
+func (p *Publisher) Stats() Stats {
+	p.mu.Lock()
+	q := len(p.queue)
+	p.mu.Unlock()
+	n, b := p.spool.pending()
+	return Stats{
+		Accepted:     p.accepted.Load(),
+		Published:    p.published.Load(),
+		Dropped:      p.dropped.Load(),
+		Retries:      p.retries.Load(),
+		Pending:      q + n,
+		PendingBytes: b,
+		Connected:    p.nc.IsConnected(),
+	}
+}
+
+// BootID returns the boot id in the publisher's Nats-Msg-Ids.
+func (p *Publisher) BootID() string { return p.opts.BootID }
+
+// Close stops taking events and delivers what is pending until it is all
+// acknowledged or ctx is done, then stops the publisher's goroutines. It
+// returns an error when events were dropped or are left undelivered (a disk
+// spool keeps those for the next start). Close does not close the
+// connection. Calling it again returns the first result.
+func (p *Publisher) Close(ctx context.Context) error {
+	p.closeOnce.Do(func() {
+		p.mu.Lock()
+		p.closed = true
+		p.mu.Unlock()
+		close(p.stopWriter)
+		stop := context.AfterFunc(ctx, func() { close(p.abort) })
+		<-p.writerDone
+		<-p.senderDone
+		stop()
+		err := p.spool.close()
+		n, _ := p.spool.pending()
+		var errs []error
+		if err != nil {
+			errs = append(errs, err)
+		}
+		if n > 0 {
+			where := "lost: the spool is in memory"
+			if p.opts.SpoolDir != "" {
+				where = "kept in " + p.opts.SpoolDir + " for the next start"
+			}
+			errs = append(errs, fmt.Errorf("natsbus: %d events not delivered before the deadline (%s)", n, where))
+		}
+		if d := p.dropped.Load(); d > 0 {
+			errs = append(errs, fmt.Errorf("natsbus: %d events dropped (queue or spool full)", d))
+		}
+		p.closeErr = errors.Join(errs...)
+	})
+	return p.closeErr
+}
+
+func (p *Publisher) logf(format string, args ...any) {
+	if p.opts.Logf != nil {
+		p.opts.Logf(format, args...)
+	}
+}
+
+// takeQueue returns the queued records and whether Close was called.
+func (p *Publisher) takeQueue() ([]record, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	q := p.queue
+	p.queue = nil
+	return q, p.closed
+}
+
+// writeLoop moves queued events into the spool and syncs it.
+func (p *Publisher) writeLoop() {
+	defer close(p.writerDone)
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	lastSync := time.Now()
+	stopping := false
+	var failing bool
+	for {
+		select {
+		case <-p.wake:
+		case <-tick.C:
+		case <-p.stopWriter:
+			stopping = true
+		}
+		batch, _ := p.takeQueue()
+		if len(batch) > 0 {
+			n, err := p.spool.append(batch)
+			if err != nil && !failing {
+				p.logf("natsbus: spool: %v", err)
+			}
+			failing = err != nil
+			if n < len(batch) {
+				p.dropped.Add(uint64(len(batch) - n))
+			}
+			if n > 0 {
+				select {
+				case p.avail <- struct{}{}:
+				default:
+				}
+			}
+			if n > 0 && p.opts.SyncInterval < 0 {
+				p.syncSpool()
+				lastSync = time.Now()
+			}
+		}
+		now := time.Now()
+		if p.opts.SyncInterval > 0 && now.Sub(lastSync) >= p.opts.SyncInterval {
+			p.syncSpool()
+			lastSync = now
+		}
+		p.reportDrops(now)
+		if stopping {
+			// Event no longer queues after Close, so one more pass empties
+			// the queue for good.
+			if q, _ := p.takeQueue(); len(q) > 0 {
+				n, _ := p.spool.append(q)
+				p.dropped.Add(uint64(len(q) - n))
+			}
+			p.syncSpool()
+			select {
+			case p.avail <- struct{}{}:
+			default:
+			}
+			return
+		}
+	}
+}
+
+func (p *Publisher) syncSpool() {
+	if err := p.spool.sync(); err != nil {
+		p.logf("natsbus: %v", err)
+	}
+}
+
+func (p *Publisher) reportDrops(now time.Time) {
+	d := p.dropped.Load()
+	if d == p.reported || p.opts.OnDrop == nil {
+		return
+	}
+	if !p.reportAt.IsZero() && now.Sub(p.reportAt) < DropReportInterval {
+		return
+	}
+	p.opts.OnDrop(d - p.reported)
+	p.reported, p.reportAt = d, now
+}
+
+// writerStopped reports whether the writer goroutine has finished.
+func (p *Publisher) writerStopped() bool {
+	select {
+	case <-p.writerDone:
+		return true
+	default:
+		return false
+	}
+}
+
+// sendLoop publishes the spool in order, a window at a time, and removes
+// what the server acknowledged. It ends once Close was called and the
+// spool is empty, or when Close's deadline passes.
+func (p *Publisher) sendLoop() {
+	defer close(p.senderDone)
+	const minBackoff, maxBackoff = 50 * time.Millisecond, time.Second
+	backoff := minBackoff
+	var failingSince time.Time
+	var lastLog time.Time
+	for {
+		select {
+		case <-p.abort:
+			return
+		default:
+		}
+		recs, err := p.spool.peek(p.opts.Window)
+		if err == nil && len(recs) == 0 {
+			if p.writerStopped() {
+				// The writer has spooled everything it ever will.
+				if recs, err = p.spool.peek(p.opts.Window); err == nil && len(recs) == 0 {
+					return
+				}
+			} else {
+				select {
+				case <-p.avail:
+				case <-p.writerDone:
+				case <-p.abort:
+					return
+				}
+				continue
+			}
+		}
+		var n int
+		if err == nil {
+			n, err = p.send(recs)
+			if n > 0 {
+				if aerr := p.spool.ack(n); aerr != nil {
+					err = aerr
+				}
+				p.published.Add(uint64(n))
+			}
+		}
+		if err == nil {
+			if !failingSince.IsZero() {
+				p.logf("natsbus: delivering again after %v", time.Since(failingSince).Round(time.Second))
+				failingSince = time.Time{}
+			}
+			backoff = minBackoff
+			continue
+		}
+		p.retries.Add(1)
+		now := time.Now()
+		if failingSince.IsZero() {
+			failingSince = now
+		}
+		if now.Sub(lastLog) >= 30*time.Second {
+			pn, _ := p.spool.pending()
+			p.logf("natsbus: publish: %v (%d events kept, retrying)", err, pn)
+			lastLog = now
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-t.C:
+		case <-p.abort:
+			t.Stop()
+			return
+		}
+		backoff = min(2*backoff, maxBackoff)
+	}
+}
+
+// send publishes recs and returns how many of them, from the first, the
+// server acknowledged.
+func (p *Publisher) send(recs []record) (int, error) {
+	if p.js == nil {
+		for i := range recs {
+			if err := p.nc.PublishMsg(p.msg(&recs[i])); err != nil {
+				return 0, err
+			}
+		}
+		if err := p.nc.FlushTimeout(p.opts.AckTimeout); err != nil {
+			return 0, err
+		}
+		return len(recs), nil
+	}
+	futs := make([]jetstream.PubAckFuture, 0, len(recs))
+	var pubErr error
+	for i := range recs {
+		f, err := p.js.PublishMsgAsync(p.msg(&recs[i]))
+		if err != nil {
+			pubErr = err
+			break
+		}
+		futs = append(futs, f)
+	}
+	// Acknowledgements are counted in order: an event counts only if all
+	// before it did, so a resend never puts an event after a later one
+	// that was stored (those are dropped as duplicates).
+	for i, f := range futs {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			return i, err
+		case <-p.abort:
+			return i, errors.New("natsbus: closed")
+		}
+	}
+	return len(futs), pubErr
+}
+
+func (p *Publisher) msg(r *record) *nats.Msg {
+	return &nats.Msg{Subject: r.subject, Data: r.data, Header: nats.Header{jetstream.MsgIDHeader: []string{r.id}}}
+}

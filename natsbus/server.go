@@ -1,0 +1,193 @@
+package natsbus
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+)
+
+// ServerOptions configure the embedded NATS server.
+type ServerOptions struct {
+	// Name is the server's name; default "ftptap-<Domain>".
+	Name string
+	// Listen is the host:port clients connect to: the tap's management
+	// address. Empty: no listener, in-process connections only.
+	Listen string
+	// Token, when set, is required from every client.
+	Token string
+	// StoreDir holds JetStream's files. Required.
+	StoreDir string
+	// Domain is the server's JetStream domain: one token, unique among the
+	// taps of a hub. Required with LeafRemotes.
+	Domain string
+	// MaxStore caps JetStream's disk use. Default 320 MiB.
+	MaxStore int64
+	// SyncInterval is how often JetStream fsyncs its files; negative: after
+	// every write. Default 30s (see the README's NATS section).
+	SyncInterval time.Duration
+	// LeafRemotes, when set, make the server a leaf node of a hub cluster
+	// (nats-leaf:// or tls:// URLs of the hub's leaf node ports).
+	LeafRemotes []string
+	// LeafCreds is a .creds file for the leaf node connection.
+	LeafCreds string
+	// LeafTLS secures the leaf node connection.
+	LeafTLS TLSFiles
+	// Logf receives the server's notices, warnings and errors; nil: none.
+	Logf func(format string, args ...any)
+}
+
+// Server is an embedded nats-server with JetStream.
+type Server struct {
+	ns    *server.Server
+	token string
+}
+
+// StartServer starts the embedded server and waits until it accepts
+// connections. The caller closes it with Close.
+func StartServer(o ServerOptions) (*Server, error) {
+	if o.StoreDir == "" {
+		return nil, errors.New("natsbus: server: no store directory")
+	}
+	if o.Domain != "" && !ValidToken(o.Domain) {
+		return nil, fmt.Errorf("natsbus: server: domain %q: must be one token (letters, digits, '-', '_')", o.Domain)
+	}
+	if len(o.LeafRemotes) > 0 && o.Domain == "" {
+		return nil, errors.New("natsbus: server: a leaf node needs its own JetStream domain")
+	}
+	if o.MaxStore <= 0 {
+		o.MaxStore = 320 << 20
+	}
+	if o.Name == "" {
+		o.Name = "ftptap"
+		if o.Domain != "" {
+			o.Name += "-" + o.Domain
+		}
+	}
+	opts := &server.Options{
+		ServerName:         o.Name,
+		JetStream:          true,
+		JetStreamDomain:    o.Domain,
+		JetStreamMaxStore:  o.MaxStore,
+		JetStreamMaxMemory: 16 << 20,
+		StoreDir:           o.StoreDir,
+		NoSigs:             true,
+		NoLog:              o.Logf == nil,
+		MaxPayload:         1 << 20,
+		Authorization:      o.Token,
+	}
+	switch {
+	case o.SyncInterval < 0:
+		opts.SyncAlways = true
+		opts.SyncInterval = 2 * time.Minute
+	case o.SyncInterval == 0:
+		opts.SyncInterval = 30 * time.Second
+	default:
+		opts.SyncInterval = o.SyncInterval
+	}
+	if o.Listen == "" {
+		opts.DontListen = true
+	} else {
+		host, port, err := net.SplitHostPort(o.Listen)
+		if err != nil {
+			return nil, fmt.Errorf("natsbus: server: listen %q: %w", o.Listen, err)
+		}
+		p, err := strconv.Atoi(port)
+		if err != nil || p < -1 || p > 65535 {
+			return nil, fmt.Errorf("natsbus: server: listen %q: bad port", o.Listen)
+		}
+		if p == 0 {
+			p = -1 // a random port, as the server spells it
+		}
+		opts.Host, opts.Port = host, p
+		if host == "" {
+			opts.Host = "0.0.0.0"
+		}
+	}
+	if len(o.LeafRemotes) > 0 {
+		r := &server.RemoteLeafOpts{Credentials: o.LeafCreds}
+		for _, s := range o.LeafRemotes {
+			u, err := url.Parse(s)
+			if err != nil || u.Host == "" {
+				return nil, fmt.Errorf("natsbus: server: leaf remote %q: not a URL", s)
+			}
+			r.URLs = append(r.URLs, u)
+		}
+		if o.LeafTLS.enabled() {
+			tc, err := o.LeafTLS.config()
+			if err != nil {
+				return nil, err
+			}
+			r.TLS, r.TLSConfig = true, tc
+		}
+		opts.LeafNode.Remotes = []*server.RemoteLeafOpts{r}
+		opts.LeafNode.ReconnectInterval = 2 * time.Second
+	}
+	ns, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("natsbus: server: %w", err)
+	}
+	if o.Logf != nil {
+		ns.SetLoggerV2(serverLogger{o.Logf}, false, false, false)
+	}
+	ns.Start()
+	if !ns.ReadyForConnections(15 * time.Second) {
+		ns.Shutdown()
+		ns.WaitForShutdown()
+		return nil, fmt.Errorf("natsbus: server: not ready (listen %q, store %s): see the log", o.Listen, o.StoreDir)
+	}
+	if !ns.JetStreamEnabled() {
+		ns.Shutdown()
+		ns.WaitForShutdown()
+		return nil, fmt.Errorf("natsbus: server: JetStream did not start (store %s)", o.StoreDir)
+	}
+	return &Server{ns: ns, token: o.Token}, nil
+}
+
+// Connect returns an in-process connection to the server: no socket, so it
+// is up as long as the server is.
+func (s *Server) Connect(opts ...nats.Option) (*nats.Conn, error) {
+	base := []nats.Option{nats.InProcessServer(s.ns), nats.MaxReconnects(-1), nats.ReconnectBufSize(-1)}
+	if s.token != "" {
+		base = append(base, nats.Token(s.token))
+	}
+	nc, err := nats.Connect("", append(base, opts...)...)
+	if err != nil {
+		return nil, fmt.Errorf("natsbus: connect in-process: %w", err)
+	}
+	return nc, nil
+}
+
+// ClientURL returns the URL clients use, or "" without a listener.
+func (s *Server) ClientURL() string {
+	if s.ns.Addr() == nil {
+		return ""
+	}
+	return s.ns.ClientURL()
+}
+
+// NumLeafNodes returns the number of leaf node connections (to the hub).
+func (s *Server) NumLeafNodes() int { return s.ns.NumLeafNodes() }
+
+// Close shuts the server down and waits for it; JetStream syncs its files
+// on the way.
+func (s *Server) Close() error {
+	s.ns.Shutdown()
+	s.ns.WaitForShutdown()
+	return nil
+}
+
+// serverLogger passes the server's notices, warnings and errors to a Logf.
+type serverLogger struct{ logf func(format string, args ...any) }
+
+func (l serverLogger) Noticef(format string, v ...any) { l.logf("nats-server: "+format, v...) }
+func (l serverLogger) Warnf(format string, v ...any)   { l.logf("nats-server: warning: "+format, v...) }
+func (l serverLogger) Fatalf(format string, v ...any)  { l.logf("nats-server: fatal: "+format, v...) }
+func (l serverLogger) Errorf(format string, v ...any)  { l.logf("nats-server: error: "+format, v...) }
+func (l serverLogger) Debugf(format string, v ...any)  {}
+func (l serverLogger) Tracef(format string, v ...any)  {}
