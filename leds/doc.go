@@ -6,7 +6,8 @@
 //
 //	active     on while at least one active-mode session (PORT, EPRT) has a
 //	           data channel announced or open; blink-fast while data moves
-//	           on one (from data.open until its transfer.end)
+//	           on one (from data.open until its data.close or
+//	           transfer.end)
 //	passive    the same for passive mode (PASV, EPSV)
 //	alert      on for a while (Model.AlertHold) after a data channel fails
 //	           (refused, timeout) or an alert event; blink-fast while

@@ -154,6 +154,10 @@ func (m *Model) Apply(ev *ftpstate.Event, now time.Time) {
 		if ev.Reason != "unused" {
 			m.raise(now)
 		}
+	case ftpstate.TypeDataClose:
+		// The connection is gone, however it ended; a transfer cut short
+		// says so in its transfer.end, which is no failure of the channel.
+		m.del(ev.Session, chanKey{ev.Mode, ev.Endpoint})
 	case ftpstate.TypeTransferEnd:
 		m.endTransfer(ev)
 	case ftpstate.TypeSessionEnd:
@@ -209,14 +213,13 @@ func b2i(b bool) int {
 	return 0
 }
 
-// endTransfer closes the data channel a transfer used: the one with its
-// endpoint when the event names one, else the session's channel of that
-// mode on which data moved.
+// endTransfer closes the data channel a transfer used, if its data.close
+// has not: the one with its endpoint when the event names one, else the
+// session's channel of that mode on which data moved.
 func (m *Model) endTransfer(ev *ftpstate.Event) {
 	sc := m.chans[ev.Session]
-	k := chanKey{ev.Mode, ev.Endpoint}
-	if _, ok := sc[k]; ok && ev.Endpoint.IsValid() {
-		m.del(ev.Session, k)
+	if ev.Endpoint.IsValid() {
+		m.del(ev.Session, chanKey{ev.Mode, ev.Endpoint})
 		return
 	}
 	for k, moving := range sc {

@@ -36,6 +36,10 @@ func xferEnd(s uint64, m ftpstate.Mode, ep netip.AddrPort) ftpstate.Event {
 	return ftpstate.Event{Type: ftpstate.TypeTransferEnd, Session: s, Mode: m, Endpoint: ep, Command: "RETR"}
 }
 
+func closeEv(s uint64, m ftpstate.Mode, ep netip.AddrPort) ftpstate.Event {
+	return ftpstate.Event{Type: ftpstate.TypeDataClose, Session: s, Mode: m, Endpoint: ep, Reason: "close"}
+}
+
 func sessEnd(s uint64) ftpstate.Event {
 	return ftpstate.Event{Type: ftpstate.TypeSessionEnd, Session: s, Reason: "quit"}
 }
@@ -113,6 +117,23 @@ func TestModel(t *testing.T) {
 				{15, [4]State{off, fast, off, slow}},
 				{25, [4]State{off, on, off, slow}},
 				{35, [4]State{off, off, off, slow}},
+			},
+		},
+		{
+			name: "data.close ends a channel; its transfer.end closes no other",
+			steps: []step{
+				{ms: 0, ev: expect(1, ftpstate.ModePassive, pasvEP)},
+				{ms: 10, ev: open(1, ftpstate.ModePassive, pasvEP)},
+				{ms: 20, ev: expect(1, ftpstate.ModePassive, pasvEP2)},
+				{ms: 20, ev: open(1, ftpstate.ModePassive, pasvEP2)},
+				{ms: 30, ev: closeEv(1, ftpstate.ModePassive, pasvEP)},
+				{ms: 40, ev: xferEnd(1, ftpstate.ModePassive, pasvEP)},
+				{ms: 50, ev: closeEv(1, ftpstate.ModePassive, pasvEP2)},
+			},
+			queries: []query{
+				{35, [4]State{off, fast, off, slow}},
+				{45, [4]State{off, fast, off, slow}},
+				{55, [4]State{off, off, off, slow}},
 			},
 		},
 		{
