@@ -31,4 +31,5 @@ require (
 	github.com/vishvananda/netns v0.0.5 // indirect
 	golang.org/x/crypto v0.58.0 // indirect
 	golang.org/x/time v0.16.0 // indirect
+	periph.io/x/host/v3 v3.8.5 // indirect
 )
