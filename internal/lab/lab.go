@@ -60,6 +60,8 @@ type Lab struct {
 
 	opts Options
 
+	saved bool // in StateDir: Close forgets it
+
 	mu     sync.Mutex // guards procs and closed
 	procs  []*Proc
 	closed bool
@@ -410,6 +412,9 @@ func (l *Lab) Close() error {
 	}
 	if l.ServerNS != "" {
 		os.RemoveAll(filepath.Join("/etc/netns", l.ServerNS))
+	}
+	if l.saved {
+		os.Remove(filepath.Join(StateDir, l.Name+".json"))
 	}
 	if l.Dir != "" {
 		if err := os.RemoveAll(l.Dir); err != nil {

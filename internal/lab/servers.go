@@ -399,6 +399,11 @@ func (l *Lab) Reject(s Server, drop bool) error {
 	return nil
 }
 
+// Unreject removes what Reject added.
+func (l *Lab) Unreject() error {
+	return l.InNS(l.ServerNS, "nft", "delete", "table", "inet", "ftplab")
+}
+
 // hostPort formats an endpoint as events do: ip:port, [ipv6]:port.
 func hostPort(ip netip.Addr, port uint16) string {
 	return net.JoinHostPort(ip.String(), strconv.Itoa(int(port)))
