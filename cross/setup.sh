@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 GO_MIN=1.26
 export PATH=/usr/local/go/bin:$HOME/go/bin:$PATH
 
-apt_pkgs=(make git ca-certificates iproute2 ethtool tcpdump)
+apt_pkgs=(make git ca-certificates iproute2 ethtool tcpdump
+	vsftpd curl lftp nftables iperf3 procps)  # lab: real FTP servers and clients in namespaces
 
 need=()
 for p in "${apt_pkgs[@]}"; do
