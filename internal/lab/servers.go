@@ -348,10 +348,17 @@ func PureFTPdBinary() (string, error) {
 	defer os.RemoveAll(dl)
 	// apt drops to _apt for downloads; it must be able to write here.
 	os.Chmod(dl, 0o777)
-	cmd := exec.Command("apt-get", "download", "pure-ftpd")
-	cmd.Dir = dl
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("lab: apt-get download pure-ftpd: %w: %s", err, bytes.TrimSpace(out))
+	download := func() ([]byte, error) {
+		cmd := exec.Command("apt-get", "download", "pure-ftpd")
+		cmd.Dir = dl
+		return cmd.CombinedOutput()
+	}
+	if _, err := download(); err != nil {
+		// A fresh machine may have no package lists yet.
+		exec.Command("apt-get", "update", "-qq").Run()
+		if out, err := download(); err != nil {
+			return "", fmt.Errorf("lab: apt-get download pure-ftpd: %w: %s", err, bytes.TrimSpace(out))
+		}
 	}
 	debs, _ := filepath.Glob(filepath.Join(dl, "pure-ftpd_*.deb"))
 	if len(debs) != 1 {

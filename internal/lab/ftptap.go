@@ -1,0 +1,117 @@
+package lab
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+var (
+	buildOnce sync.Once
+	buildBin  string
+	buildErr  error
+)
+
+// BuildFtptap builds the ftptap binary once per process into a directory
+// of its own and returns its path. CleanupBuild removes it.
+func BuildFtptap() (string, error) {
+	buildOnce.Do(func() {
+		gobin, err := exec.LookPath("go")
+		if err != nil {
+			gobin = filepath.Join(runtime.GOROOT(), "bin", "go")
+		}
+		dir, err := os.MkdirTemp("", "ftplab-bin-")
+		if err != nil {
+			buildErr = fmt.Errorf("lab: %w", err)
+			return
+		}
+		buildBin = filepath.Join(dir, "ftptap")
+		cmd := exec.Command(gobin, "build", "-o", buildBin, "github.com/ftptap/ftptap/firmware")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("lab: build ftptap: %w: %s", err, out)
+		}
+	})
+	return buildBin, buildErr
+}
+
+// CleanupBuild removes what BuildFtptap built.
+func CleanupBuild() {
+	if buildBin != "" {
+		os.RemoveAll(filepath.Dir(buildBin))
+	}
+}
+
+// Ftptap is ftptap run capturing on the lab's tap ports.
+type Ftptap struct {
+	*Proc
+	Stderr string // the file its log goes to
+}
+
+// StartFtptap runs "bin run --port-a porta --port-b portb args..." in the
+// tap namespace and returns once it has bridged the ports and captures.
+func (l *Lab) StartFtptap(bin string, args ...string) (*Ftptap, error) {
+	errPath := filepath.Join(l.Dir, "log", fmt.Sprintf("ftptap-%d.err", time.Now().UnixNano()))
+	errf, err := os.Create(errPath)
+	if err != nil {
+		return nil, fmt.Errorf("lab: %w", err)
+	}
+	defer errf.Close()
+	full := append([]string{"run", "--port-a", PortA, "--port-b", PortB}, args...)
+	p, err := l.Start(l.TapNS, nil, errf, bin, full...)
+	if err != nil {
+		return nil, err
+	}
+	f := &Ftptap{Proc: p, Stderr: errPath}
+	if err := f.waitReady(l, 10*time.Second); err != nil {
+		p.Stop(time.Second)
+		return nil, err
+	}
+	return f, nil
+}
+
+// waitReady waits until ftptap says it captures (its log line
+// "capturing") and the tap ports are bridged.
+func (f *Ftptap) waitReady(l *Lab, d time.Duration) error {
+	deadline := time.Now().Add(d)
+	for {
+		b, _ := os.ReadFile(f.Stderr)
+		if strings.Contains(strings.ToLower(string(b)), "capturing") && l.Bridged() != "" {
+			return nil
+		}
+		select {
+		case <-f.Done():
+			return fmt.Errorf("lab: ftptap exited: %v: %s", f.err, strings.TrimSpace(string(b)))
+		default:
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("lab: ftptap not capturing after %v: %s", d, strings.TrimSpace(string(b)))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Term stops ftptap as a service manager would (SIGTERM) and returns its
+// exit error: nil for a clean exit.
+func (f *Ftptap) Term() error {
+	if err := f.Signal(syscall.SIGTERM); err != nil {
+		return err
+	}
+	if err := f.Wait(15 * time.Second); err != nil {
+		b, _ := os.ReadFile(f.Stderr)
+		return fmt.Errorf("ftptap: %w: %s", err, strings.TrimSpace(string(b)))
+	}
+	return nil
+}
+
+// Log is what ftptap wrote to its standard error so far.
+func (f *Ftptap) Log() string {
+	b, _ := os.ReadFile(f.Stderr)
+	return string(b)
+}
