@@ -28,6 +28,12 @@ type session struct {
 	}
 	pending []pendingCmd
 
+	replyGap     bool   // replies were lost in a gap: match the next by acknowledgement
+	wait         []waitSeg // segments waiting for the other direction to catch up
+	waitSize     int
+	answeredUpTo uint32 // client bytes up to here had a reply to no command seen
+	answeredSet  bool
+
 	user     string
 	loggedIn bool
 	quit     bool // QUIT was sent
@@ -47,9 +53,19 @@ type session struct {
 	capsReported map[string]int
 }
 
+// waitSeg is a command-channel segment that acknowledges bytes of the
+// other direction not yet seen: it waits for them (see orderedPayload).
+type waitSeg struct {
+	dir      int
+	seq, ack uint32
+	data     []byte
+	time     time.Time
+}
+
 type pendingCmd struct {
 	cmd, arg string
 	time     time.Time
+	end      uint32 // sequence number after the command (after its segment)
 	xfer     *transfer
 	expect   *expectation // for PORT/EPRT/LPRT: the announcement made
 }
@@ -121,26 +137,12 @@ func (t *Tracker) controlPacket(s *session, p *Packet) {
 			s.dir[d].start(p.Seq + 1)
 		}
 	}
-	// Bytes the peer acknowledges before this segment's own bytes: the
-	// other direction's commands come first (see stream.acked).
-	if p.Flags.Has(FlagACK) && !s.tls && !s.ended {
-		o := 1 - d
-		if s.dir[o].acked(p.Ack, func(data []byte, gap bool) { t.deliver(s, o, data, gap) }) {
-			t.stats.Gaps++
-		}
-	}
-	if len(p.Payload) > 0 && !s.tls {
-		forced := s.dir[d].add(p.Seq, p.Payload, t.cfg.MaxReorder, func(data []byte, gap bool) {
-			t.deliver(s, d, data, gap)
-		})
-		if forced {
-			t.stats.Gaps++
-			t.capHit(s, "reorder_cap", "more than %d bytes out of order on the command channel: skipped a gap", t.cfg.MaxReorder)
-		}
-	} else if len(p.Payload) > 0 && s.tls {
+	if len(p.Payload) > 0 && s.tls {
 		// Dark: keep the stream position only.
 		s.dir[d].init = true
 		s.dir[d].next = p.Seq + uint32(len(p.Payload))
+	} else if !s.tls {
+		t.orderedPayload(s, d, p)
 	}
 	if s.ended {
 		return
@@ -163,9 +165,126 @@ func (t *Tracker) controlPacket(s *session, p *Packet) {
 	}
 }
 
+// waitWindow is how long a segment waits for the bytes of the other
+// direction that it acknowledges, before they are taken as lost.
+const waitWindow = 500 * time.Millisecond
+
+// orderedPayload takes a segment's bytes in causal order across the two
+// directions. A reply acknowledges the commands the server had received
+// when it sent it: if those commands have not been seen yet (they come
+// through the other tap port, slightly later, or they are missing from the
+// capture), the reply waits for them, so it is matched to the right
+// command. Bytes that the peer acknowledges but that never arrive are a
+// gap, skipped and reported.
+func (t *Tracker) orderedPayload(s *session, d int, p *Packet) {
+	o := 1 - d
+	ackOK := p.Flags.Has(FlagACK)
+	if len(p.Payload) == 0 {
+		if ackOK && len(s.wait) == 0 {
+			// A bare acknowledgement confirms a gap before buffered
+			// segments of the other direction.
+			if s.dir[o].acked(p.Ack, func(data []byte, gap bool) { t.deliver(s, o, data, gap) }) {
+				t.stats.Gaps++
+			}
+		}
+		t.releaseWait(s, false)
+		return
+	}
+	queued := false
+	for i := range s.wait {
+		if s.wait[i].dir == d {
+			queued = true
+			break
+		}
+	}
+	// With segments of the other direction waiting (for this one), this
+	// one must not wait too: it goes in, and may release them.
+	if queued || (len(s.wait) == 0 && ackOK && t.behind(s, o, p.Ack)) {
+		if s.waitSize+len(p.Payload) > t.cfg.MaxReorder {
+			t.releaseWait(s, true)
+		}
+		c := make([]byte, len(p.Payload))
+		copy(c, p.Payload)
+		s.wait = append(s.wait, waitSeg{dir: d, seq: p.Seq, ack: p.Ack, data: c, time: p.Time})
+		s.waitSize += len(c)
+		t.releaseWait(s, false)
+		return
+	}
+	t.addSegment(s, d, p.Seq, p.Ack, p.Payload)
+	t.releaseWait(s, false)
+}
+
+// behind reports whether direction o has not yet delivered the bytes up to
+// ack (a FIN counts one).
+func (t *Tracker) behind(s *session, o int, ack uint32) bool {
+	st := &s.dir[o]
+	if !st.init || !seqLess(st.next, ack) {
+		return false
+	}
+	return !(s.fin[o] && ack == st.next+1)
+}
+
+func (t *Tracker) addSegment(s *session, d int, seq, ack uint32, data []byte) {
+	forced := s.dir[d].add(seq, ack, data, t.cfg.MaxReorder, func(data []byte, gap bool) {
+		t.deliver(s, d, data, gap)
+	})
+	if forced {
+		t.stats.Gaps++
+		t.capHit(s, "reorder_cap", "more than %d bytes out of order on the command channel: skipped a gap", t.cfg.MaxReorder)
+	}
+}
+
+// releaseWait delivers waiting segments whose acknowledged bytes are in.
+// A segment whose bytes are still missing goes on waiting unless force is
+// set, its wait is over, or the gap is certain (later bytes of the other
+// direction are already buffered): then the gap is skipped.
+func (t *Tracker) releaseWait(s *session, force bool) {
+	for len(s.wait) > 0 && !s.ended && !s.tls {
+		x := s.wait[0]
+		o := 1 - x.dir
+		if t.behind(s, o, x.ack) {
+			st := &s.dir[o]
+			certain := len(st.ooo) > 0
+			if !force && !certain && t.now.Sub(x.time) < waitWindow {
+				return
+			}
+			t.jump(s, o, x.ack)
+		}
+		s.wait[0] = waitSeg{}
+		s.wait = s.wait[1:]
+		s.waitSize -= len(x.data)
+		t.addSegment(s, x.dir, x.seq, x.ack, x.data)
+	}
+	if len(s.wait) == 0 {
+		s.wait = nil
+		s.waitSize = 0
+		// Buffered bytes that a jump put in order come after the
+		// segments released.
+		for d := 0; d < 2 && !s.ended && !s.tls; d++ {
+			s.dir[d].drain(func(data []byte, gap bool) { t.deliver(s, d, data, gap) })
+		}
+	}
+}
+
+// jump skips direction o forward to ack: buffered segments before ack are
+// delivered (after a gap), and bytes never seen are a gap.
+func (t *Tracker) jump(s *session, o int, ack uint32) {
+	st := &s.dir[o]
+	deliver := func(data []byte, gap bool) { t.deliver(s, o, data, gap) }
+	for len(st.ooo) > 0 && seqLess(st.ooo[0].seq, ack) {
+		st.skip(deliver)
+	}
+	if seqLess(st.next, ack) {
+		st.next = ack
+		st.curEnd = ack
+		deliver(nil, true)
+	}
+}
+
 // finishStreams delivers what is left in both directions of a command
 // channel that has ended: buffered segments and an unfinished last line.
 func (t *Tracker) finishStreams(s *session) {
+	t.releaseWait(s, true)
 	for d := 0; d < 2; d++ {
 		if s.tls {
 			continue
@@ -188,6 +307,17 @@ func (t *Tracker) deliver(s *session, d int, data []byte, gap bool) {
 	if gap {
 		t.stats.Gaps++
 		s.lines[d].reset()
+		if d == 1 {
+			s.replyGap = true
+		}
+		// The lost bytes held a command, most likely one: its reply is
+		// to answer a placeholder, not the next command seen. Unless a
+		// reply to nothing seen already acknowledged those bytes: then
+		// the lost command has had its answer.
+		answered := s.answeredSet && !seqLess(s.answeredUpTo, s.dir[0].next)
+		if d == 0 && !answered && len(s.pending) < t.cfg.MaxPending {
+			s.pending = append(s.pending, pendingCmd{time: t.now, end: s.dir[0].curEnd})
+		}
 	}
 	if s.lines[d].feed(data, t.cfg.MaxLine, func(ln []byte) {
 		if !s.ended && !s.tls {
@@ -275,7 +405,7 @@ func (t *Tracker) request(s *session, ln []byte) {
 	ev := Event{Type: TypeRequest, Command: cmd, Arg: shown}
 	t.emitEvent(s, &ev)
 
-	pc := pendingCmd{cmd: cmd, arg: arg, time: t.now}
+	pc := pendingCmd{cmd: cmd, arg: arg, time: t.now, end: s.dir[0].curEnd}
 	switch cmd {
 	case "USER":
 		s.user = arg
@@ -372,10 +502,32 @@ func (t *Tracker) response(s *session, code int, text string) {
 	case code == 421 && len(s.pending) == 0:
 		// Service closing, unsolicited.
 	case len(s.pending) == 0:
-		// A reply to nothing we saw (caught mid-way, or unsolicited).
+		// A reply to nothing we saw (caught mid-way, unsolicited, or to
+		// a command missing from the capture, which ended before the
+		// acknowledgement the reply carries).
+		if code >= 200 && s.dir[0].init {
+			s.answeredUpTo, s.answeredSet = s.dir[1].curAck, true
+		}
 	case code >= 100 && code < 200:
 		pc = &s.pending[0] // preliminary: the command waits for its final reply
 	default:
+		if s.replyGap {
+			// Replies were lost: this one answers the newest command
+			// the server had received when it sent it; the older ones
+			// had their replies in the gap.
+			s.replyGap = false
+			ack := s.dir[1].curAck
+			i := 0
+			for j := range s.pending {
+				if !seqLess(ack, s.pending[j].end) {
+					i = j
+				}
+			}
+			if i > 0 {
+				clear(s.pending[:i])
+				s.pending = s.pending[i:]
+			}
+		}
 		popped = s.pending[0]
 		s.pending[0] = pendingCmd{}
 		s.pending = s.pending[1:]

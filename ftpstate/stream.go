@@ -11,11 +11,15 @@ type stream struct {
 	ooo     []segment // early segments, sorted by seq
 	oooSize int
 	fin     bool
+
+	// Of the bytes being delivered: the acknowledgement their segment
+	// carried, and the sequence number after them.
+	curAck, curEnd uint32
 }
 
 type segment struct {
-	seq  uint32
-	data []byte
+	seq, ack uint32
+	data     []byte
 }
 
 // seqLess reports a < b in sequence space (RFC 1982 arithmetic).
@@ -31,7 +35,7 @@ func (s *stream) start(next uint32) {
 // add accepts a segment and calls deliver with the bytes now in order; gap
 // is true when bytes were skipped before data. It reports whether the
 // reorder cap forced a gap.
-func (s *stream) add(seq uint32, data []byte, limit int, deliver func(data []byte, gap bool)) (forced bool) {
+func (s *stream) add(seq, ack uint32, data []byte, limit int, deliver func(data []byte, gap bool)) (forced bool) {
 	if len(data) == 0 {
 		return false
 	}
@@ -50,26 +54,28 @@ func (s *stream) add(seq uint32, data []byte, limit int, deliver func(data []byt
 			s.skip(deliver)
 			if seqLess(s.next, seq) {
 				s.next = seq
+				s.curAck, s.curEnd = ack, end
 				deliver(data, true)
 				s.next = end
 				s.drain(deliver)
 				return forced
 			}
 		} else {
-			s.insert(seq, data)
+			s.insert(seq, ack, data)
 			return false
 		}
 	}
 	if seqLess(seq, s.next) {
 		data = data[s.next-seq:]
 	}
+	s.curAck, s.curEnd = ack, end
 	deliver(data, false)
 	s.next = end
 	s.drain(deliver)
 	return forced
 }
 
-func (s *stream) insert(seq uint32, data []byte) {
+func (s *stream) insert(seq, ack uint32, data []byte) {
 	c := make([]byte, len(data))
 	copy(c, data)
 	i := len(s.ooo)
@@ -78,7 +84,7 @@ func (s *stream) insert(seq uint32, data []byte) {
 	}
 	s.ooo = append(s.ooo, segment{})
 	copy(s.ooo[i+1:], s.ooo[i:])
-	s.ooo[i] = segment{seq: seq, data: c}
+	s.ooo[i] = segment{seq: seq, ack: ack, data: c}
 	s.oooSize += len(c)
 }
 
@@ -94,6 +100,7 @@ func (s *stream) drain(deliver func([]byte, bool)) {
 		if !seqLess(s.next, end) {
 			continue
 		}
+		s.curAck, s.curEnd = g.ack, end
 		deliver(g.data[s.next-g.seq:], false)
 		s.next = end
 	}
@@ -121,6 +128,7 @@ func (s *stream) skip(deliver func([]byte, bool)) {
 	}
 	end := g.seq + uint32(len(g.data))
 	if seqLess(s.next, end) {
+		s.curAck, s.curEnd = g.ack, end
 		deliver(g.data[s.next-g.seq:], true)
 		s.next = end
 	}

@@ -283,6 +283,9 @@ func (t *Tracker) sweep() {
 }
 
 func (t *Tracker) sweepSession(s *session) {
+	if len(s.wait) > 0 {
+		t.releaseWait(s, false)
+	}
 	for _, d := range slices.Clone(s.conns) {
 		if d.state == dataSynSent && t.now.Sub(d.synTime) >= t.cfg.DataTimeout {
 			t.failData(d, "timeout")

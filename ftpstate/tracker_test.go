@@ -1,0 +1,557 @@
+package ftpstate
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+)
+
+// rec collects a tracker's events.
+type rec struct{ evs []Event }
+
+func (r *rec) emit(e *Event) { r.evs = append(r.evs, *e) }
+
+func (r *rec) of(typ Type) []Event {
+	var out []Event
+	for _, e := range r.evs {
+		if e.Type == typ {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func (r *rec) dump() string {
+	var b strings.Builder
+	for _, e := range r.evs {
+		b.Write(e.AppendJSON(nil))
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+var t0 = time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+
+// conn drives one TCP connection through a tracker, keeping sequence
+// numbers like a real stack.
+type conn struct {
+	tr         *Tracker
+	c, s       netip.AddrPort
+	cseq, sseq uint32
+	clock      *time.Time
+}
+
+func newConn(tr *Tracker, clock *time.Time, c, s string, cisn, sisn uint32) *conn {
+	return &conn{tr: tr, c: netip.MustParseAddrPort(c), s: netip.MustParseAddrPort(s), cseq: cisn, sseq: sisn, clock: clock}
+}
+
+func (k *conn) feed(fromClient bool, seq uint32, fl Flags, data string) {
+	*k.clock = k.clock.Add(time.Millisecond)
+	p := Packet{Time: *k.clock, Flags: fl, Seq: seq, Payload: []byte(data)}
+	if fromClient {
+		p.Src, p.Dst, p.Ack, p.Side = k.c, k.s, k.sseq, SideA
+	} else {
+		p.Src, p.Dst, p.Ack, p.Side = k.s, k.c, k.cseq, SideB
+	}
+	k.tr.Feed(&p)
+}
+
+func (k *conn) handshake() {
+	k.feed(true, k.cseq, FlagSYN, "")
+	k.cseq++
+	k.feed(false, k.sseq, FlagSYN|FlagACK, "")
+	k.sseq++
+	k.feed(true, k.cseq, FlagACK, "")
+}
+
+// send sends data in order and returns the sequence number it started at.
+func (k *conn) send(fromClient bool, data string) uint32 {
+	if fromClient {
+		seq := k.cseq
+		k.feed(true, seq, FlagACK|FlagPSH, data)
+		k.cseq += uint32(len(data))
+		return seq
+	}
+	seq := k.sseq
+	k.feed(false, seq, FlagACK|FlagPSH, data)
+	k.sseq += uint32(len(data))
+	return seq
+}
+
+func (k *conn) close() {
+	k.feed(false, k.sseq, FlagFIN|FlagACK, "")
+	k.sseq++
+	k.feed(true, k.cseq, FlagFIN|FlagACK, "")
+	k.cseq++
+	k.feed(false, k.sseq, FlagACK, "")
+}
+
+func newTracker(cfg *Config) (*Tracker, *rec, *time.Time) {
+	r := &rec{}
+	clock := t0
+	return New(cfg, r.emit), r, &clock
+}
+
+func login(k *conn) {
+	k.send(false, "220 ready\r\n")
+	k.send(true, "USER anonymous\r\n")
+	k.send(false, "331 Please specify the password.\r\n")
+	k.send(true, "PASS secret\r\n")
+	k.send(false, "230 Login successful.\r\n")
+}
+
+func TestSplitPipelinedMultiline(t *testing.T) {
+	tr, r, clock := newTracker(nil)
+	k := newConn(tr, clock, "10.0.0.2:40000", "10.0.0.1:21", 1000, 5000)
+	k.handshake()
+	k.send(false, "220-Welcome\r\n220-to the\r\n")
+	k.send(false, "lab\r\n220 server\r\n")
+	k.send(true, "US")
+	k.send(true, "ER anonymous\r")
+	k.send(true, "\nPASS x\r\nSYST\r\n") // pipelined
+	k.send(false, "331 pw\r\n230-Hello\r\n 230 inside text\r\n230 ok\r\n215 UNIX\r\n")
+	k.send(true, "QUIT\r\n")
+	k.send(false, "221 bye\r\n")
+	k.close()
+
+	var got []string
+	for _, e := range r.evs {
+		switch e.Type {
+		case TypeRequest:
+			got = append(got, "> "+e.Command+" "+e.Arg)
+		case TypeResponse:
+			got = append(got, fmt.Sprintf("< %d %s [%s]", e.Code, e.Text, e.Command))
+		case TypeLogin:
+			got = append(got, fmt.Sprintf("login %s %v", e.User, e.OK))
+		case TypeSessionEnd:
+			got = append(got, "end "+e.Reason)
+		}
+	}
+	want := []string{
+		"< 220 Welcome\nto the\nlab\nserver []",
+		"> USER anonymous",
+		"> PASS ****",
+		"> SYST ",
+		"< 331 pw [USER]",
+		"< 230 Hello\n 230 inside text\nok [PASS]",
+		"login anonymous true",
+		"< 215 UNIX [SYST]",
+		"> QUIT ",
+		"< 221 bye [QUIT]",
+		"end quit",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("events:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+func TestReorderAndRetransmit(t *testing.T) {
+	tr, r, clock := newTracker(nil)
+	k := newConn(tr, clock, "10.0.0.2:40000", "10.0.0.1:21", 1000, 5000)
+	k.handshake()
+	k.send(false, "220 ready\r\n")
+	// USER in two segments sent out of order, then the first again.
+	a, b := "USER anon", "ymous\r\n"
+	k.feed(true, k.cseq+uint32(len(a)), FlagACK, b)
+	k.feed(true, k.cseq, FlagACK, a)
+	k.feed(true, k.cseq, FlagACK, a)           // retransmission
+	k.feed(true, k.cseq+3, FlagACK, "R anon") // overlapping retransmission
+	k.cseq += uint32(len(a) + len(b))
+	k.send(false, "230 ok\r\n")
+	reqs := r.of(TypeRequest)
+	if len(reqs) != 1 || reqs[0].Arg != "anonymous" {
+		t.Fatalf("requests = %+v, want one USER anonymous\n%s", reqs, r.dump())
+	}
+	if l := r.of(TypeLogin); len(l) != 1 || !l[0].OK {
+		t.Errorf("login = %+v", l)
+	}
+}
+
+// TestGapAcked: a command segment missing from the capture (the server
+// acknowledges it) must not hold back the commands after it.
+func TestGapAcked(t *testing.T) {
+	tr, r, clock := newTracker(nil)
+	k := newConn(tr, clock, "10.0.0.2:40000", "10.0.0.1:21", 1000, 5000)
+	k.handshake()
+	k.send(false, "220 ready\r\n")
+	lost := "CWD a\r\n"
+	k.cseq += uint32(len(lost)) // never fed
+	k.send(true, "PWD\r\n")
+	k.send(false, "250 ok\r\n")
+	k.send(false, "257 \"/a\"\r\n")
+	var got []string
+	for _, e := range r.evs {
+		if e.Type == TypeResponse {
+			got = append(got, fmt.Sprintf("%d:%s", e.Code, e.Command))
+		}
+	}
+	// The 250 answers the lost CWD; tracking stays in step for PWD.
+	if strings.Join(got, " ") != "220: 250: 257:PWD" {
+		t.Errorf("responses: %v, want 220: 250: 257:PWD", got)
+	}
+	if n := len(r.of(TypeRequest)); n != 1 {
+		t.Errorf("requests = %d, want 1 (PWD)\n%s", n, r.dump())
+	}
+}
+
+func TestPassiveDownload(t *testing.T) {
+	tr, r, clock := newTracker(nil)
+	k := newConn(tr, clock, "10.0.0.2:40000", "10.0.0.1:21", 1000, 5000)
+	k.handshake()
+	login(k)
+	k.send(true, "PASV\r\n")
+	k.send(false, "227 Entering Passive Mode (10,0,0,1,156,64).\r\n")
+	d := newConn(tr, clock, "10.0.0.2:40001", "10.0.0.1:40000", 7000, 9000)
+	d.handshake()
+	k.send(true, "RETR f.bin\r\n")
+	k.send(false, "150 Opening BINARY mode data connection for f.bin (3000 bytes).\r\n")
+	d.send(false, strings.Repeat("x", 1000))
+	seq := d.send(false, strings.Repeat("y", 1000))
+	d.feed(false, seq, FlagACK, strings.Repeat("y", 1000)) // retransmission
+	d.send(false, strings.Repeat("z", 1000))
+	d.close()
+	k.send(false, "226 Transfer complete.\r\n")
+	ends := r.of(TypeTransferEnd)
+	if len(ends) != 1 {
+		t.Fatalf("transfer.end: %d\n%s", len(ends), r.dump())
+	}
+	e := ends[0]
+	if e.Command != "RETR" || e.File != "f.bin" || e.Bytes != 3000 || e.Code != 226 || !e.Complete || e.Mode != ModePassive || e.Direction != DirDownload {
+		t.Errorf("transfer.end = %+v", e)
+	}
+	opens := r.of(TypeDataOpen)
+	if len(opens) != 1 || opens[0].From.String() != "10.0.0.2:40001" || opens[0].To.String() != "10.0.0.1:40000" {
+		t.Errorf("data.open = %+v", opens)
+	}
+}
+
+// TestHeldSYN: the data SYN reaches the tracker (through the other tap
+// port) just before the 227 that announced its port.
+func TestHeldSYN(t *testing.T) {
+	tr, r, clock := newTracker(nil)
+	k := newConn(tr, clock, "10.0.0.2:40000", "10.0.0.1:21", 1000, 5000)
+	k.handshake()
+	login(k)
+	k.send(true, "PASV\r\n")
+	d := newConn(tr, clock, "10.0.0.2:40001", "10.0.0.1:40000", 7000, 9000)
+	d.feed(true, d.cseq, FlagSYN, "")
+	d.cseq++
+	k.send(false, "227 Entering Passive Mode (10,0,0,1,156,64).\r\n")
+	d.feed(false, d.sseq, FlagSYN|FlagACK, "")
+	d.sseq++
+	d.feed(true, d.cseq, FlagACK, "")
+	if n := len(r.of(TypeDataOpen)); n != 1 {
+		t.Fatalf("data.open = %d, want 1\n%s", n, r.dump())
+	}
+	if tr.Stats().HeldMatched != 1 {
+		t.Errorf("HeldMatched = %d", tr.Stats().HeldMatched)
+	}
+}
+
+func TestActiveUpload(t *testing.T) {
+	tr, r, clock := newTracker(nil)
+	k := newConn(tr, clock, "10.0.0.2:40000", "10.0.0.1:21", 1000, 5000)
+	k.handshake()
+	login(k)
+	k.send(true, "EPRT |1|10.0.0.2|40100|\r\n")
+	k.send(false, "200 EPRT command successful.\r\n")
+	k.send(true, "STOR up.bin\r\n")
+	d := newConn(tr, clock, "10.0.0.1:20", "10.0.0.2:40100", 7000, 9000)
+	d.handshake()
+	k.send(false, "150 Ok to send data.\r\n")
+	// The client (the listening side) sends.
+	for i := 0; i < 3; i++ {
+		d.send(false, strings.Repeat("u", 500))
+	}
+	d.feed(false, d.sseq, FlagFIN|FlagACK, "")
+	d.sseq++
+	d.feed(true, d.cseq, FlagFIN|FlagACK, "")
+	k.send(false, "226 Transfer complete.\r\n")
+	ends := r.of(TypeTransferEnd)
+	if len(ends) != 1 || ends[0].Bytes != 1500 || ends[0].Mode != ModeActive || ends[0].Direction != DirUpload || !ends[0].Complete {
+		t.Fatalf("transfer.end = %+v\n%s", ends, r.dump())
+	}
+	ex := r.of(TypeDataExpect)
+	if len(ex) != 1 || ex[0].Via != "EPRT" || ex[0].Endpoint.String() != "10.0.0.2:40100" {
+		t.Errorf("data.expect = %+v", ex)
+	}
+}
+
+func TestDataFailures(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		answer func(d *conn)
+		reason string
+	}{
+		{"refused", func(d *conn) { d.feed(false, 0, FlagRST|FlagACK, "") }, "refused"},
+		{"timeout", func(d *conn) {}, "timeout"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			tr, r, clock := newTracker(&Config{DataTimeout: 5 * time.Second})
+			k := newConn(tr, clock, "10.0.0.2:40000", "10.0.0.1:21", 1000, 5000)
+			k.handshake()
+			login(k)
+			k.send(true, "PASV\r\n")
+			k.send(false, "227 Entering Passive Mode (10,0,0,1,156,64).\r\n")
+			d := newConn(tr, clock, "10.0.0.2:40001", "10.0.0.1:40000", 7000, 9000)
+			d.feed(true, d.cseq, FlagSYN, "")
+			tt.answer(d)
+			tr.Advance(clock.Add(6 * time.Second))
+			fails := r.of(TypeDataFail)
+			if len(fails) != 1 || fails[0].Reason != tt.reason || fails[0].Endpoint.String() != "10.0.0.1:40000" || fails[0].Detail == "" {
+				t.Fatalf("data.fail = %+v\n%s", fails, r.dump())
+			}
+			if n := len(r.of(TypeDataOpen)); n != 0 {
+				t.Errorf("data.open = %d, want 0", n)
+			}
+		})
+	}
+}
+
+func TestUnusedAndFlush(t *testing.T) {
+	tr, r, clock := newTracker(nil)
+	k := newConn(tr, clock, "10.0.0.2:40000", "10.0.0.1:21", 1000, 5000)
+	k.handshake()
+	login(k)
+	k.send(true, "PASV\r\n")
+	k.send(false, "227 Entering Passive Mode (10,0,0,1,156,64).\r\n")
+	k.send(true, "PASV\r\n")
+	k.send(false, "227 Entering Passive Mode (10,0,0,1,156,65).\r\n")
+	tr.Flush(*clock)
+	fails := r.of(TypeDataFail)
+	if len(fails) != 2 || fails[0].Reason != "unused" || fails[1].Reason != "unused" {
+		t.Fatalf("data.fail = %+v", fails)
+	}
+	ends := r.of(TypeSessionEnd)
+	if len(ends) != 1 || ends[0].Reason != "shutdown" {
+		t.Fatalf("session.end = %+v", ends)
+	}
+	if tr.OpenSessions() != 0 {
+		t.Errorf("open sessions after flush: %d", tr.OpenSessions())
+	}
+}
+
+func TestMidstreamAndIdle(t *testing.T) {
+	tr, r, clock := newTracker(&Config{IdleTimeout: time.Minute})
+	k := newConn(tr, clock, "10.0.0.2:40000", "10.0.0.1:21", 1000, 5000)
+	k.send(true, "PWD\r\n")
+	k.send(false, "257 \"/\"\r\n")
+	st := r.of(TypeSessionStart)
+	if len(st) != 1 || !st[0].Midstream || st[0].Client.String() != "10.0.0.2:40000" || st[0].ClientSide != SideA {
+		t.Fatalf("session.start = %+v", st)
+	}
+	// A server segment first also finds the client.
+	k2 := newConn(tr, clock, "10.0.0.3:40000", "10.0.0.1:21", 1000, 5000)
+	k2.send(false, "200 ok\r\n")
+	st = r.of(TypeSessionStart)
+	if len(st) != 2 || st[1].Client.String() != "10.0.0.3:40000" || st[1].ClientSide != SideA {
+		t.Fatalf("session.start = %+v", st)
+	}
+	tr.Advance(clock.Add(2 * time.Minute))
+	ends := r.of(TypeSessionEnd)
+	if len(ends) != 2 || ends[0].Reason != "timeout" {
+		t.Fatalf("session.end = %+v", ends)
+	}
+}
+
+func TestReset(t *testing.T) {
+	tr, r, clock := newTracker(nil)
+	k := newConn(tr, clock, "10.0.0.2:40000", "10.0.0.1:21", 1000, 5000)
+	k.handshake()
+	login(k)
+	k.feed(true, k.cseq, FlagRST, "")
+	if e := r.of(TypeSessionEnd); len(e) != 1 || e[0].Reason != "reset" {
+		t.Fatalf("session.end = %+v", e)
+	}
+}
+
+func TestTLSGoesDark(t *testing.T) {
+	tr, r, clock := newTracker(nil)
+	k := newConn(tr, clock, "10.0.0.2:40000", "10.0.0.1:21", 1000, 5000)
+	k.handshake()
+	k.send(false, "220 ready\r\n")
+	k.send(true, "AUTH TLS\r\n")
+	k.send(false, "234 Proceed with negotiation.\r\n")
+	k.send(true, "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 USER x\r\n")
+	k.send(false, "\x16\x03\x03\x00\x7a\x02\r\n")
+	d := newConn(tr, clock, "10.0.0.2:40001", "10.0.0.1:40000", 7000, 9000)
+	d.handshake()
+	d.send(false, strings.Repeat("x", 100))
+	d.close()
+	if n := len(r.of(TypeTLS)); n != 1 {
+		t.Fatalf("tls events = %d", n)
+	}
+	if n := len(r.of(TypeRequest)); n != 1 {
+		t.Errorf("requests after TLS were parsed: %d\n%s", n, r.dump())
+	}
+	opens := r.of(TypeDataOpen)
+	if len(opens) != 1 || opens[0].Mode != ModePassive {
+		t.Errorf("data.open on a dark session = %+v", opens)
+	}
+	cl := r.of(TypeDataClose)
+	if len(cl) != 1 || cl[0].Bytes != 100 {
+		t.Errorf("data.close = %+v", cl)
+	}
+}
+
+func TestNATAnnouncement(t *testing.T) {
+	tr, r, clock := newTracker(nil)
+	k := newConn(tr, clock, "203.0.113.7:40000", "198.51.100.1:21", 1000, 5000)
+	k.handshake()
+	login(k)
+	k.send(true, "PASV\r\n")
+	k.send(false, "227 Entering Passive Mode (192,168,1,10,156,64).\r\n")
+	// The client tries the inside address: nothing answers.
+	d := newConn(tr, clock, "203.0.113.7:40001", "192.168.1.10:40000", 7000, 9000)
+	d.feed(true, d.cseq, FlagSYN, "")
+	tr.Advance(clock.Add(time.Minute))
+	alerts := r.of(TypeAlert)
+	if len(alerts) != 1 || alerts[0].Kind != "nat_mismatch" {
+		t.Fatalf("alerts = %+v", alerts)
+	}
+	fails := r.of(TypeDataFail)
+	if len(fails) != 1 || fails[0].Reason != "timeout" || !strings.Contains(fails[0].Detail, "NAT") {
+		t.Fatalf("data.fail = %+v", fails)
+	}
+}
+
+func TestNATAltEndpoint(t *testing.T) {
+	tr, r, clock := newTracker(nil)
+	k := newConn(tr, clock, "203.0.113.7:40000", "198.51.100.1:21", 1000, 5000)
+	k.handshake()
+	login(k)
+	k.send(true, "PASV\r\n")
+	k.send(false, "227 Entering Passive Mode (192,168,1,10,156,64).\r\n")
+	// A client that ignores the announced address connects to the
+	// control address (as curl does by default).
+	d := newConn(tr, clock, "203.0.113.7:40001", "198.51.100.1:40000", 7000, 9000)
+	d.handshake()
+	if n := len(r.of(TypeDataOpen)); n != 1 {
+		t.Fatalf("data.open = %d\n%s", n, r.dump())
+	}
+}
+
+func TestCaps(t *testing.T) {
+	t.Run("sessions", func(t *testing.T) {
+		tr, r, clock := newTracker(&Config{MaxSessions: 2})
+		for i := 0; i < 5; i++ {
+			k := newConn(tr, clock, fmt.Sprintf("10.0.0.2:%d", 40000+i), "10.0.0.1:21", 1000, 5000)
+			k.handshake()
+		}
+		if n := len(r.of(TypeSessionStart)); n != 2 {
+			t.Errorf("sessions = %d, want 2", n)
+		}
+		if a := r.of(TypeAlert); len(a) != 1 || a[0].Kind != "too_many_sessions" {
+			t.Errorf("alerts = %+v", a)
+		}
+		if tr.Stats().CapHits != 3 {
+			t.Errorf("CapHits = %d, want 3", tr.Stats().CapHits)
+		}
+	})
+	t.Run("line", func(t *testing.T) {
+		tr, r, clock := newTracker(&Config{MaxLine: 64})
+		k := newConn(tr, clock, "10.0.0.2:40000", "10.0.0.1:21", 1000, 5000)
+		k.handshake()
+		k.send(false, "220 ready\r\n")
+		for i := 0; i < 10; i++ {
+			k.send(true, strings.Repeat("A", 50))
+		}
+		k.send(true, "\r\nNOOP\r\n")
+		reqs := r.of(TypeRequest)
+		if len(reqs) != 2 || len(reqs[0].Command) > maxCommandLen || reqs[1].Command != "NOOP" {
+			t.Errorf("requests = %+v", reqs)
+		}
+		if a := r.of(TypeAlert); len(a) == 0 || a[0].Kind != "line_too_long" {
+			t.Errorf("alerts = %+v", a)
+		}
+	})
+	t.Run("pending", func(t *testing.T) {
+		tr, r, clock := newTracker(&Config{MaxPending: 4})
+		k := newConn(tr, clock, "10.0.0.2:40000", "10.0.0.1:21", 1000, 5000)
+		k.handshake()
+		for i := 0; i < 10; i++ {
+			k.send(true, "NOOP\r\n")
+		}
+		if len(tr.sessions[k.key()].pending) != 4 {
+			t.Errorf("pending = %d", len(tr.sessions[k.key()].pending))
+		}
+		if a := r.of(TypeAlert); len(a) != 1 || a[0].Kind != "too_many_pending" {
+			t.Errorf("alerts = %+v", a)
+		}
+	})
+}
+
+func (k *conn) key() connKey { return keyOf(k.c, k.s) }
+
+func TestNonStandardPort(t *testing.T) {
+	tr, r, clock := newTracker(&Config{ControlPorts: []uint16{2121}})
+	k := newConn(tr, clock, "10.0.0.2:40000", "10.0.0.1:2121", 1000, 5000)
+	k.handshake()
+	login(k)
+	k21 := newConn(tr, clock, "10.0.0.2:40001", "10.0.0.1:21", 1000, 5000)
+	k21.handshake()
+	if n := len(r.of(TypeSessionStart)); n != 1 {
+		t.Errorf("sessions = %d, want 1 (port 2121 only)", n)
+	}
+}
+
+// TestLostCommand: a RETR missing from the capture (the server's replies
+// acknowledge it), then more commands: the replies to the lost command
+// answer a placeholder and the rest stay matched (cwd-navigation.pcap has
+// this).
+func TestLostCommand(t *testing.T) {
+	tr, r, clock := newTracker(nil)
+	k := newConn(tr, clock, "10.0.0.2:40000", "10.0.0.1:21", 1000, 5000)
+	k.handshake()
+	login(k)
+	k.send(true, "PASV\r\n")
+	k.send(false, "227 Entering Passive Mode (10,0,0,1,156,64).\r\n")
+	k.cseq += uint32(len("RETR f\r\n")) // lost
+	k.send(false, "150 Opening BINARY mode data connection for f (3 bytes).\r\n")
+	k.feed(true, k.cseq, FlagACK, "")
+	k.send(false, "226 Transfer complete\r\n")
+	k.send(true, "CWD ../\r\n")
+	k.send(false, "250 CWD command successful\r\n")
+	k.send(true, "PWD\r\n")
+	k.send(false, "257 \"/\"\r\n")
+	var got []string
+	for _, e := range r.evs {
+		if e.Type == TypeResponse && e.Code != 220 {
+			got = append(got, fmt.Sprintf("%d:%s", e.Code, e.Command))
+		}
+	}
+	want := "331:USER 230:PASS 227:PASV 150: 226: 250:CWD 257:PWD"
+	if strings.Join(got, " ") != want {
+		t.Errorf("responses: %s\nwant       %s\n%s", strings.Join(got, " "), want, r.dump())
+	}
+}
+
+// TestCrossPortReorder: frames from the two tap ports reach the tracker
+// slightly out of order, a reply before the command it answers.
+func TestCrossPortReorder(t *testing.T) {
+	tr, r, clock := newTracker(nil)
+	k := newConn(tr, clock, "10.0.0.2:40000", "10.0.0.1:21", 1000, 5000)
+	k.handshake()
+	login(k)
+	cmd := "PWD\r\n"
+	seq := k.cseq
+	k.cseq += uint32(len(cmd))
+	k.send(false, "257 \"/\"\r\n") // acknowledges PWD, which comes next
+	k.feed(true, seq, FlagACK, cmd)
+	k.send(true, "SYST\r\n")
+	k.send(false, "215 UNIX\r\n")
+	var got []string
+	for _, e := range r.evs {
+		if e.Type == TypeResponse && e.Code > 230 {
+			got = append(got, fmt.Sprintf("%d:%s", e.Code, e.Command))
+		}
+	}
+	if want := "257:PWD 215:SYST"; strings.Join(got, " ") != want {
+		t.Errorf("responses %v, want %s\n%s", got, want, r.dump())
+	}
+	if tr.Stats().Gaps != 0 {
+		t.Errorf("gaps = %d, want 0", tr.Stats().Gaps)
+	}
+}
