@@ -45,15 +45,14 @@ type Options struct {
 	SyncInterval time.Duration
 	// OnDrop is called, on a goroutine of the publisher, when events were
 	// dropped because the queue or the spool was full: at once for the
-	// first drop, then at most every DropReportInterval with the count
-	// since the last call. It must not block.
+	// first drop, then at most every DropInterval with the count since the
+	// last call. It must not block.
 	OnDrop func(n uint64)
+	// DropInterval groups drop reports. Default: 10s.
+	DropInterval time.Duration
 	// Logf logs connection trouble; nil: no logs.
 	Logf func(format string, args ...any)
 }
-
-// DropReportInterval is the shortest time between two OnDrop calls.
-const DropReportInterval = 10 * time.Second
 
 // Stats are a Publisher's counters.
 type Stats struct {
@@ -113,6 +112,9 @@ func NewPublisher(nc *nats.Conn, opts Options) (*Publisher, error) {
 	}
 	if opts.AckTimeout <= 0 {
 		opts.AckTimeout = 5 * time.Second
+	}
+	if opts.DropInterval <= 0 {
+		opts.DropInterval = 10 * time.Second
 	}
 	if opts.SyncInterval == 0 {
 		opts.SyncInterval = 30 * time.Second
@@ -317,7 +319,7 @@ func (p *Publisher) reportDrops(now time.Time) {
 	if d == p.reported || p.opts.OnDrop == nil {
 		return
 	}
-	if !p.reportAt.IsZero() && now.Sub(p.reportAt) < DropReportInterval {
+	if !p.reportAt.IsZero() && now.Sub(p.reportAt) < p.opts.DropInterval {
 		return
 	}
 	p.opts.OnDrop(d - p.reported)

@@ -183,7 +183,9 @@ func (s *Server) Close() error {
 }
 
 // serverLogger passes the server's notices, warnings and errors to a Logf.
-type serverLogger struct{ logf func(format string, args ...any) }
+type serverLogger struct {
+	logf func(format string, args ...any)
+}
 
 func (l serverLogger) Noticef(format string, v ...any) { l.logf("nats-server: "+format, v...) }
 func (l serverLogger) Warnf(format string, v ...any)   { l.logf("nats-server: warning: "+format, v...) }

@@ -1,0 +1,231 @@
+package natsbus
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	natstest "github.com/nats-io/nats-server/v2/test"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/goleak"
+
+	"github.com/ftptap/ftptap/ftpstate"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// runServer starts a real nats-server with JetStream on loopback. port -1
+// picks a free one. The server is shut down when the test ends.
+func runServer(t testing.TB, storeDir string, port int) *server.Server {
+	t.Helper()
+	opts := natstest.DefaultTestOptions
+	opts.Port = port
+	opts.JetStream = true
+	opts.StoreDir = storeDir
+	s := natstest.RunServer(&opts)
+	t.Cleanup(func() {
+		s.Shutdown()
+		s.WaitForShutdown()
+	})
+	return s
+}
+
+// portOf returns the port of a host:port address.
+func portOf(t testing.TB, addr string) int {
+	t.Helper()
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return int(ap.Port())
+}
+
+// dial connects as ftptap does to an external server; closed at the end.
+func dial(t testing.TB, url string) *nats.Conn {
+	t.Helper()
+	nc, err := Dial(ClientOptions{URLs: []string{url}, Name: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
+}
+
+// numberer gives events their tap and seq, as the pipeline does, and hands
+// them to a sink.
+type numberer struct {
+	tap  string
+	seq  uint64
+	sink interface {
+		Event(*ftpstate.Event, []byte)
+	}
+	buf []byte
+}
+
+func (n *numberer) emit(ev ftpstate.Event) {
+	n.seq++
+	ev.Seq = n.seq
+	ev.Tap = n.tap
+	n.buf = ev.AppendJSON(n.buf[:0])
+	n.sink.Event(&ev, n.buf)
+}
+
+// sessionEvents returns the events of one FTP session with the given
+// number of passive downloads, as the tracker reports them.
+func sessionEvents(id uint64, transfers int, start time.Time) []ftpstate.Event {
+	cl := netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, 0, byte(id%200 + 2)}), uint16(40000+id%20000))
+	sv := netip.MustParseAddrPort("10.0.1.21:21")
+	t := start
+	ev := func(e ftpstate.Event) ftpstate.Event {
+		t = t.Add(time.Millisecond)
+		e.Time, e.Session, e.Client, e.Server = t, id, cl, sv
+		return e
+	}
+	out := []ftpstate.Event{
+		ev(ftpstate.Event{Type: ftpstate.TypeSessionStart, ClientSide: ftpstate.SideA}),
+		ev(ftpstate.Event{Type: ftpstate.TypeResponse, Code: 220, Text: "220 (vsFTPd 3.0.3)"}),
+		ev(ftpstate.Event{Type: ftpstate.TypeRequest, Command: "USER", Arg: "anonymous"}),
+		ev(ftpstate.Event{Type: ftpstate.TypeResponse, Code: 331, Text: "331 Please specify the password.", Command: "USER"}),
+		ev(ftpstate.Event{Type: ftpstate.TypeRequest, Command: "PASS", Arg: "****"}),
+		ev(ftpstate.Event{Type: ftpstate.TypeResponse, Code: 230, Text: "230 Login successful.", Command: "PASS"}),
+		ev(ftpstate.Event{Type: ftpstate.TypeLogin, User: "anonymous", OK: true}),
+	}
+	for i := range transfers {
+		dp := netip.AddrPortFrom(sv.Addr(), uint16(30000+i))
+		file := fmt.Sprintf("file%d.bin", i)
+		out = append(out,
+			ev(ftpstate.Event{Type: ftpstate.TypeRequest, Command: "PASV"}),
+			ev(ftpstate.Event{Type: ftpstate.TypeResponse, Code: 227, Text: "227 Entering Passive Mode (10,0,1,21,117,48).", Command: "PASV"}),
+			ev(ftpstate.Event{Type: ftpstate.TypeDataExpect, Mode: ftpstate.ModePassive, Via: "PASV", Endpoint: dp}),
+			ev(ftpstate.Event{Type: ftpstate.TypeRequest, Command: "RETR", Arg: file}),
+			ev(ftpstate.Event{Type: ftpstate.TypeDataOpen, Mode: ftpstate.ModePassive, Endpoint: dp, From: cl, To: dp}),
+			ev(ftpstate.Event{Type: ftpstate.TypeResponse, Code: 150, Text: "150 Opening BINARY mode data connection.", Command: "RETR"}),
+			ev(ftpstate.Event{Type: ftpstate.TypeResponse, Code: 226, Text: "226 Transfer complete.", Command: "RETR"}),
+			ev(ftpstate.Event{Type: ftpstate.TypeTransferEnd, Command: "RETR", File: file, Direction: ftpstate.DirDownload, Bytes: 1 << 16, Code: 226, Complete: true, Mode: ftpstate.ModePassive, DurationMS: 3}),
+		)
+	}
+	out = append(out,
+		ev(ftpstate.Event{Type: ftpstate.TypeRequest, Command: "QUIT"}),
+		ev(ftpstate.Event{Type: ftpstate.TypeResponse, Code: 221, Text: "221 Goodbye.", Command: "QUIT"}),
+		ev(ftpstate.Event{Type: ftpstate.TypeSessionEnd, Reason: "quit"}),
+	)
+	return out
+}
+
+// wireEvent is the part of an event's JSON the tests look at.
+type wireEvent struct {
+	V       int    `json:"v"`
+	Tap     string `json:"tap"`
+	Seq     uint64 `json:"seq"`
+	Type    string `json:"type"`
+	Session string `json:"session"`
+	Command string `json:"command"`
+	Code    int    `json:"code"`
+}
+
+func decodeEvent(t testing.TB, data []byte) wireEvent {
+	t.Helper()
+	var w wireEvent
+	if err := json.Unmarshal(data, &w); err != nil {
+		t.Fatalf("event %q: %v", data, err)
+	}
+	return w
+}
+
+// streamMsg is one stored message.
+type streamMsg struct {
+	subject string
+	id      string
+	ev      wireEvent
+}
+
+// readStream reads every message of stream in order with an ordered
+// consumer, waiting up to timeout for want messages.
+func readStream(t testing.TB, js jetstream.JetStream, stream string, want int, timeout time.Duration) []streamMsg {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	s, err := js.Stream(ctx, stream)
+	if err != nil {
+		t.Fatalf("stream %s: %v", stream, err)
+	}
+	c, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []streamMsg
+	for len(out) < want {
+		batch, err := c.Fetch(min(500, want-len(out)), jetstream.FetchMaxWait(2*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for m := range batch.Messages() {
+			out = append(out, streamMsg{subject: m.Subject(), id: m.Headers().Get(jetstream.MsgIDHeader), ev: decodeEvent(t, m.Data())})
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("stream %s: %d of %d messages after %v", stream, len(out), want, timeout)
+		}
+	}
+	return out
+}
+
+// streamCount returns the number of messages stream holds.
+func streamCount(t testing.TB, js jetstream.JetStream, stream string) uint64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s, err := js.Stream(ctx, stream)
+	if err != nil {
+		return 0
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		return 0
+	}
+	return info.State.Msgs
+}
+
+// checkExactlyOnce checks that msgs hold the events 1..n of each tap
+// exactly once, each in order (per session and overall).
+func checkExactlyOnce(t testing.TB, msgs []streamMsg, n map[string]uint64) {
+	t.Helper()
+	seen := map[string]bool{}
+	last := map[string]uint64{}
+	lastSess := map[string]uint64{}
+	count := map[string]uint64{}
+	for _, m := range msgs {
+		if seen[m.id] {
+			t.Errorf("event %s stored twice", m.id)
+			continue
+		}
+		seen[m.id] = true
+		tap := m.ev.Tap
+		count[tap]++
+		if m.ev.Seq <= last[tap] {
+			t.Errorf("tap %s: seq %d after %d: out of order", tap, m.ev.Seq, last[tap])
+		}
+		last[tap] = m.ev.Seq
+		if k := tap + "/" + m.ev.Session; m.ev.Seq <= lastSess[k] {
+			t.Errorf("session %s: seq %d after %d", k, m.ev.Seq, lastSess[k])
+		} else {
+			lastSess[k] = m.ev.Seq
+		}
+		if !strings.HasPrefix(m.id, tap+".") || !strings.HasSuffix(m.id, "."+strconv.FormatUint(m.ev.Seq, 10)) {
+			t.Errorf("Nats-Msg-Id %q of event %s/%d: want %s.<boot>.%d", m.id, tap, m.ev.Seq, tap, m.ev.Seq)
+		}
+	}
+	for tap, want := range n {
+		if count[tap] != want || last[tap] != want {
+			t.Errorf("tap %s: %d events stored, last seq %d; want %d", tap, count[tap], last[tap], want)
+		}
+	}
+}

@@ -1,0 +1,286 @@
+package natsbus
+
+import (
+	"context"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	natstest "github.com/nats-io/nats-server/v2/test"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+func closePublisher(t testing.TB, p *Publisher, d time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	if err := p.Close(ctx); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+}
+
+// Events published by the tap arrive on the subjects a person subscribes
+// to, with the JSON as payload and a Nats-Msg-Id, and are stored in the
+// tap's stream.
+func TestPublishSubscribe(t *testing.T) {
+	srv := runServer(t, t.TempDir(), -1)
+	nc := dial(t, srv.ClientURL())
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	stream, err := EnsureStream(ctx, nc, StreamOptions{Tap: "lab1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stream != "FTPTAP_lab1" {
+		t.Errorf("stream %q, want FTPTAP_lab1", stream)
+	}
+
+	sub := dial(t, srv.ClientURL())
+	users, _ := sub.SubscribeSync("ftptap.*.request.USER")
+	pasv, _ := sub.SubscribeSync("ftptap.*.response.227")
+	all, _ := sub.SubscribeSync("ftptap.lab1.>")
+	sub.Flush()
+
+	p, err := NewPublisher(nc, Options{Tap: "lab1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs := sessionEvents(1, 2, time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC))
+	n := &numberer{tap: "lab1", sink: p}
+	var jsons []string
+	for _, ev := range evs {
+		n.emit(ev)
+		jsons = append(jsons, string(n.buf))
+	}
+	closePublisher(t, p, 10*time.Second)
+
+	m, err := users.NextMsg(5 * time.Second)
+	if err != nil {
+		t.Fatalf("ftptap.*.request.USER: %v", err)
+	}
+	if m.Subject != "ftptap.lab1.request.USER" || !strings.Contains(string(m.Data), `"command":"USER"`) {
+		t.Errorf("USER: subject %q, data %s", m.Subject, m.Data)
+	}
+	if id := m.Header.Get("Nats-Msg-Id"); id != MsgID("lab1", p.BootID(), 3) {
+		t.Errorf("Nats-Msg-Id %q, want %q", id, MsgID("lab1", p.BootID(), 3))
+	}
+	for range 2 {
+		m, err := pasv.NextMsg(5 * time.Second)
+		if err != nil {
+			t.Fatalf("ftptap.*.response.227: %v", err)
+		}
+		if w := decodeEvent(t, m.Data); m.Subject != "ftptap.lab1.response.227" || w.Code != 227 {
+			t.Errorf("227: subject %q, data %s", m.Subject, m.Data)
+		}
+	}
+	for i, want := range jsons {
+		m, err := all.NextMsg(5 * time.Second)
+		if err != nil {
+			t.Fatalf("event %d: %v", i+1, err)
+		}
+		if string(m.Data) != want {
+			t.Errorf("event %d payload\n got %s\nwant %s", i+1, m.Data, want)
+		}
+		if want := Subject("lab1", &evs[i]); m.Subject != want {
+			t.Errorf("event %d subject %q, want %q", i+1, m.Subject, want)
+		}
+	}
+
+	js, _ := jetstream.New(nc)
+	msgs := readStream(t, js, stream, len(evs), 10*time.Second)
+	checkExactlyOnce(t, msgs, map[string]uint64{"lab1": uint64(len(evs))})
+	st := p.Stats()
+	if st.Published != uint64(len(evs)) || st.Pending != 0 || st.Dropped != 0 {
+		t.Errorf("stats %+v: want %d published, none pending or dropped", st, len(evs))
+	}
+}
+
+// A second publish of the same event (a resend after a lost
+// acknowledgement) is dropped by JetStream thanks to Nats-Msg-Id.
+func TestResendIsDeduplicated(t *testing.T) {
+	srv := runServer(t, t.TempDir(), -1)
+	nc := dial(t, srv.ClientURL())
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	stream, err := EnsureStream(ctx, nc, StreamOptions{Tap: "lab1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs := sessionEvents(7, 1, time.Now())
+	for range 2 { // the same boot id twice: a resend of every event
+		p, err := NewPublisher(nc, Options{Tap: "lab1", BootID: "feedface"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := &numberer{tap: "lab1", sink: p}
+		for _, ev := range evs {
+			n.emit(ev)
+		}
+		closePublisher(t, p, 10*time.Second)
+	}
+	js, _ := jetstream.New(nc)
+	if got := streamCount(t, js, stream); got != uint64(len(evs)) {
+		t.Errorf("stream holds %d messages after sending %d events twice, want %d", got, len(evs), len(evs))
+	}
+}
+
+// Without JetStream (Core), events still arrive in order; delivery is
+// confirmed by a flush.
+func TestPublishCore(t *testing.T) {
+	opts := natstest.DefaultTestOptions
+	opts.Port = -1
+	srv := natstest.RunServer(&opts)
+	defer srv.Shutdown()
+	nc := dial(t, srv.ClientURL())
+	sub := dial(t, srv.ClientURL())
+	all, _ := sub.SubscribeSync("ftptap.bench-2.>")
+	sub.Flush()
+	p, err := NewPublisher(nc, Options{Tap: "bench-2", Core: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &numberer{tap: "bench-2", sink: p}
+	evs := sessionEvents(3, 3, time.Now())
+	for _, ev := range evs {
+		n.emit(ev)
+	}
+	closePublisher(t, p, 10*time.Second)
+	for i := range evs {
+		m, err := all.NextMsg(5 * time.Second)
+		if err != nil {
+			t.Fatalf("event %d: %v", i+1, err)
+		}
+		if w := decodeEvent(t, m.Data); w.Seq != uint64(i+1) {
+			t.Errorf("event %d has seq %d", i+1, w.Seq)
+		}
+	}
+}
+
+// With the server out of reach, a full spool drops new events, counts them
+// and reports them through OnDrop; Close says what was lost.
+func TestOverflowIsAnnounced(t *testing.T) {
+	srv := runServer(t, t.TempDir(), -1)
+	url := srv.ClientURL()
+	srv.Shutdown()
+	srv.WaitForShutdown()
+	nc := dial(t, url)
+	var reported atomic.Uint64
+	calls := make(chan uint64, 100)
+	p, err := NewPublisher(nc, Options{Tap: "lab1", SpoolBytes: 4096, DropInterval: 100 * time.Millisecond, OnDrop: func(n uint64) {
+		reported.Add(n)
+		calls <- n
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &numberer{tap: "lab1", sink: p}
+	for _, ev := range sessionEvents(1, 20, time.Now()) {
+		n.emit(ev)
+	}
+	select {
+	case <-calls:
+	case <-time.After(5 * time.Second):
+		t.Fatal("OnDrop not called after the spool filled")
+	}
+	// Let the writer spool what was queued.
+	time.Sleep(200 * time.Millisecond)
+	st := p.Stats()
+	if st.Dropped == 0 || st.Pending == 0 || st.Published != 0 {
+		t.Errorf("stats %+v: want drops, pending events, none published", st)
+	}
+	if st.Dropped+uint64(st.Pending) != n.seq {
+		t.Errorf("dropped %d + pending %d != %d events", st.Dropped, st.Pending, n.seq)
+	}
+	// Later drops are reported together, after DropInterval.
+	deadline := time.Now().Add(5 * time.Second)
+	for reported.Load() != p.Stats().Dropped && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if r, d := reported.Load(), p.Stats().Dropped; r != d {
+		t.Errorf("OnDrop reported %d, Stats say %d dropped", r, d)
+	}
+	if len(calls) > 10 {
+		t.Errorf("OnDrop called %d more times for one burst: want few, grouped calls", len(calls))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	err = p.Close(ctx)
+	if err == nil || !strings.Contains(err.Error(), "dropped") || !strings.Contains(err.Error(), "not delivered") {
+		t.Errorf("Close = %v; want it to name the dropped and the undelivered events", err)
+	}
+}
+
+// Events spooled on disk while the server is down survive a restart of the
+// publisher and are delivered, once, by the next one.
+func TestDiskSpoolSurvivesRestart(t *testing.T) {
+	store, spoolDir := t.TempDir(), t.TempDir()
+	srv := runServer(t, store, -1)
+	nc := dial(t, srv.ClientURL())
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	stream, err := EnsureStream(ctx, nc, StreamOptions{Tap: "lab1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := srv.Addr().String()
+	srv.Shutdown()
+	srv.WaitForShutdown()
+
+	p, err := NewPublisher(nc, Options{Tap: "lab1", SpoolDir: spoolDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &numberer{tap: "lab1", sink: p}
+	for _, ev := range sessionEvents(1, 5, time.Now()) {
+		n.emit(ev)
+	}
+	short, cancel2 := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel2()
+	if err := p.Close(short); err == nil || !strings.Contains(err.Error(), "kept in") {
+		t.Errorf("Close with the server down = %v; want the events kept in the spool", err)
+	}
+
+	srv = runServer(t, store, portOf(t, addr))
+	p, err = NewPublisher(nc, Options{Tap: "lab1", SpoolDir: spoolDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := p.Stats(); st.Pending != int(n.seq) {
+		t.Errorf("restarted publisher has %d events pending, want %d", st.Pending, n.seq)
+	}
+	closePublisher(t, p, 20*time.Second)
+	js, _ := jetstream.New(nc)
+	checkExactlyOnce(t, readStream(t, js, stream, int(n.seq), 10*time.Second), map[string]uint64{"lab1": n.seq})
+}
+
+// The capture path never waits: Event returns at once while the server is
+// unreachable.
+func TestEventNeverBlocks(t *testing.T) {
+	nc, err := Dial(ClientOptions{URLs: []string{"nats://127.0.0.1:1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	p, err := NewPublisher(nc, Options{Tap: "lab1", QueueLen: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &numberer{tap: "lab1", sink: p}
+	evs := sessionEvents(1, 100, time.Now())
+	start := time.Now()
+	for _, ev := range evs {
+		n.emit(ev)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("%d events took %v with the server down", len(evs), d)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if err := p.Close(ctx); err == nil {
+		t.Error("Close with nothing delivered: no error")
+	}
+	if st := p.Stats(); st.Accepted+st.Dropped != uint64(len(evs)) {
+		t.Errorf("accepted %d + dropped %d != %d events", st.Accepted, st.Dropped, len(evs))
+	}
+}

@@ -1,0 +1,61 @@
+package natsbus
+
+import (
+	"testing"
+
+	"github.com/ftptap/ftptap/ftpstate"
+)
+
+func TestSubject(t *testing.T) {
+	tests := []struct {
+		name string
+		ev   ftpstate.Event
+		want string
+	}{
+		{"request", ftpstate.Event{Type: ftpstate.TypeRequest, Command: "USER"}, "ftptap.lab1.request.USER"},
+		{"response", ftpstate.Event{Type: ftpstate.TypeResponse, Code: 227}, "ftptap.lab1.response.227"},
+		{"session start", ftpstate.Event{Type: ftpstate.TypeSessionStart}, "ftptap.lab1.session.start"},
+		{"session end", ftpstate.Event{Type: ftpstate.TypeSessionEnd}, "ftptap.lab1.session.end"},
+		{"data open", ftpstate.Event{Type: ftpstate.TypeDataOpen, Mode: ftpstate.ModePassive}, "ftptap.lab1.data.open.passive"},
+		{"data expect", ftpstate.Event{Type: ftpstate.TypeDataExpect, Mode: ftpstate.ModeActive}, "ftptap.lab1.data.expect.active"},
+		{"transfer", ftpstate.Event{Type: ftpstate.TypeTransferEnd}, "ftptap.lab1.transfer.end"},
+		{"alert", ftpstate.Event{Type: ftpstate.TypeAlert, Kind: "nats_overflow"}, "ftptap.lab1.alert.nats_overflow"},
+		{"status", ftpstate.Event{Type: ftpstate.TypeStatus}, "ftptap.lab1.status"},
+		// A hostile command cannot add tokens or wildcards.
+		{"hostile command", ftpstate.Event{Type: ftpstate.TypeRequest, Command: "A.B*>"}, "ftptap.lab1.request.A_B__"},
+		{"empty command", ftpstate.Event{Type: ftpstate.TypeRequest}, "ftptap.lab1.request._"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Subject("lab1", &tt.ev); got != tt.want {
+				t.Errorf("Subject = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestValidToken(t *testing.T) {
+	for _, s := range []string{"lab1", "Lab_1", "bench-3", "a"} {
+		if !ValidToken(s) {
+			t.Errorf("ValidToken(%q) = false", s)
+		}
+	}
+	for _, s := range []string{"", "lab.1", "lab 1", "lab*", "lab>", "läb", "a/b"} {
+		if ValidToken(s) {
+			t.Errorf("ValidToken(%q) = true", s)
+		}
+		if _, err := NewPublisher(nil, Options{Tap: s}); err == nil {
+			t.Errorf("NewPublisher with tap %q: no error", s)
+		}
+	}
+}
+
+func TestMsgID(t *testing.T) {
+	if got, want := MsgID("lab1", "00ff", 42), "lab1.00ff.42"; got != want {
+		t.Errorf("MsgID = %q, want %q", got, want)
+	}
+	a, b := NewBootID(), NewBootID()
+	if len(a) != 16 || a == b {
+		t.Errorf("NewBootID gave %q and %q: want 16 hex digits, different each time", a, b)
+	}
+}
