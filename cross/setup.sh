@@ -6,10 +6,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 GO_MIN=1.26
-export PATH=/usr/local/go/bin:$HOME/go/bin:$PATH
+GO_VERSION=1.26.8 # fetched through the Go module proxy when no Go $GO_MIN is here
+export PATH=/usr/local/go/bin:${HOME:-/root}/go/bin:$PATH
 
 apt_pkgs=(make git ca-certificates iproute2 ethtool tcpdump
-	vsftpd curl lftp nftables iperf3 procps)  # lab: real FTP servers and clients in namespaces
+	vsftpd curl lftp nftables iperf3 procps  # lab: real FTP servers and clients in namespaces
+	qemu-user-static systemd)  # cross: ARM tests under qemu-user; systemd-analyze, systemd-sysusers for the package
 
 need=()
 for p in "${apt_pkgs[@]}"; do
@@ -25,8 +27,50 @@ if ((${#need[@]})); then
 	apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
-if ! command -v go >/dev/null || ! go version | grep -qE 'go1\.(2[6-9]|[3-9][0-9])'; then
-	echo "setup: Go $GO_MIN or newer is needed (install it to /usr/local/go)" >&2
+go_ok() { command -v go >/dev/null && go version | grep -qE 'go1\.(2[6-9]|[3-9][0-9])'; }
+
+# bootstrap_go puts Go $GO_VERSION on PATH where the machine has no Go
+# $GO_MIN: Debian's Go (1.21 or newer, which knows GOTOOLCHAIN) fetches it as
+# the module golang.org/toolchain from the Go module proxy. Bookworm's own
+# golang-go is 1.19, too old for that, so its golang-1.2x-go comes from
+# bookworm-backports, on the mirror apt already uses.
+bootstrap_go() {
+	if [ "$(id -u)" != 0 ]; then
+		echo "setup: no Go $GO_MIN here; as root, setup installs one" >&2
+		exit 1
+	fi
+	export DEBIAN_FRONTEND=noninteractive
+	pick() { apt-cache pkgnames golang-1. | { grep -E '^golang-1\.(2[1-9]|[3-9][0-9])-go$' || true; } | sort -V | tail -n 1; }
+	apt-get update -qq
+	local pkg mirror codename
+	pkg=$(pick)
+	codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+	if [ -z "$pkg" ] && [ -n "$codename" ]; then
+		mirror=$(apt-get indextargets --format '$(REPO_URI) $(RELEASE)' |
+			awk -v r="$codename" '$2 == r { print $1; exit }')
+		if [ -n "$mirror" ]; then
+			printf 'Types: deb\nURIs: %s\nSuites: %s-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+				"$mirror" "$codename" >/etc/apt/sources.list.d/ftptap-backports.sources
+			apt-get update -qq
+			pkg=$(pick)
+		fi
+	fi
+	if [ -z "$pkg" ]; then
+		echo "setup: no Go $GO_MIN and no Debian golang-1.21-go or newer to fetch it with" >&2
+		exit 1
+	fi
+	echo "setup: no Go $GO_MIN here: $pkg fetches go$GO_VERSION through the Go module proxy" >&2
+	apt-get install -y -qq --no-install-recommends "$pkg" >/dev/null
+	local debgo="/usr/lib/go-${pkg#golang-}"
+	debgo="${debgo%-go}/bin/go"
+	local goroot
+	goroot=$(GOTOOLCHAIN="go$GO_VERSION" "$debgo" env GOROOT)
+	export PATH="$goroot/bin:$PATH"
+}
+
+go_ok || bootstrap_go
+if ! go_ok; then
+	echo "setup: Go $GO_MIN or newer is needed; found: $(go version 2>&1)" >&2
 	exit 1
 fi
 
