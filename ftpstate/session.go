@@ -614,8 +614,11 @@ func (t *Tracker) endSession(s *session, reason string) {
 		t.endTransferNow(x)
 	}
 	for _, d := range append([]*dataConn(nil), s.conns...) {
-		if d.state == dataSynSent {
+		switch {
+		case d.state == dataSynSent:
 			t.failData(d, "timeout")
+		case d.state == dataOpen && !d.done:
+			t.dataDone(d) // every data.open gets its data.close
 		}
 		t.dropData(d)
 	}
