@@ -28,7 +28,7 @@ type session struct {
 	}
 	pending []pendingCmd
 
-	replyGap     bool   // replies were lost in a gap: match the next by acknowledgement
+	replyGap     bool      // replies were lost in a gap: match the next by acknowledgement
 	wait         []waitSeg // segments waiting for the other direction to catch up
 	waitSize     int
 	answeredUpTo uint32 // client bytes up to here had a reply to no command seen

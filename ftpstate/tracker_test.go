@@ -156,7 +156,7 @@ func TestReorderAndRetransmit(t *testing.T) {
 	a, b := "USER anon", "ymous\r\n"
 	k.feed(true, k.cseq+uint32(len(a)), FlagACK, b)
 	k.feed(true, k.cseq, FlagACK, a)
-	k.feed(true, k.cseq, FlagACK, a)           // retransmission
+	k.feed(true, k.cseq, FlagACK, a)          // retransmission
 	k.feed(true, k.cseq+3, FlagACK, "R anon") // overlapping retransmission
 	k.cseq += uint32(len(a) + len(b))
 	k.send(false, "230 ok\r\n")
