@@ -62,8 +62,9 @@ type Options struct {
 	// Tick is the period of a live panel's refresh. Zero: FastPeriod/8.
 	Tick time.Duration
 	// OnChange, when not nil, receives every change of a role's state, in
-	// order. It runs with no lock of the Panel held and must not block for
-	// long.
+	// order. Callbacks run one at a time, on the goroutine that caused the
+	// change (Event's caller, the ticker, SetDegraded's caller); they must
+	// not block for long nor call the Panel.
 	OnChange func(Change)
 	// OnShow, when not nil, receives what the LEDs show whenever a state
 	// or a level changes. The View is valid only during the call.
