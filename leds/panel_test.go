@@ -338,3 +338,27 @@ func TestPanelRolesWithoutPins(t *testing.T) {
 		t.Errorf("term (-want +got):\n%s", diff)
 	}
 }
+
+// BenchmarkPanelEvent is the cost of an event that changes no LED (most
+// of them: requests, replies) on a panel with four pins.
+func BenchmarkPanelEvent(b *testing.B) {
+	var outs []Output
+	for _, r := range Roles {
+		outs = append(outs, Output{Role: r, Pin: &gpiotest.Pin{N: r.String()}})
+	}
+	p, err := New(Options{Outputs: outs, PacketTime: true, OnChange: func(Change) {}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ev := expect(1, ftpstate.ModePassive, pasvEP)
+	ev.Time = t0
+	p.Event(&ev, nil)
+	req := ftpstate.Event{Type: ftpstate.TypeRequest, Session: 1, Command: "NOOP", Time: t0}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		req.Time = t0.Add(time.Duration(i%400) * time.Millisecond) // within the heartbeat's lit half
+		p.Event(&req, nil)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
