@@ -5,7 +5,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 BIN := bin/ftptap
 
-.PHONY: help build test unit vet check demo bench bench-live fuzz
+.PHONY: help build test unit vet check demo bench fuzz
 
 help: ## list the targets
 	@grep -hE '^[a-z][a-zA-Z_-]*:.*## ' $(MAKEFILE_LIST) | sort | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -30,8 +30,5 @@ fuzz: ## a short run of each fuzz target
 	$(GO) test -run='^$$' -fuzz=FuzzParseCommand -fuzztime=20s ./ftpstate
 	$(GO) test -run='^$$' -fuzz=FuzzTracker -fuzztime=30s ./ftpstate
 
-demo: build ## ftptap inline on live FTP traffic in a lab of network namespaces (root)
-	BIN=$(BIN) ./lab/demo.sh
-
-bench-live: ## live capture under iperf3 load: packets, kernel drops, command-channel events lost (root)
-	$(GO) test -run='^$$' -bench=BenchmarkLiveLoad -benchtime=5x -timeout 30m ./internal/lab -load=20s
+demo: build ## replay the sample captures with --summary
+	$(BIN) replay --summary --tap demo ftpstate/testdata/*.pcap* 2>&1 | head -100
