@@ -15,7 +15,7 @@ func FuzzParseReply(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, line []byte) {
 		r := ParseReplyLine(line)
-		if r.Code != 0 && (r.Code < 100 || r.Code > 599) {
+		if r.Code != 0 && (r.Code < 100 || r.Code > 699) {
 			t.Fatalf("code %d out of range for %q", r.Code, line)
 		}
 		if r.Code == 0 && r.Text != string(line) {

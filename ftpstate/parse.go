@@ -50,10 +50,11 @@ type ReplyLine struct {
 }
 
 // ParseReplyLine parses one reply line (without its line end), RFC 959
-// section 4.2: three digits, the first 1 to 5, then a space, or a hyphen
-// that opens a multi-line reply, or the end of the line.
+// section 4.2: three digits, the first 1 to 5 (or 6, the protected replies
+// of RFC 2228), then a space, or a hyphen that opens a multi-line reply, or
+// the end of the line.
 func ParseReplyLine(line []byte) ReplyLine {
-	if len(line) < 3 || !isDigit(line[0]) || !isDigit(line[1]) || !isDigit(line[2]) || line[0] < '1' || line[0] > '5' {
+	if len(line) < 3 || !isDigit(line[0]) || !isDigit(line[1]) || !isDigit(line[2]) || line[0] < '1' || line[0] > '6' {
 		return ReplyLine{Text: string(line)}
 	}
 	if len(line) > 3 && isDigit(line[3]) {

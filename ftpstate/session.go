@@ -66,6 +66,7 @@ type pendingCmd struct {
 	cmd, arg string
 	time     time.Time
 	end      uint32 // sequence number after the command (after its segment)
+	invalid  bool   // answered only by lines without a reply code so far
 	xfer     *transfer
 	expect   *expectation // for PORT/EPRT/LPRT: the announcement made
 }
@@ -319,6 +320,13 @@ func (t *Tracker) deliver(s *session, d int, data []byte, gap bool) {
 			s.pending = append(s.pending, pendingCmd{time: t.now, end: s.dir[0].curEnd})
 		}
 	}
+	if d == 1 && len(s.lines[1].buf) > 0 && isBinary(s.lines[1].buf) && looksLikeReply(data) {
+		// A server that wrote binary bytes without a line end (an SSH
+		// banner's packet on port 21, say), then a segment that starts
+		// like a reply: the segment boundary ends the junk, as it does
+		// for Wireshark, which parses each segment on its own.
+		t.line(s, 1, s.lines[1].rest())
+	}
 	if s.lines[d].feed(data, t.cfg.MaxLine, func(ln []byte) {
 		if !s.ended && !s.tls {
 			t.line(s, d, ln)
@@ -326,6 +334,22 @@ func (t *Tracker) deliver(s *session, d int, data []byte, gap bool) {
 	}) {
 		t.capHit(s, "line_too_long", "a %s line longer than %d bytes was cut", dirName(d), t.cfg.MaxLine)
 	}
+}
+
+// isBinary reports whether b holds bytes no text line has (NUL and other
+// controls but tab and CR).
+func isBinary(b []byte) bool {
+	for _, c := range b {
+		if c < 0x20 && c != '\t' && c != '\r' {
+			return true
+		}
+	}
+	return false
+}
+
+// looksLikeReply reports whether b starts with a reply code and separator.
+func looksLikeReply(b []byte) bool {
+	return len(b) >= 4 && b[0] >= '1' && b[0] <= '6' && isDigit(b[1]) && isDigit(b[2]) && (b[3] == ' ' || b[3] == '-')
 }
 
 func dirName(d int) string {
@@ -459,7 +483,7 @@ func (t *Tracker) replyLine(s *session, ln []byte) {
 		// analysing here; we report it and take the line as a reply
 		// without a code, so the commands that follow stay matched.
 		t.alert(s, "invalid_reply", "reply line without a valid code: %q", clip(string(ln), 80))
-		t.response(s, 0, r.Text)
+		t.invalidResponse(s, r.Text)
 	case r.Sep == '-':
 		s.reply.code = r.Code
 		s.reply.lines = append(s.reply.lines[:0], r.Text)
@@ -511,6 +535,12 @@ func (t *Tracker) response(s *session, code int, text string) {
 	case code >= 100 && code < 200:
 		pc = &s.pending[0] // preliminary: the command waits for its final reply
 	default:
+		// A command that got only lines without a code has had its
+		// answer if this reply acknowledges a later command.
+		for len(s.pending) > 1 && s.pending[0].invalid && !seqLess(s.dir[1].curAck, s.pending[1].end) {
+			s.pending[0] = pendingCmd{}
+			s.pending = s.pending[1:]
+		}
 		if s.replyGap {
 			// Replies were lost: this one answers the newest command
 			// the server had received when it sent it; the older ones
@@ -585,6 +615,22 @@ func (t *Tracker) response(s *session, code int, text string) {
 	if pc.xfer != nil {
 		t.transferReply(pc.xfer, code, text, final)
 	}
+}
+
+// invalidResponse reports a server line without a reply code. It is shown
+// as the reply (code 0) to the oldest command waiting, which keeps waiting:
+// the next valid reply may still be its answer (ipv6-violation.pcap: an SSH
+// banner, then the 530 that answers PASS), unless that reply acknowledges a
+// later command (ftp-missing-reply-code.pcap: SYST gets "SYST not
+// supported", then QUIT gets 221).
+func (t *Tracker) invalidResponse(s *session, text string) {
+	cmd := ""
+	if !s.greeting && len(s.pending) > 0 {
+		s.pending[0].invalid = true
+		cmd = s.pending[0].cmd
+	}
+	ev := Event{Type: TypeResponse, Code: 0, Text: text, Command: cmd}
+	t.emitEvent(s, &ev)
 }
 
 func (t *Tracker) login(s *session, ok bool, code int) {

@@ -38,3 +38,32 @@ func TestGenTruth(t *testing.T) {
 		})
 	}
 }
+
+// TestLabTruth replays the project's own lab captures (testdata/lab: real
+// servers and clients in network namespaces, recorded on both tap ports)
+// and scores the events against what the lab did. It runs on any machine.
+func TestLabTruth(t *testing.T) {
+	dirs, err := filepath.Glob("testdata/lab/*")
+	if err != nil || len(dirs) == 0 {
+		t.Fatal("no lab captures in testdata/lab")
+	}
+	for _, dir := range dirs {
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			tr, err := truth.Load(filepath.Join(dir, "truth.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := replay(t, nil, filepath.Join(dir, "porta.pcap"), filepath.Join(dir, "portb.pcap"))
+			misses, spurious := truth.Check(tr, out)
+			for _, m := range misses {
+				t.Error(m)
+			}
+			if spurious != 0 {
+				t.Errorf("%d spurious facts", spurious)
+			}
+			if len(tr.Sessions) == 0 {
+				t.Error("truth.json names no session")
+			}
+		})
+	}
+}
