@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jonboulle/clockwork"
 	"periph.io/x/conn/v3/driver/driverreg"
 	"periph.io/x/conn/v3/gpio"
 	"periph.io/x/conn/v3/gpio/gpioreg"
@@ -53,6 +54,35 @@ func reportDegraded(reason string, on bool) {
 func reportPort(side ftpstate.Side, up bool) {
 	if p := ledPanel.Load(); p != nil {
 		p.SetPort(side, up)
+	}
+}
+
+// watchCaptureDrops reads the capture's drop counter every period until
+// ctx ends, and keeps the alert LED blinking ("capture" degraded) while the
+// count grew during the last period. ftptap run starts it for a live tap
+// with the source's Stats().Drops; it returns when ctx is done.
+func watchCaptureDrops(ctx context.Context, clock clockwork.Clock, period time.Duration, drops func() uint64) {
+	tk := clock.NewTicker(period)
+	defer tk.Stop()
+	last := drops()
+	degraded := false
+	defer func() {
+		if degraded {
+			reportDegraded("capture", false)
+		}
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tk.Chan():
+			n := drops()
+			if grew := n > last; grew != degraded {
+				degraded = grew
+				reportDegraded("capture", grew)
+			}
+			last = n
+		}
 	}
 }
 

@@ -9,11 +9,13 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/gopacket"
+	"github.com/jonboulle/clockwork"
 	"go.uber.org/goleak"
 	"periph.io/x/conn/v3/gpio"
 	"periph.io/x/conn/v3/gpio/gpioreg"
@@ -415,5 +417,50 @@ func TestLEDsLive(t *testing.T) {
 	want := []string{"heartbeat blink-slow", "alert blink-fast", "heartbeat off"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("led events (-want +got):\n%s", diff)
+	}
+}
+
+func TestWatchCaptureDrops(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	p, err := leds.New(leds.Options{PacketTime: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ledPanel.Store(p)
+	defer ledPanel.Store(nil)
+	var drops atomic.Uint64
+	fc := clockwork.NewFakeClock()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		watchCaptureDrops(ctx, fc, time.Second, drops.Load)
+	}()
+	alert := func() leds.State { return p.States()[2].State }
+	waitAlert := func(want leds.State, what string) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for alert() != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: alert %v, want %v", what, alert(), want)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	if err := fc.BlockUntilContext(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	drops.Store(7)
+	fc.Advance(time.Second)
+	waitAlert(leds.StateBlinkFast, "drops grew")
+	fc.Advance(time.Second)
+	waitAlert(leds.StateOff, "no new drops")
+	drops.Store(9)
+	fc.Advance(time.Second)
+	waitAlert(leds.StateBlinkFast, "drops grew again")
+	cancel()
+	<-done
+	if alert() != leds.StateOff {
+		t.Errorf("alert %v after the watch ended, want off", alert())
 	}
 }
