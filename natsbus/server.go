@@ -108,6 +108,15 @@ func StartServer(o ServerOptions) (*Server, error) {
 		if host == "" {
 			opts.Host = "0.0.0.0"
 		}
+		// The server only logs a failed listen and never becomes ready:
+		// try the address first to give one clear error.
+		if p > 0 {
+			l, err := net.Listen("tcp", net.JoinHostPort(opts.Host, port))
+			if err != nil {
+				return nil, fmt.Errorf("natsbus: server: listen %s: %w", o.Listen, err)
+			}
+			l.Close()
+		}
 	}
 	if len(o.LeafRemotes) > 0 {
 		r := &server.RemoteLeafOpts{Credentials: o.LeafCreds}
