@@ -11,7 +11,6 @@ package pipeline
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"os"
@@ -186,10 +185,7 @@ func (p *Pipeline) Run(ctx context.Context, src Source) error {
 	p.drainInjected()
 	p.tracker.Flush(p.last)
 	p.dispatch()
-	if srcErr != nil {
-		return fmt.Errorf("pipeline: %w", srcErr)
-	}
-	return nil
+	return srcErr // the source's errors name it already
 }
 
 // Feed runs one frame through the pipeline. Run calls it; tests and
