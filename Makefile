@@ -4,8 +4,12 @@ GO ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 BIN := bin/ftptap
+DIST := dist
+# Every GOOS/GOARCH the tree must build on, though ftptap runs on Linux only.
+CHECK_PLATFORMS := linux/amd64 linux/arm64 linux/arm linux/386 linux/riscv64 \
+	darwin/amd64 darwin/arm64 windows/amd64 freebsd/amd64 openbsd/amd64
 
-.PHONY: help build test unit vet check demo bench fuzz
+.PHONY: help build test unit vet check cross test-arm package demo bench fuzz
 
 help: ## list the targets
 	@grep -hE '^[a-z][a-zA-Z_-]*:.*## ' $(MAKEFILE_LIST) | sort | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -19,8 +23,24 @@ vet: ## go vet
 unit: ## the Go tests with the race detector, benchmarks once so they keep compiling
 	$(GO) test -race -count=1 -timeout 20m -bench=. -benchtime=1x ./...
 
-test: vet unit ## everything CI runs
+test: vet unit test-arm ## everything CI runs
 	@git diff --exit-code --stat -- go.mod go.sum || (echo "go.mod/go.sum not tidy"; exit 1)
+
+check: vet ## vet, then vet and build the tree for every GOOS/GOARCH in CHECK_PLATFORMS
+	@set -e; for p in $(CHECK_PLATFORMS); do \
+		echo "== $$p"; \
+		GOOS=$${p%/*} GOARCH=$${p#*/} CGO_ENABLED=0 $(GO) vet ./...; \
+		GOOS=$${p%/*} GOARCH=$${p#*/} CGO_ENABLED=0 $(GO) build ./...; \
+	done
+
+cross: ## static binaries for the Pi (linux arm64, armv7, armv6) and amd64 into dist/, with their sizes
+	VERSION=$(VERSION) cross/build.sh $(DIST)
+
+test-arm: ## the unit and replay tests built for arm64 and arm (GOARM=6), run under qemu-user
+	cross/test-arm.sh
+
+package: cross ## Debian packages for arm64, armhf and amd64 into dist/ (nfpm)
+	VERSION=$(VERSION) OUT=$(DIST) cross/package.sh arm64 armhf amd64
 
 bench: ## benchmarks with figures
 	$(GO) test -run='^$$' -bench=. -benchmem ./ftpstate ./decode ./pipeline ./leds
