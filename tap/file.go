@@ -18,6 +18,10 @@ import (
 	"github.com/ftptap/ftptap/pipeline"
 )
 
+// maxFrame is the largest frame read from a capture file (the snap length
+// of tcpdump -s 0).
+const maxFrame = 262144
+
 // FileSource reads one or more capture files and merges their frames by
 // timestamp. Each file is one tap port: the first is port A, the second port
 // B; with a single file the port is unknown. Frames of equal timestamps keep
@@ -32,8 +36,10 @@ type capFile struct {
 	name   string
 	idx    int
 	f      *os.File
-	src    gopacket.PacketDataSource
+	src    gopacket.ZeroCopyPacketDataSource
 	link   layers.LinkType
+	buf    [2][]byte // the frame returned and the one read ahead: no allocation per frame
+	cur    int
 	side   ftpstate.Side
 	data   []byte
 	ci     gopacket.CaptureInfo
@@ -108,6 +114,11 @@ func openCapture(name string) (*capFile, error) {
 			f.Close()
 			return nil, fmt.Errorf("tap: %s: not a pcap or pcapng file: %w", name, err)
 		}
+		if pr.Snaplen() == 0 || pr.Snaplen() > maxFrame {
+			// The reader sizes its buffer from each frame's length: a
+			// hostile length must be an error, not an allocation.
+			pr.SetSnaplen(maxFrame)
+		}
 		cf.src, cf.link = pr, pr.LinkType()
 	}
 	return cf, nil
@@ -122,7 +133,7 @@ func (cf *capFile) next() (err error) {
 			err = fmt.Errorf("tap: %s: frame %d: malformed capture (%v)", cf.name, cf.frames+1, r)
 		}
 	}()
-	data, ci, err := cf.src.ReadPacketData()
+	data, ci, err := cf.src.ZeroCopyReadPacketData()
 	if err != nil {
 		if errors.Is(err, io.EOF) {
 			return io.EOF
@@ -133,7 +144,12 @@ func (cf *capFile) next() (err error) {
 		return fmt.Errorf("tap: %s: frame %d: %w", cf.name, cf.frames+1, err)
 	}
 	cf.frames++
-	cf.data, cf.ci = data, ci
+	// The reader reuses its buffer; the frame must outlive the read of the
+	// next one (see ReadFrame), so it is copied into one of two buffers.
+	cf.cur ^= 1
+	b := append(cf.buf[cf.cur][:0], data...)
+	cf.buf[cf.cur] = b
+	cf.data, cf.ci = b, ci
 	return nil
 }
 
@@ -149,8 +165,8 @@ func (s *FileSource) ReadFrame() (pipeline.Frame, error) {
 	}
 	cf := s.h[0]
 	fr := pipeline.Frame{Data: cf.data, Info: cf.ci, Side: cf.side, LinkType: cf.link}
-	// The data must survive the next read of the same file: pcapgo's
-	// ReadPacketData returns a fresh slice per call, and the ng reader too.
+	// fr.Data stays valid while the file reads ahead into its other
+	// buffer.
 	if err := cf.next(); err != nil {
 		heap.Pop(&s.h)
 		if !errors.Is(err, io.EOF) {

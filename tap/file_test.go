@@ -1,0 +1,127 @@
+package tap
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/ftptap/ftptap/ftpstate"
+	"github.com/ftptap/ftptap/pipeline"
+)
+
+const labPcaps = "../ftpstate/testdata/lab"
+
+func TestFileMergeByTime(t *testing.T) {
+	a := filepath.Join(labPcaps, "multi", "porta.pcap")
+	b := filepath.Join(labPcaps, "multi", "portb.pcap")
+	src, err := OpenFiles(a, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	n, sides := 0, map[ftpstate.Side]int{}
+	var last int64
+	for {
+		f, err := src.ReadFrame()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ts := f.Info.Timestamp.UnixNano(); ts < last {
+			t.Fatalf("frame %d goes back in time", n+1)
+		} else {
+			last = ts
+		}
+		if len(f.Data) == 0 {
+			t.Fatalf("frame %d is empty", n+1)
+		}
+		sides[f.Side]++
+		n++
+	}
+	if sides[ftpstate.SideA] == 0 || sides[ftpstate.SideB] == 0 || sides[ftpstate.SideUnknown] != 0 {
+		t.Errorf("sides = %v, want frames of A and B only", sides)
+	}
+}
+
+func TestFileGzip(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join(labPcaps, "pasv-retr", "porta.pcap"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var zb bytes.Buffer
+	zw := gzip.NewWriter(&zb)
+	zw.Write(raw)
+	zw.Close()
+	name := filepath.Join(t.TempDir(), "x.pcap.gz")
+	os.WriteFile(name, zb.Bytes(), 0o644)
+	count := func(names ...string) int {
+		src, err := OpenFiles(names...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer src.Close()
+		n := 0
+		for {
+			if _, err := src.ReadFrame(); err != nil {
+				return n
+			}
+			n++
+		}
+	}
+	if a, b := count(name), count(filepath.Join(labPcaps, "pasv-retr", "porta.pcap")); a != b || a == 0 {
+		t.Errorf("gzip: %d frames, plain: %d", a, b)
+	}
+}
+
+// TestFileHostileLength: a frame header claiming gigabytes is an error,
+// not an allocation.
+func TestFileHostileLength(t *testing.T) {
+	hdr := []byte{0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 1, 0, 0, 0}
+	rec := []byte{1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x70, 0, 0, 0, 0x70}
+	name := filepath.Join(t.TempDir(), "big.pcap")
+	os.WriteFile(name, append(hdr, rec...), 0o644)
+	src, err := OpenFiles(name) // reads the first frame ahead
+	if err == nil {
+		defer src.Close()
+		_, err = src.ReadFrame()
+	}
+	if err == nil || errors.Is(err, io.EOF) || !bytes.Contains([]byte(err.Error()), []byte("big.pcap")) {
+		t.Fatalf("err = %v, want an error naming the file", err)
+	}
+}
+
+// BenchmarkReplay runs the whole replay pipeline (read, decode, track,
+// encode) over a capture and reports frames and bytes per second.
+func BenchmarkReplay(b *testing.B) {
+	name := filepath.Join("..", "..", "shared", "corpus", "zeek", "ftp-with-numbers-in-filename.pcap")
+	if _, err := os.Stat(name); err != nil {
+		name = filepath.Join(labPcaps, "multi", "portb.pcap")
+	}
+	st, _ := os.Stat(name)
+	frames := 0
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		src, err := OpenFiles(name)
+		if err != nil {
+			b.Fatal(err)
+		}
+		p, err := pipeline.New(pipeline.Options{Tap: "bench", Sinks: []pipeline.Sink{pipeline.SinkFunc(func(*ftpstate.Event, []byte) {})}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := p.Run(context.Background(), src); err != nil {
+			b.Fatal(err)
+		}
+		src.Close()
+		frames += int(p.Stats.Frames[0].Load() + p.Stats.Frames[1].Load() + p.Stats.Frames[2].Load())
+	}
+	b.ReportMetric(float64(frames)/b.Elapsed().Seconds(), "frames/s")
+	b.SetBytes(st.Size())
+}
