@@ -43,6 +43,10 @@ type Options struct {
 	// every write. Default: 30s, about the kernel's own writeback delay,
 	// so syncing adds little wear to an SD card.
 	SyncInterval time.Duration
+	// Stream, when set, is made sure of (EnsureStream) before the first
+	// publish, and again when publishes find no stream. A server without
+	// JetStream turns the publisher to Core, with a log line.
+	Stream *StreamOptions
 	// OnDrop is called, on a goroutine of the publisher, when events were
 	// dropped because the queue or the spool was full: at once for the
 	// first drop, then at most every DropInterval with the count since the
@@ -85,6 +89,9 @@ type Publisher struct {
 	senderDone chan struct{}
 	closeOnce  sync.Once
 	closeErr   error
+
+	// needStream is set while Options.Stream must be ensured; sender only.
+	needStream bool
 
 	accepted  atomic.Uint64
 	published atomic.Uint64
@@ -154,6 +161,7 @@ func NewPublisher(nc *nats.Conn, opts Options) (*Publisher, error) {
 		}
 		p.js = js
 	}
+	p.needStream = opts.Stream != nil
 	go p.writeLoop()
 	go p.sendLoop()
 	return p, nil
@@ -369,8 +377,14 @@ func (p *Publisher) sendLoop() {
 			}
 		}
 		var n int
+		if err == nil && p.needStream {
+			err = p.ensureStream()
+		}
 		if err == nil {
 			n, err = p.send(recs)
+			if errors.Is(err, jetstream.ErrNoStreamResponse) && p.opts.Stream != nil {
+				p.needStream = true
+			}
 			if n > 0 {
 				if aerr := p.spool.ack(n); aerr != nil {
 					err = aerr
@@ -405,6 +419,26 @@ func (p *Publisher) sendLoop() {
 		}
 		backoff = min(2*backoff, maxBackoff)
 	}
+}
+
+// ensureStream runs EnsureStream for Options.Stream, or turns the
+// publisher to core NATS when the server has no JetStream.
+func (p *Publisher) ensureStream() error {
+	ctx, cancel := context.WithTimeout(context.Background(), p.opts.AckTimeout)
+	defer cancel()
+	name, err := EnsureStream(ctx, p.nc, *p.opts.Stream)
+	switch {
+	case err == nil:
+		p.logf("natsbus: publishing to stream %s", name)
+	case errors.Is(err, jetstream.ErrJetStreamNotEnabled), errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount),
+		errors.Is(err, nats.ErrNoResponders): // nobody answers the JetStream API
+		p.logf("natsbus: the server has no JetStream: publishing with core NATS (confirmed by flush, not stored)")
+		p.js = nil
+	default:
+		return err
+	}
+	p.needStream = false
+	return nil
 }
 
 // send publishes recs and returns how many of them, from the first, the

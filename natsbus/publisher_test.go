@@ -2,7 +2,9 @@ package natsbus
 
 import (
 	"context"
+	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -282,5 +284,65 @@ func TestEventNeverBlocks(t *testing.T) {
 	}
 	if st := p.Stats(); st.Accepted+st.Dropped != uint64(len(evs)) {
 		t.Errorf("accepted %d + dropped %d != %d events", st.Accepted, st.Dropped, len(evs))
+	}
+}
+
+// With Options.Stream the publisher creates the stream itself, also when
+// the server comes up only after the publisher started.
+func TestPublisherEnsuresStream(t *testing.T) {
+	srv := runServer(t, t.TempDir(), -1)
+	addr, store := srv.Addr().String(), srv.StoreDir()
+	srv.Shutdown()
+	srv.WaitForShutdown()
+	nc := dial(t, "nats://"+addr)
+	p, err := NewPublisher(nc, Options{Tap: "lab1", Stream: &StreamOptions{Tap: "lab1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &numberer{tap: "lab1", sink: p}
+	for _, ev := range sessionEvents(1, 2, time.Now()) {
+		n.emit(ev)
+	}
+	time.Sleep(300 * time.Millisecond)
+	runServer(t, store, portOf(t, addr))
+	closePublisher(t, p, 20*time.Second)
+	js, _ := jetstream.New(nc)
+	checkExactlyOnce(t, readStream(t, js, StreamName("lab1"), int(n.seq), 10*time.Second), map[string]uint64{"lab1": n.seq})
+}
+
+// A server without JetStream: the publisher falls back to core NATS.
+func TestPublisherWithoutJetStream(t *testing.T) {
+	opts := natstest.DefaultTestOptions
+	opts.Port = -1
+	srv := natstest.RunServer(&opts)
+	defer srv.Shutdown()
+	nc := dial(t, srv.ClientURL())
+	sub := dial(t, srv.ClientURL())
+	all, _ := sub.SubscribeSync("ftptap.lab1.>")
+	sub.Flush()
+	var logs []string
+	var mu sync.Mutex
+	p, err := NewPublisher(nc, Options{Tap: "lab1", Stream: &StreamOptions{Tap: "lab1"}, Logf: func(f string, a ...any) {
+		mu.Lock()
+		logs = append(logs, fmt.Sprintf(f, a...))
+		mu.Unlock()
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &numberer{tap: "lab1", sink: p}
+	for _, ev := range sessionEvents(1, 1, time.Now()) {
+		n.emit(ev)
+	}
+	closePublisher(t, p, 10*time.Second)
+	for i := range n.seq {
+		if _, err := all.NextMsg(5 * time.Second); err != nil {
+			t.Fatalf("event %d of %d: %v", i+1, n.seq, err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(logs) == 0 || !strings.Contains(logs[0], "no JetStream") {
+		t.Errorf("logs %q: want one that says the server has no JetStream", logs)
 	}
 }
