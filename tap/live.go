@@ -42,6 +42,9 @@ func (o *LiveOptions) withDefaults() LiveOptions {
 	if o != nil {
 		d = *o
 	}
+	if d.Filter == FilterUnknown {
+		d.Filter = FilterFTP
+	}
 	if len(d.ControlPorts) == 0 {
 		d.ControlPorts = []uint16{21}
 	}

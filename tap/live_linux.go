@@ -67,8 +67,8 @@ func openLive(names [2]string, o LiveOptions) (*liveSource, error) {
 }
 
 // readFrame merges the two rings. A frame is returned when the other port
-// also has one pending (the earlier goes first), or when it has waited hold
-// since its block arrived and the other port has nothing earlier to offer.
+// also has one pending (the earlier goes first), or when the other port can
+// no longer have an earlier one (see due).
 // With no frame for Tick, a tick is returned, stamped with the wall clock
 // less hold, a time before which every frame has been handed out.
 func (s *liveSource) readFrame() (pipeline.Frame, error) {
@@ -90,9 +90,9 @@ func (s *liveSource) readFrame() (pipeline.Frame, error) {
 			if b.ci.Timestamp.Before(a.ci.Timestamp) {
 				pick = b
 			}
-		case a.pending && now.Sub(a.seen) >= s.hold:
+		case a.pending && s.due(a, now):
 			pick = a
-		case b.pending && now.Sub(b.seen) >= s.hold:
+		case b.pending && s.due(b, now):
 			pick = b
 		}
 		if pick != nil {
@@ -108,9 +108,9 @@ func (s *liveSource) readFrame() (pipeline.Frame, error) {
 		var wait time.Duration
 		switch {
 		case a.pending:
-			wait = s.hold - now.Sub(a.seen)
+			wait = s.holdLeft(a, now)
 		case b.pending:
-			wait = s.hold - now.Sub(b.seen)
+			wait = s.holdLeft(b, now)
 		default:
 			if since := now.Sub(s.lastOut); since >= s.opts.Tick {
 				s.lastOut = now
@@ -127,6 +127,19 @@ func (s *liveSource) readFrame() (pipeline.Frame, error) {
 			return pipeline.Frame{}, err
 		}
 	}
+}
+
+// due reports whether r's pending frame has waited long enough for the
+// other port: its timestamp is hold older than the wall clock (so a backlog
+// drains at full speed), or, should the clock have jumped back, it has been
+// held for hold.
+func (s *liveSource) due(r *ring, now time.Time) bool {
+	return now.Round(0).Sub(r.ci.Timestamp) >= s.hold || now.Sub(r.seen) >= s.hold
+}
+
+// holdLeft is how long r's pending frame has yet to wait.
+func (s *liveSource) holdLeft(r *ring, now time.Time) time.Duration {
+	return min(s.hold-now.Round(0).Sub(r.ci.Timestamp), s.hold-now.Sub(r.seen))
 }
 
 // wait polls the rings that have nothing pending, and the eventfd, for at

@@ -1,0 +1,215 @@
+package tap
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"net"
+	"os"
+	"runtime"
+	"testing"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+// testLab is the inline set-up built from network namespaces:
+//
+//	client ns (c0: 192.0.2.1, 2001:db8::1) — veth — tap ns (pa | pb) — veth — server ns (s0: 192.0.2.2, 2001:db8::2)
+//
+// Port A (pa) faces the client, port B (pb) the server. Nothing bridges pa
+// and pb until a test calls SetupBridge in the tap namespace.
+type testLab struct {
+	client, tap, server netns.NsHandle
+}
+
+const (
+	clientIP4 = "192.0.2.1"
+	serverIP4 = "192.0.2.2"
+	clientIP6 = "2001:db8::1"
+	serverIP6 = "2001:db8::2"
+)
+
+// newTestLab builds the lab and registers its removal. It skips the test
+// when network namespaces cannot be made (not root).
+func newTestLab(t testing.TB) *testLab {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("skipped: needs root to create network namespaces (CI runs as root)")
+	}
+	var sfx [3]byte
+	rand.Read(sfx[:])
+	id := hex.EncodeToString(sfx[:])
+	l := &testLab{}
+	for _, ns := range []struct {
+		h    *netns.NsHandle
+		name string
+	}{{&l.client, "ftptap-c-" + id}, {&l.tap, "ftptap-t-" + id}, {&l.server, "ftptap-s-" + id}} {
+		h, err := newNamedNS(ns.name)
+		if errors.Is(err, os.ErrPermission) {
+			t.Skipf("skipped: cannot create network namespaces: %v", err)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		*ns.h = h
+		t.Cleanup(func() {
+			h.Close()
+			if err := netns.DeleteNamed(ns.name); err != nil {
+				t.Errorf("delete netns %s: %v", ns.name, err)
+			}
+		})
+	}
+	l.veth(t, l.client, "c0", l.tap, "pa")
+	l.veth(t, l.tap, "pb", l.server, "s0")
+	l.addr(t, l.client, "c0", clientIP4+"/24", clientIP6+"/64")
+	l.addr(t, l.server, "s0", serverIP4+"/24", serverIP6+"/64")
+	return l
+}
+
+// newNamedNS creates a named namespace without leaving the calling thread
+// in it.
+func newNamedNS(name string) (h netns.NsHandle, err error) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		// This thread ends up in the new namespace: it stays locked, so
+		// the runtime discards it when the goroutine exits.
+		runtime.LockOSThread()
+		h, err = netns.NewNamed(name)
+	}()
+	<-done
+	return h, err
+}
+
+// in runs f on a thread inside ns. Sockets made there stay in ns and can
+// be used from any goroutine afterwards.
+func (l *testLab) in(t testing.TB, ns netns.NsHandle, f func()) {
+	t.Helper()
+	done := make(chan error)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread is discarded
+		if err := netns.Set(ns); err != nil {
+			done <- err
+			return
+		}
+		f()
+		done <- nil
+	}()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (l *testLab) veth(t testing.TB, ns1 netns.NsHandle, n1 string, ns2 netns.NsHandle, n2 string) {
+	t.Helper()
+	la := netlink.NewLinkAttrs()
+	la.Name = n1
+	la.Namespace = netlink.NsFd(ns1)
+	v := &netlink.Veth{LinkAttrs: la, PeerName: n2, PeerNamespace: netlink.NsFd(ns2)}
+	if err := netlink.LinkAdd(v); err != nil {
+		t.Fatalf("veth %s-%s: %v", n1, n2, err)
+	}
+}
+
+func (l *testLab) handle(t testing.TB, ns netns.NsHandle) *netlink.Handle {
+	t.Helper()
+	h, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.Close)
+	return h
+}
+
+// addr puts addresses on a host's interface and brings it and lo up.
+func (l *testLab) addr(t testing.TB, ns netns.NsHandle, ifname string, cidrs ...string) {
+	t.Helper()
+	h := l.handle(t, ns)
+	link, err := h.LinkByName(ifname)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cidrs {
+		a, err := netlink.ParseAddr(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.Flags = unix.IFA_F_NODAD
+		if err := h.AddrAdd(link, a); err != nil {
+			t.Fatalf("%s %s: %v", ifname, c, err)
+		}
+	}
+	if err := h.LinkSetUp(link); err != nil {
+		t.Fatal(err)
+	}
+	if lo, err := h.LinkByName("lo"); err == nil {
+		h.LinkSetUp(lo)
+	}
+}
+
+// setUp brings interfaces of ns up.
+func (l *testLab) setUp(t testing.TB, ns netns.NsHandle, names ...string) {
+	t.Helper()
+	h := l.handle(t, ns)
+	for _, n := range names {
+		link, err := h.LinkByName(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := h.LinkSetUp(link); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// listen opens a TCP listener in the server namespace.
+func (l *testLab) listen(t testing.TB, network, addr string) net.Listener {
+	t.Helper()
+	var ln net.Listener
+	var err error
+	l.in(t, l.server, func() { ln, err = net.Listen(network, addr) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	return ln
+}
+
+// dial connects from the client namespace.
+func (l *testLab) dial(t testing.TB, network, addr string) (net.Conn, error) {
+	t.Helper()
+	var c net.Conn
+	var err error
+	l.in(t, l.client, func() {
+		d := net.Dialer{Timeout: 3 * 1e9}
+		c, err = d.Dial(network, addr)
+	})
+	return c, err
+}
+
+// bridge sets up the bridge over pa and pb in the tap namespace.
+func (l *testLab) bridge(t testing.TB) *Bridge {
+	t.Helper()
+	var br *Bridge
+	var err error
+	l.in(t, l.tap, func() { br, err = SetupBridge("br0", "pa", "pb", t.Logf) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return br
+}
+
+// open opens a live source on pa and pb in the tap namespace.
+func (l *testLab) open(t testing.TB, opts *LiveOptions) *LiveSource {
+	t.Helper()
+	var src *LiveSource
+	var err error
+	l.in(t, l.tap, func() { src, err = OpenLive("pa", "pb", opts) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { src.Close() })
+	return src
+}
