@@ -1,15 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"regexp"
 	"time"
-
-	"gopkg.in/yaml.v3"
 
 	"github.com/ftptap/ftptap/ftpstate"
 )
@@ -32,6 +28,8 @@ type Config struct {
 	Bridge *bool `yaml:"bridge"`
 	// BridgeName names that bridge. Default: ftptap0.
 	BridgeName string `yaml:"bridge_name"`
+	// Capture tunes the packet capture on the two ports.
+	Capture CaptureConfig `yaml:"capture"`
 
 	// ControlPorts are the TCP ports of FTP command channels. Default: [21].
 	ControlPorts []uint16 `yaml:"control_ports"`
@@ -98,12 +96,7 @@ func LoadConfig(path string) (*Config, error) {
 }
 
 func decodeConfig(b []byte, cfg *Config) error {
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
-		return err
-	}
-	return nil
+	return decodeStrict(b, cfg)
 }
 
 // Validate checks the config once, before capture starts, and names the
@@ -114,6 +107,9 @@ func (c *Config) Validate() error {
 	}
 	if c.PortA != "" && c.PortA == c.PortB {
 		return fmt.Errorf("config: port_a and port_b are both %q: a tap needs two different interfaces", c.PortA)
+	}
+	if err := c.validateTap(); err != nil {
+		return err
 	}
 	if err := c.TrackerConfig().Validate(); err != nil {
 		return fmt.Errorf("config: %w", err)
