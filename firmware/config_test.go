@@ -95,9 +95,9 @@ events: "-"
 		Tap: "lab-1", PortA: "eth1", PortB: "eth2", Bridge: &yes, BridgeName: "br-tap",
 		Capture:      CaptureConfig{Filter: "tcp", RingMiB: 16},
 		ControlPorts: []uint16{21, 2121}, ShowPasswords: true,
-		Timeouts:     TimeoutConfig{Idle: 10 * time.Minute, SYNHold: 1500 * time.Millisecond},
-		Limits:       LimitConfig{Sessions: 100},
-		Events:       "-",
+		Timeouts: TimeoutConfig{Idle: 10 * time.Minute, SYNHold: 1500 * time.Millisecond},
+		Limits:   LimitConfig{Sessions: 100},
+		Events:   "-",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("decode (-want +got):\n%s", diff)
