@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 
+	"github.com/ftptap/ftptap/ftpstate"
 	"github.com/ftptap/ftptap/pipeline"
 )
 
@@ -23,6 +24,9 @@ type sinkEnv struct {
 	cfg      *Config
 	pipeline *pipeline.Pipeline
 	live     bool
+	// counters adds the source's own figures (run: kernel_drops) to status
+	// events and /metrics; nil: none. Safe to call from any goroutine.
+	counters func() []ftpstate.Counter
 }
 
 var sinkOptions []sinkOption
