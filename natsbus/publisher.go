@@ -377,6 +377,9 @@ func (p *Publisher) sendLoop() {
 			}
 		}
 		var n int
+		if err == nil && !p.nc.IsConnected() {
+			err = errNotConnected
+		}
 		if err == nil && p.needStream {
 			err = p.ensureStream()
 		}
@@ -420,6 +423,8 @@ func (p *Publisher) sendLoop() {
 		backoff = min(2*backoff, maxBackoff)
 	}
 }
+
+var errNotConnected = errors.New("not connected to the server")
 
 // ensureStream runs EnsureStream for Options.Stream, or turns the
 // publisher to core NATS when the server has no JetStream.

@@ -38,7 +38,7 @@ type ServerOptions struct {
 	LeafCreds string
 	// LeafTLS secures the leaf node connection.
 	LeafTLS TLSFiles
-	// Logf receives the server's notices, warnings and errors; nil: none.
+	// Logf receives the server's warnings and errors; nil: none.
 	Logf func(format string, args ...any)
 }
 
@@ -191,12 +191,14 @@ func (s *Server) Close() error {
 	return nil
 }
 
-// serverLogger passes the server's notices, warnings and errors to a Logf.
+// serverLogger passes the server's warnings and errors to a Logf. Notices
+// (the start-up banner, every leaf node connect) are left out: a tap logs
+// to journald on an SD card.
 type serverLogger struct {
 	logf func(format string, args ...any)
 }
 
-func (l serverLogger) Noticef(format string, v ...any) { l.logf("nats-server: "+format, v...) }
+func (l serverLogger) Noticef(format string, v ...any) {}
 func (l serverLogger) Warnf(format string, v ...any)   { l.logf("nats-server: warning: "+format, v...) }
 func (l serverLogger) Fatalf(format string, v ...any)  { l.logf("nats-server: fatal: "+format, v...) }
 func (l serverLogger) Errorf(format string, v ...any)  { l.logf("nats-server: error: "+format, v...) }
