@@ -19,8 +19,34 @@ import (
 
 	"github.com/ftptap/ftptap/decode"
 	"github.com/ftptap/ftptap/ftpstate"
+	"github.com/ftptap/ftptap/internal/netnstest"
 	"github.com/ftptap/ftptap/pipeline"
 )
+
+// testBridge sets up the bridge over pa and pb in the tap namespace.
+func testBridge(t testing.TB, l *netnstest.Lab) *Bridge {
+	t.Helper()
+	var br *Bridge
+	var err error
+	l.In(t, l.Tap, func() { br, err = SetupBridge("br0", "pa", "pb", t.Logf) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return br
+}
+
+// testOpen opens a live source on pa and pb in the tap namespace.
+func testOpen(t testing.TB, l *netnstest.Lab, opts *LiveOptions) *LiveSource {
+	t.Helper()
+	var src *LiveSource
+	var err error
+	l.In(t, l.Tap, func() { src, err = OpenLive("pa", "pb", opts) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { src.Close() })
+	return src
+}
 
 // seg is one captured TCP segment.
 type seg struct {
@@ -97,10 +123,10 @@ func (c *collector) waitFor(t *testing.T, what string, ok func([]seg) bool) {
 
 // exchange runs a small FTP-like dialogue over a connection from the
 // client to the server's port 21, and a bulk transfer to port 6000.
-func exchange(t *testing.T, l *testLab, serverIP string) {
+func exchange(t *testing.T, l *netnstest.Lab, serverIP string) {
 	t.Helper()
-	ctl := l.listen(t, "tcp", net.JoinHostPort(serverIP, "21"))
-	data := l.listen(t, "tcp", net.JoinHostPort(serverIP, "6000"))
+	ctl := l.Listen(t, "tcp", net.JoinHostPort(serverIP, "21"))
+	data := l.Listen(t, "tcp", net.JoinHostPort(serverIP, "6000"))
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() {
@@ -130,7 +156,7 @@ func exchange(t *testing.T, l *testLab, serverIP string) {
 		defer c.Close()
 		io.Copy(io.Discard, c)
 	}()
-	c, err := l.dial(t, "tcp", net.JoinHostPort(serverIP, "21"))
+	c, err := l.Dial(t, "tcp", net.JoinHostPort(serverIP, "21"))
 	if err != nil {
 		t.Fatalf("dial across the bridge: %v", err)
 	}
@@ -143,7 +169,7 @@ func exchange(t *testing.T, l *testLab, serverIP string) {
 	c.Read(buf)
 	c.Close()
 
-	d, err := l.dial(t, "tcp", net.JoinHostPort(serverIP, "6000"))
+	d, err := l.Dial(t, "tcp", net.JoinHostPort(serverIP, "6000"))
 	if err != nil {
 		t.Fatalf("dial data: %v", err)
 	}
@@ -158,12 +184,12 @@ func exchange(t *testing.T, l *testLab, serverIP string) {
 // on the port it entered, that the kernel filter keeps bulk data out, and
 // that the source ticks when idle.
 func TestLiveSides(t *testing.T) {
-	l := newTestLab(t)
-	l.bridge(t)
-	src := l.open(t, &LiveOptions{Tick: 200 * time.Millisecond})
+	l := netnstest.New(t)
+	testBridge(t, l)
+	src := testOpen(t, l, &LiveOptions{Tick: 200 * time.Millisecond})
 	c := collect(t, src)
 
-	for _, ips := range [][2]string{{clientIP4, serverIP4}, {clientIP6, serverIP6}} {
+	for _, ips := range [][2]string{{netnstest.ClientIP4, netnstest.ServerIP4}, {netnstest.ClientIP6, netnstest.ServerIP6}} {
 		client, server := netip.MustParseAddr(ips[0]), netip.MustParseAddr(ips[1])
 		exchange(t, l, ips[1])
 		c.waitFor(t, "both FINs of both connections", func(ss []seg) bool {
@@ -260,13 +286,13 @@ func TestLiveSides(t *testing.T) {
 	}
 
 	// Fail-open: with capture closed, the bridge still forwards.
-	ln := l.listen(t, "tcp", net.JoinHostPort(serverIP4, "2100"))
+	ln := l.Listen(t, "tcp", net.JoinHostPort(netnstest.ServerIP4, "2100"))
 	go func() {
 		if c, err := ln.Accept(); err == nil {
 			c.Close()
 		}
 	}()
-	conn, err := l.dial(t, "tcp", net.JoinHostPort(serverIP4, "2100"))
+	conn, err := l.Dial(t, "tcp", net.JoinHostPort(netnstest.ServerIP4, "2100"))
 	if err != nil {
 		t.Fatalf("bridge does not forward after capture closed: %v", err)
 	}
@@ -276,14 +302,14 @@ func TestLiveSides(t *testing.T) {
 // TestLiveVLAN sends 802.1Q-tagged frames across and checks that the tag is
 // back in the captured frame and that the filter looks past it.
 func TestLiveVLAN(t *testing.T) {
-	l := newTestLab(t)
-	l.bridge(t)
-	src := l.open(t, nil)
+	l := netnstest.New(t)
+	testBridge(t, l)
+	src := testOpen(t, l, nil)
 	c := collect(t, src)
 
 	ctl := frameSpec{tags: []uint16{42}, ip: 4, sport: 40000, dport: 21, payload: "NOOP\r\n"}.bytes(t)
 	data := frameSpec{tags: []uint16{42}, ip: 4, sport: 40000, dport: 6000, payload: "bulk"}.bytes(t)
-	l.in(t, l.client, func() { inject(t, "c0", data, ctl) })
+	l.In(t, l.Client, func() { inject(t, "c0", data, ctl) })
 	c.waitFor(t, "the tagged NOOP", func(ss []seg) bool { return len(ss) > 0 })
 	time.Sleep(50 * time.Millisecond)
 	segs := c.snapshot()
@@ -315,31 +341,31 @@ func inject(t *testing.T, ifname string, frames ...[]byte) {
 }
 
 func TestBridge(t *testing.T) {
-	l := newTestLab(t)
-	br := l.bridge(t)
+	l := netnstest.New(t)
+	br := testBridge(t, l)
 	if !br.Created || br.Name != "br0" {
 		t.Errorf("first SetupBridge = %+v, want br0 created", br)
 	}
-	br2 := l.bridge(t)
+	br2 := testBridge(t, l)
 	if br2.Created || br2.Name != "br0" {
 		t.Errorf("second SetupBridge = %+v, want br0 adopted", br2)
 	}
 	// A bridge made by someone else under another name is adopted too.
-	h := l.handle(t, l.tap)
+	h := l.Handle(t, l.Tap)
 	link, err := h.LinkByName("br0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := h.LinkSetName(link, "other"); err == nil {
 		var b *Bridge
-		l.in(t, l.tap, func() { b, err = SetupBridge("br0", "pb", "pa", nil) })
+		l.In(t, l.Tap, func() { b, err = SetupBridge("br0", "pb", "pa", nil) })
 		if err != nil || b.Name != "other" || b.Created {
 			t.Errorf("SetupBridge over a renamed bridge = %+v, %v; want other adopted", b, err)
 		}
 	}
 
 	// Forwarding starts at once: no spanning-tree delay.
-	ln := l.listen(t, "tcp", net.JoinHostPort(serverIP4, "2100"))
+	ln := l.Listen(t, "tcp", net.JoinHostPort(netnstest.ServerIP4, "2100"))
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -350,7 +376,7 @@ func TestBridge(t *testing.T) {
 		}
 	}()
 	start := time.Now()
-	c, err := l.dial(t, "tcp", net.JoinHostPort(serverIP4, "2100"))
+	c, err := l.Dial(t, "tcp", net.JoinHostPort(netnstest.ServerIP4, "2100"))
 	if err != nil {
 		t.Fatalf("no forwarding: %v", err)
 	}
@@ -374,7 +400,7 @@ func TestBridge(t *testing.T) {
 			t.Errorf("%s has addresses %v", n, addrs)
 		}
 		var v []byte
-		l.in(t, l.tap, func() { v, err = os.ReadFile("/proc/sys/net/ipv6/conf/" + n + "/disable_ipv6") })
+		l.In(t, l.Tap, func() { v, err = os.ReadFile("/proc/sys/net/ipv6/conf/" + n + "/disable_ipv6") })
 		if err != nil || strings.TrimSpace(string(v)) != "1" {
 			t.Errorf("%s: disable_ipv6 = %q, %v", n, v, err)
 		}
@@ -382,8 +408,8 @@ func TestBridge(t *testing.T) {
 }
 
 func TestBridgeErrors(t *testing.T) {
-	l := newTestLab(t)
-	l.veth(t, l.tap, "dv0", l.tap, "dv1")
+	l := netnstest.New(t)
+	l.Veth(t, l.Tap, "dv0", l.Tap, "dv1")
 	tests := []struct {
 		name   string
 		a, b   string
@@ -397,7 +423,7 @@ func TestBridgeErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		var err error
-		l.in(t, l.tap, func() { _, err = SetupBridge(tt.bridge, tt.a, tt.b, nil) })
+		l.In(t, l.Tap, func() { _, err = SetupBridge(tt.bridge, tt.a, tt.b, nil) })
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: err = %v, want %q", tt.name, err, tt.want)
 		}
@@ -407,7 +433,7 @@ func TestBridgeErrors(t *testing.T) {
 	}
 	// Without CAP_NET_ADMIN.
 	var err error
-	l.in(t, l.tap, func() {
+	l.In(t, l.Tap, func() {
 		dropCaps(t, unix.CAP_NET_ADMIN)
 		_, err = SetupBridge("br0", "pa", "pb", nil)
 	})
@@ -418,7 +444,7 @@ func TestBridgeErrors(t *testing.T) {
 }
 
 func TestOpenLiveErrors(t *testing.T) {
-	l := newTestLab(t)
+	l := netnstest.New(t)
 	tests := []struct {
 		name string
 		a, b string
@@ -432,7 +458,7 @@ func TestOpenLiveErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		var err error
-		l.in(t, l.tap, func() { _, err = OpenLive(tt.a, tt.b, nil) })
+		l.In(t, l.Tap, func() { _, err = OpenLive(tt.a, tt.b, nil) })
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: err = %v, want %q", tt.name, err, tt.want)
 		}
@@ -440,9 +466,9 @@ func TestOpenLiveErrors(t *testing.T) {
 			t.Errorf("%s: err = %v, not %v", tt.name, err, tt.is)
 		}
 	}
-	l.setUp(t, l.tap, "pa", "pb")
+	l.SetUp(t, l.Tap, "pa", "pb")
 	var err error
-	l.in(t, l.tap, func() {
+	l.In(t, l.Tap, func() {
 		dropCaps(t, unix.CAP_NET_RAW)
 		_, err = OpenLive("pa", "pb", nil)
 	})
@@ -473,10 +499,10 @@ func dropCaps(t *testing.T, caps ...uint) {
 // TestCloseUnblocks checks that Close wakes a ReadFrame blocked on an idle
 // tap, and leaves no goroutine behind.
 func TestCloseUnblocks(t *testing.T) {
-	l := newTestLab(t)
-	l.setUp(t, l.tap, "pa", "pb")
+	l := netnstest.New(t)
+	l.SetUp(t, l.Tap, "pa", "pb")
 	before := runtime.NumGoroutine()
-	src := l.open(t, &LiveOptions{Tick: time.Hour})
+	src := testOpen(t, l, &LiveOptions{Tick: time.Hour})
 	done := make(chan error)
 	go func() {
 		_, err := src.ReadFrame()
@@ -517,13 +543,13 @@ func TestCloseUnblocks(t *testing.T) {
 // client side injects command-channel frames, the source reads them on
 // port A.
 func BenchmarkLiveSource(b *testing.B) {
-	l := newTestLab(b)
-	l.setUp(b, l.tap, "pa", "pb")
-	src := l.open(b, &LiveOptions{Tick: 100 * time.Millisecond})
+	l := netnstest.New(b)
+	l.SetUp(b, l.Tap, "pa", "pb")
+	src := testOpen(b, l, &LiveOptions{Tick: 100 * time.Millisecond})
 	frame := frameSpec{ip: 4, sport: 40000, dport: 21, payload: "NOOP\r\n"}.bytes(b)
 	var fd int
 	var ifindex int
-	l.in(b, l.client, func() {
+	l.In(b, l.Client, func() {
 		var err error
 		fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, 0)
 		if err != nil {

@@ -1,4 +1,4 @@
-package tap
+package netnstest
 
 import (
 	"crypto/rand"
@@ -14,26 +14,29 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// testLab is the inline set-up built from network namespaces:
+// Lab is the inline set-up built from network namespaces:
 //
 //	client ns (c0: 192.0.2.1, 2001:db8::1) — veth — tap ns (pa | pb) — veth — server ns (s0: 192.0.2.2, 2001:db8::2)
 //
 // Port A (pa) faces the client, port B (pb) the server. Nothing bridges pa
 // and pb until a test calls SetupBridge in the tap namespace.
-type testLab struct {
-	client, tap, server netns.NsHandle
+type Lab struct {
+	Client, Tap, Server netns.NsHandle
+	// Names of the namespaces, for ip netns exec.
+	ClientNS, TapNS, ServerNS string
 }
 
+// Addresses of the client and the server.
 const (
-	clientIP4 = "192.0.2.1"
-	serverIP4 = "192.0.2.2"
-	clientIP6 = "2001:db8::1"
-	serverIP6 = "2001:db8::2"
+	ClientIP4 = "192.0.2.1"
+	ServerIP4 = "192.0.2.2"
+	ClientIP6 = "2001:db8::1"
+	ServerIP6 = "2001:db8::2"
 )
 
-// newTestLab builds the lab and registers its removal. It skips the test
+// New builds the lab and registers its removal. It skips the test
 // when network namespaces cannot be made (not root).
-func newTestLab(t testing.TB) *testLab {
+func New(t testing.TB) *Lab {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("skipped: needs root to create network namespaces (CI runs as root)")
@@ -41,11 +44,11 @@ func newTestLab(t testing.TB) *testLab {
 	var sfx [3]byte
 	rand.Read(sfx[:])
 	id := hex.EncodeToString(sfx[:])
-	l := &testLab{}
+	l := &Lab{}
 	for _, ns := range []struct {
 		h    *netns.NsHandle
 		name string
-	}{{&l.client, "ftptap-c-" + id}, {&l.tap, "ftptap-t-" + id}, {&l.server, "ftptap-s-" + id}} {
+	}{{&l.Client, "ftptap-c-" + id}, {&l.Tap, "ftptap-t-" + id}, {&l.Server, "ftptap-s-" + id}} {
 		h, err := newNamedNS(ns.name)
 		if errors.Is(err, os.ErrPermission) {
 			t.Skipf("skipped: cannot create network namespaces: %v", err)
@@ -54,6 +57,14 @@ func newTestLab(t testing.TB) *testLab {
 			t.Fatal(err)
 		}
 		*ns.h = h
+		switch ns.h {
+		case &l.Client:
+			l.ClientNS = ns.name
+		case &l.Tap:
+			l.TapNS = ns.name
+		default:
+			l.ServerNS = ns.name
+		}
 		t.Cleanup(func() {
 			h.Close()
 			if err := netns.DeleteNamed(ns.name); err != nil {
@@ -61,10 +72,10 @@ func newTestLab(t testing.TB) *testLab {
 			}
 		})
 	}
-	l.veth(t, l.client, "c0", l.tap, "pa")
-	l.veth(t, l.tap, "pb", l.server, "s0")
-	l.addr(t, l.client, "c0", clientIP4+"/24", clientIP6+"/64")
-	l.addr(t, l.server, "s0", serverIP4+"/24", serverIP6+"/64")
+	l.Veth(t, l.Client, "c0", l.Tap, "pa")
+	l.Veth(t, l.Tap, "pb", l.Server, "s0")
+	l.Addr(t, l.Client, "c0", ClientIP4+"/24", ClientIP6+"/64")
+	l.Addr(t, l.Server, "s0", ServerIP4+"/24", ServerIP6+"/64")
 	return l
 }
 
@@ -85,7 +96,7 @@ func newNamedNS(name string) (h netns.NsHandle, err error) {
 
 // in runs f on a thread inside ns. Sockets made there stay in ns and can
 // be used from any goroutine afterwards.
-func (l *testLab) in(t testing.TB, ns netns.NsHandle, f func()) {
+func (l *Lab) In(t testing.TB, ns netns.NsHandle, f func()) {
 	t.Helper()
 	done := make(chan error)
 	go func() {
@@ -102,7 +113,7 @@ func (l *testLab) in(t testing.TB, ns netns.NsHandle, f func()) {
 	}
 }
 
-func (l *testLab) veth(t testing.TB, ns1 netns.NsHandle, n1 string, ns2 netns.NsHandle, n2 string) {
+func (l *Lab) Veth(t testing.TB, ns1 netns.NsHandle, n1 string, ns2 netns.NsHandle, n2 string) {
 	t.Helper()
 	la := netlink.NewLinkAttrs()
 	la.Name = n1
@@ -113,7 +124,7 @@ func (l *testLab) veth(t testing.TB, ns1 netns.NsHandle, n1 string, ns2 netns.Ns
 	}
 }
 
-func (l *testLab) handle(t testing.TB, ns netns.NsHandle) *netlink.Handle {
+func (l *Lab) Handle(t testing.TB, ns netns.NsHandle) *netlink.Handle {
 	t.Helper()
 	h, err := netlink.NewHandleAt(ns)
 	if err != nil {
@@ -124,9 +135,9 @@ func (l *testLab) handle(t testing.TB, ns netns.NsHandle) *netlink.Handle {
 }
 
 // addr puts addresses on a host's interface and brings it and lo up.
-func (l *testLab) addr(t testing.TB, ns netns.NsHandle, ifname string, cidrs ...string) {
+func (l *Lab) Addr(t testing.TB, ns netns.NsHandle, ifname string, cidrs ...string) {
 	t.Helper()
-	h := l.handle(t, ns)
+	h := l.Handle(t, ns)
 	link, err := h.LinkByName(ifname)
 	if err != nil {
 		t.Fatal(err)
@@ -150,9 +161,9 @@ func (l *testLab) addr(t testing.TB, ns netns.NsHandle, ifname string, cidrs ...
 }
 
 // setUp brings interfaces of ns up.
-func (l *testLab) setUp(t testing.TB, ns netns.NsHandle, names ...string) {
+func (l *Lab) SetUp(t testing.TB, ns netns.NsHandle, names ...string) {
 	t.Helper()
-	h := l.handle(t, ns)
+	h := l.Handle(t, ns)
 	for _, n := range names {
 		link, err := h.LinkByName(n)
 		if err != nil {
@@ -165,11 +176,11 @@ func (l *testLab) setUp(t testing.TB, ns netns.NsHandle, names ...string) {
 }
 
 // listen opens a TCP listener in the server namespace.
-func (l *testLab) listen(t testing.TB, network, addr string) net.Listener {
+func (l *Lab) Listen(t testing.TB, network, addr string) net.Listener {
 	t.Helper()
 	var ln net.Listener
 	var err error
-	l.in(t, l.server, func() { ln, err = net.Listen(network, addr) })
+	l.In(t, l.Server, func() { ln, err = net.Listen(network, addr) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,38 +189,13 @@ func (l *testLab) listen(t testing.TB, network, addr string) net.Listener {
 }
 
 // dial connects from the client namespace.
-func (l *testLab) dial(t testing.TB, network, addr string) (net.Conn, error) {
+func (l *Lab) Dial(t testing.TB, network, addr string) (net.Conn, error) {
 	t.Helper()
 	var c net.Conn
 	var err error
-	l.in(t, l.client, func() {
+	l.In(t, l.Client, func() {
 		d := net.Dialer{Timeout: 3 * 1e9}
 		c, err = d.Dial(network, addr)
 	})
 	return c, err
-}
-
-// bridge sets up the bridge over pa and pb in the tap namespace.
-func (l *testLab) bridge(t testing.TB) *Bridge {
-	t.Helper()
-	var br *Bridge
-	var err error
-	l.in(t, l.tap, func() { br, err = SetupBridge("br0", "pa", "pb", t.Logf) })
-	if err != nil {
-		t.Fatal(err)
-	}
-	return br
-}
-
-// open opens a live source on pa and pb in the tap namespace.
-func (l *testLab) open(t testing.TB, opts *LiveOptions) *LiveSource {
-	t.Helper()
-	var src *LiveSource
-	var err error
-	l.in(t, l.tap, func() { src, err = OpenLive("pa", "pb", opts) })
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { src.Close() })
-	return src
 }
