@@ -1,0 +1,342 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+
+	"github.com/ftptap/ftptap/ftpstate"
+	"github.com/ftptap/ftptap/pipeline"
+	"github.com/ftptap/ftptap/tap"
+)
+
+func init() {
+	register(command{name: "run", summary: "capture live on the two ports of an inline tap and report events", run: runRun})
+}
+
+// runFlags are the flags of ftptap run that override the config.
+type runFlags struct {
+	portA, portB, tapID, events, config string
+	noBridge, showPass                  bool
+	ports                               portList
+}
+
+func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("run", stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, `usage: ftptap run --port-a IF --port-b IF [--no-bridge] [--tap ID] [--events FILE|-] [--config FILE]
+
+Captures on two interfaces, the ports of an inline tap, and reports every FTP
+session that crosses it. By default ftptap bridges the two ports (the kernel
+forwards, so the link survives ftptap); --no-bridge where something else
+forwards. Needs CAP_NET_RAW and, for the bridge, CAP_NET_ADMIN.
+
+flags:`)
+		fs.PrintDefaults()
+	}
+	var f runFlags
+	fs.StringVar(&f.portA, "port-a", "", "interface of tap port A (default: config port_a)")
+	fs.StringVar(&f.portB, "port-b", "", "interface of tap port B (default: config port_b)")
+	fs.BoolVar(&f.noBridge, "no-bridge", false, "do not bridge the ports: something else forwards (passive tap, SPAN)")
+	fs.StringVar(&f.tapID, "tap", "", "the tap's id in events (default: config, else the host name)")
+	fs.StringVar(&f.events, "events", "", "write events as JSON lines to `FILE` (appended), or - for stdout (default: config events, else none)")
+	fs.StringVar(&f.config, "config", "", "config `FILE` (default: "+DefaultConfigPath+" if present)")
+	fs.BoolVar(&f.showPass, "show-passwords", false, "put PASS arguments into events")
+	fs.Var(&f.ports, "control-port", "TCP port of FTP command channels (repeatable; default 21)")
+	for _, o := range sinkOptions {
+		o.flags(fs, "run")
+	}
+	rest, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		return fmt.Errorf("%w: unexpected argument %q (ports are named with --port-a and --port-b)", errUsage, rest[0])
+	}
+	cfg, err := runConfig(&f)
+	if err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	return runTap(ctx, cfg, stdout, logger)
+}
+
+// runConfig loads the config and lays the flags over it.
+func runConfig(f *runFlags) (*Config, error) {
+	path := f.config
+	if path == "" {
+		path = DefaultConfigPath
+	}
+	cfg, err := LoadConfig(path)
+	if err != nil {
+		return nil, err
+	}
+	if f.portA != "" {
+		cfg.PortA = f.portA
+	}
+	if f.portB != "" {
+		cfg.PortB = f.portB
+	}
+	if f.noBridge {
+		off := false
+		cfg.Bridge = &off
+	}
+	if f.tapID != "" {
+		cfg.Tap = f.tapID
+	}
+	if f.events != "" {
+		cfg.Events = f.events
+	}
+	if f.showPass {
+		cfg.ShowPasswords = true
+	}
+	if len(f.ports) > 0 {
+		cfg.ControlPorts = f.ports
+	}
+	if cfg.PortA == "" || cfg.PortB == "" {
+		return nil, fmt.Errorf("%w: two ports are needed: --port-a and --port-b (or port_a and port_b in the config)", errUsage)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// runTap is ftptap run once the config is known: bridge, capture, the
+// pipeline and its sinks, until ctx ends (SIGINT, SIGTERM). Then it stops
+// capture, ends open sessions (reason shutdown), writes the last events and
+// returns nil.
+func runTap(ctx context.Context, cfg *Config, stdout io.Writer, logger *slog.Logger) error {
+	logf := func(format string, args ...any) { logger.Info(fmt.Sprintf(format, args...)) }
+	bridge := "none"
+	if cfg.BridgeOn() {
+		br, err := tap.SetupBridge(cfg.BridgeIfName(), cfg.PortA, cfg.PortB, logf)
+		if err != nil {
+			return captureError(err)
+		}
+		bridge = br.Name
+	}
+	opts := cfg.LiveOptions()
+	opts.Logf = func(format string, args ...any) { logger.Warn(fmt.Sprintf(format, args...)) }
+	live, err := tap.OpenLive(cfg.PortA, cfg.PortB, opts)
+	if err != nil {
+		return captureError(err)
+	}
+	defer live.Close()
+	src := &watchedSource{src: live}
+
+	var sinks []pipeline.Sink
+	var events *eventWriter
+	if cfg.Events != "" {
+		events, err = openEventWriter(cfg.Events, stdout)
+		if err != nil {
+			return err
+		}
+		sinks = append(sinks, events)
+	}
+	p, err := pipeline.New(pipeline.Options{Tap: cfg.TapID(), Tracker: cfg.TrackerConfig(), Sinks: sinks})
+	if err != nil {
+		events.Close()
+		return err
+	}
+	env := &sinkEnv{cmd: "run", cfg: cfg, pipeline: p, live: true, counters: func() []ftpstate.Counter {
+		return captureCounters(live.Stats())
+	}}
+	closeSinks, err := attachSinks(ctx, env)
+	if err != nil {
+		events.Close()
+		return err
+	}
+
+	// Close the source when ctx ends: that unblocks ReadFrame, and Run
+	// flushes the tracker.
+	var wg sync.WaitGroup
+	runCtx, stopWatchers := context.WithCancel(ctx)
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		<-runCtx.Done()
+		live.Close()
+	}()
+	go func() {
+		defer wg.Done()
+		watchCaptureDrops(runCtx, clockwork.NewRealClock(), 5*time.Second, func() uint64 { return live.Stats().Drops() })
+	}()
+	for _, side := range []ftpstate.Side{ftpstate.SideA, ftpstate.SideB} {
+		reportPort(side, true)
+	}
+	stopWatchdog, err := startWatchdog(runCtx, src.healthy, logger)
+	if err != nil {
+		logger.Warn("systemd watchdog off", "err", err)
+	}
+	ports := cfg.ControlPorts
+	if len(ports) == 0 {
+		ports = []uint16{21}
+	}
+	logger.Info("capturing", "tap", cfg.TapID(), "port_a", cfg.PortA, "port_b", cfg.PortB,
+		"bridge", bridge, "filter", opts.Filter.String(), "control_ports", fmt.Sprint(ports), "events", cfg.Events)
+	if err := notifyReady(fmt.Sprintf("capturing on %s and %s", cfg.PortA, cfg.PortB)); err != nil {
+		logger.Warn("sd_notify", "err", err)
+	}
+
+	runErr := p.Run(ctx, src)
+	notifyStopping()
+	stopWatchdog()
+	stopWatchers()
+	wg.Wait()
+	live.Close()
+	st := live.Stats()
+	logger.Info("stopped", "frames", st.Frames, "events", p.Stats.Events.Load(),
+		"kernel_packets", st.Ports[0].Packets+st.Ports[1].Packets, "kernel_drops", st.Drops())
+	closeErr := closeSinks()
+	evErr := events.Close()
+	if runErr != nil && !errors.Is(runErr, context.Canceled) {
+		return runErr
+	}
+	return errors.Join(closeErr, evErr)
+}
+
+// captureCounters are the live source's figures for status events and
+// /metrics.
+func captureCounters(st tap.Stats) []ftpstate.Counter {
+	return []ftpstate.Counter{
+		{Name: "kernel_drops", Value: int64(st.Drops())},
+		{Name: "kernel_packets_a", Value: int64(st.Ports[0].Packets)},
+		{Name: "kernel_packets_b", Value: int64(st.Ports[1].Packets)},
+		{Name: "kernel_freeze_a", Value: int64(st.Ports[0].FreezeQueue)},
+		{Name: "kernel_freeze_b", Value: int64(st.Ports[1].FreezeQueue)},
+	}
+}
+
+// captureError adds to a capture or bridge error what to do about it.
+func captureError(err error) error {
+	var oe *tap.OpError
+	switch {
+	case errors.Is(err, os.ErrPermission) && errors.As(err, &oe):
+		c := oe.Capability()
+		return fmt.Errorf("%w: needs %s (run as root, or grant it: setcap %s+ep, or the service's AmbientCapabilities)", err, c, strings.ToLower(c))
+	case errors.Is(err, tap.ErrInterfaceDown):
+		return fmt.Errorf("%w (bring it up, or leave out --no-bridge so that ftptap bridges and brings up the ports)", err)
+	}
+	return err
+}
+
+// watchedSource records when the source last returned, for the watchdog:
+// a live source returns a frame or a tick at least every 500ms.
+type watchedSource struct {
+	src  pipeline.Source
+	last atomic.Int64 // unix nanoseconds of the last return
+}
+
+func (w *watchedSource) ReadFrame() (pipeline.Frame, error) {
+	f, err := w.src.ReadFrame()
+	w.last.Store(time.Now().UnixNano())
+	return f, err
+}
+
+// healthy fails when the pipeline has not read from the source for 10s:
+// capture or the tracker is stuck.
+func (w *watchedSource) healthy() error {
+	last := w.last.Load()
+	if last == 0 {
+		return nil // not started yet
+	}
+	if d := time.Since(time.Unix(0, last)); d > 10*time.Second {
+		return fmt.Errorf("no frame or tick read for %v", d.Round(time.Second))
+	}
+	return nil
+}
+
+// eventWriter writes events as JSON lines through a bounded queue, so that a
+// slow reader of stdout or a slow disk never stalls capture: when the queue
+// is full, events are dropped and counted.
+type eventWriter struct {
+	ch      chan []byte
+	done    chan struct{}
+	w       *bufio.Writer
+	f       *os.File // nil for stdout
+	dropped atomic.Uint64
+	err     error // the first write error; read after done
+	once    sync.Once
+}
+
+const eventQueue = 1 << 16
+
+// openEventWriter opens dest: "-" is stdout, anything else a file that is
+// appended to (created 0640).
+func openEventWriter(dest string, stdout io.Writer) (*eventWriter, error) {
+	e := &eventWriter{ch: make(chan []byte, eventQueue), done: make(chan struct{})}
+	out := stdout
+	if dest != "-" {
+		f, err := os.OpenFile(dest, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
+		if err != nil {
+			return nil, fmt.Errorf("events: %w", err)
+		}
+		e.f, out = f, f
+	}
+	e.w = bufio.NewWriterSize(out, 64<<10)
+	go e.loop()
+	return e, nil
+}
+
+// Event queues one event; it never blocks.
+func (e *eventWriter) Event(_ *ftpstate.Event, js []byte) {
+	b := make([]byte, len(js)+1)
+	copy(b, js)
+	b[len(js)] = '\n'
+	select {
+	case e.ch <- b:
+	default:
+		e.dropped.Add(1)
+	}
+}
+
+func (e *eventWriter) loop() {
+	defer close(e.done)
+	for b := range e.ch {
+		if e.err != nil {
+			continue
+		}
+		_, e.err = e.w.Write(b)
+		if len(e.ch) == 0 && e.err == nil {
+			e.err = e.w.Flush() // idle: let readers see it now
+		}
+	}
+	if e.err == nil {
+		e.err = e.w.Flush()
+	}
+}
+
+// Close writes what is queued and closes the file. A nil *eventWriter is
+// fine.
+func (e *eventWriter) Close() error {
+	if e == nil {
+		return nil
+	}
+	e.once.Do(func() {
+		close(e.ch)
+		<-e.done
+		if e.f != nil {
+			if err := e.f.Close(); e.err == nil {
+				e.err = err
+			}
+		}
+		if n := e.dropped.Load(); n > 0 && e.err == nil {
+			e.err = fmt.Errorf("%d events dropped: the events output was too slow", n)
+		}
+	})
+	if e.err != nil {
+		return fmt.Errorf("events: %w", e.err)
+	}
+	return nil
+}
