@@ -69,9 +69,6 @@ type ring struct {
 }
 
 func (r *ring) opError(op string, err error) error {
-	if errno, ok := err.(unix.Errno); ok {
-		err = os.NewSyscallError(op, errno)
-	}
 	return &OpError{Op: op, Iface: r.name, Err: err}
 }
 
