@@ -62,6 +62,10 @@ for arch in "$@"; do
 		exit 1
 	fi
 	deb="$out/ftptap_${FTPTAP_DEB_VERSION}_$arch.deb"
-	go run "$NFPM" package --config cross/nfpm.yaml --packager deb --target "$deb" >/dev/null
+	if ! log=$(go run "$NFPM" package --config cross/nfpm.yaml --packager deb --target "$deb" 2>&1); then
+		echo "package: nfpm for $arch failed:" >&2
+		echo "$log" >&2
+		exit 1
+	fi
 	echo "$deb"
 done
