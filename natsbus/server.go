@@ -44,8 +44,9 @@ type ServerOptions struct {
 
 // Server is an embedded nats-server with JetStream.
 type Server struct {
-	ns    *server.Server
-	token string
+	ns     *server.Server
+	token  string
+	unlock func() // releases the store's lock
 }
 
 // StartServer starts the embedded server and waits until it accepts
@@ -137,8 +138,13 @@ func StartServer(o ServerOptions) (*Server, error) {
 		opts.LeafNode.Remotes = []*server.RemoteLeafOpts{r}
 		opts.LeafNode.ReconnectInterval = 2 * time.Second
 	}
+	unlock, err := lockDir(o.StoreDir)
+	if err != nil {
+		return nil, err
+	}
 	ns, err := server.NewServer(opts)
 	if err != nil {
+		unlock()
 		return nil, fmt.Errorf("natsbus: server: %w", err)
 	}
 	if o.Logf != nil {
@@ -148,14 +154,16 @@ func StartServer(o ServerOptions) (*Server, error) {
 	if !ns.ReadyForConnections(15 * time.Second) {
 		ns.Shutdown()
 		ns.WaitForShutdown()
+		unlock()
 		return nil, fmt.Errorf("natsbus: server: not ready (listen %q, store %s): see the log", o.Listen, o.StoreDir)
 	}
 	if !ns.JetStreamEnabled() {
 		ns.Shutdown()
 		ns.WaitForShutdown()
+		unlock()
 		return nil, fmt.Errorf("natsbus: server: JetStream did not start (store %s)", o.StoreDir)
 	}
-	return &Server{ns: ns, token: o.Token}, nil
+	return &Server{ns: ns, token: o.Token, unlock: unlock}, nil
 }
 
 // Connect returns an in-process connection to the server: no socket, so it
@@ -188,6 +196,7 @@ func (s *Server) NumLeafNodes() int { return s.ns.NumLeafNodes() }
 func (s *Server) Close() error {
 	s.ns.Shutdown()
 	s.ns.WaitForShutdown()
+	s.unlock()
 	return nil
 }
 

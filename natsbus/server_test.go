@@ -152,6 +152,8 @@ func TestStartServerErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer busy.Close()
+	inUse := t.TempDir()
+	startServer(t, ServerOptions{StoreDir: inUse})
 	tests := []struct {
 		name string
 		o    ServerOptions
@@ -162,6 +164,7 @@ func TestStartServerErrors(t *testing.T) {
 		{"leaf without domain", ServerOptions{StoreDir: t.TempDir(), LeafRemotes: []string{"nats-leaf://127.0.0.1:7422"}}, "own JetStream domain"},
 		{"bad listen", ServerOptions{StoreDir: t.TempDir(), Listen: "nowhere"}, `listen "nowhere"`},
 		{"bad leaf url", ServerOptions{StoreDir: t.TempDir(), Domain: "x", LeafRemotes: []string{"::"}}, "leaf remote"},
+		{"store in use", ServerOptions{StoreDir: inUse}, "in use by another server"},
 		{"port in use", ServerOptions{StoreDir: t.TempDir(), Listen: busy.Addr().String()}, "address already in use"},
 	}
 	for _, tt := range tests {
