@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -68,7 +70,7 @@ type NATSStreamConfig struct {
 // NATSSpoolConfig is where events wait while an external server is out of
 // reach.
 type NATSSpoolConfig struct {
-	Dir      string   `yaml:"dir"`       // default /var/lib/ftptap/spool for run, memory for replay
+	Dir      string   `yaml:"dir"`       // default $STATE_DIRECTORY/spool for run, memory for replay
 	MaxBytes byteSize `yaml:"max_bytes"` // default 64MiB
 	Queue    int      `yaml:"queue"`     // events in memory before the spool; default 16384
 }
@@ -77,7 +79,7 @@ type NATSSpoolConfig struct {
 type NATSServerConfig struct {
 	Listen   string         `yaml:"listen"`    // default 0.0.0.0:4222
 	Token    string         `yaml:"token"`     // clients must present it
-	StoreDir string         `yaml:"store_dir"` // default /var/lib/ftptap/nats
+	StoreDir string         `yaml:"store_dir"` // default $STATE_DIRECTORY/nats
 	Domain   string         `yaml:"domain"`    // default: the tap id
 	Leaf     NATSLeafConfig `yaml:"leaf"`
 }
@@ -92,8 +94,7 @@ type NATSLeafConfig struct {
 // Defaults of the nats: section.
 const (
 	defaultNATSListen   = "0.0.0.0:4222"
-	defaultNATSStore    = "/var/lib/ftptap/nats"
-	defaultNATSSpool    = "/var/lib/ftptap/spool"
+	defaultStateDir     = "/var/lib/ftptap"
 	defaultNATSSync     = 30 * time.Second
 	defaultNATSStatus   = 5 * time.Second
 	defaultNATSDrain    = 10 * time.Second
@@ -139,6 +140,31 @@ func parseByteSize(s string) (int64, error) {
 		return 0, fmt.Errorf("bad size %q: want a number of bytes, or one with KiB, MiB or GiB", s)
 	}
 	return v * mult, nil
+}
+
+// stateDir is where ftptap keeps state: systemd's $STATE_DIRECTORY (the
+// service's StateDirectory=), else /var/lib/ftptap.
+func stateDir() string {
+	if d, _, _ := strings.Cut(os.Getenv("STATE_DIRECTORY"), ":"); d != "" {
+		return d
+	}
+	return defaultStateDir
+}
+
+// storeDir is the embedded server's JetStream store.
+func (c *NATSConfig) storeDir() string {
+	if c.Server.StoreDir != "" {
+		return c.Server.StoreDir
+	}
+	return filepath.Join(stateDir(), "nats")
+}
+
+// spoolDir is the disk spool of ftptap run with an external server.
+func (c *NATSConfig) spoolDir() string {
+	if c.Spool.Dir != "" {
+		return c.Spool.Dir
+	}
+	return filepath.Join(stateDir(), "spool")
 }
 
 func (c *NATSConfig) validate() error {

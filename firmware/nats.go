@@ -113,8 +113,8 @@ func attachNATS(ctx context.Context, env *sinkEnv) (func() error, error) {
 			popts.Stream = &so
 		}
 		popts.SpoolDir = cfg.Spool.Dir
-		if popts.SpoolDir == "" && env.cmd != "replay" {
-			popts.SpoolDir = defaultNATSSpool
+		if env.cmd != "replay" {
+			popts.SpoolDir = cfg.spoolDir()
 		}
 	} else {
 		if srv, nc, err = startEmbedded(ctx, env, tap, syncEvery); err != nil {
@@ -186,10 +186,7 @@ func startEmbedded(ctx context.Context, env *sinkEnv, tap string, syncEvery time
 			return nil, nil, err
 		}
 	}
-	store := cfg.Server.StoreDir
-	if store == "" {
-		store = defaultNATSStore
-	}
+	store := cfg.storeDir()
 	domain := cfg.Server.Domain
 	if domain == "" {
 		domain = tap
