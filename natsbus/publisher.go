@@ -388,6 +388,17 @@ func (p *Publisher) sendLoop() {
 			if errors.Is(err, jetstream.ErrNoStreamResponse) && p.opts.Stream != nil {
 				p.needStream = true
 			}
+			if errors.Is(err, nats.ErrMaxPayload) && n < len(recs) {
+				// No retry can deliver an event larger than the server
+				// takes: drop it, counted, rather than block the rest.
+				p.logf("natsbus: event %s (%d bytes) is larger than the server's max_payload: dropped", recs[n].id, len(recs[n].data))
+				p.dropped.Add(1)
+				p.published.Add(uint64(n))
+				if aerr := p.spool.ack(n + 1); aerr != nil {
+					p.logf("natsbus: %v", aerr)
+				}
+				continue
+			}
 			if n > 0 {
 				if aerr := p.spool.ack(n); aerr != nil {
 					err = aerr
@@ -450,15 +461,18 @@ func (p *Publisher) ensureStream() error {
 // server acknowledged.
 func (p *Publisher) send(recs []record) (int, error) {
 	if p.js == nil {
+		n := len(recs)
+		var pubErr error
 		for i := range recs {
-			if err := p.nc.PublishMsg(p.msg(&recs[i])); err != nil {
-				return 0, err
+			if pubErr = p.nc.PublishMsg(p.msg(&recs[i])); pubErr != nil {
+				n = i
+				break
 			}
 		}
 		if err := p.nc.FlushTimeout(p.opts.AckTimeout); err != nil {
 			return 0, err
 		}
-		return len(recs), nil
+		return n, pubErr
 	}
 	futs := make([]jetstream.PubAckFuture, 0, len(recs))
 	var pubErr error

@@ -346,3 +346,35 @@ func TestPublisherWithoutJetStream(t *testing.T) {
 		t.Errorf("logs %q: want one that says the server has no JetStream", logs)
 	}
 }
+
+// An event larger than the server's max_payload is dropped and counted; it
+// does not block the events after it.
+func TestOversizedEventIsDropped(t *testing.T) {
+	opts := natstest.DefaultTestOptions
+	opts.Port = -1
+	opts.JetStream = true
+	opts.StoreDir = t.TempDir()
+	opts.MaxPayload = 2048
+	srv := natstest.RunServer(&opts)
+	defer srv.Shutdown()
+	nc := dial(t, srv.ClientURL())
+	p, err := NewPublisher(nc, Options{Tap: "lab1", Stream: &StreamOptions{Tap: "lab1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &numberer{tap: "lab1", sink: p}
+	evs := sessionEvents(1, 1, time.Now())
+	evs[1].Text = strings.Repeat("220-welcome\r\n", 400) + "220 ok"
+	for _, ev := range evs {
+		n.emit(ev)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := p.Close(ctx); err == nil || !strings.Contains(err.Error(), "1 events dropped") {
+		t.Errorf("Close = %v, want 1 event dropped", err)
+	}
+	js, _ := jetstream.New(nc)
+	if got := streamCount(t, js, StreamName("lab1")); got != n.seq-1 {
+		t.Errorf("stream holds %d events, want %d (all but the oversized one)", got, n.seq-1)
+	}
+}
