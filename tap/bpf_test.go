@@ -23,6 +23,7 @@ type frameSpec struct {
 	rst         bool
 	payload     string
 	fragOffset  uint16
+	seq         uint32 // 0: 0x12345678, outside the sample
 	ipv4Options bool
 	hopByHop    bool
 }
@@ -83,7 +84,10 @@ func (s frameSpec) bytes(t testing.TB) []byte {
 		ls = append(ls, u)
 	} else {
 		tcp := &layers.TCP{SrcPort: layers.TCPPort(s.sport), DstPort: layers.TCPPort(s.dport),
-			SYN: s.syn, FIN: s.fin, RST: s.rst, ACK: !s.syn, Seq: 1000, Window: 512}
+			SYN: s.syn, FIN: s.fin, RST: s.rst, ACK: !s.syn, Seq: s.seq, Window: 512}
+		if tcp.Seq == 0 {
+			tcp.Seq = 0x12345678
+		}
 		tcp.SetNetworkLayerForChecksum(nl)
 		ls = append(ls, tcp)
 	}
@@ -107,6 +111,9 @@ func TestFilterProgram(t *testing.T) {
 		{"v4 reply from 21", frameSpec{ip: 4, sport: 21, dport: 40000, payload: "220 hi\r\n"}, true, true},
 		{"v4 second control port", frameSpec{ip: 4, sport: 40000, dport: 2121, payload: "PASV\r\n"}, true, true},
 		{"v4 data payload", frameSpec{ip: 4, sport: 20, dport: 50000, payload: "bulk data"}, false, true},
+		{"v4 data sampled", frameSpec{ip: 4, sport: 20, dport: 50000, seq: 0x400ffa00, payload: "bulk data"}, true, true},
+		{"v4 data just past the sample", frameSpec{ip: 4, sport: 20, dport: 50000, seq: 0x40100000, payload: "bulk data"}, false, true},
+		{"v6 data sampled", frameSpec{ip: 6, sport: 20, dport: 50000, seq: 0xc0000001, payload: "bulk data"}, true, true},
 		{"v4 data pure ack", frameSpec{ip: 4, sport: 50000, dport: 20}, false, true},
 		{"v4 data SYN", frameSpec{ip: 4, sport: 50000, dport: 6000, syn: true}, true, true},
 		{"v4 data FIN", frameSpec{ip: 4, sport: 50000, dport: 6000, fin: true, payload: "last"}, true, true},

@@ -73,10 +73,13 @@ const (
 	FilterUnknown Filter = iota
 	// FilterFTP passes every TCP segment to or from a control port, and the
 	// SYN, FIN and RST segments of every other TCP connection, over IPv4 and
-	// IPv6, with up to two VLAN tags. The tracker follows the command
-	// channel whole and counts data-channel bytes from the sequence numbers
-	// at SYN and FIN, so bulk data never reaches user space and cannot
-	// crowd out a command-channel segment.
+	// IPv6, with up to two VLAN tags; of the other segments, only those
+	// whose sequence number lies in the first MiB of a GiB (about one in a
+	// thousand). The tracker follows the command channel whole and counts
+	// data-channel bytes from sequence numbers (at SYN, FIN and the
+	// samples, which keep counts right past the 32-bit wrap), so bulk data
+	// never reaches user space and cannot crowd out a command-channel
+	// segment.
 	FilterFTP
 	// FilterTCP passes every TCP segment over IPv4 and IPv6. Needed when
 	// data-channel payload is wanted (carving files).

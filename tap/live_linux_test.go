@@ -227,8 +227,8 @@ func TestLiveSides(t *testing.T) {
 				greet++
 			case s.dst.Port() == 6000 && s.flags.Has(ftpstate.FlagSYN):
 				synData++
-			case s.dst.Port() == 6000 && s.flags&(ftpstate.FlagSYN|ftpstate.FlagFIN|ftpstate.FlagRST) == 0:
-				dataPayload++
+			case s.dst.Port() == 6000 && s.flags&(ftpstate.FlagSYN|ftpstate.FlagFIN|ftpstate.FlagRST) == 0 && s.seq&seqSampleMask != 0:
+				dataPayload++ // neither SYN/FIN/RST nor in the sequence sample
 			}
 		}
 		for k, n := range seen {
