@@ -71,6 +71,17 @@ type pendingCmd struct {
 	expect   *expectation // for PORT/EPRT/LPRT: the announcement made
 }
 
+// dataOpen reports whether a data connection of the session is set up and
+// not yet finished.
+func (s *session) dataOpen() bool {
+	for _, d := range s.conns {
+		if d.state == dataOpen && !d.done {
+			return true
+		}
+	}
+	return false
+}
+
 func (s *session) endReason(def string) string {
 	if s.quit && s.quitOK {
 		return "quit"

@@ -298,7 +298,11 @@ func (t *Tracker) sweepSession(s *session) {
 		t.endSession(s, s.endReason("close"))
 		return
 	}
-	if t.now.Sub(s.last) >= t.cfg.IdleTimeout {
+	if t.now.Sub(s.last) >= t.cfg.IdleTimeout && !s.dataOpen() {
+		// A session with an open data connection is not idle: a live
+		// tap's kernel filter passes few of its segments (bytes come
+		// from the sequence numbers of SYN and FIN), so a long transfer
+		// may show nothing for a while.
 		t.endSession(s, "timeout")
 	}
 }

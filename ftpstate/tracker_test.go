@@ -555,3 +555,35 @@ func TestCrossPortReorder(t *testing.T) {
 		t.Errorf("gaps = %d, want 0", tr.Stats().Gaps)
 	}
 }
+
+// TestIdleWithOpenData: a session whose data connection is open is not
+// idle, even when no segment shows for longer than the idle timeout (a
+// live tap's filter passes few data segments).
+func TestIdleWithOpenData(t *testing.T) {
+	tr, r, clock := newTracker(&Config{IdleTimeout: time.Minute})
+	k := newConn(tr, clock, "10.0.0.2:40000", "10.0.0.1:21", 1000, 5000)
+	k.handshake()
+	login(k)
+	k.send(true, "PASV\r\n")
+	k.send(false, "227 Entering Passive Mode (10,0,0,1,156,64).\r\n")
+	d := newConn(tr, clock, "10.0.0.2:40001", "10.0.0.1:40000", 7000, 9000)
+	d.handshake()
+	k.send(true, "RETR big\r\n")
+	k.send(false, "150 go\r\n")
+	tr.Advance(clock.Add(10 * time.Minute))
+	if n := len(r.of(TypeSessionEnd)); n != 0 {
+		t.Fatalf("session ended while its data connection is open")
+	}
+	*clock = clock.Add(10 * time.Minute)
+	d.sseq += 5 << 20 // five MiB the filter did not pass
+	d.close()
+	k.send(false, "226 done\r\n")
+	ends := r.of(TypeTransferEnd)
+	if len(ends) != 1 || ends[0].Bytes != 5<<20 || ends[0].DurationMS < 10*60*1000 {
+		t.Fatalf("transfer.end = %+v", ends)
+	}
+	tr.Advance(clock.Add(2 * time.Minute))
+	if e := r.of(TypeSessionEnd); len(e) != 1 || e[0].Reason != "timeout" {
+		t.Fatalf("session.end = %+v", e)
+	}
+}
