@@ -55,9 +55,34 @@ func freePorts(t *testing.T, n int) []int {
 
 // hubNode is one nats-server process of the hub cluster.
 type hubNode struct {
+	name                string
 	client, route, leaf int
-	cmd                 *exec.Cmd
-	log                 string
+	bin, conf, log      string
+	cmd                 *exec.Cmd // nil while stopped
+}
+
+// start runs the node's process; its output is appended to its log.
+func (n *hubNode) start(t *testing.T) {
+	t.Helper()
+	lf, err := os.OpenFile(n.log, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lf.Close()
+	n.cmd = exec.Command(n.bin, "-c", n.conf)
+	n.cmd.Stdout, n.cmd.Stderr = lf, lf
+	if err := n.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// stop kills the node's process by its PID and waits for it.
+func (n *hubNode) stop() {
+	if n.cmd != nil {
+		n.cmd.Process.Kill()
+		n.cmd.Wait()
+		n.cmd = nil
+	}
 }
 
 // startHub runs a 3-node JetStream cluster (domain "hub") on loopback as
@@ -66,10 +91,12 @@ func startHub(t *testing.T, bin string) []*hubNode {
 	t.Helper()
 	ports := freePorts(t, 9)
 	nodes := make([]*hubNode, 3)
-	for i := range nodes {
-		nodes[i] = &hubNode{client: ports[3*i], route: ports[3*i+1], leaf: ports[3*i+2]}
-	}
 	dir := t.TempDir()
+	for i := range nodes {
+		name := fmt.Sprintf("hub%d", i+1)
+		nodes[i] = &hubNode{name: name, client: ports[3*i], route: ports[3*i+1], leaf: ports[3*i+2], bin: bin,
+			conf: filepath.Join(dir, name+".conf"), log: filepath.Join(dir, name+".log")}
+	}
 	for i, n := range nodes {
 		var routes []string
 		for j, m := range nodes {
@@ -77,7 +104,7 @@ func startHub(t *testing.T, bin string) []*hubNode {
 				routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", m.route))
 			}
 		}
-		conf := fmt.Sprintf(`server_name: hub%d
+		conf := fmt.Sprintf(`server_name: %s
 listen: 127.0.0.1:%d
 jetstream {
   store_dir: %q
@@ -93,31 +120,19 @@ cluster {
 leafnodes {
   listen: 127.0.0.1:%d
 }
-`, i+1, n.client, filepath.Join(dir, fmt.Sprintf("js%d", i+1)), n.route, strings.Join(routes, ", "), n.leaf)
-		cf := filepath.Join(dir, fmt.Sprintf("hub%d.conf", i+1))
-		if err := os.WriteFile(cf, []byte(conf), 0o600); err != nil {
+`, n.name, n.client, filepath.Join(dir, "js-"+n.name), n.route, strings.Join(routes, ", "), n.leaf)
+		if err := os.WriteFile(n.conf, []byte(conf), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		n.log = filepath.Join(dir, fmt.Sprintf("hub%d.log", i+1))
-		lf, err := os.Create(n.log)
-		if err != nil {
-			t.Fatal(err)
-		}
-		n.cmd = exec.Command(bin, "-c", cf)
-		n.cmd.Stdout, n.cmd.Stderr = lf, lf
-		if err := n.cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		lf.Close()
+		n.start(t)
 		t.Cleanup(func() {
-			n.cmd.Process.Kill()
-			n.cmd.Wait()
+			n.stop()
 			if t.Failed() {
 				b, _ := os.ReadFile(n.log)
 				if len(b) > 4000 {
 					b = b[len(b)-4000:]
 				}
-				t.Logf("hub%d log tail:\n%s", i+1, b)
+				t.Logf("%s log tail:\n%s", n.name, b)
 			}
 		})
 	}
@@ -151,11 +166,12 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 // The real-deployment test: a 3-node hub cluster and two taps whose
 // embedded servers are leaf nodes in their own JetStream domains. The hub
 // keeps one stream that sources from both taps' streams and ends up with
-// every event of both, exactly once. A laptop on the hub also sees the
+// every event of both, exactly once, also across an outage of the whole
+// hub during which the taps go on publishing. A laptop on the hub sees the
 // taps' events live.
 func TestHubCluster(t *testing.T) {
 	if testing.Short() {
-		t.Skip("builds nats-server and waits for sourcing to start")
+		t.Skip("builds nats-server and waits for sourcing to resume after a hub restart")
 	}
 	t.Parallel()
 	t0 := time.Now()
@@ -172,17 +188,19 @@ func TestHubCluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 60*time.Second, "hub cluster has no JetStream meta leader", func() bool {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		_, err := hjs.AccountInfo(ctx)
-		return err == nil
-	})
+	waitJetStream := func() {
+		waitFor(t, 60*time.Second, "hub cluster has no JetStream meta leader", func() bool {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			_, err := hjs.AccountInfo(ctx)
+			return err == nil
+		})
+	}
+	waitJetStream()
 
 	taps := []string{"lab1", "lab2"}
 	type tapRun struct {
 		srv *Server
-		nc  *nats.Conn
 		pub *Publisher
 		n   *numberer
 		evs []ftpstate.Event
@@ -207,19 +225,34 @@ func TestHubCluster(t *testing.T) {
 			t.Fatal(err)
 		}
 		var sess [][]ftpstate.Event
-		for k := range 4 {
+		for k := range 6 {
 			sess = append(sess, sessionEvents(uint64(k+1), 5, time.Now().Add(time.Duration(i)*time.Hour)))
 		}
-		runs[tap] = &tapRun{srv: s, nc: nc, pub: p, n: &numberer{tap: tap, sink: p}, evs: interleave(sess, 2)}
+		runs[tap] = &tapRun{srv: s, pub: p, n: &numberer{tap: tap, sink: p}, evs: interleave(sess, 2)}
+	}
+	// emit sends the events of each tap from a fraction of its run to
+	// another, and returns how many events the taps have sent in all.
+	emit := func(from, to float64) int {
+		total := 0
+		for _, r := range runs {
+			a, b := int(from*float64(len(r.evs))), int(to*float64(len(r.evs)))
+			for _, ev := range r.evs[a:b] {
+				r.n.emit(ev)
+			}
+			total += int(r.n.seq)
+		}
+		return total
+	}
+	waitHub := func(total int, d time.Duration, since time.Time, what string) {
+		waitFor(t, d, fmt.Sprintf("the hub stream did not collect all %d events", total), func() bool {
+			return streamCount(t, hjs, "FTPTAP") >= uint64(total)
+		})
+		t.Logf("hub stream has all %d events %v after %s", total, time.Since(since).Round(100*time.Millisecond), what)
 	}
 
-	// Half the events before the hub stream exists: sourcing starts from
-	// the beginning of each tap's stream.
-	for _, r := range runs {
-		for _, ev := range r.evs[:len(r.evs)/2] {
-			r.n.emit(ev)
-		}
-	}
+	// A third of the events before the hub stream exists: sourcing starts
+	// from the beginning of each tap's stream.
+	emit(0, 1.0/3)
 	laptop, err := nats.Connect(hubURLs(nodes, false)[2])
 	if err != nil {
 		t.Fatal(err)
@@ -234,6 +267,7 @@ func TestHubCluster(t *testing.T) {
 	for _, tap := range taps {
 		sources = append(sources, &jetstream.StreamSource{Name: StreamName(tap), Domain: tap})
 	}
+	created := time.Now()
 	if _, err := hjs.CreateStream(ctx, jetstream.StreamConfig{
 		Name:     "FTPTAP",
 		Storage:  jetstream.FileStorage,
@@ -242,16 +276,10 @@ func TestHubCluster(t *testing.T) {
 	}); err != nil {
 		t.Fatalf("hub stream: %v", err)
 	}
-	created := time.Now()
 
-	// The other half (each session's end, and new sessions) while the hub
-	// is sourcing; the laptop on the hub sees new logins live.
-	for _, r := range runs {
-		for _, ev := range r.evs[len(r.evs)/2:] {
-			r.n.emit(ev)
-		}
-		closePublisher(t, r.pub, 20*time.Second)
-	}
+	// The next third while the hub is sourcing; the laptop on the hub sees
+	// new logins live.
+	total := emit(1.0/3, 2.0/3)
 	liveTaps := map[string]bool{}
 	for len(liveTaps) < len(taps) {
 		m, err := users.NextMsg(20 * time.Second)
@@ -260,17 +288,32 @@ func TestHubCluster(t *testing.T) {
 		}
 		liveTaps[decodeEvent(t, m.Data).Tap] = true
 	}
+	waitHub(total, 60*time.Second, created, "the hub stream was created")
+
+	// The whole hub goes down; the taps go on capturing and keep their
+	// events in their own streams. Then the hub comes back.
+	for _, n := range nodes {
+		n.stop()
+	}
+	total = emit(2.0/3, 1)
+	for tap, r := range runs {
+		waitFor(t, 10*time.Second, tap+": events not stored on the tap during the hub outage", func() bool {
+			return r.pub.Stats().Published == r.n.seq
+		})
+	}
+	time.Sleep(2 * time.Second)
+	restarted := time.Now()
+	for _, n := range nodes {
+		n.start(t)
+	}
+	waitJetStream()
+	waitHub(total, 150*time.Second, restarted, "the hub restarted")
 
 	want := map[string]uint64{}
-	total := 0
 	for tap, r := range runs {
+		closePublisher(t, r.pub, 10*time.Second)
 		want[tap] = r.n.seq
-		total += int(r.n.seq)
 	}
-	waitFor(t, 150*time.Second, "the hub stream did not collect every event", func() bool {
-		return streamCount(t, hjs, "FTPTAP") >= uint64(total)
-	})
-	t.Logf("hub stream complete %v after it was created", time.Since(created).Round(100*time.Millisecond))
 	msgs := readStream(t, hjs, "FTPTAP", total, 30*time.Second)
 	// Sources interleave taps; order holds within each tap.
 	checkExactlyOnce(t, msgs, want)
