@@ -63,7 +63,21 @@ func (l *Lab) StartFtptap(bin string, args ...string) (*Ftptap, error) {
 		return nil, fmt.Errorf("lab: %w", err)
 	}
 	defer errf.Close()
-	full := append([]string{"run", "--port-a", PortA, "--port-b", PortB}, args...)
+	// An empty config of its own, so that a config the host has in
+	// /etc/ftptap does not leak in; no NATS (an embedded server's store
+	// is per machine) and no LEDs unless the caller asks.
+	conf := filepath.Join(l.Dir, "ftptap.yaml")
+	if err := os.WriteFile(conf, []byte("# ftptap in the lab: flags say it all\n"), 0o644); err != nil {
+		return nil, fmt.Errorf("lab: %w", err)
+	}
+	full := []string{"run", "--port-a", PortA, "--port-b", PortB, "--config", conf}
+	if !hasFlag(args, "nats") {
+		full = append(full, "--nats", "off")
+	}
+	if !hasFlag(args, "leds") {
+		full = append(full, "--leds", "off")
+	}
+	full = append(full, args...)
 	p, err := l.Start(l.TapNS, nil, errf, bin, full...)
 	if err != nil {
 		return nil, err
@@ -114,4 +128,14 @@ func (f *Ftptap) Term() error {
 func (f *Ftptap) Log() string {
 	b, _ := os.ReadFile(f.Stderr)
 	return string(b)
+}
+
+func hasFlag(args []string, name string) bool {
+	for _, a := range args {
+		a = strings.TrimLeft(a, "-")
+		if a == name || strings.HasPrefix(a, name+"=") {
+			return true
+		}
+	}
+	return false
 }

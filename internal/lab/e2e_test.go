@@ -1,0 +1,278 @@
+package lab
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ftptap/ftptap/internal/truth"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	CleanupBuild()
+	os.Exit(code)
+}
+
+// ftptapBin builds ftptap once for the test binary.
+func ftptapBin(t *testing.T) string {
+	t.Helper()
+	if why := CanRun(); why != "" {
+		t.Skip("lab: " + why)
+	}
+	bin, err := BuildFtptap()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bin
+}
+
+// TestLive runs every scenario through ftptap run, live and inline in
+// the tap namespace, and checks its events against the scenario's truth
+// (what the clients did, and the connections tcpdump saw on the two
+// ports). Then it replays tcpdump's capture of the same traffic with
+// ftptap replay and checks that replay gives the same events as the live
+// run (see sameEvents for what may differ: nothing but seq numbering
+// and status events).
+func TestLive(t *testing.T) {
+	bin := ftptapBin(t)
+	for _, sc := range Scenarios {
+		t.Run(sc.Name, func(t *testing.T) {
+			t.Parallel()
+			l := New(t, Options{})
+			dir := t.TempDir()
+			events := filepath.Join(dir, "events.jsonl")
+			var ft *Ftptap
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			p, err := l.Play(ctx, sc, dir,
+				func() (err error) {
+					ft, err = l.StartFtptap(bin, "--tap", "lab", "--events", events)
+					return err
+				},
+				func() error {
+					// Let the last segments (FIN, ACK) cross the bridge and
+					// reach ftptap's ring before it is asked to stop.
+					time.Sleep(200 * time.Millisecond)
+					return ft.Term()
+				})
+			if err != nil {
+				if ft != nil {
+					t.Logf("ftptap log:\n%s", ft.Log())
+				}
+				t.Fatal(err)
+			}
+			live, err := os.ReadFile(events)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkTruth(t, "live", p.Truth, live)
+
+			cmd := exec.Command(bin, "replay", "--tap", "lab", filepath.Join(dir, PortA+".pcap"), filepath.Join(dir, PortB+".pcap"))
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			replayed, err := cmd.Output()
+			if err != nil {
+				t.Fatalf("ftptap replay: %v: %s", err, stderr.Bytes())
+			}
+			checkTruth(t, "replay", p.Truth, replayed)
+			if diff := sameEvents(live, replayed); diff != "" {
+				t.Errorf("live and replay differ:\n%s", diff)
+			}
+			if t.Failed() {
+				t.Logf("ftptap log:\n%s", ft.Log())
+				keep(t, dir)
+			}
+		})
+	}
+}
+
+// checkTruth scores events against the truth with internal/truth, the
+// rules of the outside checks.
+func checkTruth(t *testing.T, what string, tr *truth.Truth, events []byte) {
+	t.Helper()
+	if len(bytes.TrimSpace(events)) == 0 {
+		t.Errorf("%s: no events", what)
+		return
+	}
+	misses, spurious := truth.Check(tr, events)
+	for _, m := range misses {
+		t.Errorf("%s: %s", what, m)
+	}
+	if spurious > 0 {
+		t.Errorf("%s: %d invented facts", what, spurious)
+	}
+}
+
+// keep copies a failed scenario's captures, truth and events where a
+// person can look at them after the test's directories are gone.
+func keep(t *testing.T, dir string) {
+	dst := filepath.Join(os.TempDir(), "ftplab-failed", strings.ReplaceAll(t.Name(), "/", "_"))
+	os.MkdirAll(dst, 0o755)
+	files, _ := filepath.Glob(filepath.Join(dir, "*"))
+	for _, f := range files {
+		if b, err := os.ReadFile(f); err == nil {
+			os.WriteFile(filepath.Join(dst, filepath.Base(f)), b, 0o644)
+		}
+	}
+	t.Logf("captures, truth and events kept in %s", dst)
+}
+
+// sameEvents compares the events of a live run with those of a replay of
+// tcpdump's capture of the same traffic. The same frames give the same
+// events, in the same order, with every field equal except:
+//   - seq: numbered per run, and shifted by the status events below;
+//   - status events: periodic counters of a running tap, live only;
+//   - ts, by a few microseconds: ftptap's ring and tcpdump's each stamp
+//     a frame when their own socket receives it (the skb crossed a
+//     namespace, which clears its timestamp), so the two clocks readings
+//     differ slightly. Up to tsSlack is the same time.
+//
+// It returns "" when they agree, else the first differences.
+func sameEvents(live, replayed []byte) string {
+	a, b := comparable(live), comparable(replayed)
+	var out []string
+	n := max(len(a), len(b))
+	for i := 0; i < n && len(out) < 10; i++ {
+		var x, y cmpEvent
+		if i < len(a) {
+			x = a[i]
+		}
+		if i < len(b) {
+			y = b[i]
+		}
+		d := x.ts.Sub(y.ts)
+		if x.rest != y.rest || d > tsSlack || d < -tsSlack {
+			out = append(out, fmt.Sprintf("event %d:\n  live:   %s %s\n  replay: %s %s", i+1, x.ts.Format(time.StampMicro), x.rest, y.ts.Format(time.StampMicro), y.rest))
+		}
+	}
+	if len(a) != len(b) {
+		out = append(out, fmt.Sprintf("%d live events, %d replayed", len(a), len(b)))
+	}
+	return strings.Join(out, "\n")
+}
+
+// tsSlack is how far live and replayed timestamps of one event may differ.
+const tsSlack = time.Millisecond
+
+type cmpEvent struct {
+	ts   time.Time
+	rest string // the event without seq and ts, keys sorted
+}
+
+func comparable(events []byte) []cmpEvent {
+	var out []cmpEvent
+	for _, line := range bytes.Split(events, []byte("\n")) {
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		var e map[string]any
+		if err := json.Unmarshal(line, &e); err != nil {
+			out = append(out, cmpEvent{rest: "not JSON: " + string(line)})
+			continue
+		}
+		if e["type"] == "status" {
+			continue
+		}
+		ts, _ := e["ts"].(string)
+		t, _ := time.Parse(time.RFC3339Nano, ts)
+		delete(e, "seq")
+		delete(e, "ts")
+		b, _ := json.Marshal(e) // map keys come out sorted
+		out = append(out, cmpEvent{t, string(b)})
+	}
+	return out
+}
+
+// TestFailOpen kills ftptap with SIGKILL in the middle of a download:
+// the bridge it made stays, the download goes on and arrives whole. A new
+// ftptap adopts the bridge and picks the session up midway.
+func TestFailOpen(t *testing.T) {
+	t.Parallel()
+	bin := ftptapBin(t)
+	l := New(t, Options{})
+	dir := t.TempDir()
+	ft, err := l.StartFtptap(bin, "--tap", "lab", "--events", filepath.Join(dir, "before.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bridge := l.Bridged()
+	big := Files[len(Files)-1]
+	out := filepath.Join(l.ClientDir(), "failopen.bin")
+	done := make(chan *Run, 1)
+	go func() {
+		// 16 MiB at 8 MB/s: about two seconds on the wire.
+		done <- l.Curl(context.Background(), "--limit-rate", "8M", "-o", out, Vsftpd.URL(false, "pub/"+big.Name))
+	}()
+	waitGrow(t, out, 1<<20, 10*time.Second)
+	if err := ft.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	ft.Wait(5 * time.Second)
+	killed := time.Now()
+	if got := l.Bridged(); got != bridge || got == "" {
+		t.Fatalf("after SIGKILL the tap ports are bridged by %q, want %q", got, bridge)
+	}
+	after := filepath.Join(dir, "after.jsonl")
+	ft2, err := l.StartFtptap(bin, "--tap", "lab", "--events", after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := <-done
+	t.Logf("download of %d bytes took %v; ftptap was killed after %v", big.Size, r.End.Sub(r.Start), killed.Sub(r.Start))
+	if r.Err != nil {
+		t.Fatalf("the download broke when ftptap was killed: %v", r.Err)
+	}
+	if err := checkSum(out, big.SHA256()); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if err := ft2.Term(); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Sessions) != 1 || r.Sessions[0].LocalPort == 0 {
+		t.Fatalf("curl's transcript: %d sessions", len(r.Sessions))
+	}
+	client := hostPort(ClientIP4, r.Sessions[0].LocalPort)
+	ev, err := os.ReadFile(after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, line := range bytes.Split(ev, []byte("\n")) {
+		var e struct {
+			Type      string `json:"type"`
+			Client    string `json:"client"`
+			Midstream bool   `json:"midstream"`
+		}
+		if json.Unmarshal(line, &e) == nil && e.Type == "session.start" && e.Client == client && e.Midstream {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("the restarted ftptap reported no midstream session.start for %s:\n%s", client, ev)
+	}
+}
+
+// waitGrow waits until a file has at least n bytes.
+func waitGrow(t *testing.T, path string, n int64, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		if st, err := os.Stat(path); err == nil && st.Size() >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not reach %d bytes in %v", path, n, d)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
