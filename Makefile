@@ -9,7 +9,7 @@ DIST := dist
 CHECK_PLATFORMS := linux/amd64 linux/arm64 linux/arm linux/386 linux/riscv64 \
 	darwin/amd64 darwin/arm64 windows/amd64 freebsd/amd64 openbsd/amd64
 
-.PHONY: help build test unit vet check cross test-arm package demo bench fuzz
+.PHONY: help build test unit vet check cross test-arm package demo bench bench-live fuzz
 
 help: ## list the targets
 	@grep -hE '^[a-z][a-zA-Z_-]*:.*## ' $(MAKEFILE_LIST) | sort | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -50,5 +50,8 @@ fuzz: ## a short run of each fuzz target
 	$(GO) test -run='^$$' -fuzz=FuzzParseCommand -fuzztime=20s ./ftpstate
 	$(GO) test -run='^$$' -fuzz=FuzzTracker -fuzztime=30s ./ftpstate
 
-demo: build ## replay the sample captures with --summary
-	$(BIN) replay --summary --tap demo ftpstate/testdata/*.pcap* 2>&1 | head -100
+demo: build ## ftptap inline on live FTP traffic in a lab of network namespaces (root)
+	BIN=$(BIN) ./lab/demo.sh
+
+bench-live: ## live capture under iperf3 load: packets, kernel drops, command-channel events lost (root)
+	$(GO) test -run='^$$' -bench=BenchmarkLiveLoad -benchtime=5x -timeout 30m ./internal/lab -load=20s

@@ -18,6 +18,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/ftptap/ftptap/internal/lab"
 )
@@ -136,6 +137,9 @@ func run(ctx context.Context, args []string) error {
 			if err != nil {
 				return fmt.Errorf("%s: %w", sc.Name, err)
 			}
+			// A breath between scenarios, so that a live view shows each
+			// scenario's events under its heading.
+			time.Sleep(500 * time.Millisecond)
 		}
 		return nil
 	case "view":

@@ -39,7 +39,7 @@ func view(r io.Reader, w io.Writer) error {
 		if t, err := time.Parse(time.RFC3339Nano, ts); err == nil {
 			ts = t.Local().Format("15:04:05.000")
 		}
-		head := fmt.Sprintf("%s  #%-3s ", ts, s("session"))
+		head := fmt.Sprintf("%s  %-4s ", ts, s("session"))
 		var line string
 		switch s("type") {
 		case "session.start":
@@ -90,7 +90,9 @@ func view(r io.Reader, w io.Writer) error {
 			line = "ALERT   " + s("kind") + ": " + s("detail")
 		case "data.close":
 			line = fmt.Sprintf("CLOSE   %s %s -> %s, %s bytes, %s", s("mode"), s("from"), s("to"), s("bytes"), s("reason"))
-		case "status", "led":
+		case "led":
+			line = fmt.Sprintf("LED     %s %s", s("role"), s("state"))
+		case "status":
 			continue
 		default:
 			line = s("type")
