@@ -5,19 +5,17 @@
 # atomics on 32-bit ARM, alignment and word-size bugs show up.
 #
 # The go_linux_*_exec wrappers beside this script run each test binary under
-# qemu and set FTPTAP_EMULATED. Left out by default: this package (it
-# installs a .deb on the machine) and internal/lab (it builds network
-# namespaces; qemu-user does not emulate setns). Tests in the packages that
-# stay in which need namespaces or packet rings skip when FTPTAP_EMULATED is
-# set. The race detector needs cgo, so these runs go without it. -short
-# leaves out the long scenarios (natsbus's 30 s outage, its cluster of
+# qemu and set FTPTAP_EMULATED. qemu-user emulates neither network
+# namespaces nor packet rings, so the tests that build namespaces skip when
+# it is set (internal/netnstest.New does that for them). Left out: this
+# package (it installs a .deb on the machine) and internal/lab (the FTP lab
+# in namespaces). The race detector needs cgo, so these runs go without it.
+# -short leaves out the long scenarios (natsbus's 30 s outage, its cluster of
 # nats-server processes, which would be built for ARM and could not be
 # exec'd here); `make unit` runs them natively.
 #
-# ARM_TEST_SKIP is a go test -skip pattern for tests that need what
-# qemu-user does not emulate: tap's live tests open AF_PACKET rings and
-# network namespaces ("protocol not supported" under qemu).
-# ARM_TEST_FLAGS replaces the other go test flags.
+# ARM_TEST_SKIP is a go test -skip pattern; ARM_TEST_FLAGS replaces the
+# other go test flags.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/cross:$PATH" CGO_ENABLED=0
@@ -35,7 +33,7 @@ for q in qemu-aarch64 qemu-arm; do
 done
 
 failed=()
-skip=${ARM_TEST_SKIP-^(TestLive|TestBridge|TestOpenLiveErrors|TestCloseUnblocks)}
+skip=${ARM_TEST_SKIP:-}
 read -r -a flags <<<"${ARM_TEST_FLAGS:--count=1 -short -timeout 15m}"
 flags+=(${skip:+-skip "$skip"})
 for t in arm64: arm:6; do
