@@ -133,7 +133,7 @@ func runTap(ctx context.Context, cfg *Config, stdout io.Writer, logger *slog.Log
 		return captureError(err)
 	}
 	defer live.Close()
-	src := &watchedSource{src: live}
+	src := &watchedSource{src: live, start: time.Now()}
 
 	var sinks []pipeline.Sink
 	var events *eventWriter
@@ -233,14 +233,17 @@ func captureError(err error) error {
 
 // watchedSource records when the source last returned, for the watchdog:
 // a live source returns a frame or a tick at least every 500ms.
+// Times are taken on the monotonic clock (durations since start): a Pi has
+// no RTC, and its wall clock steps at NTP sync.
 type watchedSource struct {
-	src  pipeline.Source
-	last atomic.Int64 // unix nanoseconds of the last return
+	src   pipeline.Source
+	start time.Time    // set before the first ReadFrame
+	last  atomic.Int64 // time.Since(start) at the last return, in ns; 0: none yet
 }
 
 func (w *watchedSource) ReadFrame() (pipeline.Frame, error) {
 	f, err := w.src.ReadFrame()
-	w.last.Store(time.Now().UnixNano())
+	w.last.Store(int64(time.Since(w.start)) | 1)
 	return f, err
 }
 
@@ -251,7 +254,7 @@ func (w *watchedSource) healthy() error {
 	if last == 0 {
 		return nil // not started yet
 	}
-	if d := time.Since(time.Unix(0, last)); d > 10*time.Second {
+	if d := time.Since(w.start) - time.Duration(last); d > 10*time.Second {
 		return fmt.Errorf("no frame or tick read for %v", d.Round(time.Second))
 	}
 	return nil

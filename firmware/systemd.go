@@ -75,10 +75,13 @@ func watchdogInterval() (time.Duration, error) {
 }
 
 // startWatchdog feeds systemd's watchdog until ctx is done or stop is called.
-// It sends WATCHDOG=1 every half interval, but only while healthy returns
-// nil: a pipeline that has stopped moving must not be kept alive by a timer
-// that still ticks, so a failing check withholds the ping and systemd
-// restarts ftptap after WatchdogSec (the bridge keeps forwarding meanwhile).
+// It sends WATCHDOG=1 every third of the interval, but only while healthy
+// returns nil: a pipeline that has stopped moving must not be kept alive by
+// a timer that still ticks, so a failing check withholds the ping and
+// systemd restarts ftptap after WatchdogSec (the bridge keeps forwarding
+// meanwhile). Pinging three times per interval, not the usual two, lets one
+// failed check pass (a check that saw the wall clock step at NTP sync, say)
+// without a restart; a stall that lasts trips the watchdog all the same.
 // A nil healthy counts as always healthy. Failures are logged once per
 // change, on logger (nil: slog.Default()).
 //
@@ -97,7 +100,7 @@ func startWatchdog(ctx context.Context, healthy func() error, logger *slog.Logge
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		runWatchdog(ctx, interval/2, healthy, logger)
+		runWatchdog(ctx, interval/3, healthy, logger)
 	}()
 	var once sync.Once
 	return func() {
