@@ -18,6 +18,7 @@ import (
 	natstest "github.com/nats-io/nats-server/v2/test"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/goleak"
 
 	"github.com/ftptap/ftptap/ftpstate"
 	"github.com/ftptap/ftptap/natsbus"
@@ -242,23 +243,37 @@ func liveEnv(t *testing.T, cfg *Config) (*sinkEnv, *collectSink) {
 		counters: func() []ftpstate.Counter { return []ftpstate.Counter{{Name: "kernel_drops", Value: 7}} }}, col
 }
 
-// runLive runs env's pipeline on ticks until the test ends.
-func runLive(t *testing.T, env *sinkEnv) {
+// runLive runs env's pipeline on ticks until stop is called.
+func runLive(t *testing.T, env *sinkEnv) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- env.pipeline.Run(ctx, tickSource{ctx}) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("pipeline: %v", err)
-		}
-	})
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("pipeline: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+// leakCheck fails the test if goroutines started during it are still
+// running when it ends (after its other cleanups).
+func leakCheck(t *testing.T) {
+	t.Helper()
+	opt := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, opt) })
 }
 
 // Live with no server configured: the embedded server runs on the
 // management address; status events arrive on ftptap.<tap>.status every
 // status_interval with the counters, and /metrics shows the same ones.
 func TestRunEmbeddedStatusAndMetrics(t *testing.T) {
+	leakCheck(t)
 	setFlag(t, &natsFlag, "")
 	cfg := &Config{Tap: "lab1"}
 	cfg.NATS.Server.Listen = "127.0.0.1:0"
@@ -272,16 +287,16 @@ func TestRunEmbeddedStatusAndMetrics(t *testing.T) {
 	if closeNATS == nil {
 		t.Fatal("no NATS attached by default in run")
 	}
+	stopLive := runLive(t, env)
 	defer func() {
+		stopLive()
 		if err := closeNATS(); err != nil {
 			t.Errorf("close: %v", err)
 		}
 	}()
-	pub := natsPub.Load()
-	if pub == nil {
+	if natsPub.Load() == nil {
 		t.Fatal("no publisher")
 	}
-	runLive(t, env)
 
 	// The laptop: the embedded server's stream, read over TCP, has status
 	// events.
@@ -351,6 +366,7 @@ func TestRunEmbeddedStatusAndMetrics(t *testing.T) {
 // A full spool while the server is out of reach becomes an alert event:
 // never silent.
 func TestNATSOverflowAlert(t *testing.T) {
+	leakCheck(t)
 	setFlag(t, &natsFlag, "nats://127.0.0.1:1")
 	cfg := &Config{Tap: "lab1"}
 	cfg.NATS.Spool.Dir = t.TempDir()
@@ -364,7 +380,7 @@ func TestNATSOverflowAlert(t *testing.T) {
 	for i := range 2000 {
 		env.pipeline.Inject(ftpstate.Event{Type: ftpstate.TypeAlert, Kind: "test", Detail: strings.Repeat("x", 100) + string(rune('a'+i%26))})
 	}
-	runLive(t, env)
+	stopLive := runLive(t, env)
 	deadline := time.Now().Add(15 * time.Second)
 	var alert ftpstate.Event
 	for time.Now().Before(deadline) {
@@ -378,12 +394,14 @@ func TestNATSOverflowAlert(t *testing.T) {
 		t.Fatalf("no nats_overflow alert: %+v", alert)
 	}
 	// A live close logs what was lost rather than failing the run.
+	stopLive()
 	if err := closeNATS(); err != nil {
 		t.Errorf("close: %v", err)
 	}
 }
 
 func TestAttachMetricsServes(t *testing.T) {
+	leakCheck(t)
 	setFlag(t, &metricsFlag, "127.0.0.1:0")
 	env, _ := liveEnv(t, &Config{Tap: "lab1"})
 	closeMetrics, err := attachMetrics(context.Background(), env)
@@ -392,7 +410,8 @@ func TestAttachMetricsServes(t *testing.T) {
 	}
 	defer closeMetrics()
 	addr := metricsAddr.Load().(string)
-	resp, err := http.Get("http://" + addr + "/metrics")
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := client.Get("http://" + addr + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
