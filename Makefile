@@ -43,7 +43,7 @@ package: cross ## Debian packages for arm64, armhf and amd64 into dist/ (nfpm)
 	VERSION=$(VERSION) OUT=$(DIST) cross/package.sh arm64 armhf amd64
 
 bench: ## benchmarks with figures
-	$(GO) test -run='^$$' -bench=. -benchmem ./ftpstate ./decode ./pipeline ./leds
+	$(GO) test -run='^$$' -bench=. -benchmem ./ftpstate ./decode ./pipeline ./leds ./natsbus
 
 fuzz: ## a short run of each fuzz target
 	$(GO) test -run='^$$' -fuzz=FuzzParseReply -fuzztime=20s ./ftpstate
