@@ -217,6 +217,7 @@ func (p *Publisher) Close(ctx context.Context) error {
 		p.closed = true
 		p.mu.Unlock()
 		close(p.stopWriter)
+		// The deadline stops the sender, wherever it waits.
 		stop := context.AfterFunc(ctx, func() { close(p.abort) })
 		<-p.writerDone
 		<-p.senderDone
@@ -248,13 +249,13 @@ func (p *Publisher) logf(format string, args ...any) {
 	}
 }
 
-// takeQueue returns the queued records and whether Close was called.
-func (p *Publisher) takeQueue() ([]record, bool) {
+// takeQueue returns the queued records and empties the queue.
+func (p *Publisher) takeQueue() []record {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	q := p.queue
 	p.queue = nil
-	return q, p.closed
+	return q
 }
 
 // writeLoop moves queued events into the spool and syncs it.
@@ -272,7 +273,7 @@ func (p *Publisher) writeLoop() {
 		case <-p.stopWriter:
 			stopping = true
 		}
-		batch, _ := p.takeQueue()
+		batch := p.takeQueue()
 		if len(batch) > 0 {
 			n, err := p.spool.append(batch)
 			if err != nil && !failing {
@@ -302,7 +303,7 @@ func (p *Publisher) writeLoop() {
 		if stopping {
 			// Event no longer queues after Close, so one more pass empties
 			// the queue for good.
-			if q, _ := p.takeQueue(); len(q) > 0 {
+			if q := p.takeQueue(); len(q) > 0 {
 				n, _ := p.spool.append(q)
 				p.dropped.Add(uint64(len(q) - n))
 			}
