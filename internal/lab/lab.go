@@ -85,6 +85,11 @@ func Missing() []string {
 // can: it needs root (network namespaces, veths, raw sockets) and the
 // programs in Need.
 func CanRun() string {
+	if e := os.Getenv("FTPTAP_EMULATED"); e != "" {
+		// cross/test-arm.sh: qemu-user emulates no network namespaces,
+		// and the lab's programs are the host's.
+		return "not under qemu-user emulation (FTPTAP_EMULATED=" + e + ")"
+	}
 	if os.Geteuid() != 0 {
 		return "the lab needs root (network namespaces, veths, capture)"
 	}
