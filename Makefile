@@ -27,11 +27,12 @@ test: vet unit test-arm ## everything CI runs
 	@git diff --exit-code --stat -- go.mod go.sum || (echo "go.mod/go.sum not tidy"; exit 1)
 
 check: vet ## vet, then vet and build the tree for every GOOS/GOARCH in CHECK_PLATFORMS
-	@set -e; for p in $(CHECK_PLATFORMS); do \
+	@failed=; for p in $(CHECK_PLATFORMS); do \
 		echo "== $$p"; \
-		GOOS=$${p%/*} GOARCH=$${p#*/} CGO_ENABLED=0 $(GO) vet ./...; \
-		GOOS=$${p%/*} GOARCH=$${p#*/} CGO_ENABLED=0 $(GO) build ./...; \
-	done
+		GOOS=$${p%/*} GOARCH=$${p#*/} CGO_ENABLED=0 $(GO) vet ./... && \
+		GOOS=$${p%/*} GOARCH=$${p#*/} CGO_ENABLED=0 $(GO) build ./... || failed="$$failed $$p"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "check: the tree does not build on$$failed" >&2; exit 1; fi
 
 cross: ## static binaries for the Pi (linux arm64, armv7, armv6) and amd64 into dist/, with their sizes
 	VERSION=$(VERSION) cross/build.sh $(DIST)
