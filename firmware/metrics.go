@@ -99,19 +99,23 @@ type promSpec struct {
 }
 
 var promSpecs = map[string]promSpec{
-	"packets_a":      {"ftptap_packets_total", "Frames captured, by tap port.", prometheus.CounterValue, []string{"port", "a"}},
-	"packets_b":      {"ftptap_packets_total", "Frames captured, by tap port.", prometheus.CounterValue, []string{"port", "b"}},
-	"packets":        {"ftptap_packets_total", "Frames captured, by tap port.", prometheus.CounterValue, []string{"port", ""}},
-	"bytes":          {"ftptap_bytes_total", "Bytes captured.", prometheus.CounterValue, nil},
-	"not_tcp":        {"ftptap_not_tcp_packets_total", "Frames that were not TCP over IP.", prometheus.CounterValue, nil},
-	"events":         {"ftptap_events_total", "Events emitted.", prometheus.CounterValue, nil},
-	"open_sessions":  {"ftptap_open_sessions", "FTP sessions being tracked.", prometheus.GaugeValue, nil},
-	"kernel_drops":   {"ftptap_kernel_drops_total", "Frames the kernel dropped before ftptap read them.", prometheus.CounterValue, nil},
-	"nats_published": {"ftptap_nats_published_total", "Events the NATS server acknowledged.", prometheus.CounterValue, nil},
-	"nats_pending":   {"ftptap_nats_pending", "Events queued or spooled for NATS.", prometheus.GaugeValue, nil},
-	"nats_dropped":   {"ftptap_nats_dropped_total", "Events dropped because the NATS queue or spool was full.", prometheus.CounterValue, nil},
-	"nats_retries":   {"ftptap_nats_retries_total", "Failed NATS sends, each retried.", prometheus.CounterValue, nil},
-	"nats_connected": {"ftptap_nats_connected", "1 while connected to the NATS server.", prometheus.GaugeValue, nil},
+	"packets_a":        {"ftptap_packets_total", "Frames captured, by tap port.", prometheus.CounterValue, []string{"port", "a"}},
+	"packets_b":        {"ftptap_packets_total", "Frames captured, by tap port.", prometheus.CounterValue, []string{"port", "b"}},
+	"packets":          {"ftptap_packets_total", "Frames captured, by tap port.", prometheus.CounterValue, []string{"port", ""}},
+	"bytes":            {"ftptap_bytes_total", "Bytes captured.", prometheus.CounterValue, nil},
+	"not_tcp":          {"ftptap_not_tcp_packets_total", "Frames that were not TCP over IP.", prometheus.CounterValue, nil},
+	"events":           {"ftptap_events_total", "Events emitted.", prometheus.CounterValue, nil},
+	"open_sessions":    {"ftptap_open_sessions", "FTP sessions being tracked.", prometheus.GaugeValue, nil},
+	"kernel_drops":     {"ftptap_kernel_drops_total", "Frames the kernel dropped before ftptap read them.", prometheus.CounterValue, nil},
+	"kernel_packets_a": {"ftptap_kernel_packets_total", "Frames the kernel's filter passed, by tap port.", prometheus.CounterValue, []string{"port", "a"}},
+	"kernel_packets_b": {"ftptap_kernel_packets_total", "Frames the kernel's filter passed, by tap port.", prometheus.CounterValue, []string{"port", "b"}},
+	"kernel_freeze_a":  {"ftptap_kernel_freeze_total", "Times the capture ring was full and the kernel froze its queue, by tap port.", prometheus.CounterValue, []string{"port", "a"}},
+	"kernel_freeze_b":  {"ftptap_kernel_freeze_total", "Times the capture ring was full and the kernel froze its queue, by tap port.", prometheus.CounterValue, []string{"port", "b"}},
+	"nats_published":   {"ftptap_nats_published_total", "Events the NATS server acknowledged.", prometheus.CounterValue, nil},
+	"nats_pending":     {"ftptap_nats_pending", "Events queued or spooled for NATS.", prometheus.GaugeValue, nil},
+	"nats_dropped":     {"ftptap_nats_dropped_total", "Events dropped because the NATS queue or spool was full.", prometheus.CounterValue, nil},
+	"nats_retries":     {"ftptap_nats_retries_total", "Failed NATS sends, each retried.", prometheus.CounterValue, nil},
+	"nats_connected":   {"ftptap_nats_connected", "1 while connected to the NATS server.", prometheus.GaugeValue, nil},
 }
 
 // promCounter maps a status counter onto its metric: a known name by
