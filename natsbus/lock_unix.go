@@ -25,7 +25,7 @@ func lockDir(dir string) (unlock func(), err error) {
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("natsbus: server: store %s is in use by another server", dir)
+			return nil, fmt.Errorf("natsbus: server: store %s is in use by another server (another ftptap?): set nats.server.store_dir, or run with --nats off or --nats URL", dir)
 		}
 		return nil, fmt.Errorf("natsbus: server: lock %s: %w", path, err)
 	}
