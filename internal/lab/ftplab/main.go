@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command ftplab builds and removes the lab of package lab from a shell,
 // and drives its scenarios: lab/lab.sh runs it.
 //
