@@ -68,6 +68,9 @@ flags:`)
 		return err
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	// The sinks (NATS, LEDs) log through the default logger: one format
+	// for journald.
+	slog.SetDefault(logger)
 	return runTap(ctx, cfg, stdout, logger)
 }
 

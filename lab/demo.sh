@@ -18,8 +18,9 @@ BIN=${BIN:-bin/ftptap}
 
 eval "$(lab/lab.sh up)"
 work=$(mktemp -d)
-ftptap_pid= view_pid=
+ftptap_pid= view_pid= watch_pid=
 cleanup() {
+	[ -n "$watch_pid" ] && kill -TERM "$watch_pid" 2>/dev/null || true
 	[ -n "$ftptap_pid" ] && kill -TERM "$ftptap_pid" 2>/dev/null && wait "$ftptap_pid" 2>/dev/null || true
 	[ -n "$view_pid" ] && wait "$view_pid" 2>/dev/null || true
 	lab/lab.sh down "$LAB" || true
@@ -32,11 +33,16 @@ echo "lab $LAB: client $CLIENT_NS (10.77.0.2, fd77::2) — $PORT_A [$TAP_NS: ftp
 echo "  vsftpd 10.77.0.1 / fd77::1, pure-ftpd 10.77.0.3 / fd77::3"
 echo
 
+# ftptap runs as on the device: with its embedded NATS server (JetStream,
+# on the management address: loopback of the tap namespace here), the LED
+# changes logged as events, and the events also on stdout for this view.
+ip -n "$TAP_NS" link set lo up
+printf 'tap: demo\nnats:\n  server:\n    listen: 127.0.0.1:4222\n    store_dir: %s/nats\n' "$work" >"$work/config.yaml"
 mkfifo "$work/events"
 lab/lab.sh view <"$work/events" &
 view_pid=$!
-ip netns exec "$TAP_NS" "$BIN" run --port-a "$PORT_A" --port-b "$PORT_B" --tap demo \
-	--events - --nats off --leds log >"$work/events" 2>"$work/ftptap.log" &
+ip netns exec "$TAP_NS" "$BIN" run --port-a "$PORT_A" --port-b "$PORT_B" --config "$work/config.yaml" \
+	--events - --leds log >"$work/events" 2>"$work/ftptap.log" &
 ftptap_pid=$!
 
 # ftptap bridges the two ports itself; wait until it captures.
@@ -51,13 +57,25 @@ for _ in $(seq 100); do
 	sleep 0.1
 done
 
+# A subscriber, as a laptop on the management network would run it:
+#   nats sub 'ftptap.*.request.USER'   or   ftptap watch 'ftptap.*.request.USER'
+ip netns exec "$TAP_NS" "$BIN" watch --config "" --server nats://127.0.0.1:4222 --json 'ftptap.*.request.USER' >"$work/watch" 2>&1 &
+watch_pid=$!
+sleep 0.5
+
 lab/lab.sh play "$LAB" all
 sleep 0.5
+kill -TERM "$watch_pid" 2>/dev/null || true
+wait "$watch_pid" 2>/dev/null || true
+watch_pid=
 kill -TERM "$ftptap_pid"
 wait "$ftptap_pid" || { echo "ftptap exited with $?:" >&2; cat "$work/ftptap.log" >&2; }
 ftptap_pid=
 wait "$view_pid" || true
 view_pid=
+echo
+echo "a subscriber to ftptap.*.request.USER over NATS received $(grep -c '"command":"USER"' "$work/watch" || true) events, e.g.:"
+grep -m1 '"command":"USER"' "$work/watch" | cut -c1-220 | sed 's/^/  /' || true
 echo
 echo "ftptap's log:"
 sed 's/^/  /' "$work/ftptap.log"
