@@ -62,9 +62,9 @@ func reportPort(side ftpstate.Side, up bool) {
 // count grew during the last period. ftptap run starts it for a live tap
 // with the source's Stats().Drops; it returns when ctx is done.
 func watchCaptureDrops(ctx context.Context, clock clockwork.Clock, period time.Duration, drops func() uint64) {
+	last := drops() // before the ticker: once it exists, the start count is taken
 	tk := clock.NewTicker(period)
 	defer tk.Stop()
-	last := drops()
 	degraded := false
 	defer func() {
 		if degraded {
