@@ -94,6 +94,22 @@ func newTracker(cfg *Config) (*Tracker, *rec, *time.Time) {
 	return New(cfg, r.emit), r, &clock
 }
 
+// loggedIn returns a tracker with one session from 10.0.0.2:40000 to
+// 10.0.0.1:21, past its login.
+func loggedIn(cfg *Config) (*Tracker, *rec, *time.Time, *conn) {
+	tr, r, clock := newTracker(cfg)
+	k := newConn(tr, clock, "10.0.0.2:40000", "10.0.0.1:21", 1000, 5000)
+	k.handshake()
+	login(k)
+	return tr, r, clock, k
+}
+
+// pasv announces the passive data channel 10.0.0.1:40000.
+func pasv(k *conn) {
+	k.send(true, "PASV\r\n")
+	k.send(false, "227 Entering Passive Mode (10,0,0,1,156,64).\r\n")
+}
+
 func login(k *conn) {
 	k.send(false, "220 ready\r\n")
 	k.send(true, "USER anonymous\r\n")
@@ -197,12 +213,8 @@ func TestGapAcked(t *testing.T) {
 }
 
 func TestPassiveDownload(t *testing.T) {
-	tr, r, clock := newTracker(nil)
-	k := newConn(tr, clock, "10.0.0.2:40000", "10.0.0.1:21", 1000, 5000)
-	k.handshake()
-	login(k)
-	k.send(true, "PASV\r\n")
-	k.send(false, "227 Entering Passive Mode (10,0,0,1,156,64).\r\n")
+	tr, r, clock, k := loggedIn(nil)
+	pasv(k)
 	d := newConn(tr, clock, "10.0.0.2:40001", "10.0.0.1:40000", 7000, 9000)
 	d.handshake()
 	k.send(true, "RETR f.bin\r\n")
@@ -230,10 +242,7 @@ func TestPassiveDownload(t *testing.T) {
 // TestHeldSYN: the data SYN reaches the tracker (through the other tap
 // port) just before the 227 that announced its port.
 func TestHeldSYN(t *testing.T) {
-	tr, r, clock := newTracker(nil)
-	k := newConn(tr, clock, "10.0.0.2:40000", "10.0.0.1:21", 1000, 5000)
-	k.handshake()
-	login(k)
+	tr, r, clock, k := loggedIn(nil)
 	k.send(true, "PASV\r\n")
 	d := newConn(tr, clock, "10.0.0.2:40001", "10.0.0.1:40000", 7000, 9000)
 	d.feed(true, d.cseq, FlagSYN, "")
@@ -251,10 +260,7 @@ func TestHeldSYN(t *testing.T) {
 }
 
 func TestActiveUpload(t *testing.T) {
-	tr, r, clock := newTracker(nil)
-	k := newConn(tr, clock, "10.0.0.2:40000", "10.0.0.1:21", 1000, 5000)
-	k.handshake()
-	login(k)
+	tr, r, clock, k := loggedIn(nil)
 	k.send(true, "EPRT |1|10.0.0.2|40100|\r\n")
 	k.send(false, "200 EPRT command successful.\r\n")
 	k.send(true, "STOR up.bin\r\n")
@@ -293,8 +299,7 @@ func TestDataFailures(t *testing.T) {
 			k := newConn(tr, clock, "10.0.0.2:40000", "10.0.0.1:21", 1000, 5000)
 			k.handshake()
 			login(k)
-			k.send(true, "PASV\r\n")
-			k.send(false, "227 Entering Passive Mode (10,0,0,1,156,64).\r\n")
+			pasv(k)
 			d := newConn(tr, clock, "10.0.0.2:40001", "10.0.0.1:40000", 7000, 9000)
 			d.feed(true, d.cseq, FlagSYN, "")
 			tt.answer(d)
@@ -311,12 +316,8 @@ func TestDataFailures(t *testing.T) {
 }
 
 func TestUnusedAndFlush(t *testing.T) {
-	tr, r, clock := newTracker(nil)
-	k := newConn(tr, clock, "10.0.0.2:40000", "10.0.0.1:21", 1000, 5000)
-	k.handshake()
-	login(k)
-	k.send(true, "PASV\r\n")
-	k.send(false, "227 Entering Passive Mode (10,0,0,1,156,64).\r\n")
+	tr, r, clock, k := loggedIn(nil)
+	pasv(k)
 	k.send(true, "PASV\r\n")
 	k.send(false, "227 Entering Passive Mode (10,0,0,1,156,65).\r\n")
 	tr.Flush(*clock)
@@ -357,10 +358,7 @@ func TestMidstreamAndIdle(t *testing.T) {
 }
 
 func TestReset(t *testing.T) {
-	tr, r, clock := newTracker(nil)
-	k := newConn(tr, clock, "10.0.0.2:40000", "10.0.0.1:21", 1000, 5000)
-	k.handshake()
-	login(k)
+	_, r, _, k := loggedIn(nil)
 	k.feed(true, k.cseq, FlagRST, "")
 	if e := r.of(TypeSessionEnd); len(e) != 1 || e[0].Reason != "reset" {
 		t.Fatalf("session.end = %+v", e)
@@ -502,12 +500,8 @@ func TestNonStandardPort(t *testing.T) {
 // answer a placeholder and the rest stay matched (cwd-navigation.pcap has
 // this).
 func TestLostCommand(t *testing.T) {
-	tr, r, clock := newTracker(nil)
-	k := newConn(tr, clock, "10.0.0.2:40000", "10.0.0.1:21", 1000, 5000)
-	k.handshake()
-	login(k)
-	k.send(true, "PASV\r\n")
-	k.send(false, "227 Entering Passive Mode (10,0,0,1,156,64).\r\n")
+	_, r, _, k := loggedIn(nil)
+	pasv(k)
 	k.cseq += uint32(len("RETR f\r\n")) // lost
 	k.send(false, "150 Opening BINARY mode data connection for f (3 bytes).\r\n")
 	k.feed(true, k.cseq, FlagACK, "")
@@ -531,10 +525,7 @@ func TestLostCommand(t *testing.T) {
 // TestCrossPortReorder: frames from the two tap ports reach the tracker
 // slightly out of order, a reply before the command it answers.
 func TestCrossPortReorder(t *testing.T) {
-	tr, r, clock := newTracker(nil)
-	k := newConn(tr, clock, "10.0.0.2:40000", "10.0.0.1:21", 1000, 5000)
-	k.handshake()
-	login(k)
+	tr, r, _, k := loggedIn(nil)
 	cmd := "PWD\r\n"
 	seq := k.cseq
 	k.cseq += uint32(len(cmd))
@@ -560,12 +551,8 @@ func TestCrossPortReorder(t *testing.T) {
 // idle, even when no segment shows for longer than the idle timeout (a
 // live tap's filter passes few data segments).
 func TestIdleWithOpenData(t *testing.T) {
-	tr, r, clock := newTracker(&Config{IdleTimeout: time.Minute})
-	k := newConn(tr, clock, "10.0.0.2:40000", "10.0.0.1:21", 1000, 5000)
-	k.handshake()
-	login(k)
-	k.send(true, "PASV\r\n")
-	k.send(false, "227 Entering Passive Mode (10,0,0,1,156,64).\r\n")
+	tr, r, clock, k := loggedIn(&Config{IdleTimeout: time.Minute})
+	pasv(k)
 	d := newConn(tr, clock, "10.0.0.2:40001", "10.0.0.1:40000", 7000, 9000)
 	d.handshake()
 	k.send(true, "RETR big\r\n")
