@@ -130,7 +130,9 @@ func TestCorpusFacts(t *testing.T) {
 			}
 		}},
 		{"pe.pcap", nil, func(t *testing.T, evs []jsonEvent) {
-			if n := count(evs, func(e jsonEvent) bool { return e.s("type") == "transfer.end" && e["complete"] == true && e.n("bytes") > 0 }); n != 5 {
+			if n := count(evs, func(e jsonEvent) bool {
+				return e.s("type") == "transfer.end" && e["complete"] == true && e.n("bytes") > 0
+			}); n != 5 {
 				t.Errorf("complete transfers with bytes: %d, want 5 (4 RETR, 1 LIST)", n)
 			}
 		}},
