@@ -128,7 +128,7 @@ func filterProgram(f Filter, ports []uint16) ([]bpf.Instruction, error) {
 		// numbers wrap. About one data segment in a thousand passes.
 		p.add(bpf.LoadIndirect{Off: 4, Size: 4}) // sequence number
 		p.jset(seqSampleMask, "", "pass")
-		p.add(bpf.LoadIndirect{Off: 0, Size: 2})  // source port
+		p.add(bpf.LoadIndirect{Off: 0, Size: 2}) // source port
 		for _, port := range ports {
 			p.jeq(uint32(port), "pass", "")
 		}
