@@ -19,8 +19,9 @@ help: ## list the targets
 build: ## build bin/ftptap for this machine
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./firmware
 
-vet: ## go vet
+vet: ## go vet, and gofmt must have nothing to say
 	$(GO) vet ./...
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt -l:"; echo "$$out"; exit 1; fi
 
 unit: ## the Go tests with the race detector, benchmarks once so they keep compiling
 	$(GO) test -race -count=1 -timeout 20m -bench=. -benchtime=1x ./...
