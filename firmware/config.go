@@ -33,6 +33,8 @@ type Config struct {
 
 	// ControlPorts are the TCP ports of FTP command channels. Default: [21].
 	ControlPorts []uint16 `yaml:"control_ports"`
+	// Detect finds FTP on other ports by its content. Default: true.
+	Detect *bool `yaml:"detect"`
 	// ShowPasswords puts PASS arguments into events. Default: false.
 	ShowPasswords bool `yaml:"show_passwords"`
 
@@ -157,5 +159,6 @@ func (c *Config) TrackerConfig() *ftpstate.Config {
 		MaxHeldSYNs:   c.Limits.HeldSYNs,
 		MaxDataConns:  c.Limits.DataConns,
 		ShowPasswords: c.ShowPasswords,
+		NoDetect:      c.Detect != nil && !*c.Detect,
 	}
 }

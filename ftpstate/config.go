@@ -46,6 +46,10 @@ type Config struct {
 	// MaxDataConns caps the data connections tracked at once. Default: 16384.
 	MaxDataConns int
 
+	// NoDetect turns off finding FTP on other ports by its content (a
+	// "220" greeting answered by an FTP command such as USER or AUTH).
+	NoDetect bool
+
 	// ShowPasswords puts PASS arguments into events; otherwise they are
 	// replaced by "****".
 	ShowPasswords bool

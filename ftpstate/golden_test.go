@@ -187,8 +187,18 @@ func TestCorpusFacts(t *testing.T) {
 			}
 		}},
 		{"globus-url-copy.pcap", nil, func(t *testing.T, evs []jsonEvent) {
+			// Port 2811 is not a control port by default: GridFTP is found
+			// by its content (a 220 greeting answered by AUTH).
+			if n := count(evs, alert("ftp_other_port")); n != 1 {
+				t.Errorf("ftp_other_port alerts: %d, want 1", n)
+			}
+			if n := count(evs, func(e jsonEvent) bool { return e.s("type") == "request" && e.s("command") == "ADAT" }); n != 4 {
+				t.Errorf("ADAT requests: %d, want 4", n)
+			}
+		}},
+		{"globus-url-copy.pcap", &ftpstate.Config{NoDetect: true}, func(t *testing.T, evs []jsonEvent) {
 			if len(evs) != 0 {
-				t.Errorf("port 2811 is not a control port by default, yet %d events", len(evs))
+				t.Errorf("with detection off, port 2811 gives %d events", len(evs))
 			}
 		}},
 		{"var-services-std-ports.pcap", nil, func(t *testing.T, evs []jsonEvent) {

@@ -26,6 +26,8 @@ type Tracker struct {
 
 	held     []heldPacket // unmatched SYN/RST packets, a ring of cfg.MaxHeldSYNs
 	heldNext int
+	greets   [detectSlots]greeting // possible FTP greetings on other ports (see detect)
+	greetN   int
 
 	nextID    uint64
 	nextXfer  uint64
@@ -178,6 +180,10 @@ func (t *Tracker) newConn(k connKey, p *Packet) {
 	}
 	if t.isControlPort(p.Dst.Port()) || t.isControlPort(p.Src.Port()) {
 		t.startSession(k, p, true)
+		return
+	}
+	if !t.cfg.NoDetect {
+		t.detect(k, p)
 	}
 }
 

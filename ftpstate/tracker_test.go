@@ -574,3 +574,49 @@ func TestIdleWithOpenData(t *testing.T) {
 		t.Fatalf("session.end = %+v", e)
 	}
 }
+
+// TestDetectOtherPort: FTP on a port that is not configured is found by
+// its content; SMTP, which greets with 220 too, is not.
+func TestDetectOtherPort(t *testing.T) {
+	tr, r, clock := newTracker(nil)
+	k := newConn(tr, clock, "10.0.0.2:40000", "10.0.0.1:2121", 1000, 5000)
+	k.handshake()
+	k.send(false, "220-Welcome\r\n220 FTP on 2121\r\n")
+	k.send(true, "USER anonymous\r\n")
+	k.send(false, "230 ok\r\n")
+	m := newConn(tr, clock, "10.0.0.2:40001", "10.0.0.1:25", 1000, 5000)
+	m.handshake()
+	m.send(false, "220 mail.example.com ESMTP\r\n")
+	m.send(true, "EHLO me\r\n")
+	m.send(false, "250 hello\r\n")
+	st := r.of(TypeSessionStart)
+	if len(st) != 1 || st[0].Server.String() != "10.0.0.1:2121" || st[0].Midstream {
+		t.Fatalf("session.start = %+v\n%s", st, r.dump())
+	}
+	var got []string
+	for _, e := range r.evs {
+		switch e.Type {
+		case TypeRequest:
+			got = append(got, "> "+e.Command)
+		case TypeResponse:
+			got = append(got, fmt.Sprintf("< %d %s [%s]", e.Code, e.Text, e.Command))
+		case TypeLogin:
+			got = append(got, "login")
+		}
+	}
+	want := "< 220 Welcome\nFTP on 2121 []|> USER|< 230 ok [USER]|login"
+	if strings.Join(got, "|") != want {
+		t.Errorf("events %q, want %q", strings.Join(got, "|"), want)
+	}
+	if a := r.of(TypeAlert); len(a) != 1 || a[0].Kind != "ftp_other_port" {
+		t.Errorf("alerts = %+v", a)
+	}
+	tr2, r2, clock2 := newTracker(&Config{NoDetect: true})
+	k2 := newConn(tr2, clock2, "10.0.0.2:40000", "10.0.0.1:2121", 1000, 5000)
+	k2.handshake()
+	k2.send(false, "220 FTP\r\n")
+	k2.send(true, "USER anonymous\r\n")
+	if len(r2.evs) != 0 {
+		t.Errorf("NoDetect: %d events", len(r2.evs))
+	}
+}
