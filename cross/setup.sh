@@ -24,7 +24,17 @@ if ((${#need[@]})); then
 	fi
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -qq
+	# Debian starts a daemon when its package is installed (vsftpd on
+	# port 21); the lab runs its own servers in namespaces, so none starts
+	# on the host.
+	policy=
+	if [ ! -e /usr/sbin/policy-rc.d ]; then
+		printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+		chmod +x /usr/sbin/policy-rc.d
+		policy=/usr/sbin/policy-rc.d
+	fi
 	apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+	[ -z "$policy" ] || rm -f "$policy"
 fi
 
 go_ok() { command -v go >/dev/null && go version | grep -qE 'go1\.(2[6-9]|[3-9][0-9])'; }
