@@ -161,13 +161,14 @@ func TestFileFramesIntact(t *testing.T) {
 	var prev []byte
 	var prevWant []byte
 	for {
+		// The previous frame is intact up to the next ReadFrame (the
+		// contract), after the source has read ahead.
+		if prev != nil && !bytes.Equal(prev, prevWant) {
+			t.Fatal("the previous frame changed before the next ReadFrame")
+		}
 		f, err := src.ReadFrame()
 		if err != nil {
 			break
-		}
-		// The previous frame stays intact until this read (the contract).
-		if prev != nil && !bytes.Equal(prev, prevWant) {
-			t.Fatal("the previous frame changed before the next ReadFrame")
 		}
 		i := int(f.Side) - 1
 		if idx[i] >= len(want[i]) || !bytes.Equal(f.Data, want[i][idx[i]]) {
