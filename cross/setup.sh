@@ -9,7 +9,8 @@ GO_MIN=1.26
 GO_VERSION=1.26.8 # fetched through the Go module proxy when no Go $GO_MIN is here
 export PATH=/usr/local/go/bin:${HOME:-/root}/go/bin:$PATH
 
-apt_pkgs=(make git ca-certificates iproute2 ethtool tcpdump
+apt_pkgs=(make git ca-certificates gcc libc6-dev  # gcc: go test -race needs cgo
+	iproute2 ethtool tcpdump
 	vsftpd curl lftp nftables iperf3 procps  # lab: real FTP servers and clients in namespaces
 	qemu-user-static systemd)  # cross: ARM tests under qemu-user; systemd-analyze, systemd-sysusers for the package
 
