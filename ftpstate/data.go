@@ -112,6 +112,18 @@ func (t *Tracker) announceActive(s *session, cmd, arg string) *expectation {
 	return t.newExpect(s, ModeActive, cmd, ep, alt)
 }
 
+// passiveReplyCode is the reply code that announces the data port of PASV,
+// EPSV or LPSV.
+func passiveReplyCode(cmd string) int {
+	switch cmd {
+	case "PASV":
+		return 227
+	case "EPSV":
+		return 229
+	}
+	return 228
+}
+
 // announcePassive handles a positive reply to PASV, EPSV or LPSV.
 func (t *Tracker) announcePassive(s *session, cmd string, code int, text string) {
 	var ep netip.AddrPort
@@ -140,7 +152,15 @@ func (t *Tracker) announcePassive(s *session, cmd string, code int, text string)
 			t.alertOnce(s, "nat_mismatch", "the server announced %s for passive mode but its command channel answers from %s: a NAT in front of the server announces the wrong address (set the server's external address, e.g. pasv_address, or enable the NAT's FTP helper)", ep.Addr(), sa)
 		}
 	}
-	t.newExpect(s, ModePassive, cmd, ep, alt)
+	e := t.newExpect(s, ModePassive, cmd, ep, alt)
+	// A transfer command sent right behind PASV, before its reply came
+	// (pipelined), has no announcement yet: this one is its.
+	for i := range s.pending {
+		if x := s.pending[i].xfer; x != nil && x.exp == nil && !x.ended && !e.done {
+			useExpect(x, e)
+			break
+		}
+	}
 }
 
 // newExpect records an announcement. The previous one of the session, if
@@ -237,7 +257,9 @@ func (t *Tracker) openData(k connKey, e *expectation, from, to netip.AddrPort, p
 	if from.Addr() != want && !midstream {
 		t.alert(s, "foreign_data_conn", "%s connected to the %s data port %s announced for %s: a third host took the data channel", from, describeMode(e.mode), to, want)
 	}
-	if x := e.xfer; x != nil && x.conn == nil {
+	if x := e.xfer; x != nil && (x.conn == nil || x.conn.state == dataClosed && x.conn.openTime.IsZero()) {
+		// A connection that never opened (refused, say) gives way to
+		// the retry, which carries the transfer's bytes.
 		x.conn = d
 		d.xfer = x
 	}
@@ -446,16 +468,7 @@ func (t *Tracker) startTransfer(s *session, cmd, arg string) *transfer {
 		x.dir = DirListing
 	}
 	if e := s.current; e != nil && e.xfer == nil {
-		e.xfer = x
-		x.exp = e
-		s.current = nil
-		for i := len(s.conns) - 1; i >= 0; i-- {
-			if d := s.conns[i]; d.exp == e && d.xfer == nil && d.state != dataClosed {
-				d.xfer = x
-				x.conn = d
-				break
-			}
-		}
+		useExpect(x, e)
 	} else if s.tls {
 		// Dark: the newest connection between the hosts is the best guess.
 		for i := len(s.conns) - 1; i >= 0; i-- {
@@ -470,10 +483,33 @@ func (t *Tracker) startTransfer(s *session, cmd, arg string) *transfer {
 	return x
 }
 
+// useExpect ties transfer x to announcement e and to the connection made
+// to it, if any.
+func useExpect(x *transfer, e *expectation) {
+	s := x.sess
+	e.xfer = x
+	x.exp = e
+	if s.current == e {
+		s.current = nil
+	}
+	for i := len(s.conns) - 1; i >= 0; i-- {
+		if d := s.conns[i]; d.exp == e && d.xfer == nil && d.state != dataClosed {
+			d.xfer = x
+			x.conn = d
+			break
+		}
+	}
+}
+
 // transferReply takes a reply to a transfer command.
 func (t *Tracker) transferReply(x *transfer, code int, text string, final bool) {
 	if x.ended {
 		return
+	}
+	if x.cmd == "STOU" {
+		if name, ok := parseUniqueName(text); ok {
+			x.file = name
+		}
 	}
 	if !final {
 		if n := parseSizeHint(text); n >= 0 {

@@ -296,3 +296,24 @@ func parseSizeHint(text string) int64 {
 	}
 	return -1
 }
+
+// parseUniqueName finds the name the server gave the file of a STOU: its
+// 125 or 150 reply reads "FILE: name" (RFC 1123 section 4.1.2.9; some
+// servers put it in the 226 or 250 instead). The first line that starts
+// so wins.
+func parseUniqueName(text string) (string, bool) {
+	for len(text) > 0 {
+		ln := text
+		if i := indexByte(text, '\n'); i >= 0 {
+			ln, text = text[:i], text[i+1:]
+		} else {
+			text = ""
+		}
+		if len(ln) > 5 && upperASCII([]byte(ln[:5])) == "FILE:" {
+			if name := trimSpace(ln[5:]); name != "" {
+				return name, true
+			}
+		}
+	}
+	return "", false
+}

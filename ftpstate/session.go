@@ -137,8 +137,10 @@ func (t *Tracker) controlPacket(s *session, p *Packet) {
 	}
 	s.last = t.now
 	if p.Flags.Has(FlagSYN) {
-		if d == 0 && !p.Flags.Has(FlagACK) && s.syn[0] && p.Seq != s.isn[0] && (s.fin[0] || s.fin[1] || s.reset) {
-			// The port pair is used again by a new connection.
+		if d == 0 && !p.Flags.Has(FlagACK) && (!s.syn[0] || p.Seq != s.isn[0]) && (s.fin[0] || s.fin[1] || s.reset) {
+			// The port pair is used again by a new connection (a session
+			// caught mid-way has no SYN of its own to compare with: any
+			// SYN after its FIN is a new connection).
 			t.endSession(s, s.endReason("close"))
 			t.startSession(s.key, p, false)
 			return
@@ -237,6 +239,9 @@ func (t *Tracker) behind(s *session, o int, ack uint32) bool {
 }
 
 func (t *Tracker) addSegment(s *session, d int, seq, ack uint32, data []byte) {
+	if st := &s.dir[d]; st.skipped && seq == st.skipFrom && seqLess(seq, st.next) {
+		t.unskip(s, d)
+	}
 	forced := s.dir[d].add(seq, ack, data, t.cfg.MaxReorder, func(data []byte, gap bool) {
 		t.deliver(s, d, data, gap)
 	})
@@ -283,13 +288,35 @@ func (t *Tracker) releaseWait(s *session, force bool) {
 func (t *Tracker) jump(s *session, o int, ack uint32) {
 	st := &s.dir[o]
 	deliver := func(data []byte, gap bool) { t.deliver(s, o, data, gap) }
+	proven := len(st.ooo) > 0
 	for len(st.ooo) > 0 && seqLess(st.ooo[0].seq, ack) {
 		st.skip(deliver)
 	}
 	if seqLess(st.next, ack) {
+		st.skipped, st.skipFrom = !proven, st.next
 		st.next = ack
 		st.curEnd = ack
 		deliver(nil, true)
+	}
+}
+
+// unskip takes back a gap that direction d skipped on an acknowledgement
+// alone, now that a segment starts where the gap began: the bytes were
+// never lost, the acknowledgement was false. Without this, one segment
+// acknowledging far ahead would make every later segment of the other
+// direction look old, and hide it.
+func (t *Tracker) unskip(s *session, d int) {
+	st := &s.dir[d]
+	gapEnd := st.next
+	st.next, st.skipped = st.skipFrom, false
+	if d == 1 {
+		s.replyGap = false
+		return
+	}
+	// The placeholder the gap put in the queue stands for no command.
+	if n := len(s.pending); n > 0 && s.pending[n-1].cmd == "" && s.pending[n-1].end == gapEnd {
+		s.pending[n-1] = pendingCmd{}
+		s.pending = s.pending[:n-1]
 	}
 }
 
@@ -320,6 +347,17 @@ func (t *Tracker) deliver(s *session, d int, data []byte, gap bool) {
 		t.stats.Gaps++
 		s.lines[d].reset()
 		if d == 1 {
+			if s.reply.code != 0 {
+				// The gap swallowed the end of a multi-line reply: its
+				// closing line will never come, and waiting for it
+				// would take every later reply as its text. Report
+				// what arrived, as the answer to the command it began
+				// answering.
+				t.finishReply(s, "")
+				if s.ended || s.tls {
+					return
+				}
+			}
 			s.replyGap = true
 		}
 		// The lost bytes held a command, most likely one: its reply is
@@ -615,7 +653,10 @@ func (t *Tracker) response(s *session, code int, text string) {
 			t.goDark(s)
 		}
 	case "PASV", "EPSV", "LPSV":
-		if final && code >= 200 && code < 300 {
+		// Only the reply that carries the address announces: 227, 229
+		// and 228 (RFC 959, RFC 2428, RFC 1639). "EPSV ALL" is answered
+		// with a plain 200, which names no port.
+		if code == passiveReplyCode(pc.cmd) {
 			t.announcePassive(s, pc.cmd, code, text)
 		}
 	case "PORT", "EPRT", "LPRT":
@@ -683,6 +724,9 @@ func (t *Tracker) endSession(s *session, reason string) {
 		t.finishExpect(e)
 	}
 	s.ended = true
+	if s.reset || s.fin[0] || s.fin[1] {
+		t.rememberClosed(s.key)
+	}
 	ev := Event{Type: TypeSessionEnd, Reason: reason}
 	t.emitEvent(s, &ev)
 	delete(t.sessions, s.key)

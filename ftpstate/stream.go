@@ -15,6 +15,14 @@ type stream struct {
 	// Of the bytes being delivered: the acknowledgement their segment
 	// carried, and the sequence number after them.
 	curAck, curEnd uint32
+
+	// A gap skipped on the peer's acknowledgement alone, with no later
+	// bytes of this direction to prove it: skipFrom is where it began. If
+	// a segment starts there after all, the acknowledgement was false (a
+	// peer can acknowledge bytes never sent, to blind a monitor) and the
+	// stream goes back (see Tracker.unskip).
+	skipped  bool
+	skipFrom uint32
 }
 
 type segment struct {

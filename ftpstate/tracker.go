@@ -28,6 +28,8 @@ type Tracker struct {
 	heldNext int
 	greets   [detectSlots]greeting // possible FTP greetings on other ports (see detect)
 	greetN   int
+	closed   [closedSlots]closedConn // command channels seen to end lately (see wasClosed)
+	closedN  int
 
 	nextID    uint64
 	nextXfer  uint64
@@ -65,6 +67,35 @@ func keyOf(x, y netip.AddrPort) connKey {
 }
 
 type addrPair struct{ client, server netip.Addr }
+
+// closedSlots is how many ended command channels are remembered for
+// cfg.Linger, so that their stray segments start no new session.
+const closedSlots = 64
+
+type closedConn struct {
+	key connKey
+	at  time.Time
+}
+
+// rememberClosed notes a command channel whose end (RST or FIN) was seen.
+func (t *Tracker) rememberClosed(k connKey) {
+	t.closed[t.closedN%closedSlots] = closedConn{key: k, at: t.now}
+	t.closedN++
+}
+
+// wasClosed reports whether the command channel k ended within cfg.Linger:
+// a segment with data that comes after its RST or FIN (in flight when the
+// connection was reset, or a retransmission) belongs to it, not to a
+// session caught mid-way.
+func (t *Tracker) wasClosed(k connKey) bool {
+	for i := range t.closed {
+		c := &t.closed[i]
+		if c.key == k && !c.at.IsZero() && t.now.Sub(c.at) < t.cfg.Linger {
+			return true
+		}
+	}
+	return false
+}
 
 type heldPacket struct {
 	time     time.Time
@@ -130,9 +161,15 @@ func (t *Tracker) Feed(p *Packet) {
 	}
 	k := keyOf(p.Src, p.Dst)
 	if d := t.data[k]; d != nil {
-		t.stats.DataPackets++
-		t.dataPacket(d, p)
-		return
+		if !d.done || !p.Flags.Has(FlagSYN) || p.Flags.Has(FlagACK) {
+			t.stats.DataPackets++
+			t.dataPacket(d, p)
+			return
+		}
+		// A SYN on the ports of a data connection that has ended (one of
+		// its FINs missing from the capture): a new connection, as when
+		// a client announces the same port again.
+		t.dropData(d)
 	}
 	if s := t.sessions[k]; s != nil {
 		t.stats.ControlPackets++
@@ -179,6 +216,9 @@ func (t *Tracker) newConn(k connKey, p *Packet) {
 		return
 	}
 	if t.isControlPort(p.Dst.Port()) || t.isControlPort(p.Src.Port()) {
+		if t.wasClosed(k) {
+			return
+		}
 		t.startSession(k, p, true)
 		return
 	}
