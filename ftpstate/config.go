@@ -115,9 +115,14 @@ func (c *Config) Validate() error {
 	if c.MaxLine < 0 || c.MaxLine > 1<<24 {
 		return fmt.Errorf("ftpstate: max line %d out of range (0 to %d)", c.MaxLine, 1<<24)
 	}
-	for name, v := range map[string]int{"max sessions": c.MaxSessions, "max expected": c.MaxExpected, "max pending": c.MaxPending, "max reorder": c.MaxReorder, "max held SYNs": c.MaxHeldSYNs, "max data conns": c.MaxDataConns} {
-		if v < 0 {
-			return fmt.Errorf("ftpstate: %s %d is negative", name, v)
+	// A slice, not a map: with several bad fields, the same one is
+	// reported every time.
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"max sessions", c.MaxSessions}, {"max expected", c.MaxExpected}, {"max pending", c.MaxPending}, {"max reorder", c.MaxReorder}, {"max held SYNs", c.MaxHeldSYNs}, {"max data conns", c.MaxDataConns}} {
+		if f.v < 0 {
+			return fmt.Errorf("ftpstate: %s %d is negative", f.name, f.v)
 		}
 	}
 	return nil

@@ -329,6 +329,13 @@ func (t *Tracker) dataPacket(d *dataConn, p *Packet) {
 			}
 			return
 		}
+		if d.done {
+			// A RST after a FIN (a client that resets once it has its
+			// bytes): the connection is over, forget it now; kept, it
+			// would count against MaxDataConns for the session's life.
+			t.dropData(d)
+			return
+		}
 		d.rst = true
 		t.dataDone(d)
 		return

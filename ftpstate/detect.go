@@ -93,7 +93,7 @@ func (t *Tracker) startDetected(k connKey, greet, cmd *Packet) {
 	s.dir[1].start(greet.Seq)
 	s.dir[0].start(cmd.Seq)
 	t.sessions[k] = s
-	t.order = append(t.order, s)
+	t.addOrder(s)
 	t.stats.Sessions++
 	ev := Event{Type: TypeSessionStart, ClientSide: cmd.Side}
 	t.emitEvent(s, &ev)

@@ -378,3 +378,80 @@ transfer RETR "big" 1000 bytes code 426 complete false passive
 < 226 "ABOR successful." [ABOR]
 `)
 }
+
+// TestEndedDataConnsAreForgotten: data connections that end with a FIN
+// and a RST (a client that resets once it has its bytes), or with one FIN
+// whose partner is missing from the capture, are forgotten; kept for the
+// session's life, they filled MaxDataConns and the session's later data
+// connections went untracked.
+func TestEndedDataConnsAreForgotten(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		end  func(d *conn)
+	}{
+		{"fin then rst", func(d *conn) {
+			d.feed(false, d.sseq, FlagFIN|FlagACK, "")
+			d.feed(true, d.cseq, FlagRST|FlagACK, "")
+		}},
+		{"one fin", func(d *conn) { d.feed(false, d.sseq, FlagFIN|FlagACK, "") }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			tr, r, clock, k := loggedIn(&Config{MaxDataConns: 5, DataTimeout: time.Second})
+			for i := 0; i < 20; i++ {
+				pasv(k)
+				d := newConn(tr, clock, fmt.Sprintf("10.0.0.2:%d", 41000+i), "10.0.0.1:40000", 7000, 9000)
+				d.handshake()
+				k.send(true, "RETR f\r\n")
+				k.send(false, "150 go\r\n")
+				d.send(false, strings.Repeat("x", 10))
+				tt.end(d)
+				k.send(false, "226 ok\r\n")
+				*clock = clock.Add(2 * time.Second)
+			}
+			tr.Advance(*clock)
+			if n := len(r.of(TypeDataOpen)); n != 20 {
+				t.Errorf("data.open: %d, want 20", n)
+			}
+			ends := r.of(TypeTransferEnd)
+			if len(ends) != 20 || ends[19].Bytes != 10 {
+				t.Errorf("transfer.end: %d, last %+v", len(ends), ends[len(ends)-1])
+			}
+			if a := r.of(TypeAlert); len(a) != 0 {
+				t.Errorf("alerts: %+v", a)
+			}
+			if len(tr.data) != 0 {
+				t.Errorf("data connections still tracked: %d", len(tr.data))
+			}
+		})
+	}
+}
+
+// TestSessionChurnKeepsOrderBounded: thousands of command channels that
+// open and reset within one second (a SYN flood answered by RSTs) do not
+// pile up between sweeps.
+func TestSessionChurnKeepsOrderBounded(t *testing.T) {
+	tr, r, clock := newTracker(&Config{MaxSessions: 10})
+	for i := 0; i < 10000; i++ {
+		k := newConn(tr, clock, fmt.Sprintf("10.0.%d.%d:40000", i/250, i%250), "10.0.0.1:21", 1000, 5000)
+		k.feed(true, k.cseq, FlagSYN, "")
+		k.feed(true, k.cseq+1, FlagRST, "")
+		*clock = clock.Add(-2*time.Millisecond + 10*time.Microsecond) // 10000 sessions in 0.1 s
+	}
+	if n := len(tr.order); n > 20 {
+		t.Errorf("%d sessions remembered, 0 live, cap 10", n)
+	}
+	if s, e := len(r.of(TypeSessionStart)), len(r.of(TypeSessionEnd)); s != 10000 || e != 10000 {
+		t.Errorf("%d starts, %d ends, want 10000 each", s, e)
+	}
+}
+
+// TestValidateReportsFirstField: with several bad fields, Validate names
+// the same one every time.
+func TestValidateReportsFirstField(t *testing.T) {
+	c := &Config{MaxSessions: -1, MaxPending: -2, MaxDataConns: -3}
+	for i := 0; i < 50; i++ {
+		if err := c.Validate(); err == nil || err.Error() != "ftpstate: max sessions -1 is negative" {
+			t.Fatalf("Validate = %v", err)
+		}
+	}
+}

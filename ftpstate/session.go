@@ -112,11 +112,29 @@ func (t *Tracker) startSession(k connKey, p *Packet, midstream bool) {
 		s.greeting = true
 	}
 	t.sessions[k] = s
-	t.order = append(t.order, s)
+	t.addOrder(s)
 	t.stats.Sessions++
 	ev := Event{Type: TypeSessionStart, Midstream: midstream, ClientSide: clientSide}
 	t.emitEvent(s, &ev)
 	t.controlPacket(s, p)
+}
+
+// addOrder appends s to the live sessions. Ended sessions leave t.order at
+// the next sweep; sessions that start and end by the thousand within one
+// second (a SYN flood answered by RSTs) would pile up until then, so the
+// list is compacted when it reaches twice the session cap.
+func (t *Tracker) addOrder(s *session) {
+	if len(t.order) >= 2*t.cfg.MaxSessions {
+		live := t.order[:0]
+		for _, o := range t.order {
+			if !o.ended {
+				live = append(live, o)
+			}
+		}
+		clear(t.order[len(live):])
+		t.order = live
+	}
+	t.order = append(t.order, s)
 }
 
 func otherSide(s Side) Side {

@@ -336,6 +336,11 @@ func (t *Tracker) sweepSession(s *session) {
 		if d.state == dataSynSent && t.now.Sub(d.synTime) >= t.cfg.DataTimeout {
 			t.failData(d, "timeout")
 		}
+		if d.done && t.now.Sub(d.doneTime) >= t.cfg.DataTimeout {
+			// One FIN seen and the other missing from the capture: the
+			// connection is long over.
+			t.dropData(d)
+		}
 	}
 	for _, x := range slices.Clone(s.transfers) {
 		t.maybeEndTransfer(x)
