@@ -310,6 +310,11 @@ func (t *Tracker) Flush(now time.Time) {
 	t.order = t.order[:0]
 }
 
+// maxIdleWithData bounds how long a session with an open data connection
+// may show no segment at all: the filter's samples come every GiB of data,
+// so this allows for a transfer slower than 100 kB/s.
+const maxIdleWithData = 6 * time.Hour
+
 // sweep runs the timeouts: idle sessions, half-closed sessions, data
 // connections nobody answered, transfers waiting for their other half.
 func (t *Tracker) sweep() {
@@ -349,11 +354,14 @@ func (t *Tracker) sweepSession(s *session) {
 		t.endSession(s, s.endReason("close"))
 		return
 	}
-	if t.now.Sub(s.last) >= t.cfg.IdleTimeout && !s.dataOpen() {
+	idle := t.now.Sub(s.last)
+	if idle >= t.cfg.IdleTimeout && (!s.dataOpen() || idle >= maxIdleWithData) {
 		// A session with an open data connection is not idle: a live
 		// tap's kernel filter passes few of its segments (bytes come
 		// from the sequence numbers of SYN and FIN), so a long transfer
-		// may show nothing for a while.
+		// may show nothing for a while. Not forever, though: a data
+		// connection whose end the capture missed must not hold its
+		// session (and a MaxSessions slot) for good.
 		t.endSession(s, "timeout")
 	}
 }

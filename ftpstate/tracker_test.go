@@ -561,6 +561,20 @@ func TestIdleWithOpenData(t *testing.T) {
 	if n := len(r.of(TypeSessionEnd)); n != 0 {
 		t.Fatalf("session ended while its data connection is open")
 	}
+	// A twin session whose data connection's end is never seen still
+	// ends, after maxIdleWithData.
+	tr2, r2, clock2, k2 := loggedIn(&Config{IdleTimeout: time.Minute})
+	pasv(k2)
+	d2 := newConn(tr2, clock2, "10.0.0.2:40001", "10.0.0.1:40000", 7000, 9000)
+	d2.handshake()
+	tr2.Advance(clock2.Add(maxIdleWithData - time.Minute))
+	if n := len(r2.of(TypeSessionEnd)); n != 0 {
+		t.Fatal("session ended before maxIdleWithData")
+	}
+	tr2.Advance(clock2.Add(maxIdleWithData + time.Second))
+	if e := r2.of(TypeSessionEnd); len(e) != 1 || e[0].Reason != "timeout" {
+		t.Fatalf("session.end = %+v", e)
+	}
 	*clock = clock.Add(10 * time.Minute)
 	d.sseq += 5 << 20 // five MiB the filter did not pass
 	d.close()
