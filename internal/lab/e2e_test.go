@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"syscall"
 	"testing"
@@ -130,34 +131,53 @@ func keep(t *testing.T, dir string) {
 
 // sameEvents compares the events of a live run with those of a replay of
 // tcpdump's capture of the same traffic. The same frames give the same
-// events, in the same order, with every field equal except:
+// events, with every field equal, and each session's events in the same
+// order, except:
 //   - seq: numbered per run, and shifted by the status events below;
 //   - status events: periodic counters of a running tap, live only;
 //   - ts, by a few microseconds: ftptap's ring and tcpdump's each stamp
 //     a frame when their own socket receives it (the skb crossed a
 //     namespace, which clears its timestamp), so the two clocks readings
-//     differ slightly. Up to tsSlack is the same time.
+//     differ slightly. Up to tsSlack is the same time;
+//   - so the interleaving of concurrent sessions, whose frames lie a few
+//     microseconds apart, and with it the session ids given in order of
+//     start: sessions are compared by their endpoints, each in order.
 //
 // It returns "" when they agree, else the first differences.
 func sameEvents(live, replayed []byte) string {
 	a, b := comparable(live), comparable(replayed)
-	var out []string
-	n := max(len(a), len(b))
-	for i := 0; i < n && len(out) < 10; i++ {
-		var x, y cmpEvent
-		if i < len(a) {
-			x = a[i]
-		}
-		if i < len(b) {
-			y = b[i]
-		}
-		d := x.ts.Sub(y.ts)
-		if x.rest != y.rest || d > tsSlack || d < -tsSlack {
-			out = append(out, fmt.Sprintf("event %d:\n  live:   %s %s\n  replay: %s %s", i+1, x.ts.Format(time.StampMicro), x.rest, y.ts.Format(time.StampMicro), y.rest))
-		}
+	keys := map[string]bool{}
+	for k := range a {
+		keys[k] = true
 	}
-	if len(a) != len(b) {
-		out = append(out, fmt.Sprintf("%d live events, %d replayed", len(a), len(b)))
+	for k := range b {
+		keys[k] = true
+	}
+	sorted := make([]string, 0, len(keys))
+	for k := range keys {
+		sorted = append(sorted, k)
+	}
+	sort.Strings(sorted)
+	var out []string
+	for _, k := range sorted {
+		x, y := a[k], b[k]
+		n := max(len(x), len(y))
+		for i := 0; i < n && len(out) < 10; i++ {
+			var p, q cmpEvent
+			if i < len(x) {
+				p = x[i]
+			}
+			if i < len(y) {
+				q = y[i]
+			}
+			d := p.ts.Sub(q.ts)
+			if p.rest != q.rest || d > tsSlack || d < -tsSlack {
+				out = append(out, fmt.Sprintf("session %s, event %d:\n  live:   %s %s\n  replay: %s %s", k, i+1, p.ts.Format(time.StampMicro), p.rest, q.ts.Format(time.StampMicro), q.rest))
+			}
+		}
+		if len(x) != len(y) {
+			out = append(out, fmt.Sprintf("session %s: %d live events, %d replayed", k, len(x), len(y)))
+		}
 	}
 	return strings.Join(out, "\n")
 }
@@ -167,18 +187,19 @@ const tsSlack = time.Millisecond
 
 type cmpEvent struct {
 	ts   time.Time
-	rest string // the event without seq and ts, keys sorted
+	rest string // the event without seq, ts and session id, keys sorted
 }
 
-func comparable(events []byte) []cmpEvent {
-	var out []cmpEvent
+// comparable groups events by their session's endpoints, in order.
+func comparable(events []byte) map[string][]cmpEvent {
+	out := map[string][]cmpEvent{}
 	for _, line := range bytes.Split(events, []byte("\n")) {
 		if len(bytes.TrimSpace(line)) == 0 {
 			continue
 		}
 		var e map[string]any
 		if err := json.Unmarshal(line, &e); err != nil {
-			out = append(out, cmpEvent{rest: "not JSON: " + string(line)})
+			out["?"] = append(out["?"], cmpEvent{rest: "not JSON: " + string(line)})
 			continue
 		}
 		if e["type"] == "status" {
@@ -186,10 +207,12 @@ func comparable(events []byte) []cmpEvent {
 		}
 		ts, _ := e["ts"].(string)
 		t, _ := time.Parse(time.RFC3339Nano, ts)
+		key := fmt.Sprint(e["client"], " ", e["server"])
 		delete(e, "seq")
 		delete(e, "ts")
+		delete(e, "session")
 		b, _ := json.Marshal(e) // map keys come out sorted
-		out = append(out, cmpEvent{t, string(b)})
+		out[key] = append(out[key], cmpEvent{t, string(b)})
 	}
 	return out
 }
