@@ -31,8 +31,6 @@ type session struct {
 	replyGap     bool      // replies were lost in a gap: match the next by acknowledgement
 	wait         []waitSeg // segments waiting for the other direction to catch up
 	waitSize     int
-	answeredUpTo uint32 // client bytes up to here had a reply to no command seen
-	answeredSet  bool
 
 	user     string
 	loggedIn bool
@@ -379,11 +377,10 @@ func (t *Tracker) deliver(s *session, d int, data []byte, gap bool) {
 			s.replyGap = true
 		}
 		// The lost bytes held a command, most likely one: its reply is
-		// to answer a placeholder, not the next command seen. Unless a
-		// reply to nothing seen already acknowledged those bytes: then
-		// the lost command has had its answer.
-		answered := s.answeredSet && !seqLess(s.answeredUpTo, s.dir[0].next)
-		if d == 0 && !answered && len(s.pending) < t.cfg.MaxPending {
+		// to answer a placeholder, not the next command seen. (Replies
+		// that acknowledge the lost bytes wait for this gap to be taken:
+		// see orderedPayload.)
+		if d == 0 && len(s.pending) < t.cfg.MaxPending {
 			s.pending = append(s.pending, pendingCmd{time: t.now, end: s.dir[0].curEnd})
 		}
 	}
@@ -593,12 +590,7 @@ func (t *Tracker) response(s *session, code int, text string) {
 	case code == 421 && len(s.pending) == 0:
 		// Service closing, unsolicited.
 	case len(s.pending) == 0:
-		// A reply to nothing we saw (caught mid-way, unsolicited, or to
-		// a command missing from the capture, which ended before the
-		// acknowledgement the reply carries).
-		if code >= 200 && s.dir[0].init {
-			s.answeredUpTo, s.answeredSet = s.dir[1].curAck, true
-		}
+		// A reply to nothing we saw (caught mid-way, or unsolicited).
 	case code >= 100 && code < 200:
 		pc = &s.pending[0] // preliminary: the command waits for its final reply
 	default:
