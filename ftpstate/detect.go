@@ -84,19 +84,12 @@ func (t *Tracker) detect(k connKey, p *Packet) {
 // startDetected starts a session found by content: the greeting first,
 // then the client's command.
 func (t *Tracker) startDetected(k connKey, greet, cmd *Packet) {
-	if t.sessionCount() >= t.cfg.MaxSessions {
-		t.capHit(nil, "too_many_sessions", "more than %d FTP sessions at once: %s to %s is not tracked", t.cfg.MaxSessions, cmd.Src, cmd.Dst)
+	s := t.newSession(k, cmd.Src, cmd.Dst, cmd.Side, greet.Time, false)
+	if s == nil {
 		return
 	}
-	t.nextID++
-	s := &session{id: t.nextID, key: k, start: greet.Time, last: cmd.Time, client: cmd.Src, server: cmd.Dst, greeting: true}
 	s.dir[1].start(greet.Seq)
 	s.dir[0].start(cmd.Seq)
-	t.sessions[k] = s
-	t.addOrder(s)
-	t.stats.Sessions++
-	ev := Event{Type: TypeSessionStart, ClientSide: cmd.Side}
-	t.emitEvent(s, &ev)
 	t.alert(s, "ftp_other_port", "FTP found by its content on port %d, not a configured control port (control_ports)", s.server.Port())
 	t.controlPacket(s, greet)
 	t.controlPacket(s, cmd)

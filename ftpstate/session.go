@@ -28,9 +28,9 @@ type session struct {
 	}
 	pending []pendingCmd
 
-	replyGap     bool      // replies were lost in a gap: match the next by acknowledgement
-	wait         []waitSeg // segments waiting for the other direction to catch up
-	waitSize     int
+	replyGap bool      // replies were lost in a gap: match the next by acknowledgement
+	wait     []waitSeg // segments waiting for the other direction to catch up
+	waitSize int
 
 	user     string
 	loggedIn bool
@@ -93,28 +93,31 @@ func (s *session) endReason(def string) string {
 // startSession begins tracking a command channel, from its SYN or, caught
 // mid-way, from a segment with data.
 func (t *Tracker) startSession(k connKey, p *Packet, midstream bool) {
+	client, server, side := p.Src, p.Dst, p.Side
+	if midstream && !t.isControlPort(p.Dst.Port()) && t.isControlPort(p.Src.Port()) {
+		client, server, side = p.Dst, p.Src, otherSide(p.Side)
+	}
+	if s := t.newSession(k, client, server, side, p.Time, midstream); s != nil {
+		t.controlPacket(s, p)
+	}
+}
+
+// newSession records a command channel and reports its start, or reports
+// the sessions cap and returns nil. The greeting is awaited unless the
+// session was caught mid-way.
+func (t *Tracker) newSession(k connKey, client, server netip.AddrPort, clientSide Side, start time.Time, midstream bool) *session {
 	if t.sessionCount() >= t.cfg.MaxSessions {
-		t.capHit(nil, "too_many_sessions", "more than %d FTP sessions at once: %s to %s is not tracked", t.cfg.MaxSessions, p.Src, p.Dst)
-		return
+		t.capHit(nil, "too_many_sessions", "more than %d FTP sessions at once: %s to %s is not tracked", t.cfg.MaxSessions, client, server)
+		return nil
 	}
 	t.nextID++
-	s := &session{id: t.nextID, key: k, start: p.Time, last: p.Time, midstream: midstream}
-	clientSide := p.Side
-	if midstream && !t.isControlPort(p.Dst.Port()) && t.isControlPort(p.Src.Port()) {
-		s.client, s.server = p.Dst, p.Src
-		clientSide = otherSide(p.Side)
-	} else {
-		s.client, s.server = p.Src, p.Dst
-	}
-	if !midstream {
-		s.greeting = true
-	}
+	s := &session{id: t.nextID, key: k, client: client, server: server, start: start, last: start, midstream: midstream, greeting: !midstream}
 	t.sessions[k] = s
 	t.addOrder(s)
 	t.stats.Sessions++
 	ev := Event{Type: TypeSessionStart, Midstream: midstream, ClientSide: clientSide}
 	t.emitEvent(s, &ev)
-	t.controlPacket(s, p)
+	return s
 }
 
 // addOrder appends s to the live sessions. Ended sessions leave t.order at

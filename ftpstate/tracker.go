@@ -53,7 +53,7 @@ type Stats struct {
 	Events         uint64 // events emitted
 	Gaps           uint64 // holes skipped in command-channel streams
 	CapHits        uint64 // times a cap was hit
-	Anomalies      uint64 // alert events emitted
+	Anomalies      uint64 // anomalies seen, repeats reported once included
 	HeldMatched    uint64 // SYNs matched after being held
 }
 
@@ -404,19 +404,14 @@ func (t *Tracker) alertOnce(s *session, kind, format string, a ...any) {
 func (t *Tracker) capHit(s *session, kind, format string, a ...any) {
 	t.stats.CapHits++
 	if s != nil {
-		if s.capsReported == nil {
-			s.capsReported = map[string]int{}
-		}
-		s.capsReported[kind]++
-		if s.capsReported[kind] > 1 {
-			return
-		}
-	} else {
-		if t.lastGlobalCap.kind == kind && t.now.Sub(t.lastGlobalCap.at) < time.Minute {
-			return
-		}
-		t.lastGlobalCap.kind, t.lastGlobalCap.at = kind, t.now
+		t.alertOnce(s, kind, format, a...)
+		return
 	}
+	if t.lastGlobalCap.kind == kind && t.now.Sub(t.lastGlobalCap.at) < time.Minute {
+		t.stats.Anomalies++
+		return
+	}
+	t.lastGlobalCap.kind, t.lastGlobalCap.at = kind, t.now
 	t.alert(s, kind, format, a...)
 }
 
