@@ -153,6 +153,12 @@ func TestNoAllocs(t *testing.T) {
 	if n := testing.AllocsPerRun(1000, func() { e.feed(unrelated) }); n != 0 {
 		t.Errorf("unrelated packet: %v allocations, want 0", n)
 	}
+	// A link type that cannot be decoded is tried once, not for each frame.
+	odd := Frame{Data: unrelated, Info: gopacket.CaptureInfo{Timestamp: t0}, LinkType: layers.LinkType(147)}
+	e.p.Feed(odd)
+	if n := testing.AllocsPerRun(1000, func() { e.p.Feed(odd) }); n != 0 {
+		t.Errorf("frame of an unsupported link type: %v allocations, want 0", n)
+	}
 	frames := make([][]byte, 1001)
 	for i := range frames {
 		frames[i] = frame(t, "10.0.0.1", "10.0.0.2", 40000, 40001, seq+uint32(i*len(payload)), 7001, false, false, payload, 0)

@@ -77,7 +77,9 @@ type Stats struct {
 type Pipeline struct {
 	opts     Options
 	tracker  *ftpstate.Tracker
-	decoders map[layers.LinkType]*decode.Decoder
+	decoders map[layers.LinkType]*decode.Decoder // nil: the link type is not supported
+	lastLink layers.LinkType
+	lastDec  *decode.Decoder
 	pkt      ftpstate.Packet
 	seq      uint64
 	buf      []byte
@@ -110,6 +112,25 @@ func (p *Pipeline) Tracker() *ftpstate.Tracker { return p.tracker }
 
 // AddSink adds a sink; call it before Run.
 func (p *Pipeline) AddSink(s Sink) { p.opts.Sinks = append(p.opts.Sinks, s) }
+
+// decoderFor returns the decoder of a link type, made once; nil for a link
+// type that cannot be decoded (also remembered, so such frames cost a
+// comparison, not an attempt each). The last one used is kept at hand: a
+// capture rarely mixes link types.
+func (p *Pipeline) decoderFor(link layers.LinkType) *decode.Decoder {
+	if p.lastDec != nil && p.lastLink == link {
+		return p.lastDec
+	}
+	d, ok := p.decoders[link]
+	if !ok {
+		d, _ = decode.New(link) // nil on error: counted as not TCP
+		p.decoders[link] = d
+	}
+	if d != nil {
+		p.lastLink, p.lastDec = link, d
+	}
+	return d
+}
 
 // emit is the tracker's event callback: it queues, and dispatch numbers.
 func (p *Pipeline) emit(ev *ftpstate.Event) {
@@ -197,6 +218,7 @@ func (p *Pipeline) Feed(f Frame) {
 				p.last = f.Info.Timestamp
 			}
 			p.tracker.Advance(p.last)
+			p.Stats.OpenSession.Store(int64(p.tracker.OpenSessions()))
 		}
 		p.drainInjected()
 		p.dispatch()
@@ -204,15 +226,10 @@ func (p *Pipeline) Feed(f Frame) {
 	}
 	p.Stats.Frames[f.Side%3].Add(1)
 	p.Stats.Bytes.Add(uint64(len(f.Data)))
-	d := p.decoders[f.LinkType]
+	d := p.decoderFor(f.LinkType)
 	if d == nil {
-		var err error
-		d, err = decode.New(f.LinkType)
-		if err != nil {
-			p.Stats.NotTCP.Add(1)
-			return
-		}
-		p.decoders[f.LinkType] = d
+		p.Stats.NotTCP.Add(1)
+		return
 	}
 	if f.Info.Timestamp.After(p.last) {
 		p.last = f.Info.Timestamp
@@ -226,9 +243,11 @@ func (p *Pipeline) Feed(f Frame) {
 	p.tracker.Feed(&p.pkt)
 	p.pkt.Payload = nil
 	if len(p.queue) > 0 {
+		// Sessions start and end with events only: the count is
+		// refreshed here, not for every frame.
+		p.Stats.OpenSession.Store(int64(p.tracker.OpenSessions()))
 		p.dispatch()
 	}
-	p.Stats.OpenSession.Store(int64(p.tracker.OpenSessions()))
 	if p.nInject.Load() > 0 {
 		p.drainInjected()
 		p.dispatch()
