@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"regexp"
 	"time"
 
 	"github.com/ftptap/ftptap/ftpstate"
@@ -75,8 +74,6 @@ type MetricsConfig struct {
 	Listen string `yaml:"listen"`
 }
 
-var tokenRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
-
 // LoadConfig reads a config file. A missing file at the default path is no
 // error (defaults apply); any other problem is, naming the line.
 func LoadConfig(path string) (*Config, error) {
@@ -104,7 +101,7 @@ func decodeConfig(b []byte, cfg *Config) error {
 // Validate checks the config once, before capture starts, and names the
 // field and value at fault.
 func (c *Config) Validate() error {
-	if c.Tap != "" && !tokenRE.MatchString(c.Tap) {
+	if c.Tap != "" && !ftpstate.ValidToken(c.Tap) {
 		return fmt.Errorf("config: tap %q: must be letters, digits, '-' or '_' (it is a NATS subject token)", c.Tap)
 	}
 	if c.PortA != "" && c.PortA == c.PortB {
@@ -134,13 +131,7 @@ func (c *Config) TapID() string {
 	if err != nil || h == "" {
 		return "ftptap"
 	}
-	b := []byte(h)
-	for i, ch := range b {
-		if !(ch >= 'a' && ch <= 'z' || ch >= 'A' && ch <= 'Z' || ch >= '0' && ch <= '9' || ch == '-' || ch == '_') {
-			b[i] = '_'
-		}
-	}
-	return string(b)
+	return ftpstate.Token(h)
 }
 
 // TrackerConfig maps the config onto the tracker's.

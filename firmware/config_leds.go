@@ -62,6 +62,9 @@ var ledModes = []string{"gpio", "term", "log", "off"}
 
 // ledNameRE matches the name of a directory of /sys/class/leds ("ACT",
 // "input3::capslock"): no path separators, no "..".
+// pinNameRE is the shape of a periph pin name (GPIO17, P1_11).
+var pinNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+
 var ledNameRE = regexp.MustCompile(`^[A-Za-z0-9_:-]+$`)
 
 // roleLED is a role and where its LED is.
@@ -125,7 +128,7 @@ func (c *LEDConfig) validate() error {
 		if rl.LED != "" {
 			kind, name = "led", rl.LED
 		}
-		if kind == "pin" && !tokenRE.MatchString(name) || kind == "led" && !ledNameRE.MatchString(name) {
+		if kind == "pin" && !pinNameRE.MatchString(name) || kind == "led" && !ledNameRE.MatchString(name) {
 			return fmt.Errorf("leds: %s: %s %q is not a pin or LED name", rl.role, kind, name)
 		}
 		if other, ok := usedBy[kind+" "+name]; ok {

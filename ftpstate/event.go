@@ -196,23 +196,23 @@ func (e *Event) Subject() string {
 	t := e.Type.String()
 	switch e.Type {
 	case TypeRequest:
-		return t + "." + subjectToken(e.Command)
+		return t + "." + Token(e.Command)
 	case TypeResponse:
 		return t + "." + strconv.Itoa(e.Code)
 	case TypeDataExpect, TypeDataOpen, TypeDataFail, TypeDataClose:
 		return t + "." + e.Mode.String()
 	case TypeAlert:
-		return t + "." + subjectToken(e.Kind)
+		return t + "." + Token(e.Kind)
 	case TypeLED:
-		return t + "." + subjectToken(e.Kind)
+		return t + "." + Token(e.Kind)
 	}
 	return t
 }
 
-// subjectToken maps s to a valid NATS subject token: characters other than
-// letters, digits, '-' and '_' become '_'. Hostile commands cannot inject
+// Token maps s to a valid subject token (see ValidToken): other characters
+// become '_', and the empty string "_". Hostile commands cannot inject
 // subject separators or wildcards.
-func subjectToken(s string) string {
+func Token(s string) string {
 	if s == "" {
 		return "_"
 	}
@@ -233,6 +233,20 @@ func subjectToken(s string) string {
 		}
 	}
 	return string(b)
+}
+
+// ValidToken reports whether s is one NATS subject token as ftptap uses
+// them (a tap id, a JetStream domain): letters, digits, '-' and '_'.
+func ValidToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !tokenByte(s[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 func tokenByte(c byte) bool {

@@ -45,19 +45,8 @@ func NewBootID() string {
 }
 
 // ValidToken reports whether s is one NATS subject token as ftptap uses
-// them: letters, digits, '-' and '_'.
-func ValidToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-			return false
-		}
-	}
-	return true
-}
+// them: letters, digits, '-' and '_' (ftpstate.ValidToken).
+func ValidToken(s string) bool { return ftpstate.ValidToken(s) }
 
 // checkTap returns an error naming tap when it is not a valid token.
 func checkTap(tap string) error {
