@@ -139,6 +139,7 @@ func keep(t *testing.T, dir string) {
 //     a frame when their own socket receives it (the skb crossed a
 //     namespace, which clears its timestamp), so the two clocks readings
 //     differ slightly. Up to tsSlack is the same time;
+//   - duration_ms, by as much as two such readings can differ;
 //   - so the interleaving of concurrent sessions, whose frames lie a few
 //     microseconds apart, and with it the session ids given in order of
 //     start: sessions are compared by their endpoints, each in order.
@@ -171,7 +172,8 @@ func sameEvents(live, replayed []byte) string {
 				q = y[i]
 			}
 			d := p.ts.Sub(q.ts)
-			if p.rest != q.rest || d > tsSlack || d < -tsSlack {
+			dd := p.durMS - q.durMS
+			if p.rest != q.rest || d > tsSlack || d < -tsSlack || dd > 2*tsSlack.Milliseconds() || dd < -2*tsSlack.Milliseconds() {
 				out = append(out, fmt.Sprintf("session %s, event %d:\n  live:   %s %s\n  replay: %s %s", k, i+1, p.ts.Format(time.StampMicro), p.rest, q.ts.Format(time.StampMicro), q.rest))
 			}
 		}
@@ -186,8 +188,9 @@ func sameEvents(live, replayed []byte) string {
 const tsSlack = time.Millisecond
 
 type cmpEvent struct {
-	ts   time.Time
-	rest string // the event without seq, ts and session id, keys sorted
+	ts    time.Time
+	durMS int64  // duration_ms, compared with the slack of two timestamps
+	rest  string // the event without seq, ts, duration_ms and session id, keys sorted
 }
 
 // comparable groups events by their session's endpoints, in order.
@@ -211,8 +214,10 @@ func comparable(events []byte) map[string][]cmpEvent {
 		delete(e, "seq")
 		delete(e, "ts")
 		delete(e, "session")
+		dur, _ := e["duration_ms"].(float64)
+		delete(e, "duration_ms")
 		b, _ := json.Marshal(e) // map keys come out sorted
-		out[key] = append(out[key], cmpEvent{t, string(b)})
+		out[key] = append(out[key], cmpEvent{t, int64(dur), string(b)})
 	}
 	return out
 }
