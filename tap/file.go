@@ -84,13 +84,32 @@ func openCapture(name string) (*capFile, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tap: %w", err)
 	}
-	cf := &capFile{name: name, f: f}
-	var r io.Reader = bufio.NewReaderSize(f, 1<<16)
+	cf, err := newCapture(name, f)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	cf.f = f
+	return cf, nil
+}
+
+// newCapture reads the header of a pcap or pcapng stream, gzipped or not;
+// name is for errors.
+func newCapture(name string, in io.Reader) (cf *capFile, err error) {
+	defer func() {
+		// pcapgo's pcapng reader divides by a timestamp resolution that can overflow to zero and
+		// trusts lengths it reads from the file's header blocks: a hostile
+		// header is one error, never a crash (FuzzCaptureFile found it).
+		if r := recover(); r != nil {
+			cf, err = nil, fmt.Errorf("tap: %s: malformed capture header (%v)", name, r)
+		}
+	}()
+	cf = &capFile{name: name}
+	var r io.Reader = bufio.NewReaderSize(in, 1<<16)
 	magic, _ := r.(*bufio.Reader).Peek(4)
 	if len(magic) >= 2 && magic[0] == 0x1f && magic[1] == 0x8b {
 		zr, err := gzip.NewReader(r)
 		if err != nil {
-			f.Close()
 			return nil, fmt.Errorf("tap: %s: gzip: %w", name, err)
 		}
 		br := bufio.NewReaderSize(zr, 1<<16)
@@ -99,19 +118,16 @@ func openCapture(name string) (*capFile, error) {
 	}
 	switch {
 	case len(magic) < 4:
-		f.Close()
 		return nil, fmt.Errorf("tap: %s: not a capture file (too short)", name)
 	case bytes.Equal(magic, []byte{0x0a, 0x0d, 0x0d, 0x0a}):
-		ng, err := pcapgo.NewNgReader(r, pcapgo.NgReaderOptions{})
+		ng, err := pcapgo.NewNgReader(&ngGuard{r: r}, pcapgo.NgReaderOptions{})
 		if err != nil {
-			f.Close()
 			return nil, fmt.Errorf("tap: %s: pcapng: %w", name, err)
 		}
 		cf.src, cf.link = ng, ng.LinkType()
 	default:
 		pr, err := pcapgo.NewReader(r)
 		if err != nil {
-			f.Close()
 			return nil, fmt.Errorf("tap: %s: not a pcap or pcapng file: %w", name, err)
 		}
 		if pr.Snaplen() == 0 || pr.Snaplen() > maxFrame {
@@ -181,7 +197,9 @@ func (s *FileSource) ReadFrame() (pipeline.Frame, error) {
 // Close closes every file.
 func (s *FileSource) Close() error {
 	for _, cf := range s.files {
-		cf.f.Close()
+		if cf.f != nil {
+			cf.f.Close()
+		}
 	}
 	return nil
 }
