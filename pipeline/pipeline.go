@@ -84,12 +84,12 @@ type Pipeline struct {
 	// unsupported counts frames by link type that decode.New refused,
 	// with its error: Run reports them.
 	unsupported map[layers.LinkType]*linkFailure
-	pkt      ftpstate.Packet
-	seq      uint64
-	buf      []byte
-	queue    []ftpstate.Event // events waiting for dispatch (FIFO)
-	last     time.Time        // newest packet time
-	Stats    Stats
+	pkt         ftpstate.Packet
+	seq         uint64
+	buf         []byte
+	queue       []ftpstate.Event // events waiting for dispatch (FIFO)
+	last        time.Time        // newest packet time
+	Stats       Stats
 
 	mu       sync.Mutex // guards injected
 	injected []ftpstate.Event
