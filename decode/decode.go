@@ -14,10 +14,9 @@ import (
 	"net/netip"
 	"strings"
 
+	"github.com/ftptap/ftptap/event"
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
-
-	"github.com/ftptap/ftptap/ftpstate"
 )
 
 // Decoder decodes frames of one link type. It is not safe for concurrent use.
@@ -81,7 +80,7 @@ func LinkName(link layers.LinkType) string {
 
 // Decode decodes data into p (whose Time and Side the caller sets) and
 // reports whether it held a TCP segment. p.Payload aliases data.
-func (d *Decoder) Decode(data []byte, p *ftpstate.Packet) bool {
+func (d *Decoder) Decode(data []byte, p *event.Packet) bool {
 	if d.raw && len(data) > 0 && data[0]>>4 == 6 {
 		// LINKTYPE_RAW carries either IP version; the parser starts at IPv4.
 		if err := d.ip6.DecodeFromBytes(data, gopacket.NilDecodeFeedback); err != nil {
@@ -126,7 +125,7 @@ func (d *Decoder) Decode(data []byte, p *ftpstate.Packet) bool {
 	return true
 }
 
-func (d *Decoder) fromIP6(p *ftpstate.Packet) bool {
+func (d *Decoder) fromIP6(p *event.Packet) bool {
 	if d.ip6.NextHeader != layers.IPProtocolTCP || len(d.ip6.SrcIP) != 16 || len(d.ip6.DstIP) != 16 {
 		return false
 	}
@@ -137,27 +136,27 @@ func (d *Decoder) fromIP6(p *ftpstate.Packet) bool {
 	return true
 }
 
-func (d *Decoder) fill(p *ftpstate.Packet, src, dst netip.Addr) {
+func (d *Decoder) fill(p *event.Packet, src, dst netip.Addr) {
 	t := &d.tcp
 	p.Src = netip.AddrPortFrom(src, uint16(t.SrcPort))
 	p.Dst = netip.AddrPortFrom(dst, uint16(t.DstPort))
 	p.Seq = t.Seq
 	p.Ack = t.Ack
-	var f ftpstate.Flags
+	var f event.Flags
 	if t.FIN {
-		f |= ftpstate.FlagFIN
+		f |= event.FlagFIN
 	}
 	if t.SYN {
-		f |= ftpstate.FlagSYN
+		f |= event.FlagSYN
 	}
 	if t.RST {
-		f |= ftpstate.FlagRST
+		f |= event.FlagRST
 	}
 	if t.PSH {
-		f |= ftpstate.FlagPSH
+		f |= event.FlagPSH
 	}
 	if t.ACK {
-		f |= ftpstate.FlagACK
+		f |= event.FlagACK
 	}
 	p.Flags = f
 	p.Payload = t.Payload

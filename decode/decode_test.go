@@ -5,10 +5,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ftptap/ftptap/event"
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
-
-	"github.com/ftptap/ftptap/ftpstate"
 )
 
 func serialize(t testing.TB, ls ...gopacket.SerializableLayer) []byte {
@@ -69,11 +68,11 @@ func TestDecode(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var p ftpstate.Packet
+			var p event.Packet
 			if !d.Decode(tt.frame, &p) {
 				t.Fatal("not decoded")
 			}
-			if p.Src.String() != tt.src || p.Dst.String() != tt.dst || p.Seq != 7 || p.Ack != 9 || string(p.Payload) != string(payload) || p.Flags != ftpstate.FlagPSH|ftpstate.FlagACK {
+			if p.Src.String() != tt.src || p.Dst.String() != tt.dst || p.Seq != 7 || p.Ack != 9 || string(p.Payload) != string(payload) || p.Flags != event.FlagPSH|event.FlagACK {
 				t.Errorf("decoded %+v", p)
 			}
 		})
@@ -82,7 +81,7 @@ func TestDecode(t *testing.T) {
 
 func TestDecodeIgnores(t *testing.T) {
 	d, _ := New(layers.LinkTypeEthernet)
-	var p ftpstate.Packet
+	var p event.Packet
 	udp := &layers.UDP{SrcPort: 69, DstPort: 1000}
 	i4 := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolUDP, SrcIP: net.IP{1, 2, 3, 4}, DstIP: net.IP{5, 6, 7, 8}}
 	udp.SetNetworkLayerForChecksum(i4)
@@ -114,7 +113,7 @@ func FuzzDecode(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var p ftpstate.Packet
+		var p event.Packet
 		if d.Decode(data, &p) && len(p.Payload) > len(data) {
 			t.Fatalf("payload of %d bytes from a %d-byte frame", len(p.Payload), len(data))
 		}

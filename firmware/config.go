@@ -6,6 +6,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/ftptap/ftptap/event"
 	"github.com/ftptap/ftptap/ftpstate"
 )
 
@@ -104,7 +105,7 @@ func decodeConfig(b []byte, cfg *Config) error {
 // Validate checks the config once, before capture starts, and names the
 // field and value at fault, and its line when it comes from the file.
 func (c *Config) Validate() error {
-	if c.Tap != "" && !ftpstate.ValidToken(c.Tap) {
+	if c.Tap != "" && !event.ValidToken(c.Tap) {
 		return c.badKey("tap", "%q: must be letters, digits, '-' or '_' (it is a NATS subject token)", c.Tap)
 	}
 	if c.PortA != "" && c.PortA == c.PortB {
@@ -140,7 +141,7 @@ func (c *Config) TapID() string {
 	if err != nil || h == "" {
 		return "ftptap"
 	}
-	return ftpstate.Token(h)
+	return event.Token(h)
 }
 
 // TrackerConfig maps the config onto the tracker's.

@@ -15,7 +15,7 @@ import (
 
 	"github.com/jonboulle/clockwork"
 
-	"github.com/ftptap/ftptap/ftpstate"
+	"github.com/ftptap/ftptap/event"
 	"github.com/ftptap/ftptap/pipeline"
 	"github.com/ftptap/ftptap/tap"
 )
@@ -154,7 +154,7 @@ func runTap(ctx context.Context, cfg *Config, stdout io.Writer, logger *slog.Log
 		return err
 	}
 	var capture atomic.Pointer[tap.LiveSource] // set once capture is open
-	env := &sinkEnv{cmd: "run", cfg: cfg, pipeline: p, live: true, counters: func() []ftpstate.Counter {
+	env := &sinkEnv{cmd: "run", cfg: cfg, pipeline: p, live: true, counters: func() []event.Counter {
 		if l := capture.Load(); l != nil {
 			return captureCounters(l.Stats())
 		}
@@ -203,7 +203,7 @@ func runTap(ctx context.Context, cfg *Config, stdout io.Writer, logger *slog.Log
 		defer wg.Done()
 		watchCaptureDrops(runCtx, clockwork.NewRealClock(), 5*time.Second, func() uint64 { return live.Stats().Drops() })
 	}()
-	for _, side := range []ftpstate.Side{ftpstate.SideA, ftpstate.SideB} {
+	for _, side := range []event.Side{event.SideA, event.SideB} {
 		reportPort(side, true)
 	}
 	stopWatchdog, err := startWatchdog(runCtx, src.healthy, logger)
@@ -261,8 +261,8 @@ func checkPorts(cfg *Config) error {
 
 // captureCounters are the live source's figures for status events and
 // /metrics.
-func captureCounters(st tap.Stats) []ftpstate.Counter {
-	return []ftpstate.Counter{
+func captureCounters(st tap.Stats) []event.Counter {
+	return []event.Counter{
 		{Name: "kernel_drops", Value: int64(st.Drops())},
 		{Name: "kernel_packets_a", Value: int64(st.Ports[0].Packets)},
 		{Name: "kernel_packets_b", Value: int64(st.Ports[1].Packets)},
@@ -346,7 +346,7 @@ func openEventWriter(dest string, stdout io.Writer) (*eventWriter, error) {
 }
 
 // Event queues one event; it never blocks.
-func (e *eventWriter) Event(_ *ftpstate.Event, js []byte) {
+func (e *eventWriter) Event(_ *event.Event, js []byte) {
 	b := make([]byte, len(js)+1)
 	copy(b, js)
 	b[len(js)] = '\n'

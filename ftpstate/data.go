@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"slices"
 	"time"
+
+	"github.com/ftptap/ftptap/event"
 )
 
 // expectation is a data channel announced on a command channel: the
@@ -12,7 +14,7 @@ import (
 // client's in active mode).
 type expectation struct {
 	sess     *session
-	mode     Mode
+	mode     event.Mode
 	via      string
 	endpoint netip.AddrPort
 	alt      netip.AddrPort // also matched: the control peer's address with the announced port (NAT)
@@ -38,7 +40,7 @@ type dataConn struct {
 	key      connKey
 	sess     *session
 	exp      *expectation
-	mode     Mode
+	mode     event.Mode
 	from, to netip.AddrPort // the connecting and the listening side
 	state    dataState
 	synTime  time.Time
@@ -59,7 +61,7 @@ type transfer struct {
 	id        uint64
 	sess      *session
 	cmd, file string
-	dir       Direction
+	dir       event.Direction
 	start     time.Time
 	exp       *expectation
 	conn      *dataConn
@@ -71,12 +73,12 @@ type transfer struct {
 	ended     bool
 }
 
-func modeOfCommand(cmd string) Mode {
+func modeOfCommand(cmd string) event.Mode {
 	switch cmd {
 	case "PORT", "EPRT", "LPRT":
-		return ModeActive
+		return event.ModeActive
 	}
-	return ModePassive
+	return event.ModePassive
 }
 
 // announceActive handles PORT, EPRT and LPRT: the client announces where
@@ -109,7 +111,7 @@ func (t *Tracker) announceActive(s *session, cmd, arg string) *expectation {
 	} else if ep.Port() < 1024 {
 		t.alertOnce(s, "bounce", "%s asks the server to connect to a privileged port %d (RFC 2577)", cmd, ep.Port())
 	}
-	return t.newExpect(s, ModeActive, cmd, ep, alt)
+	return t.newExpect(s, event.ModeActive, cmd, ep, alt)
 }
 
 // passiveReplyCode is the reply code that announces the data port of PASV,
@@ -152,7 +154,7 @@ func (t *Tracker) announcePassive(s *session, cmd string, code int, text string)
 			t.alertOnce(s, "nat_mismatch", "the server announced %s for passive mode but its command channel answers from %s: a NAT in front of the server announces the wrong address (set the server's external address, e.g. pasv_address, or enable the NAT's FTP helper)", ep.Addr(), sa)
 		}
 	}
-	e := t.newExpect(s, ModePassive, cmd, ep, alt)
+	e := t.newExpect(s, event.ModePassive, cmd, ep, alt)
 	// A transfer command sent right behind PASV, before its reply came
 	// (pipelined), has no announcement yet: this one is its.
 	for i := range s.pending {
@@ -166,7 +168,7 @@ func (t *Tracker) announcePassive(s *session, cmd string, code int, text string)
 // newExpect records an announcement. The previous one of the session, if
 // nobody connected to it nor used it, is reported unused: a server listens
 // on its latest announcement only.
-func (t *Tracker) newExpect(s *session, mode Mode, via string, ep, alt netip.AddrPort) *expectation {
+func (t *Tracker) newExpect(s *session, mode event.Mode, via string, ep, alt netip.AddrPort) *expectation {
 	if c := s.current; c != nil && c.xfer == nil && !c.opened && !t.hasConn(c) {
 		t.finishExpect(c)
 	}
@@ -181,7 +183,7 @@ func (t *Tracker) newExpect(s *session, mode Mode, via string, ep, alt netip.Add
 	if alt.IsValid() {
 		t.expects[alt] = e
 	}
-	ev := Event{Type: TypeDataExpect, Mode: mode, Via: via, Endpoint: ep}
+	ev := event.Event{Type: event.TypeDataExpect, Mode: mode, Via: via, Endpoint: ep}
 	t.emitEvent(s, &ev)
 	t.replayHeld(ep)
 	if alt.IsValid() {
@@ -205,7 +207,7 @@ func (t *Tracker) rejectExpect(e *expectation, code int) {
 		return
 	}
 	e.failed = true
-	ev := Event{Type: TypeDataFail, Mode: e.mode, Via: e.via, Endpoint: e.endpoint, Reason: "unused",
+	ev := event.Event{Type: event.TypeDataFail, Mode: e.mode, Via: e.via, Endpoint: e.endpoint, Reason: "unused",
 		Detail: fmt.Sprintf("the server answered %s with %d: it will not connect to %s", e.via, code, e.endpoint)}
 	t.emitEvent(e.sess, &ev)
 	t.finishExpect(e)
@@ -221,7 +223,7 @@ func (t *Tracker) finishExpect(e *expectation) {
 	s := e.sess
 	if !e.opened && !e.failed {
 		e.failed = true
-		ev := Event{Type: TypeDataFail, Mode: e.mode, Via: e.via, Endpoint: e.endpoint, Reason: "unused",
+		ev := event.Event{Type: event.TypeDataFail, Mode: e.mode, Via: e.via, Endpoint: e.endpoint, Reason: "unused",
 			Detail: fmt.Sprintf("%s announced %s but no connection to it was seen", e.via, e.endpoint)}
 		t.emitEvent(s, &ev)
 	}
@@ -240,7 +242,7 @@ func (t *Tracker) finishExpect(e *expectation) {
 }
 
 // openData starts tracking a data connection to an announced endpoint.
-func (t *Tracker) openData(k connKey, e *expectation, from, to netip.AddrPort, p *Packet, midstream bool) {
+func (t *Tracker) openData(k connKey, e *expectation, from, to netip.AddrPort, p *event.Packet, midstream bool) {
 	if len(t.data) >= t.cfg.MaxDataConns {
 		t.capHit(nil, "too_many_data_conns", "more than %d data connections at once: %s to %s is not tracked", t.cfg.MaxDataConns, from, to)
 		return
@@ -251,7 +253,7 @@ func (t *Tracker) openData(k connKey, e *expectation, from, to netip.AddrPort, p
 	s.conns = append(s.conns, d)
 	t.stats.DataConns++
 	want := s.client.Addr()
-	if e.mode == ModeActive {
+	if e.mode == event.ModeActive {
 		want = s.server.Addr()
 	}
 	if from.Addr() != want && !midstream {
@@ -271,14 +273,14 @@ func (t *Tracker) openData(k connKey, e *expectation, from, to netip.AddrPort, p
 
 // openDarkData tracks a connection between the two hosts of a session gone
 // TLS: the announcement was encrypted, but the connection is still its.
-func (t *Tracker) openDarkData(k connKey, s *session, p *Packet) {
+func (t *Tracker) openDarkData(k connKey, s *session, p *event.Packet) {
 	if len(t.data) >= t.cfg.MaxDataConns {
 		t.capHit(nil, "too_many_data_conns", "more than %d data connections at once", t.cfg.MaxDataConns)
 		return
 	}
-	mode := ModePassive
+	mode := event.ModePassive
 	if p.Src.Addr() == s.server.Addr() {
-		mode = ModeActive
+		mode = event.ModeActive
 	}
 	d := &dataConn{key: k, sess: s, mode: mode, from: p.Src, to: p.Dst, state: dataSynSent, synTime: p.Time, dark: true}
 	t.data[k] = d
@@ -293,7 +295,7 @@ func (t *Tracker) setOpen(d *dataConn) {
 	}
 	d.state = dataOpen
 	d.openTime = t.now
-	ev := Event{Type: TypeDataOpen, Mode: d.mode, Endpoint: d.to, From: d.from, To: d.to}
+	ev := event.Event{Type: event.TypeDataOpen, Mode: d.mode, Endpoint: d.to, From: d.from, To: d.to}
 	if e := d.exp; e != nil {
 		e.opened = true
 		ev.Endpoint = e.endpoint
@@ -303,24 +305,24 @@ func (t *Tracker) setOpen(d *dataConn) {
 }
 
 // dataPacket tracks a segment of a data connection. Nothing here allocates.
-func (t *Tracker) dataPacket(d *dataConn, p *Packet) {
+func (t *Tracker) dataPacket(d *dataConn, p *event.Packet) {
 	dir := 0
 	if p.Src != d.from {
 		dir = 1
 	}
 	d.sess.last = t.now
 	f := p.Flags
-	if f.Has(FlagSYN) {
+	if f.Has(event.FlagSYN) {
 		if !d.init[dir] || d.state == dataSynSent {
 			d.init[dir] = true
 			d.hiSeq[dir] = p.Seq + 1
 			d.hi[dir] = 0
 		}
-		if dir == 1 && f.Has(FlagACK) {
+		if dir == 1 && f.Has(event.FlagACK) {
 			t.setOpen(d)
 		}
 	}
-	if f.Has(FlagRST) {
+	if f.Has(event.FlagRST) {
 		if d.state == dataSynSent {
 			if dir == 1 {
 				t.failData(d, "refused")
@@ -340,7 +342,7 @@ func (t *Tracker) dataPacket(d *dataConn, p *Packet) {
 		t.dataDone(d)
 		return
 	}
-	if len(p.Payload) > 0 || f.Has(FlagFIN) {
+	if len(p.Payload) > 0 || f.Has(event.FlagFIN) {
 		if d.state == dataSynSent && len(p.Payload) > 0 {
 			t.setOpen(d) // the SYN-ACK was not seen (a one-way capture)
 		}
@@ -359,7 +361,7 @@ func (t *Tracker) dataPacket(d *dataConn, p *Packet) {
 			t.cfg.OnData(&DataSegment{Session: d.sess.id, Transfer: x.id, Command: x.cmd, File: x.file, Offset: off, Payload: p.Payload})
 		}
 	}
-	if f.Has(FlagFIN) {
+	if f.Has(event.FlagFIN) {
 		d.fin[dir] = true
 		t.dataDone(d)
 		if d.fin[0] && d.fin[1] {
@@ -385,7 +387,7 @@ func (t *Tracker) dataDone(d *dataConn) {
 	if d.rst {
 		reason = "reset"
 	}
-	ev := Event{Type: TypeDataClose, Mode: d.mode, Endpoint: d.to, From: d.from, To: d.to, Bytes: d.hi[0] + d.hi[1], Reason: reason}
+	ev := event.Event{Type: event.TypeDataClose, Mode: d.mode, Endpoint: d.to, From: d.from, To: d.to, Bytes: d.hi[0] + d.hi[1], Reason: reason}
 	if d.exp != nil {
 		ev.Endpoint = d.exp.endpoint
 	}
@@ -417,7 +419,7 @@ func (t *Tracker) failData(d *dataConn, reason string) {
 		if e != nil {
 			e.failed = true
 		}
-		ev := Event{Type: TypeDataFail, Mode: d.mode, Endpoint: d.to, From: d.from, Reason: reason, Detail: t.diagnose(d, reason)}
+		ev := event.Event{Type: event.TypeDataFail, Mode: d.mode, Endpoint: d.to, From: d.from, Reason: reason, Detail: t.diagnose(d, reason)}
 		if e != nil {
 			ev.Endpoint = e.endpoint
 			ev.Via = e.via
@@ -435,15 +437,15 @@ func (t *Tracker) diagnose(d *dataConn, reason string) string {
 	s := d.sess
 	nat := d.exp != nil && d.exp.alt.IsValid() && d.to == d.exp.endpoint
 	switch {
-	case d.mode == ModePassive && nat:
+	case d.mode == event.ModePassive && nat:
 		return fmt.Sprintf("the client tried the address the server announced, %s, which is not the server's own (%s): a NAT in front of the server announces its inside address; set the server's external address or enable the NAT's FTP helper", d.to, s.server.Addr())
-	case d.mode == ModePassive && reason == "refused":
+	case d.mode == event.ModePassive && reason == "refused":
 		return fmt.Sprintf("passive mode refused: the client's connection to %s was answered by a RST; nothing listens on the announced port (the server closed it) or a firewall in front of the server rejects the passive port range", d.to)
-	case d.mode == ModePassive:
+	case d.mode == event.ModePassive:
 		return fmt.Sprintf("passive mode dropped: the client's SYN to %s got no answer; a firewall in front of the server silently drops the passive port range (open it, e.g. vsftpd's pasv_min_port..pasv_max_port)", d.to)
-	case d.mode == ModeActive && nat:
+	case d.mode == event.ModeActive && nat:
 		return fmt.Sprintf("the server connected back to %s, an address the client announced that is not its own (%s): a NAT in front of the client; use passive mode", d.to, s.client.Addr())
-	case d.mode == ModeActive && reason == "refused":
+	case d.mode == event.ModeActive && reason == "refused":
 		return fmt.Sprintf("active mode blocked on the client side: the server's connection back to %s was refused with a RST; the client's firewall rejects incoming connections (use passive mode)", d.to)
 	default:
 		return fmt.Sprintf("active mode blocked on the client side: the server's SYN to %s got no answer; a firewall or NAT in front of the client drops incoming connections (use passive mode)", d.to)
@@ -468,11 +470,11 @@ func (t *Tracker) startTransfer(s *session, cmd, arg string) *transfer {
 	x := &transfer{id: t.nextXfer, sess: s, cmd: cmd, file: arg, start: t.now, sizeHint: -1}
 	switch cmd {
 	case "RETR":
-		x.dir = DirDownload
+		x.dir = event.DirDownload
 	case "STOR", "STOU", "APPE":
-		x.dir = DirUpload
+		x.dir = event.DirUpload
 	default:
-		x.dir = DirListing
+		x.dir = event.DirListing
 	}
 	if e := s.current; e != nil && e.xfer == nil {
 		useExpect(x, e)
@@ -558,7 +560,7 @@ func (t *Tracker) endTransferNow(x *transfer) {
 	}
 	x.ended = true
 	s := x.sess
-	ev := Event{Type: TypeTransferEnd, Command: x.cmd, File: x.file, Direction: x.dir, Code: x.code, Text: x.text}
+	ev := event.Event{Type: event.TypeTransferEnd, Command: x.cmd, File: x.file, Direction: x.dir, Code: x.code, Text: x.text}
 	end := t.now
 	if x.replied {
 		end = x.replyTime
@@ -575,8 +577,8 @@ func (t *Tracker) endTransferNow(x *transfer) {
 		}
 		// The sender: the server for downloads and listings, the client
 		// for uploads; the connecting side is the server in active mode.
-		senderIsFrom := d.mode == ModeActive
-		if x.dir == DirUpload {
+		senderIsFrom := d.mode == event.ModeActive
+		if x.dir == event.DirUpload {
 			senderIsFrom = !senderIsFrom
 		}
 		dir := 1

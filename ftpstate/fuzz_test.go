@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ftptap/ftptap/event"
 )
 
 func FuzzParseReply(f *testing.F) {
@@ -81,15 +83,15 @@ func FuzzTracker(f *testing.F) {
 		starts, ends, opens, closes := 0, 0, 0, 0
 		for _, e := range a.evs {
 			switch e.Type {
-			case TypeSessionStart:
+			case event.TypeSessionStart:
 				starts++
-			case TypeSessionEnd:
+			case event.TypeSessionEnd:
 				ends++
-			case TypeDataOpen:
+			case event.TypeDataOpen:
 				opens++
-			case TypeDataClose:
+			case event.TypeDataClose:
 				closes++
-			case TypeTransferEnd:
+			case event.TypeTransferEnd:
 				if e.Bytes < 0 || e.Bytes > fuzzDataBytes {
 					t.Fatalf("transfer counted %d bytes, %d were fed", e.Bytes, fuzzDataBytes)
 				}

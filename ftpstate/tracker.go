@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/ftptap/ftptap/event"
 )
 
 // Tracker follows FTP sessions through the packets fed to it and reports
@@ -13,7 +15,7 @@ import (
 // feeds it. Time comes only from the packets (and from Advance).
 type Tracker struct {
 	cfg  Config
-	emit func(*Event)
+	emit func(*event.Event)
 
 	ctlPorts [8]uint16 // the first control ports, checked without a loop over a slice header
 	nCtl     int
@@ -101,15 +103,15 @@ type heldPacket struct {
 	time     time.Time
 	src, dst netip.AddrPort
 	seq      uint32
-	flags    Flags
-	side     Side
+	flags    event.Flags
+	side     event.Side
 	used     bool
 }
 
 // New returns a Tracker that calls emit for every event, on the goroutine
 // that calls Feed, Advance or Flush. The *Event is valid only during the
 // call. A nil cfg applies the defaults.
-func New(cfg *Config, emit func(*Event)) *Tracker {
+func New(cfg *Config, emit func(*event.Event)) *Tracker {
 	t := &Tracker{
 		cfg:      cfg.withDefaults(),
 		emit:     emit,
@@ -148,7 +150,7 @@ func (t *Tracker) isControlPort(p uint16) bool {
 
 // Feed tracks one TCP segment. Segments must come in capture order (small
 // reorderings between tap ports are tolerated).
-func (t *Tracker) Feed(p *Packet) {
+func (t *Tracker) Feed(p *event.Packet) {
 	t.stats.Packets++
 	if p.Time.After(t.now) {
 		t.now = p.Time
@@ -161,7 +163,7 @@ func (t *Tracker) Feed(p *Packet) {
 	}
 	k := keyOf(p.Src, p.Dst)
 	if d := t.data[k]; d != nil {
-		if !d.done || !p.Flags.Has(FlagSYN) || p.Flags.Has(FlagACK) {
+		if !d.done || !p.Flags.Has(event.FlagSYN) || p.Flags.Has(event.FlagACK) {
 			t.stats.DataPackets++
 			t.dataPacket(d, p)
 			return
@@ -180,8 +182,8 @@ func (t *Tracker) Feed(p *Packet) {
 }
 
 // newConn looks at a segment of a connection not yet tracked.
-func (t *Tracker) newConn(k connKey, p *Packet) {
-	syn := p.Flags.Has(FlagSYN) && !p.Flags.Has(FlagACK)
+func (t *Tracker) newConn(k connKey, p *event.Packet) {
+	syn := p.Flags.Has(event.FlagSYN) && !p.Flags.Has(event.FlagACK)
 	if syn {
 		if t.isControlPort(p.Dst.Port()) {
 			t.startSession(k, p, false)
@@ -198,7 +200,7 @@ func (t *Tracker) newConn(k connKey, p *Packet) {
 		t.hold(p)
 		return
 	}
-	if p.Flags.Has(FlagRST) || p.Flags.Has(FlagSYN) {
+	if p.Flags.Has(event.FlagRST) || p.Flags.Has(event.FlagSYN) {
 		// A SYN-ACK or RST of a connection whose SYN we hold (or missed).
 		t.hold(p)
 		return
@@ -247,7 +249,7 @@ func (t *Tracker) darkSession(a, b netip.Addr) *session {
 
 // hold keeps an unmatched SYN (or SYN-ACK, RST) for cfg.SYNHold, in case the
 // announcement of its endpoint arrives later through the other tap port.
-func (t *Tracker) hold(p *Packet) {
+func (t *Tracker) hold(p *event.Packet) {
 	if len(t.held) == 0 {
 		return
 	}
@@ -268,13 +270,13 @@ func (t *Tracker) replayHeld(ep netip.AddrPort) {
 			continue
 		}
 		h.used = true
-		p := Packet{Time: h.time, Side: h.side, Src: h.src, Dst: h.dst, Seq: h.seq, Flags: h.flags}
+		p := event.Packet{Time: h.time, Side: h.side, Src: h.src, Dst: h.dst, Seq: h.seq, Flags: h.flags}
 		k := keyOf(p.Src, p.Dst)
 		if d := t.data[k]; d != nil {
 			t.dataPacket(d, &p)
 			continue
 		}
-		if p.Flags.Has(FlagSYN) && !p.Flags.Has(FlagACK) {
+		if p.Flags.Has(event.FlagSYN) && !p.Flags.Has(event.FlagACK) {
 			if e := t.lookupExpect(p.Dst); e != nil {
 				t.stats.HeldMatched++
 				t.openData(k, e, p.Src, p.Dst, &p, false)
@@ -367,8 +369,9 @@ func (t *Tracker) sweepSession(s *session) {
 }
 
 // emitEvent fills the session fields of ev and sends it.
-func (t *Tracker) emitEvent(s *session, ev *Event) {
+func (t *Tracker) emitEvent(s *session, ev *event.Event) {
 	ev.Time = t.now
+	ev.Proto = event.ProtoFTP
 	if s != nil {
 		ev.Session = s.id
 		ev.Client = s.client
@@ -381,7 +384,7 @@ func (t *Tracker) emitEvent(s *session, ev *Event) {
 // alert reports an anomaly of a session (s may be nil).
 func (t *Tracker) alert(s *session, kind, format string, a ...any) {
 	t.stats.Anomalies++
-	ev := Event{Type: TypeAlert, Kind: kind, Detail: fmt.Sprintf(format, a...)}
+	ev := event.Event{Type: event.TypeAlert, Kind: kind, Detail: fmt.Sprintf(format, a...)}
 	t.emitEvent(s, &ev)
 }
 
@@ -419,8 +422,8 @@ func (t *Tracker) capHit(s *session, kind, format string, a ...any) {
 func (t *Tracker) sessionCount() int { return len(t.sessions) }
 
 // describe names an endpoint's owner for plain-language details.
-func describeMode(m Mode) string {
-	if m == ModeActive {
+func describeMode(m event.Mode) string {
+	if m == event.ModeActive {
 		return "active-mode"
 	}
 	return "passive-mode"

@@ -23,6 +23,7 @@ import (
 	"github.com/google/gopacket/layers"
 
 	"github.com/ftptap/ftptap/decode"
+	"github.com/ftptap/ftptap/event"
 	"github.com/ftptap/ftptap/ftpstate"
 )
 
@@ -32,7 +33,7 @@ import (
 type Frame struct {
 	Data     []byte
 	Info     gopacket.CaptureInfo
-	Side     ftpstate.Side
+	Side     event.Side
 	LinkType layers.LinkType
 }
 
@@ -46,14 +47,14 @@ type Source interface {
 // Sink receives every event. ev and js (its JSON form, no newline) are valid
 // only during the call. Event must not block for long.
 type Sink interface {
-	Event(ev *ftpstate.Event, js []byte)
+	Event(ev *event.Event, js []byte)
 }
 
 // SinkFunc adapts a function to Sink.
-type SinkFunc func(ev *ftpstate.Event, js []byte)
+type SinkFunc func(ev *event.Event, js []byte)
 
 // Event calls f.
-func (f SinkFunc) Event(ev *ftpstate.Event, js []byte) { f(ev, js) }
+func (f SinkFunc) Event(ev *event.Event, js []byte) { f(ev, js) }
 
 // Options configure a Pipeline.
 type Options struct {
@@ -66,7 +67,7 @@ type Options struct {
 
 // Stats are counters of a running pipeline, safe to read from any goroutine.
 type Stats struct {
-	Frames      [3]atomic.Uint64 // by ftpstate.Side: unknown, a, b
+	Frames      [3]atomic.Uint64 // by event.Side: unknown, a, b
 	Bytes       atomic.Uint64
 	NotTCP      atomic.Uint64 // frames that were not TCP over IP
 	Events      atomic.Uint64
@@ -84,15 +85,15 @@ type Pipeline struct {
 	// unsupported counts frames by link type that decode.New refused,
 	// with its error: Run reports them.
 	unsupported map[layers.LinkType]*linkFailure
-	pkt         ftpstate.Packet
+	pkt         event.Packet
 	seq         uint64
 	buf         []byte
-	queue       []ftpstate.Event // events waiting for dispatch (FIFO)
-	last        time.Time        // newest packet time
+	queue       []event.Event // events waiting for dispatch (FIFO)
+	last        time.Time     // newest packet time
 	Stats       Stats
 
 	mu       sync.Mutex // guards injected
-	injected []ftpstate.Event
+	injected []event.Event
 	nInject  atomic.Int32 // len(injected), readable without mu
 }
 
@@ -163,7 +164,7 @@ func (p *Pipeline) linkErrors() error {
 }
 
 // emit is the tracker's event callback: it queues, and dispatch numbers.
-func (p *Pipeline) emit(ev *ftpstate.Event) {
+func (p *Pipeline) emit(ev *event.Event) {
 	p.queue = append(p.queue, *ev)
 }
 
@@ -171,7 +172,7 @@ func (p *Pipeline) emit(ev *ftpstate.Event) {
 // the stream. It must be called on the pipeline goroutine, for instance from
 // a sink; from other goroutines use Inject. A zero Time takes the newest
 // packet time.
-func (p *Pipeline) Emit(ev ftpstate.Event) {
+func (p *Pipeline) Emit(ev event.Event) {
 	if ev.Time.IsZero() {
 		ev.Time = p.last
 	}
@@ -180,7 +181,7 @@ func (p *Pipeline) Emit(ev ftpstate.Event) {
 
 // Inject queues an event from any goroutine; Run sends it on after the next
 // frame or tick.
-func (p *Pipeline) Inject(ev ftpstate.Event) {
+func (p *Pipeline) Inject(ev event.Event) {
 	p.mu.Lock()
 	p.injected = append(p.injected, ev)
 	p.nInject.Store(int32(len(p.injected)))

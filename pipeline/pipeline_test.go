@@ -10,7 +10,7 @@ import (
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 
-	"github.com/ftptap/ftptap/ftpstate"
+	"github.com/ftptap/ftptap/event"
 )
 
 // sliceSource yields frames, then io.EOF.
@@ -36,7 +36,7 @@ func TestRunUnsupportedLinkType(t *testing.T) {
 		src = append(src, Frame{Data: syn, Info: gopacket.CaptureInfo{Timestamp: t0.Add(time.Duration(i))}, LinkType: layers.LinkTypeIEEE802_11})
 	}
 	var types []string
-	p, err := New(Options{Sinks: []Sink{SinkFunc(func(ev *ftpstate.Event, _ []byte) { types = append(types, ev.Type.String()) })}})
+	p, err := New(Options{Sinks: []Sink{SinkFunc(func(ev *event.Event, _ []byte) { types = append(types, ev.Type.String()) })}})
 	if err != nil {
 		t.Fatal(err)
 	}

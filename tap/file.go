@@ -16,7 +16,7 @@ import (
 	"github.com/google/gopacket/pcapgo"
 
 	"github.com/ftptap/ftptap/decode"
-	"github.com/ftptap/ftptap/ftpstate"
+	"github.com/ftptap/ftptap/event"
 	"github.com/ftptap/ftptap/pipeline"
 )
 
@@ -46,7 +46,7 @@ type capFile struct {
 	ngr     *pcapgo.NgReader // pcapng only
 	buf     [2][]byte        // the frame returned and the one read ahead: no allocation per frame
 	cur     int
-	side    ftpstate.Side
+	side    event.Side
 	data    []byte
 	ci      gopacket.CaptureInfo
 	frames  int
@@ -71,7 +71,7 @@ func OpenFiles(names ...string) (*FileSource, error) {
 		}
 		cf.idx = i
 		if len(names) > 1 && i < 2 {
-			cf.side = ftpstate.Side(i + 1)
+			cf.side = event.Side(i + 1)
 		}
 		s.files = append(s.files, cf)
 	}

@@ -16,7 +16,7 @@ import (
 	"github.com/google/gopacket/layers"
 	"github.com/google/gopacket/pcapgo"
 
-	"github.com/ftptap/ftptap/ftpstate"
+	"github.com/ftptap/ftptap/event"
 	"github.com/ftptap/ftptap/pipeline"
 )
 
@@ -103,7 +103,7 @@ func replayEvents(t *testing.T, names ...string) ([]string, error) {
 	}
 	defer src.Close()
 	var out []string
-	p, err := pipeline.New(pipeline.Options{Tap: "t", Sinks: []pipeline.Sink{pipeline.SinkFunc(func(_ *ftpstate.Event, js []byte) { out = append(out, string(js)) })}})
+	p, err := pipeline.New(pipeline.Options{Tap: "t", Sinks: []pipeline.Sink{pipeline.SinkFunc(func(_ *event.Event, js []byte) { out = append(out, string(js)) })}})
 	if err != nil {
 		t.Fatal(err)
 	}
