@@ -266,12 +266,8 @@ func checkManagementAddr(cfg *Config, listen, key string) error {
 	ip := net.ParseIP(host)
 	any := host == "" || ip.IsUnspecified()
 	tapped := []string{cfg.PortA, cfg.PortB}
-	if cfg.Bridge == nil || *cfg.Bridge {
-		b := cfg.BridgeName
-		if b == "" {
-			b = "ftptap0"
-		}
-		tapped = append(tapped, b)
+	if cfg.BridgeOn() {
+		tapped = append(tapped, cfg.BridgeIfName())
 	}
 	for _, name := range tapped {
 		if name == "" {
