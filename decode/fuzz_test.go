@@ -12,13 +12,13 @@ import (
 	"github.com/google/gopacket/layers"
 	"github.com/google/gopacket/pcapgo"
 
-	"github.com/ftptap/ftptap/ftpstate"
+	"github.com/ftptap/ftptap/event"
 )
 
 // fuzzLinks are the link types the fuzzer picks from: every one New takes.
 var fuzzLinks = []layers.LinkType{
 	layers.LinkTypeEthernet, layers.LinkTypeRaw, layers.LinkTypeIPv4, layers.LinkTypeIPv6,
-	layers.LinkTypeLinuxSLL, layers.LinkTypeNull, layers.LinkTypeLoop, 12,
+	layers.LinkTypeLinuxSLL, LinkTypeLinuxSLL2, layers.LinkTypeNull, layers.LinkTypeLoop, 12,
 }
 
 // labFrames returns the Ethernet frames of the project's lab captures.
@@ -81,6 +81,11 @@ func relink(eth []byte, link layers.LinkType) []byte {
 		// ethertype of the frame.
 		h := []byte{0, 0, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0, eth[12], eth[13]}
 		return append(h, ip...)
+	case LinkTypeLinuxSLL2:
+		// protocol, reserved, interface 2, ARPHRD_ETHER, packet type 0,
+		// 6-byte address padded to 8.
+		h := []byte{eth[12], eth[13], 0, 0, 0, 0, 0, 2, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0}
+		return append(h, ip...)
 	case layers.LinkTypeNull, layers.LinkTypeLoop:
 		af := byte(2) // AF_INET, host order as BSD writes it
 		if v6 {
@@ -114,7 +119,7 @@ func FuzzDecode(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var p, q ftpstate.Packet
+		var p, q event.Packet
 		ok := d.Decode(data, &p)
 		if ok2 := d.Decode(data, &q); ok2 != ok || (ok && !samePacket(&p, &q)) {
 			t.Fatalf("two decodes differ: %v %+v, %v %+v", ok, p, ok2, q)
@@ -133,15 +138,23 @@ func FuzzDecode(f *testing.F) {
 	})
 }
 
-func samePacket(a, b *ftpstate.Packet) bool {
+func samePacket(a, b *event.Packet) bool {
 	return a.Src == b.Src && a.Dst == b.Dst && a.Seq == b.Seq && a.Ack == b.Ack && a.Flags == b.Flags && string(a.Payload) == string(b.Payload)
 }
 
 // checkAgainstGopacket decodes data with gopacket.NewPacket and compares.
-func checkAgainstGopacket(t *testing.T, link layers.LinkType, data []byte, p *ftpstate.Packet) {
+func checkAgainstGopacket(t *testing.T, link layers.LinkType, data []byte, p *event.Packet) {
 	t.Helper()
 	var first gopacket.Decoder = link
-	if link == layers.LinkTypeRaw || link == 12 || link == layers.LinkTypeIPv4 {
+	if link == LinkTypeLinuxSLL2 {
+		// gopacket has no SLL2: judge the packet after the 20-byte header
+		// by its protocol field.
+		if len(data) < 20 {
+			t.Fatalf("Decode found TCP in a %d-byte SLL2 frame", len(data))
+		}
+		first = layers.EthernetType(uint16(data[0])<<8 | uint16(data[1])).LayerType()
+		data = data[20:]
+	} else if link == layers.LinkTypeRaw || link == 12 || link == layers.LinkTypeIPv4 {
 		first = layers.LayerTypeIPv4
 		if len(data) > 0 && data[0]>>4 == 6 && link != layers.LinkTypeIPv4 {
 			first = layers.LayerTypeIPv6
@@ -157,7 +170,7 @@ func checkAgainstGopacket(t *testing.T, link layers.LinkType, data []byte, p *ft
 	if uint16(tl.SrcPort) != p.Src.Port() || uint16(tl.DstPort) != p.Dst.Port() || tl.Seq != p.Seq || tl.Ack != p.Ack {
 		t.Fatalf("Decode: %v > %v seq %d ack %d; gopacket: %d > %d seq %d ack %d", p.Src, p.Dst, p.Seq, p.Ack, tl.SrcPort, tl.DstPort, tl.Seq, tl.Ack)
 	}
-	if tl.SYN != (p.Flags&ftpstate.FlagSYN != 0) || tl.FIN != (p.Flags&ftpstate.FlagFIN != 0) || tl.RST != (p.Flags&ftpstate.FlagRST != 0) || tl.ACK != (p.Flags&ftpstate.FlagACK != 0) {
+	if tl.SYN != (p.Flags&event.FlagSYN != 0) || tl.FIN != (p.Flags&event.FlagFIN != 0) || tl.RST != (p.Flags&event.FlagRST != 0) || tl.ACK != (p.Flags&event.FlagACK != 0) {
 		t.Fatalf("flags %v, gopacket %v", p.Flags, tl)
 	}
 	if string(tl.Payload) != string(p.Payload) {

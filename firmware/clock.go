@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/ftptap/ftptap/event"
 	"github.com/ftptap/ftptap/ftpstate"
 )
 
@@ -31,8 +32,8 @@ func attachClockLog(ctx context.Context, env *sinkEnv) (func() error, error) {
 
 type clockLog struct{}
 
-func (clockLog) Event(ev *ftpstate.Event, _ []byte) {
-	if ev.Type == ftpstate.TypeAlert && ev.Kind == ftpstate.ClockStepAlert {
+func (clockLog) Event(ev *event.Event, _ []byte) {
+	if ev.Type == event.TypeAlert && ev.Kind == ftpstate.ClockStepAlert {
 		slog.Warn("clock: " + ev.Detail)
 	}
 }

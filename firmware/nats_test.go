@@ -21,7 +21,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/goleak"
 
-	"github.com/ftptap/ftptap/ftpstate"
+	"github.com/ftptap/ftptap/event"
 	"github.com/ftptap/ftptap/natsbus"
 	"github.com/ftptap/ftptap/pipeline"
 )
@@ -221,18 +221,18 @@ func (s tickSource) ReadFrame() (pipeline.Frame, error) {
 // collectSink keeps every event's JSON.
 type collectSink struct {
 	mu   sync.Mutex
-	evs  []ftpstate.Event
+	evs  []event.Event
 	jsns []string
 }
 
-func (c *collectSink) Event(ev *ftpstate.Event, js []byte) {
+func (c *collectSink) Event(ev *event.Event, js []byte) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.evs = append(c.evs, *ev)
 	c.jsns = append(c.jsns, string(js))
 }
 
-func (c *collectSink) find(typ ftpstate.Type, kind string) (ftpstate.Event, bool) {
+func (c *collectSink) find(typ event.Type, kind string) (event.Event, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, e := range c.evs {
@@ -240,7 +240,7 @@ func (c *collectSink) find(typ ftpstate.Type, kind string) (ftpstate.Event, bool
 			return e, true
 		}
 	}
-	return ftpstate.Event{}, false
+	return event.Event{}, false
 }
 
 // liveEnv is a live sinkEnv around a pipeline with no traffic.
@@ -252,7 +252,7 @@ func liveEnv(t *testing.T, cfg *Config) (*sinkEnv, *collectSink) {
 		t.Fatal(err)
 	}
 	return &sinkEnv{cmd: "run", cfg: cfg, pipeline: p, live: true,
-		counters: func() []ftpstate.Counter { return []ftpstate.Counter{{Name: "kernel_drops", Value: 7}} }}, col
+		counters: func() []event.Counter { return []event.Counter{{Name: "kernel_drops", Value: 7}} }}, col
 }
 
 // runLive runs env's pipeline on ticks until stop is called.
@@ -312,16 +312,16 @@ func TestRunEmbeddedStatusAndMetrics(t *testing.T) {
 
 	// The laptop: the embedded server's stream, read over TCP, has status
 	// events.
-	var st ftpstate.Event
+	var st event.Event
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		var ok bool
-		if st, ok = col.find(ftpstate.TypeStatus, ""); ok || time.Now().After(deadline) {
+		if st, ok = col.find(event.TypeStatus, ""); ok || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if st.Type != ftpstate.TypeStatus {
+	if st.Type != event.TypeStatus {
 		t.Fatal("no status event within 10 s")
 	}
 	got := map[string]int64{}
@@ -404,14 +404,14 @@ func TestNATSOverflowAlert(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range 2000 {
-		env.pipeline.Inject(ftpstate.Event{Type: ftpstate.TypeAlert, Kind: "test", Detail: strings.Repeat("x", 100) + string(rune('a'+i%26))})
+		env.pipeline.Inject(event.Event{Type: event.TypeAlert, Kind: "test", Detail: strings.Repeat("x", 100) + string(rune('a'+i%26))})
 	}
 	stopLive := runLive(t, env)
 	deadline := time.Now().Add(15 * time.Second)
-	var alert ftpstate.Event
+	var alert event.Event
 	for time.Now().Before(deadline) {
 		var ok bool
-		if alert, ok = col.find(ftpstate.TypeAlert, "nats_overflow"); ok {
+		if alert, ok = col.find(event.TypeAlert, "nats_overflow"); ok {
 			break
 		}
 		time.Sleep(50 * time.Millisecond)

@@ -11,16 +11,17 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/gopacket"
 
+	"github.com/ftptap/ftptap/event"
 	"github.com/ftptap/ftptap/ftpstate"
 	"github.com/ftptap/ftptap/pipeline"
 )
 
 // runFrames runs frames through a pipeline and returns copies of the
 // events.
-func runFrames(t *testing.T, cfg *ftpstate.Config, frames []pipeline.Frame) []ftpstate.Event {
+func runFrames(t *testing.T, cfg *ftpstate.Config, frames []pipeline.Frame) []event.Event {
 	t.Helper()
-	var evs []ftpstate.Event
-	p, err := pipeline.New(pipeline.Options{Tap: "test", Tracker: cfg, Sinks: []pipeline.Sink{pipeline.SinkFunc(func(ev *ftpstate.Event, _ []byte) {
+	var evs []event.Event
+	p, err := pipeline.New(pipeline.Options{Tap: "test", Tracker: cfg, Sinks: []pipeline.Sink{pipeline.SinkFunc(func(ev *event.Event, _ []byte) {
 		evs = append(evs, *ev)
 	})}})
 	if err != nil {
@@ -46,11 +47,11 @@ func stepped(frames []pipeline.Frame, at int, step time.Duration) []pipeline.Fra
 
 // shape is an event without its time and seq, as JSON: what a clock step
 // must not change.
-func shape(t *testing.T, evs []ftpstate.Event) []string {
+func shape(t *testing.T, evs []event.Event) []string {
 	t.Helper()
 	var out []string
 	for _, ev := range evs {
-		if ev.Type == ftpstate.TypeAlert && ev.Kind == ftpstate.ClockStepAlert {
+		if ev.Type == event.TypeAlert && ev.Kind == ftpstate.ClockStepAlert {
 			continue
 		}
 		ev.Time, ev.Seq = time.Time{}, 0
@@ -87,10 +88,10 @@ func TestClockStep(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			in := stepped(frames, at, tt.step)
 			got := runFrames(t, tt.cfg, in)
-			var steps []ftpstate.Event
+			var steps []event.Event
 			stepIdx := -1
 			for i, ev := range got {
-				if ev.Type == ftpstate.TypeAlert && ev.Kind == ftpstate.ClockStepAlert {
+				if ev.Type == event.TypeAlert && ev.Kind == ftpstate.ClockStepAlert {
 					steps = append(steps, ev)
 					stepIdx = i
 				}
@@ -137,12 +138,12 @@ func TestClockStepTimeouts(t *testing.T) {
 		idle := 15 * time.Minute
 		early := runFrames(t, nil, append(in, tick(time.Second), tick(idle-time.Minute)))
 		late := runFrames(t, nil, append(in, tick(time.Second), tick(idle+2*time.Second)))
-		count := func(evs []ftpstate.Event, reason string) (n int, open int) {
+		count := func(evs []event.Event, reason string) (n int, open int) {
 			for _, ev := range evs {
 				switch ev.Type {
-				case ftpstate.TypeSessionStart:
+				case event.TypeSessionStart:
 					open++
-				case ftpstate.TypeSessionEnd:
+				case event.TypeSessionEnd:
 					open--
 					if ev.Reason == reason {
 						n++
@@ -164,7 +165,7 @@ func TestClockStepTimeouts(t *testing.T) {
 			t.Errorf("step %v: %d sessions timed out %v after their last packet, want %d", step, n, idle+2*time.Second, nShut)
 		}
 		for _, ev := range late {
-			if ev.Type == ftpstate.TypeSessionEnd && ev.Reason == "timeout" && !ev.Time.After(last.Add(idle)) {
+			if ev.Type == event.TypeSessionEnd && ev.Reason == "timeout" && !ev.Time.After(last.Add(idle)) {
 				t.Errorf("step %v: timeout at %v, before %v", step, ev.Time, last.Add(idle))
 			}
 		}
