@@ -97,7 +97,10 @@ type Publisher struct {
 	dropped   atomic.Uint64
 	retries   atomic.Uint64
 	reported  uint64 // drops passed to OnDrop; writer goroutine only
-	reportAt  time.Time
+	// syncFailing: the last sync of the spool failed (logged once);
+	// writer goroutine only.
+	syncFailing bool
+	reportAt    time.Time
 }
 
 // NewPublisher starts a Publisher on nc, which the caller keeps and closes
@@ -275,8 +278,13 @@ func (p *Publisher) writeLoop() {
 		batch := p.takeQueue()
 		if len(batch) > 0 {
 			n, err := p.spool.append(batch)
-			if err != nil && !failing {
-				p.logf("natsbus: spool: %v", err)
+			switch {
+			case err != nil && !failing:
+				// Said once (a full disk, say); the drops are counted
+				// and reported through OnDrop meanwhile.
+				p.logf("%v: events that cannot be stored are dropped and counted until it can write again", err)
+			case err == nil && failing:
+				p.logf("natsbus: spool: writing again, after %d events dropped in all", p.dropped.Load()+uint64(len(batch)-n))
 			}
 			failing = err != nil
 			if n < len(batch) {
@@ -317,9 +325,11 @@ func (p *Publisher) writeLoop() {
 }
 
 func (p *Publisher) syncSpool() {
-	if err := p.spool.sync(); err != nil {
-		p.logf("natsbus: %v", err)
+	err := p.spool.sync()
+	if err != nil && !p.syncFailing {
+		p.logf("%v", err) // once, until a sync succeeds again
 	}
+	p.syncFailing = err != nil
 }
 
 func (p *Publisher) reportDrops(now time.Time) {
