@@ -61,6 +61,7 @@ type Options struct {
 type Stats struct {
 	Accepted     uint64 // events taken by Event
 	Published    uint64 // events the server acknowledged
+	Spooled      uint64 // events written to the spool (on disk: they survive a crash of the process)
 	Dropped      uint64 // events dropped: queue or spool full, or after Close
 	Retries      uint64 // failed sends, each retried later
 	Pending      int    // events queued or spooled, not yet acknowledged
@@ -95,6 +96,7 @@ type Publisher struct {
 	accepted  atomic.Uint64
 	published atomic.Uint64
 	dropped   atomic.Uint64
+	spooled   atomic.Uint64
 	retries   atomic.Uint64
 	reported  uint64 // drops passed to OnDrop; writer goroutine only
 	// syncFailing: the last sync of the spool failed (logged once);
@@ -197,6 +199,7 @@ func (p *Publisher) Stats() Stats {
 	return Stats{
 		Accepted:     p.accepted.Load(),
 		Published:    p.published.Load(),
+		Spooled:      p.spooled.Load(),
 		Dropped:      p.dropped.Load(),
 		Retries:      p.retries.Load(),
 		Pending:      q + n,
@@ -287,6 +290,7 @@ func (p *Publisher) writeLoop() {
 				p.logf("natsbus: spool: writing again, after %d events dropped in all", p.dropped.Load()+uint64(len(batch)-n))
 			}
 			failing = err != nil
+			p.spooled.Add(uint64(n))
 			if n < len(batch) {
 				p.dropped.Add(uint64(len(batch) - n))
 			}
