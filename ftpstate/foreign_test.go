@@ -398,3 +398,25 @@ end close
 		t.Errorf("%d sessions after a retransmitted FIN", n)
 	}
 }
+
+// TestLostTransferCommandUsesAnnouncement: the RETR after a PASV is
+// missing from the capture, but its 150 and 226 are there: the
+// announcement was used, not unused, and no transfer is made up for a
+// command nobody saw.
+func TestLostTransferCommandUsesAnnouncement(t *testing.T) {
+	tr, r, clock, k := loggedIn(nil)
+	pasv(k)
+	k.cseq += uint32(len("RETR f\r\n")) // lost
+	k.send(false, "150 Opening BINARY mode data connection for f (3 bytes).\r\n")
+	k.send(false, "226 Transfer complete.\r\n")
+	k.send(true, "PASV\r\n")
+	k.send(false, "227 Entering Passive Mode (10,0,0,1,156,65).\r\n")
+	tr.Flush(clock.Add(time.Second))
+	f := r.of(event.TypeDataFail)
+	if len(f) != 1 || f[0].Endpoint.String() != "10.0.0.1:40001" {
+		t.Errorf("data.fail = %+v, want only the second PASV's, unused at the end\n%s", f, dialogue(r))
+	}
+	if e := r.of(event.TypeTransferEnd); len(e) != 0 {
+		t.Errorf("transfer.end = %+v", e)
+	}
+}

@@ -36,11 +36,12 @@ type session struct {
 	wait     []waitSeg // segments waiting for the other direction to catch up
 	waitSize int
 
-	user     string
-	loggedIn bool
-	quit     bool // QUIT was sent
-	quitOK   bool // and answered with 2xx
-	tls      bool // AUTH TLS/SSL accepted: the channel is dark
+	user       string
+	loggedIn   bool
+	quit       bool // QUIT was sent
+	quitOK     bool // and answered with 2xx
+	lostPrelim bool // a 1xx answered a command missing from the capture
+	tls        bool // AUTH TLS/SSL accepted: the channel is dark
 
 	expects   []*expectation // announced, not yet finished
 	conns     []*dataConn    // data connections
@@ -648,8 +649,11 @@ func (t *Tracker) response(s *session, code int, text string) {
 	}
 	ev := event.Event{Type: event.TypeResponse, Code: code, Text: text, Command: cmd}
 	t.emitEvent(s, &ev)
-	if pc == nil {
-		return
+	if pc == nil || pc.cmd == "" {
+		t.lostCommandReply(s, code)
+		if pc == nil {
+			return
+		}
 	}
 	final := code >= 200 || code == 0
 	switch pc.cmd {
@@ -694,6 +698,28 @@ func (t *Tracker) response(s *session, code int, text string) {
 	if pc.xfer != nil {
 		t.transferReply(pc.xfer, code, text, final)
 	}
+}
+
+// lostCommandReply watches the replies to commands missing from the
+// capture (or to none): a 1xx, then a final reply other than 425, is a
+// transfer whose command was lost, and it used the session's newest
+// announcement, which is then retired without being reported unused. No
+// transfer is reported: its command and file are unknown.
+func (t *Tracker) lostCommandReply(s *session, code int) {
+	if s.greeting {
+		return
+	}
+	if code >= 100 && code < 200 {
+		s.lostPrelim = true
+		return
+	}
+	if s.lostPrelim && code != 425 {
+		if c := s.current; c != nil && c.xfer == nil && !c.opened && !t.hasConn(c) {
+			c.unseen = true
+			t.finishExpect(c)
+		}
+	}
+	s.lostPrelim = false
 }
 
 // invalidResponse reports a server line without a reply code. It is shown
