@@ -598,7 +598,7 @@ func refusedCommand(x *transfer, code int) bool {
 	d := x.conn
 	// A passive connection the client made before sending the command
 	// is not an attempt for it: the server has not touched it yet.
-	return d == nil || d.state == dataOpen && !d.done && d.hi[0]+d.hi[1] == 0
+	return d == nil || d.state == dataOpen && !d.done && d.hi[0]+d.hi[1] == 0 && d.synTime.Before(x.start)
 }
 
 // releaseExpect gives the announcement of a refused transfer command back

@@ -420,3 +420,23 @@ func TestLostTransferCommandUsesAnnouncement(t *testing.T) {
 		t.Errorf("transfer.end = %+v", e)
 	}
 }
+
+// TestRefusedAfterConnectUsesAnnouncement: the server connected back for
+// the RETR, then refused it: that command did use the PORT address (the
+// connection was attempted for it), and the LIST after it has none.
+func TestRefusedAfterConnectUsesAnnouncement(t *testing.T) {
+	tr, r, clock, k := loggedIn(nil)
+	k.send(true, "PORT 10,0,0,2,156,100\r\n")
+	k.send(false, "200 PORT command successful.\r\n")
+	k.send(true, "RETR f\r\n")
+	d := newConn(tr, clock, "10.0.0.1:20", "10.0.0.2:40036", 7000, 9000)
+	d.handshake()
+	k.send(false, "550 Permission denied.\r\n")
+	d.close()
+	k.send(true, "LIST\r\n")
+	k.send(false, "425 Use PORT or PASV first.\r\n")
+	e := r.of(event.TypeTransferEnd)
+	if len(e) != 2 || e[0].Mode != event.ModeActive || e[1].Mode != event.ModeUnknown {
+		t.Fatalf("transfer.end = %+v\n%s", e, dialogue(r))
+	}
+}
