@@ -90,7 +90,11 @@ func (s *summary) write(w io.Writer) {
 	for _, ss := range s.sessions {
 		for _, t := range ss.transfers {
 			n++
-			fmt.Fprintf(tw, "s%d\t%s\t%s\t%s\t%s\t%d\t%d\t%v\t%d\n", ss.id, t.Command, dash(t.File), t.Direction, t.Mode, t.Bytes, t.Code, t.Complete, t.DurationMS)
+			bytes := fmt.Sprint(t.Bytes)
+			if t.DataNotSeen {
+				bytes = "not seen" // the data connection did not cross the tap
+			}
+			fmt.Fprintf(tw, "s%d\t%s\t%s\t%s\t%s\t%s\t%d\t%v\t%d\n", ss.id, t.Command, dash(t.File), t.Direction, t.Mode, bytes, t.Code, t.Complete, t.DurationMS)
 		}
 	}
 	tw.Flush()

@@ -696,7 +696,7 @@ func (t *Tracker) endTransferNow(x *transfer) {
 		if code == 0 {
 			code = x.code
 		}
-		t.alertOnce(s, "data_not_seen", "the server answered %s with %d, so a data connection was made, but it did not cross the tap: the tap sees only the command channel (a SPAN or mirror of port 21 alone, asymmetric routing, or a data path that bypasses the tap); such transfers report data_seen false and no byte count", x.cmd, code)
+		t.alertOnce(s, "data_not_seen", "the server answered %s with %d, so a data connection was made, but it did not cross the tap; this usually means the tap sees only the command channel (a SPAN or mirror of port 21 alone, asymmetric routing, or a data path that bypasses the tap); such transfers report data_seen false and no byte count", x.cmd, code)
 	}
 	ev.Complete = x.replied && x.code >= 200 && x.code < 300 && (d == nil || !d.rst || d.fin[0] || d.fin[1])
 	ev.DurationMS = end.Sub(x.start).Milliseconds()
