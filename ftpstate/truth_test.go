@@ -6,9 +6,6 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/google/gopacket"
-	"github.com/google/gopacket/layers"
-
 	"github.com/ftptap/ftptap/internal/truth"
 	"github.com/ftptap/ftptap/pipeline"
 )
@@ -100,7 +97,7 @@ func TestControlOnlyLabTruth(t *testing.T) {
 			src := readCapture(t, filepath.Join(dir, "porta.pcap"), filepath.Join(dir, "portb.pcap"))
 			all := len(src.frames)
 			src.frames = slices.DeleteFunc(src.frames, func(f pipeline.Frame) bool {
-				tcp, _ := gopacket.NewPacket(f.Data, f.LinkType, gopacket.Lazy).Layer(layers.LayerTypeTCP).(*layers.TCP)
+				tcp := tcpOf(f)
 				return tcp == nil || tcp.SrcPort != 21 && tcp.DstPort != 21
 			})
 			if len(src.frames) == all {
