@@ -654,6 +654,8 @@ func (t *Tracker) response(s *session, code int, text string) {
 		if pc == nil {
 			return
 		}
+	} else if code >= 200 || code == 0 {
+		s.lostPrelim = false // the 1xx, if any, was this command's
 	}
 	final := code >= 200 || code == 0
 	switch pc.cmd {
