@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 )
@@ -83,6 +84,11 @@ var Scenarios = []Scenario{
 		Name:  "badlogin",
 		About: "a wrong password (530), then the right one and a download from the user's home",
 		Run:   (*Lab).badLogin,
+	},
+	{
+		Name:  "refused-retr",
+		About: "vsftpd refuses RETR of a missing file and of a directory (550); the LIST after them, with no new PASV, uses the same passive port, and an NLST the same PORT after a refused RETR",
+		Run:   (*Lab).refusedRetr,
 	},
 	{
 		Name:  "pasv-refused",
@@ -206,6 +212,33 @@ quit`, Vsftpd.IP4, dir, dir, src, dir))
 		}
 	}
 	return []*Run{r}, sums, nil
+}
+
+// refusedRetr drives vsftpd with the scripted client: transfer commands
+// the server refuses, each followed by one it serves on the same
+// announcement.
+func (l *Lab) refusedRetr(ctx context.Context) ([]*Run, map[string]string, error) {
+	r := l.Scripted(ctx, Vsftpd, "USER anonymous", "CWD pub", "TYPE I",
+		"PASV", "RETR nothere.bin", "RETR /", "LIST",
+		"PORT", "RETR nothere.bin", "NLST",
+		"QUIT")
+	if r.Err != nil {
+		return []*Run{r}, nil, r.Err
+	}
+	var codes []string
+	for _, ln := range r.Sessions[0].Lines {
+		if !ln.Sent && len(ln.Text) > 3 && ln.Text[3] == ' ' {
+			codes = append(codes, ln.Text[:3])
+		}
+	}
+	// Greeting, USER (the lab's vsftpd takes anonymous without a
+	// password), CWD, TYPE, PASV, two refused RETRs, the LIST's 150 and
+	// 226, PORT, the refused RETR, the NLST's 150 and 226, QUIT.
+	want := "220 230 250 200 227 550 550 150 226 200 550 150 226 221"
+	if got := strings.Join(codes, " "); got != want {
+		return []*Run{r}, nil, fmt.Errorf("vsftpd answered %s, want %s", got, want)
+	}
+	return []*Run{r}, nil, nil
 }
 
 // Concurrent is how many sessions the concurrent scenario runs at once.
