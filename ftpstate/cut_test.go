@@ -51,8 +51,8 @@ func TestCutLabCaptures(t *testing.T) {
 }
 
 // TestTeardownOnlyLabCaptures cuts each lab capture to its command
-// channels' segments from their first FIN on: a capture begun after the
-// last bytes of each session (FIN, FIN, ACK, or a FIN and a RST). Each is
+// channels' segments after their last bytes: a capture begun after the
+// payload of each session (FIN, FIN, ACK, or a FIN and a RST). Each is
 // still a session, caught mid-way, with no commands.
 func TestTeardownOnlyLabCaptures(t *testing.T) {
 	dirs, err := filepath.Glob("testdata/lab/*")
@@ -67,18 +67,19 @@ func TestTeardownOnlyLabCaptures(t *testing.T) {
 			}
 			src := readCapture(t, filepath.Join(dir, "porta.pcap"), filepath.Join(dir, "portb.pcap"))
 			type conn struct{ a, b layers.TCPPort }
-			finned := map[conn]bool{}
+			last := map[conn]int{} // each command channel's last frame with payload
+			for i, f := range src.frames {
+				if tcp := tcpOf(f); tcp != nil && (tcp.SrcPort == 21 || tcp.DstPort == 21) && len(tcp.Payload) > 0 {
+					last[conn{min(tcp.SrcPort, tcp.DstPort), max(tcp.SrcPort, tcp.DstPort)}] = i
+				}
+			}
 			var keep []pipeline.Frame
-			for _, f := range src.frames {
+			for i, f := range src.frames {
 				tcp := tcpOf(f)
 				if tcp == nil || tcp.SrcPort != 21 && tcp.DstPort != 21 {
 					continue
 				}
-				c := conn{min(tcp.SrcPort, tcp.DstPort), max(tcp.SrcPort, tcp.DstPort)}
-				if tcp.FIN {
-					finned[c] = true
-				}
-				if finned[c] {
+				if j, ok := last[conn{min(tcp.SrcPort, tcp.DstPort), max(tcp.SrcPort, tcp.DstPort)}]; ok && i > j {
 					keep = append(keep, f)
 				}
 			}

@@ -91,6 +91,11 @@ var Scenarios = []Scenario{
 		Run:   (*Lab).refusedRetr,
 	},
 	{
+		Name:  "half-close",
+		About: "a client that closes without QUIT, and one whose FIN follows its QUIT before the 221 comes (the server's last reply after the client's FIN)",
+		Run:   (*Lab).halfClose,
+	},
+	{
 		Name:  "pasv-refused",
 		About: "the passive data connection answered by a RST (a firewall rejects the passive ports)",
 		Setup: func(l *Lab) error { return l.Reject(Vsftpd, false) },
@@ -239,6 +244,24 @@ func (l *Lab) refusedRetr(ctx context.Context) ([]*Run, map[string]string, error
 		return []*Run{r}, nil, fmt.Errorf("vsftpd answered %s, want %s", got, want)
 	}
 	return []*Run{r}, nil, nil
+}
+
+// halfClose ends two vsftpd sessions from the client side: by closing the
+// command channel without QUIT, and by a FIN right behind QUIT.
+func (l *Lab) halfClose(ctx context.Context) ([]*Run, map[string]string, error) {
+	r1 := l.Scripted(ctx, Vsftpd, "USER anonymous", "CWD pub")
+	if r1.Err != nil {
+		return []*Run{r1}, nil, r1.Err
+	}
+	r2 := l.Scripted(ctx, Vsftpd, "USER anonymous", "-QUIT", "FIN")
+	runs := []*Run{r1, r2}
+	if r2.Err != nil {
+		return runs, nil, r2.Err
+	}
+	if !strings.Contains(string(r2.Output), "< 221 ") {
+		return runs, nil, fmt.Errorf("no 221 after the client's FIN:\n%s", r2.Output)
+	}
+	return runs, nil, nil
 }
 
 // Concurrent is how many sessions the concurrent scenario runs at once.

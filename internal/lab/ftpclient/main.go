@@ -13,6 +13,13 @@
 // the connection when the command is refused, for the next one; in active
 // mode it accepts the server's connection once the server answers 1xx.
 //
+// Two forms are not sent as they are: "-COMMAND" sends COMMAND without
+// waiting for its reply, and FIN half-closes the command channel (the
+// client's FIN), then reads what the server still sends until it closes.
+// Without QUIT or FIN at the end, the client closes the command channel
+// after the last command (a FIN, and a RST for anything the server sends
+// after it).
+//
 // Output, one line each: "local_port=N" (the command channel's port),
 // "> COMMAND" sent, "< LINE" read, "# data N bytes" received.
 package main
@@ -71,6 +78,26 @@ func run(server string, cmds []string) error {
 }
 
 func (c *client) do(cmd string) error {
+	if cmd == "FIN" {
+		if err := c.ctl.(*net.TCPConn).CloseWrite(); err != nil {
+			return err
+		}
+		for {
+			line, err := c.r.ReadString('\n')
+			if line != "" {
+				fmt.Printf("< %s\n", strings.TrimRight(line, "\r\n"))
+			}
+			if err == io.EOF {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+		}
+	}
+	if rest, ok := strings.CutPrefix(cmd, "-"); ok {
+		return c.send(rest)
+	}
 	verb, _, _ := strings.Cut(cmd, " ")
 	verb = strings.ToUpper(verb)
 	switch verb {
