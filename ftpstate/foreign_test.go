@@ -440,3 +440,59 @@ func TestRefusedAfterConnectUsesAnnouncement(t *testing.T) {
 		t.Fatalf("transfer.end = %+v\n%s", e, dialogue(r))
 	}
 }
+
+// TestCutBeforeTransferAdoptsDataConn: the capture began between the
+// announcement and the transfer command. The session, caught mid-way, has
+// seen no announcement; the data connection between its two hosts is the
+// transfer's: the client's, held from just before RETR (passive), or the
+// server's, made after it (active).
+func TestCutBeforeTransferAdoptsDataConn(t *testing.T) {
+	t.Run("passive", func(t *testing.T) {
+		tr, r, clock := newTracker(nil)
+		k := newConn(tr, clock, "10.0.0.2:40000", "10.0.0.1:21", 1000, 5000)
+		d := newConn(tr, clock, "10.0.0.2:40001", "10.0.0.1:40000", 7000, 9000)
+		d.handshake()
+		k.send(true, "RETR f\r\n")
+		k.send(false, "150 Opening BINARY mode data connection for f (500 bytes).\r\n")
+		d.send(false, strings.Repeat("x", 500))
+		d.close()
+		k.send(false, "226 Transfer complete.\r\n")
+		e := r.of(event.TypeTransferEnd)
+		if len(e) != 1 || e[0].Bytes != 500 || e[0].DataNotSeen || e[0].Mode != event.ModePassive || !e[0].Complete {
+			t.Fatalf("transfer.end = %+v\n%s", e, dialogue(r))
+		}
+		if o := r.of(event.TypeDataOpen); len(o) != 1 || o[0].From.String() != "10.0.0.2:40001" {
+			t.Errorf("data.open = %+v", o)
+		}
+	})
+	t.Run("active", func(t *testing.T) {
+		tr, r, clock := newTracker(nil)
+		k := newConn(tr, clock, "10.0.0.2:40000", "10.0.0.1:21", 1000, 5000)
+		k.send(true, "NLST\r\n")
+		d := newConn(tr, clock, "10.0.0.1:20", "10.0.0.2:40036", 7000, 9000)
+		d.handshake()
+		k.send(false, "150 Here comes the directory listing.\r\n")
+		d.send(true, strings.Repeat("n", 30))
+		d.close()
+		k.send(false, "226 Directory send OK.\r\n")
+		e := r.of(event.TypeTransferEnd)
+		if len(e) != 1 || e[0].Bytes != 30 || e[0].Mode != event.ModeActive {
+			t.Fatalf("transfer.end = %+v\n%s", e, dialogue(r))
+		}
+	})
+	t.Run("not with an announcement in sight", func(t *testing.T) {
+		tr, r, clock := newTracker(nil)
+		k := newConn(tr, clock, "10.0.0.2:40000", "10.0.0.1:21", 1000, 5000)
+		k.send(true, "PASV\r\n")
+		k.send(false, "227 Entering Passive Mode (10,0,0,1,156,64).\r\n")
+		k.send(true, "RETR f\r\n")
+		k.send(false, "425 Failed to establish connection.\r\n")
+		k.send(true, "LIST\r\n")
+		d := newConn(tr, clock, "10.0.0.2:40001", "10.0.0.1:50000", 7000, 9000) // an unrelated connection
+		d.handshake()
+		k.send(false, "425 Use PORT or PASV first.\r\n")
+		if o := r.of(event.TypeDataOpen); len(o) != 0 {
+			t.Errorf("data.open = %+v", o)
+		}
+	})
+}

@@ -47,6 +47,8 @@ type session struct {
 	conns     []*dataConn    // data connections
 	transfers []*transfer    // transfers not yet reported
 	current   *expectation   // the newest announcement, which the next transfer uses
+	announced bool           // an announcement was seen
+	adopt     *transfer      // caught mid-way before any announcement: takes the next connection between the hosts
 
 	halfClosed bool // one FIN seen
 	reset      bool
@@ -778,6 +780,7 @@ func (t *Tracker) endSession(s *session, reason string) {
 	for _, e := range append([]*expectation(nil), s.expects...) {
 		t.finishExpect(e)
 	}
+	t.stopAdopt(s)
 	s.ended = true
 	if s.reset || s.fin[0] || s.fin[1] {
 		t.rememberClosed(s.key)

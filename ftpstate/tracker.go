@@ -28,6 +28,7 @@ type Tracker struct {
 
 	held     []heldPacket // unmatched SYN/RST packets, a ring of cfg.MaxHeldSYNs
 	heldNext int
+	nAdopt   int                   // sessions with a transfer waiting for an unannounced data connection
 	greets   [detectSlots]greeting // possible FTP greetings on other ports (see detect)
 	greetN   int
 	closed   [closedSlots]closedConn // command channels seen to end lately (see wasClosed)
@@ -195,6 +196,10 @@ func (t *Tracker) newConn(k connKey, p *event.Packet) {
 		}
 		if s := t.darkSession(p.Src.Addr(), p.Dst.Addr()); s != nil {
 			t.openDarkData(k, s, p)
+			return
+		}
+		if s := t.adopter(p.Src, p.Dst); s != nil {
+			t.openAdopted(k, s, p)
 			return
 		}
 		t.hold(p)
