@@ -244,3 +244,27 @@ func TestSummaryTruth(t *testing.T) {
 		}
 	}
 }
+
+// TestProgressLine: what the progress line says on a terminal.
+func TestProgressLine(t *testing.T) {
+	for _, tt := range []struct {
+		read, size int64
+		frames     uint64
+		elapsed    time.Duration
+		want       string
+	}{
+		{100 << 20, 400 << 20, 500000, 10 * time.Second, "read 100.0 MiB of 400.0 MiB, 50000 frames/s, 30s left"},
+		{3 << 30, 0, 0, time.Second, "read 3.0 GiB, 0 frames/s"},
+		{512, 0, 7, 0, "read 512 B"},
+	} {
+		if got := progressLine(tt.read, tt.size, tt.frames, tt.elapsed); got != tt.want {
+			t.Errorf("progressLine(%d, %d, %d, %v) = %q, want %q", tt.read, tt.size, tt.frames, tt.elapsed, got, tt.want)
+		}
+	}
+	// Not a terminal (a pipe, a file, a test buffer): no progress line,
+	// only the closing line.
+	_, errs, _ := runCmd(t, "replay", filepath.Join(labDir, "pasv-retr", "porta.pcap"))
+	if strings.Contains(errs, "\r") {
+		t.Errorf("progress drawn on a stderr that is no terminal: %q", errs)
+	}
+}
