@@ -66,7 +66,7 @@ func newSummary(w io.Writer) *summary {
 const (
 	widthUser   = 16
 	widthFile   = 48
-	widthDetail = 100
+	widthDetail = 400
 )
 
 func (s *summary) Event(ev *event.Event, _ []byte) {

@@ -162,6 +162,8 @@ func openCapture(name string) (*capFile, error) {
 			return fail("pcapng: %v", err)
 		}
 		cf.src, cf.ngr = ng, ng
+	case !isPcapMagic(magic[:4]):
+		return fail("not a pcap or pcapng file (it starts with %q)", magic[:min(len(magic), 8)])
 	default:
 		pr, err := pcapgo.NewReader(r)
 		if err != nil {
@@ -188,6 +190,17 @@ func openCapture(name string) (*capFile, error) {
 		cf.src, cf.link = pr, pr.LinkType()
 	}
 	return cf, nil
+}
+
+// isPcapMagic reports whether b starts a classic pcap file: microsecond
+// or nanosecond timestamps, either byte order.
+func isPcapMagic(b []byte) bool {
+	for _, m := range []uint32{0xa1b2c3d4, 0xa1b23c4d} {
+		if binary.LittleEndian.Uint32(b) == m || binary.BigEndian.Uint32(b) == m {
+			return true
+		}
+	}
+	return false
 }
 
 // checkLinkNumber refuses link types above 255 other than LINUX_SLL2:
