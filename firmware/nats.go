@@ -205,6 +205,9 @@ func startEmbedded(ctx context.Context, env *sinkEnv, tap string, syncEvery time
 	srv, err := natsbus.StartServer(natsbus.ServerOptions{
 		Listen:       listen,
 		Token:        cfg.Server.Token,
+		Admin:        cfg.Server.Admin.auth(),
+		NoAnonymous:  cfg.Server.Anonymous == "none",
+		TLS:          cfg.Server.TLS.files(),
 		StoreDir:     store,
 		Domain:       domain,
 		MaxStore:     streamBytes + natsStoreHeadroom,
