@@ -52,6 +52,7 @@ package: cross ## Debian packages for arm64, armhf and amd64 into dist/ (nfpm)
 
 bench: ## benchmarks with figures
 	$(GO) test -run='^$$' -bench=. -benchmem ./ftpstate ./decode ./pipeline ./leds ./natsbus
+	$(GO) test -run='^$$' -bench=BenchmarkSummaryMillion -benchtime=1x ./firmware
 
 fuzz: ## a short run of each fuzz target
 	$(GO) test -run='^$$' -fuzz=FuzzParseReply -fuzztime=20s ./ftpstate
