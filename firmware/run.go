@@ -157,7 +157,9 @@ func runTap(ctx context.Context, cfg *Config, stdout io.Writer, logger *slog.Log
 		}
 		sinks = append(sinks, events)
 	}
-	p, err := pipeline.New(pipeline.Options{Tap: cfg.TapID(), Tracker: cfg.TrackerConfig(), Sinks: sinks})
+	tc := cfg.TrackerConfig()
+	tc.ClockStep = liveClockStep
+	p, err := pipeline.New(pipeline.Options{Tap: cfg.TapID(), Tracker: tc, Sinks: sinks})
 	if err != nil {
 		events.Close()
 		return err
