@@ -35,6 +35,7 @@ type Tracker struct {
 
 	nextID    uint64
 	nextXfer  uint64
+	seg       DataSegment // handed to cfg.OnData: reused, so data segments do not allocate
 	now       time.Time
 	nextSweep time.Time
 
