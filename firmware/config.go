@@ -47,6 +47,7 @@ type Config struct {
 	NATS    NATSConfig    `yaml:"nats"`
 	LEDs    LEDConfig     `yaml:"leds"`
 	Metrics MetricsConfig `yaml:"metrics"`
+	Carve   CarveConfig   `yaml:"carve"`
 }
 
 // TimeoutConfig holds the tracker's timeouts, in packet time. Zero: default.
@@ -118,6 +119,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.LEDs.validate(); err != nil {
+		return err
+	}
+	if err := c.Carve.validate(); err != nil {
 		return err
 	}
 	return nil
