@@ -124,6 +124,9 @@ func (c *Config) Validate() error {
 	if err := c.Carve.validate(); err != nil {
 		return err
 	}
+	if err := c.Capture.Save.validate(); err != nil {
+		return err
+	}
 	return nil
 }
 

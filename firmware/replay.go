@@ -77,7 +77,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	closeSinks, err := attachSinks(ctx, &sinkEnv{cmd: "replay", cfg: cfg, pipeline: p})
+	closeSinks, err := attachSinks(ctx, &sinkEnv{cmd: "replay", cfg: cfg, pipeline: p, inputs: files})
 	if err != nil {
 		return err
 	}

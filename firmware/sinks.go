@@ -24,6 +24,7 @@ type sinkEnv struct {
 	cfg      *Config
 	pipeline *pipeline.Pipeline
 	live     bool
+	inputs   []string // replay: the capture files, one per tap port
 	// counters adds the source's own figures (run: kernel_drops) to status
 	// events and /metrics; nil: none. Safe to call from any goroutine.
 	counters func() []event.Counter

@@ -44,6 +44,7 @@ type capFile struct {
 	data   []byte
 	ci     gopacket.CaptureInfo
 	frames int
+	ng     *pcapgo.NgReader // a pcapng file: its interfaces may name tap ports
 }
 
 // OpenFiles opens the named capture files. The error names the file and
@@ -107,7 +108,7 @@ func openCapture(name string) (*capFile, error) {
 			f.Close()
 			return nil, fmt.Errorf("tap: %s: pcapng: %w", name, err)
 		}
-		cf.src, cf.link = ng, ng.LinkType()
+		cf.src, cf.link, cf.ng = ng, ng.LinkType(), ng
 	default:
 		pr, err := pcapgo.NewReader(r)
 		if err != nil {
@@ -165,6 +166,9 @@ func (s *FileSource) ReadFrame() (pipeline.Frame, error) {
 	}
 	cf := s.h[0]
 	fr := pipeline.Frame{Data: cf.data, Info: cf.ci, Side: cf.side, LinkType: cf.link}
+	if cf.ng != nil && len(s.files) == 1 {
+		fr.Side, fr.LinkType = cf.ngPort(cf.ci.InterfaceIndex)
+	}
 	// fr.Data stays valid while the file reads ahead into its other
 	// buffer.
 	if err := cf.next(); err != nil {
@@ -202,4 +206,22 @@ func (h *fileHeap) Pop() any {
 	x := old[len(old)-1]
 	*h = old[:len(old)-1]
 	return x
+}
+
+// ngPort returns the tap port and link type of a pcapng interface. An
+// interface that ftptap saved (pcapsave) describes itself as "tap port A"
+// or "tap port B", so a single saved file replays with both ports; any other
+// interface is of no known port.
+func (cf *capFile) ngPort(i int) (event.Side, layers.LinkType) {
+	intf, err := cf.ng.Interface(i)
+	if err != nil {
+		return cf.side, cf.link
+	}
+	switch intf.Description {
+	case "tap port A":
+		return event.SideA, intf.LinkType
+	case "tap port B":
+		return event.SideB, intf.LinkType
+	}
+	return cf.side, intf.LinkType
 }
