@@ -115,7 +115,7 @@ flags:
 	if err != nil {
 		return err
 	}
-	closeSinks, err := attachSinks(ctx, &sinkEnv{cmd: "replay", cfg: cfg, pipeline: p})
+	closeSinks, err := attachSinks(ctx, &sinkEnv{cmd: "replay", cfg: cfg, pipeline: p, inputs: files})
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"strings"
 	"sync"
@@ -165,7 +166,12 @@ func runTap(ctx context.Context, cfg *Config, stdout io.Writer, logger *slog.Log
 		return err
 	}
 	var capture atomic.Pointer[tap.LiveSource] // set once capture is open
-	env := &sinkEnv{cmd: "run", cfg: cfg, pipeline: p, live: true, counters: func() []event.Counter {
+	env := &sinkEnv{cmd: "run", cfg: cfg, pipeline: p, live: true, setDataFilter: func(eps []netip.AddrPort, pairs [][2]netip.Addr) error {
+		if l := capture.Load(); l != nil {
+			return l.SetDataFilter(&tap.DataFilter{Endpoints: eps, Pairs: pairs})
+		}
+		return nil
+	}, counters: func() []event.Counter {
 		if l := capture.Load(); l != nil {
 			return captureCounters(l.Stats())
 		}

@@ -36,7 +36,8 @@ type Tracker struct {
 
 	nextID    uint64
 	nextXfer  uint64
-	now       time.Time // the tracker's own time line: packet time plus shift
+	seg       DataSegment // handed to cfg.OnData: reused, so data segments do not allocate
+	now       time.Time   // the tracker's own time line: packet time plus shift
 	nextSweep time.Time
 
 	// The clock guard (see clock): the latest packet or Advance time as
