@@ -89,7 +89,7 @@ function render() {
   const nats = document.getElementById('h-nats');
   nats.textContent = h.nats ? h.nats + (h.nats_dropped ? ', ' + h.nats_dropped + ' events dropped' : '') : 'not used';
   nats.dataset.nats = h.nats || 'none';
-  document.getElementById('h-seen').textContent = Number(h.seen || 0).toLocaleString('en');
+  document.getElementById('h-events').textContent = h.time ? Number(h.events).toLocaleString('en') + ', ' + Number(h.open_sessions).toLocaleString('en') + ' sessions open (at ' + clock(h.time) + ')' : '—';
   document.getElementById('h-missed').textContent = String(model.missed);
 
   const open = Array.from(model.open.values()).sort((a, b) => Number(a.id.slice(1)) - Number(b.id.slice(1)));
@@ -188,3 +188,8 @@ es.addEventListener('dropped', e => {
   conn('dropped', 'live; this browser read too slowly and missed ' + model.missed + ' updates (the page was refreshed from a new snapshot)');
   schedule();
 });
+// A browser holds at most six connections to one server over HTTP/1.1:
+// give the stream's back when leaving the page, and start again when the
+// page comes back from the back-forward cache.
+window.addEventListener('pagehide', () => es.close());
+window.addEventListener('pageshow', e => { if (e.persisted) location.reload(); });

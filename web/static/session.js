@@ -75,3 +75,8 @@ es.addEventListener('session', e => {
 // Replies and data connections change the diagram without a session
 // message: refresh now and then while the session is open.
 setInterval(() => { if (!ended) reload(); }, 3000);
+// A browser holds at most six connections to one server over HTTP/1.1:
+// give the stream's back when leaving the page, and start again when the
+// page comes back from the back-forward cache.
+window.addEventListener('pagehide', () => es.close());
+window.addEventListener('pageshow', e => { if (e.persisted) location.reload(); });
