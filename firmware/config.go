@@ -46,6 +46,7 @@ type Config struct {
 	NATS    NATSConfig    `yaml:"nats"`
 	LEDs    LEDConfig     `yaml:"leds"`
 	Metrics MetricsConfig `yaml:"metrics"`
+	Web     WebConfig     `yaml:"web"`
 }
 
 // TimeoutConfig holds the tracker's timeouts, in packet time. Zero: default.
@@ -117,6 +118,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.LEDs.validate(); err != nil {
+		return err
+	}
+	if err := c.Web.validate(); err != nil {
 		return err
 	}
 	return nil
