@@ -22,7 +22,7 @@ import (
 	"periph.io/x/host/v3/rpi"
 	"periph.io/x/host/v3/sysfs"
 
-	"github.com/ftptap/ftptap/ftpstate"
+	"github.com/ftptap/ftptap/event"
 	"github.com/ftptap/ftptap/leds"
 )
 
@@ -54,7 +54,7 @@ func reportDegraded(reason string, on bool) {
 }
 
 // reportPort tells the heartbeat LED (and the page) whether a tap port is up.
-func reportPort(side ftpstate.Side, up bool) {
+func reportPort(side event.Side, up bool) {
 	if p := ledPanel.Load(); p != nil {
 		p.SetPort(side, up)
 	}
@@ -141,7 +141,7 @@ func attachLEDs(ctx context.Context, env *sinkEnv) (func() error, error) {
 			emit = env.pipeline.Inject // live: also from the ticker
 		}
 		opts.OnChange = func(c leds.Change) {
-			emit(ftpstate.Event{Type: ftpstate.TypeLED, Time: c.Time, Kind: c.Role.String(), State: c.State.String()})
+			emit(event.Event{Type: event.TypeLED, Time: c.Time, Kind: c.Role.String(), State: c.State.String()})
 		}
 	case "term":
 		term := leds.NewTerm(ledsOut, env.live && isTerminal(ledsOut))

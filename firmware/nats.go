@@ -13,7 +13,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/ftptap/ftptap/ftpstate"
+	"github.com/ftptap/ftptap/event"
 	"github.com/ftptap/ftptap/natsbus"
 )
 
@@ -88,8 +88,8 @@ func attachNATS(ctx context.Context, env *sinkEnv) (func() error, error) {
 		Logf:         natsLogf,
 		OnDrop: func(n uint64) {
 			// On the publisher's goroutine: Inject is safe from any.
-			env.pipeline.Inject(ftpstate.Event{
-				Type:   ftpstate.TypeAlert,
+			env.pipeline.Inject(event.Event{
+				Type:   event.TypeAlert,
 				Time:   alertTime(env),
 				Kind:   natsOverflowAlert,
 				Detail: fmt.Sprintf("%d events were not published: the NATS queue or spool is full (is the server out of reach?)", n),
@@ -198,6 +198,9 @@ func startEmbedded(ctx context.Context, env *sinkEnv, tap string, syncEvery time
 	srv, err := natsbus.StartServer(natsbus.ServerOptions{
 		Listen:       listen,
 		Token:        cfg.Server.Token,
+		Admin:        cfg.Server.Admin.auth(),
+		NoAnonymous:  cfg.Server.Anonymous == "none",
+		TLS:          cfg.Server.TLS.files(),
 		StoreDir:     store,
 		Domain:       domain,
 		MaxStore:     streamBytes + natsStoreHeadroom,
@@ -246,7 +249,7 @@ func natsStatusLoop(ctx context.Context, env *sinkEnv, every time.Duration, pub 
 			return
 		case <-tk.C:
 		}
-		env.pipeline.Inject(ftpstate.Event{Type: ftpstate.TypeStatus, Time: time.Now().UTC(), Counters: statusCounters(env)})
+		env.pipeline.Inject(event.Event{Type: event.TypeStatus, Time: time.Now().UTC(), Counters: statusCounters(env)})
 		if d := !pub.Stats().Connected; d != down {
 			down = d
 			reportDegraded("nats", d)
@@ -266,12 +269,8 @@ func checkManagementAddr(cfg *Config, listen, key string) error {
 	ip := net.ParseIP(host)
 	any := host == "" || ip.IsUnspecified()
 	tapped := []string{cfg.PortA, cfg.PortB}
-	if cfg.Bridge == nil || *cfg.Bridge {
-		b := cfg.BridgeName
-		if b == "" {
-			b = "ftptap0"
-		}
-		tapped = append(tapped, b)
+	if cfg.BridgeOn() {
+		tapped = append(tapped, cfg.BridgeIfName())
 	}
 	for _, name := range tapped {
 		if name == "" {

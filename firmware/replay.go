@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/ftptap/ftptap/ftpstate"
+	"github.com/ftptap/ftptap/event"
 	"github.com/ftptap/ftptap/pipeline"
 	"github.com/ftptap/ftptap/tap"
 )
@@ -68,7 +68,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		sum = newSummary()
 		sinks = append(sinks, sum)
 	} else {
-		sinks = append(sinks, pipeline.SinkFunc(func(ev *ftpstate.Event, js []byte) {
+		sinks = append(sinks, pipeline.SinkFunc(func(ev *event.Event, js []byte) {
 			out.Write(js)
 			out.WriteByte('\n')
 		}))

@@ -4,7 +4,7 @@ import (
 	"context"
 	"flag"
 
-	"github.com/ftptap/ftptap/ftpstate"
+	"github.com/ftptap/ftptap/event"
 	"github.com/ftptap/ftptap/pipeline"
 )
 
@@ -26,7 +26,7 @@ type sinkEnv struct {
 	live     bool
 	// counters adds the source's own figures (run: kernel_drops) to status
 	// events and /metrics; nil: none. Safe to call from any goroutine.
-	counters func() []ftpstate.Counter
+	counters func() []event.Counter
 }
 
 var sinkOptions []sinkOption

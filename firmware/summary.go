@@ -6,7 +6,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/ftptap/ftptap/ftpstate"
+	"github.com/ftptap/ftptap/event"
 )
 
 // summary collects events into a table a person can read (replay --summary).
@@ -24,14 +24,14 @@ type sumSession struct {
 	start, end     time.Time
 	endReason      string
 	midstream, tls bool
-	transfers      []ftpstate.Event
-	fails          []ftpstate.Event
+	transfers      []event.Event
+	fails          []event.Event
 	requests       int
 }
 
 func newSummary() *summary { return &summary{byID: map[uint64]*sumSession{}} }
 
-func (s *summary) Event(ev *ftpstate.Event, _ []byte) {
+func (s *summary) Event(ev *event.Event, _ []byte) {
 	if ev.Session == 0 {
 		return
 	}
@@ -42,26 +42,26 @@ func (s *summary) Event(ev *ftpstate.Event, _ []byte) {
 		s.sessions = append(s.sessions, ss)
 	}
 	switch ev.Type {
-	case ftpstate.TypeSessionStart:
+	case event.TypeSessionStart:
 		ss.midstream = ev.Midstream
-	case ftpstate.TypeSessionEnd:
+	case event.TypeSessionEnd:
 		ss.end, ss.endReason = ev.Time, ev.Reason
-	case ftpstate.TypeRequest:
+	case event.TypeRequest:
 		ss.requests++
-	case ftpstate.TypeLogin:
+	case event.TypeLogin:
 		ss.user = ev.User
 		if ev.OK {
 			ss.login = "ok"
 		} else if ss.login != "ok" {
 			ss.login = "failed"
 		}
-	case ftpstate.TypeTLS:
+	case event.TypeTLS:
 		ss.tls = true
-	case ftpstate.TypeTransferEnd:
+	case event.TypeTransferEnd:
 		ss.transfers = append(ss.transfers, *ev)
-	case ftpstate.TypeDataFail:
+	case event.TypeDataFail:
 		ss.fails = append(ss.fails, *ev)
-	case ftpstate.TypeAlert:
+	case event.TypeAlert:
 		s.alerts = append(s.alerts, fmt.Sprintf("s%d %s: %s", ev.Session, ev.Kind, ev.Detail))
 	}
 }

@@ -15,7 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/ftptap/ftptap/ftpstate"
+	"github.com/ftptap/ftptap/event"
 	"github.com/ftptap/ftptap/ladder"
 	"github.com/ftptap/ftptap/web"
 )
@@ -49,14 +49,17 @@ type WebTLS struct {
 	Key  string `yaml:"key"`
 }
 
-func (c *WebConfig) validate() error {
+func (c *Config) validateWeb() error {
+	w := &c.Web
 	switch {
-	case (c.TLS.Cert == "") != (c.TLS.Key == ""):
-		return fmt.Errorf("config: web.tls: set both cert and key (cert %q, key %q)", c.TLS.Cert, c.TLS.Key)
-	case c.Password != "" && c.User == "":
-		return fmt.Errorf("config: web.password is set but web.user is not")
-	case c.Sessions < 0 || c.Transfers < 0:
-		return fmt.Errorf("config: web.sessions %d, web.transfers %d: must not be negative", c.Sessions, c.Transfers)
+	case (w.TLS.Cert == "") != (w.TLS.Key == ""):
+		return c.badKey("web.tls", "cert %q, key %q: set both, or neither", w.TLS.Cert, w.TLS.Key)
+	case w.Password != "" && w.User == "":
+		return c.badKey("web.password", "is set but web.user is not")
+	case w.Sessions < 0:
+		return c.badKey("web.sessions", "%d: must not be negative", w.Sessions)
+	case w.Transfers < 0:
+		return c.badKey("web.transfers", "%d: must not be negative", w.Transfers)
 	}
 	return nil
 }
@@ -185,20 +188,20 @@ func attachDiagrams(env *sinkEnv, dir string) (func() error, error) {
 	return d.close, nil
 }
 
-func (d *diagramWriter) Event(ev *ftpstate.Event, _ []byte) {
+func (d *diagramWriter) Event(ev *event.Event, _ []byte) {
 	if ev.Session == 0 {
 		return
 	}
 	dg := d.open[ev.Session]
 	if dg == nil {
-		if ev.Type == ftpstate.TypeSessionEnd {
+		if ev.Type == event.TypeSessionEnd {
 			return
 		}
 		dg = &ladder.Diagram{}
 		d.open[ev.Session] = dg
 	}
 	dg.Add(ev)
-	if ev.Type == ftpstate.TypeSessionEnd {
+	if ev.Type == event.TypeSessionEnd {
 		d.write(ev.Session, dg)
 		delete(d.open, ev.Session)
 	}

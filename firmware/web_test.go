@@ -71,9 +71,9 @@ func TestWebConfig(t *testing.T) {
 		yaml, err string
 	}{
 		{"web: {listen: 127.0.0.1:8080, user: u, password: p, token: t}", ""},
-		{"web: {tls: {cert: a.pem}}", "web.tls: set both cert and key"},
+		{"web: {tls: {cert: a.pem}}", "web.tls cert \"a.pem\", key \"\": set both"},
 		{"web: {password: p}", "web.password is set but web.user is not"},
-		{"web: {sessions: -1}", "must not be negative"},
+		{"web: {sessions: -1}", "web.sessions -1: must not be negative"},
 		{"web: {listen: x, colour: red}", "colour"},
 	} {
 		cfg := &Config{}

@@ -16,6 +16,7 @@ import (
 	"github.com/google/gopacket/layers"
 	"github.com/google/gopacket/pcapgo"
 
+	"github.com/ftptap/ftptap/event"
 	"github.com/ftptap/ftptap/ftpstate"
 	"github.com/ftptap/ftptap/pipeline"
 )
@@ -78,9 +79,9 @@ func readCapture(t testing.TB, names ...string) *memSource {
 			}
 			src, link = r, r.LinkType()
 		}
-		side := ftpstate.SideUnknown
+		side := event.SideUnknown
 		if len(names) > 1 {
-			side = ftpstate.Side(i + 1)
+			side = event.Side(i + 1)
 		}
 		for {
 			data, ci, err := src.ReadPacketData()
@@ -102,7 +103,7 @@ func replay(t testing.TB, cfg *ftpstate.Config, names ...string) []byte {
 	t.Helper()
 	var out bytes.Buffer
 	w := bufio.NewWriter(&out)
-	p, err := pipeline.New(pipeline.Options{Tap: "test", Tracker: cfg, Sinks: []pipeline.Sink{pipeline.SinkFunc(func(ev *ftpstate.Event, js []byte) {
+	p, err := pipeline.New(pipeline.Options{Tap: "test", Tracker: cfg, Sinks: []pipeline.Sink{pipeline.SinkFunc(func(ev *event.Event, js []byte) {
 		w.Write(js)
 		w.WriteByte('\n')
 	})}})

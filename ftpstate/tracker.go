@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/ftptap/ftptap/event"
 )
 
 // Tracker follows FTP sessions through the packets fed to it and reports
@@ -13,7 +15,7 @@ import (
 // feeds it. Time comes only from the packets (and from Advance).
 type Tracker struct {
 	cfg  Config
-	emit func(*Event)
+	emit func(*event.Event)
 
 	ctlPorts [8]uint16 // the first control ports, checked without a loop over a slice header
 	nCtl     int
@@ -101,15 +103,15 @@ type heldPacket struct {
 	time     time.Time
 	src, dst netip.AddrPort
 	seq      uint32
-	flags    Flags
-	side     Side
+	flags    event.Flags
+	side     event.Side
 	used     bool
 }
 
 // New returns a Tracker that calls emit for every event, on the goroutine
 // that calls Feed, Advance or Flush. The *Event is valid only during the
 // call. A nil cfg applies the defaults.
-func New(cfg *Config, emit func(*Event)) *Tracker {
+func New(cfg *Config, emit func(*event.Event)) *Tracker {
 	t := &Tracker{
 		cfg:      cfg.withDefaults(),
 		emit:     emit,
@@ -148,7 +150,7 @@ func (t *Tracker) isControlPort(p uint16) bool {
 
 // Feed tracks one TCP segment. Segments must come in capture order (small
 // reorderings between tap ports are tolerated).
-func (t *Tracker) Feed(p *Packet) {
+func (t *Tracker) Feed(p *event.Packet) {
 	t.stats.Packets++
 	if p.Time.After(t.now) {
 		t.now = p.Time
@@ -161,7 +163,7 @@ func (t *Tracker) Feed(p *Packet) {
 	}
 	k := keyOf(p.Src, p.Dst)
 	if d := t.data[k]; d != nil {
-		if !d.done || !p.Flags.Has(FlagSYN) || p.Flags.Has(FlagACK) {
+		if !d.done || !p.Flags.Has(event.FlagSYN) || p.Flags.Has(event.FlagACK) {
 			t.stats.DataPackets++
 			t.dataPacket(d, p)
 			return
@@ -180,8 +182,8 @@ func (t *Tracker) Feed(p *Packet) {
 }
 
 // newConn looks at a segment of a connection not yet tracked.
-func (t *Tracker) newConn(k connKey, p *Packet) {
-	syn := p.Flags.Has(FlagSYN) && !p.Flags.Has(FlagACK)
+func (t *Tracker) newConn(k connKey, p *event.Packet) {
+	syn := p.Flags.Has(event.FlagSYN) && !p.Flags.Has(event.FlagACK)
 	if syn {
 		if t.isControlPort(p.Dst.Port()) {
 			t.startSession(k, p, false)
@@ -198,12 +200,19 @@ func (t *Tracker) newConn(k connKey, p *Packet) {
 		t.hold(p)
 		return
 	}
-	if p.Flags.Has(FlagRST) || p.Flags.Has(FlagSYN) {
+	if p.Flags.Has(event.FlagRST) || p.Flags.Has(event.FlagSYN) {
 		// A SYN-ACK or RST of a connection whose SYN we hold (or missed).
 		t.hold(p)
 		return
 	}
+	ctl := t.isControlPort(p.Dst.Port()) || t.isControlPort(p.Src.Port())
 	if len(p.Payload) == 0 {
+		if ctl && p.Flags.Has(event.FlagFIN) && !t.wasClosed(k) {
+			// A command channel the capture caught only as its
+			// teardown (it began after the last bytes): a session all
+			// the same, with no commands.
+			t.startSession(k, p, true)
+		}
 		return
 	}
 	// A connection caught mid-way, with data.
@@ -215,8 +224,12 @@ func (t *Tracker) newConn(k connKey, p *Packet) {
 		t.openData(k, e, p.Dst, p.Src, p, true)
 		return
 	}
-	if t.isControlPort(p.Dst.Port()) || t.isControlPort(p.Src.Port()) {
-		if t.wasClosed(k) {
+	if ctl {
+		if t.wasClosed(k) || len(p.Payload) == 1 {
+			// A stray of a session that ended, or a lone byte: a TCP
+			// keep-alive (one old byte, often 0x00) is no sign of a
+			// session, and no command comes one byte to a segment
+			// but from a person typing; the next segment starts it.
 			return
 		}
 		t.startSession(k, p, true)
@@ -247,7 +260,7 @@ func (t *Tracker) darkSession(a, b netip.Addr) *session {
 
 // hold keeps an unmatched SYN (or SYN-ACK, RST) for cfg.SYNHold, in case the
 // announcement of its endpoint arrives later through the other tap port.
-func (t *Tracker) hold(p *Packet) {
+func (t *Tracker) hold(p *event.Packet) {
 	if len(t.held) == 0 {
 		return
 	}
@@ -268,13 +281,13 @@ func (t *Tracker) replayHeld(ep netip.AddrPort) {
 			continue
 		}
 		h.used = true
-		p := Packet{Time: h.time, Side: h.side, Src: h.src, Dst: h.dst, Seq: h.seq, Flags: h.flags}
+		p := event.Packet{Time: h.time, Side: h.side, Src: h.src, Dst: h.dst, Seq: h.seq, Flags: h.flags}
 		k := keyOf(p.Src, p.Dst)
 		if d := t.data[k]; d != nil {
 			t.dataPacket(d, &p)
 			continue
 		}
-		if p.Flags.Has(FlagSYN) && !p.Flags.Has(FlagACK) {
+		if p.Flags.Has(event.FlagSYN) && !p.Flags.Has(event.FlagACK) {
 			if e := t.lookupExpect(p.Dst); e != nil {
 				t.stats.HeldMatched++
 				t.openData(k, e, p.Src, p.Dst, &p, false)
@@ -303,12 +316,19 @@ func (t *Tracker) Flush(now time.Time) {
 			reason := "shutdown"
 			if s.quitOK {
 				reason = "quit"
+			} else if s.halfClosed {
+				reason = "close" // its other FIN was still to come, or is missing
 			}
 			t.endSession(s, reason)
 		}
 	}
 	t.order = t.order[:0]
 }
+
+// halfCloseQuiet is how long a session with one FIN may stay quiet before
+// it is taken as ended: Linux's tcp_fin_timeout, the time a closed socket
+// waits in FIN-WAIT-2 for the other FIN (anything later gets a RST).
+const halfCloseQuiet = 60 * time.Second
 
 // maxIdleWithData bounds how long a session with an open data connection
 // may show no segment at all: the filter's samples come every GiB of data,
@@ -350,7 +370,12 @@ func (t *Tracker) sweepSession(s *session) {
 	for _, x := range slices.Clone(s.transfers) {
 		t.maybeEndTransfer(x)
 	}
-	if s.halfClosed && t.now.Sub(s.closeTime) >= t.cfg.Linger {
+	if s.halfClosed && t.now.Sub(s.last) >= halfCloseQuiet && !s.dataOpen() {
+		// One FIN is the end of one direction only: the server goes on
+		// with its last replies (a 226, then 221; vsftpd's "500 OOPS")
+		// after the client's FIN. The other FIN may be missing from the
+		// capture, though: the session ends once it has been quiet for
+		// as long as a peer's TCP waits for it.
 		t.endSession(s, s.endReason("close"))
 		return
 	}
@@ -367,8 +392,9 @@ func (t *Tracker) sweepSession(s *session) {
 }
 
 // emitEvent fills the session fields of ev and sends it.
-func (t *Tracker) emitEvent(s *session, ev *Event) {
+func (t *Tracker) emitEvent(s *session, ev *event.Event) {
 	ev.Time = t.now
+	ev.Proto = event.ProtoFTP
 	if s != nil {
 		ev.Session = s.id
 		ev.Client = s.client
@@ -381,7 +407,7 @@ func (t *Tracker) emitEvent(s *session, ev *Event) {
 // alert reports an anomaly of a session (s may be nil).
 func (t *Tracker) alert(s *session, kind, format string, a ...any) {
 	t.stats.Anomalies++
-	ev := Event{Type: TypeAlert, Kind: kind, Detail: fmt.Sprintf(format, a...)}
+	ev := event.Event{Type: event.TypeAlert, Kind: kind, Detail: fmt.Sprintf(format, a...)}
 	t.emitEvent(s, &ev)
 }
 
@@ -419,8 +445,8 @@ func (t *Tracker) capHit(s *session, kind, format string, a ...any) {
 func (t *Tracker) sessionCount() int { return len(t.sessions) }
 
 // describe names an endpoint's owner for plain-language details.
-func describeMode(m Mode) string {
-	if m == ModeActive {
+func describeMode(m event.Mode) string {
+	if m == event.ModeActive {
 		return "active-mode"
 	}
 	return "passive-mode"

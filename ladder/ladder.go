@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ftptap/ftptap/ftpstate"
+	"github.com/ftptap/ftptap/event"
 )
 
 // Kind is what a step of the diagram is. Its String form is the step's
@@ -64,11 +64,11 @@ func (e End) String() string {
 type Step struct {
 	Time     time.Time
 	Kind     Kind
-	From, To End           // the arrow's ends; EndNone for a note
-	Mode     ftpstate.Mode // data and fail steps
-	Reason   string        // fail steps: refused, timeout
-	Label    string        // the text on the arrow or in the note
-	Detail   string        // a second paragraph: a diagnosis, an alert's explanation
+	From, To End        // the arrow's ends; EndNone for a note
+	Mode     event.Mode // data and fail steps
+	Reason   string     // fail steps: refused, timeout
+	Label    string     // the text on the arrow or in the note
+	Detail   string     // a second paragraph: a diagnosis, an alert's explanation
 }
 
 // DefaultMaxSteps is the number of steps a Diagram keeps when MaxSteps is
@@ -98,7 +98,7 @@ type Diagram struct {
 // session id once the first is known) and of no session are ignored, as are
 // those that draw nothing (data.expect: the request and reply that announce a
 // data channel are drawn already).
-func (d *Diagram) Add(ev *ftpstate.Event) {
+func (d *Diagram) Add(ev *event.Event) {
 	if ev.Session == 0 || d.Session != 0 && ev.Session != d.Session {
 		return
 	}
@@ -108,37 +108,37 @@ func (d *Diagram) Add(ev *ftpstate.Event) {
 		d.Start = ev.Time
 	}
 	switch ev.Type {
-	case ftpstate.TypeSessionStart:
+	case event.TypeSessionStart:
 		d.Midstream = ev.Midstream
 		if ev.Midstream {
 			d.add(Step{Time: ev.Time, Kind: KindNote, Label: "capture joined the session mid-way: what came before is not shown"})
 		}
-	case ftpstate.TypeSessionEnd:
+	case event.TypeSessionEnd:
 		d.Ended, d.EndReason = true, ev.Reason
-	case ftpstate.TypeRequest:
+	case event.TypeRequest:
 		d.add(Step{Time: ev.Time, Kind: KindRequest, From: EndClient, To: EndServer, Label: join(ev.Command, ev.Arg)})
-	case ftpstate.TypeResponse:
+	case event.TypeResponse:
 		d.add(Step{Time: ev.Time, Kind: KindReply, From: EndServer, To: EndClient, Label: join(strconv.Itoa(ev.Code), ev.Text)})
-	case ftpstate.TypeLogin:
+	case event.TypeLogin:
 		what := "login failed"
 		if ev.OK {
 			what = "logged in"
 		}
 		d.add(Step{Time: ev.Time, Kind: KindNote, Label: fmt.Sprintf("%s as %q", what, ev.User)})
-	case ftpstate.TypeTLS:
+	case event.TypeTLS:
 		d.add(Step{Time: ev.Time, Kind: KindNote, Label: "command channel encrypted (" + join(ev.Command, ev.Arg) + "): later commands are not visible"})
-	case ftpstate.TypeDataOpen:
+	case event.TypeDataOpen:
 		from, to := d.opener(ev)
 		d.add(Step{Time: ev.Time, Kind: KindData, From: from, To: to, Mode: ev.Mode,
 			Label: fmt.Sprintf("%s data connection %s → %s", ev.Mode, ev.From, ev.To)})
-	case ftpstate.TypeDataFail:
+	case event.TypeDataFail:
 		d.addFail(ev)
-	case ftpstate.TypeDataClose:
+	case event.TypeDataClose:
 		d.add(Step{Time: ev.Time, Kind: KindNote, Mode: ev.Mode,
 			Label: fmt.Sprintf("%s data connection to %s closed (%s): %s bytes", ev.Mode, ev.Endpoint, ev.Reason, groupDigits(ev.Bytes))})
-	case ftpstate.TypeTransferEnd:
+	case event.TypeTransferEnd:
 		d.add(Step{Time: ev.Time, Kind: KindNote, Label: transferLabel(ev)})
-	case ftpstate.TypeAlert:
+	case event.TypeAlert:
 		d.add(Step{Time: ev.Time, Kind: KindNote, Label: "alert " + ev.Kind, Detail: ev.Detail})
 	}
 }
@@ -146,19 +146,19 @@ func (d *Diagram) Add(ev *ftpstate.Event) {
 // opener returns the side that opened a data connection and the side it
 // connected to: by the connecting address where it is one of the session's,
 // else by the mode (active: the server connects).
-func (d *Diagram) opener(ev *ftpstate.Event) (from, to End) {
+func (d *Diagram) opener(ev *event.Event) (from, to End) {
 	switch {
 	case ev.From.IsValid() && ev.From.Addr() == d.Client.Addr() && d.Client.Addr() != d.Server.Addr():
 		return EndClient, EndServer
 	case ev.From.IsValid() && ev.From.Addr() == d.Server.Addr() && d.Client.Addr() != d.Server.Addr():
 		return EndServer, EndClient
-	case ev.Mode == ftpstate.ModeActive:
+	case ev.Mode == event.ModeActive:
 		return EndServer, EndClient
 	}
 	return EndClient, EndServer
 }
 
-func (d *Diagram) addFail(ev *ftpstate.Event) {
+func (d *Diagram) addFail(ev *event.Event) {
 	if ev.Reason == "unused" {
 		d.add(Step{Time: ev.Time, Kind: KindNote, Mode: ev.Mode,
 			Label: fmt.Sprintf("%s data channel %s announced by %s, never used", ev.Mode, ev.Endpoint, ev.Via), Detail: ev.Detail})
@@ -201,7 +201,7 @@ func join(a, b string) string {
 	return a + " " + b
 }
 
-func transferLabel(ev *ftpstate.Event) string {
+func transferLabel(ev *event.Event) string {
 	var b strings.Builder
 	if ev.Complete {
 		b.WriteString("transfer complete: ")

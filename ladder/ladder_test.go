@@ -14,7 +14,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/ftptap/ftptap/ftpstate"
+	"github.com/ftptap/ftptap/event"
 	"github.com/ftptap/ftptap/internal/truth"
 	"github.com/ftptap/ftptap/ladder"
 	"github.com/ftptap/ftptap/pipeline"
@@ -33,7 +33,7 @@ func replay(t *testing.T, scenario string) map[uint64]*ladder.Diagram {
 	}
 	defer src.Close()
 	diagrams := map[uint64]*ladder.Diagram{}
-	sink := pipeline.SinkFunc(func(ev *ftpstate.Event, _ []byte) {
+	sink := pipeline.SinkFunc(func(ev *event.Event, _ []byte) {
 		if ev.Session == 0 {
 			return
 		}
@@ -299,13 +299,13 @@ func TestEscaping(t *testing.T) {
 	for i, h := range hostile {
 		t.Run(fmt.Sprint(i), func(t *testing.T) {
 			var d ladder.Diagram
-			for j, ev := range []ftpstate.Event{
-				{Type: ftpstate.TypeSessionStart},
-				{Type: ftpstate.TypeRequest, Command: "RETR", Arg: h},
-				{Type: ftpstate.TypeResponse, Code: 550, Text: h},
-				{Type: ftpstate.TypeTransferEnd, Command: "RETR", File: h, Direction: ftpstate.DirDownload},
-				{Type: ftpstate.TypeAlert, Kind: "x", Detail: h},
-				{Type: ftpstate.TypeSessionEnd, Reason: h},
+			for j, ev := range []event.Event{
+				{Type: event.TypeSessionStart},
+				{Type: event.TypeRequest, Command: "RETR", Arg: h},
+				{Type: event.TypeResponse, Code: 550, Text: h},
+				{Type: event.TypeTransferEnd, Command: "RETR", File: h, Direction: event.DirDownload},
+				{Type: event.TypeAlert, Kind: "x", Detail: h},
+				{Type: event.TypeSessionEnd, Reason: h},
 			} {
 				ev.Session, ev.Client, ev.Server, ev.Time = 1, c, s, t0.Add(time.Duration(j)*time.Millisecond)
 				d.Add(&ev)
@@ -369,7 +369,7 @@ func xmlText(s string) string {
 func TestMaxSteps(t *testing.T) {
 	d := ladder.Diagram{MaxSteps: 10}
 	for i := range 100 {
-		d.Add(&ftpstate.Event{Session: 7, Type: ftpstate.TypeRequest, Command: "NOOP", Time: time.Unix(int64(i), 0)})
+		d.Add(&event.Event{Session: 7, Type: event.TypeRequest, Command: "NOOP", Time: time.Unix(int64(i), 0)})
 	}
 	if len(d.Steps) != 10 || d.Omitted != 90 {
 		t.Fatalf("%d steps, %d omitted; want 10, 90", len(d.Steps), d.Omitted)
@@ -382,7 +382,7 @@ func TestMaxSteps(t *testing.T) {
 		t.Errorf("the diagram does not say what it left out: %q", svg.texts())
 	}
 	// Another session's events are not this one's.
-	d.Add(&ftpstate.Event{Session: 8, Type: ftpstate.TypeRequest, Command: "QUIT"})
+	d.Add(&event.Event{Session: 8, Type: event.TypeRequest, Command: "QUIT"})
 	if d.Omitted != 90 {
 		t.Errorf("an event of session 8 was counted in session 7's diagram")
 	}

@@ -7,7 +7,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/ftptap/ftptap/ftpstate"
+	"github.com/ftptap/ftptap/event"
 )
 
 // Layout, in SVG user units (pixels at scale 1).
@@ -218,7 +218,7 @@ func (d *Diagram) step(w *svgWriter, s *Step, y int) int {
 	marker := "cmd"
 	if s.Kind == KindData || s.Kind == KindFail {
 		marker = s.Mode.String()
-		if s.Mode != ftpstate.ModeActive && s.Mode != ftpstate.ModePassive {
+		if s.Mode != event.ModeActive && s.Mode != event.ModePassive {
 			marker = "cmd"
 		}
 	}

@@ -11,6 +11,7 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -22,6 +23,7 @@ import (
 	"github.com/google/gopacket/layers"
 
 	"github.com/ftptap/ftptap/decode"
+	"github.com/ftptap/ftptap/event"
 	"github.com/ftptap/ftptap/ftpstate"
 )
 
@@ -31,7 +33,7 @@ import (
 type Frame struct {
 	Data     []byte
 	Info     gopacket.CaptureInfo
-	Side     ftpstate.Side
+	Side     event.Side
 	LinkType layers.LinkType
 }
 
@@ -45,14 +47,14 @@ type Source interface {
 // Sink receives every event. ev and js (its JSON form, no newline) are valid
 // only during the call. Event must not block for long.
 type Sink interface {
-	Event(ev *ftpstate.Event, js []byte)
+	Event(ev *event.Event, js []byte)
 }
 
 // SinkFunc adapts a function to Sink.
-type SinkFunc func(ev *ftpstate.Event, js []byte)
+type SinkFunc func(ev *event.Event, js []byte)
 
 // Event calls f.
-func (f SinkFunc) Event(ev *ftpstate.Event, js []byte) { f(ev, js) }
+func (f SinkFunc) Event(ev *event.Event, js []byte) { f(ev, js) }
 
 // Options configure a Pipeline.
 type Options struct {
@@ -65,7 +67,7 @@ type Options struct {
 
 // Stats are counters of a running pipeline, safe to read from any goroutine.
 type Stats struct {
-	Frames      [3]atomic.Uint64 // by ftpstate.Side: unknown, a, b
+	Frames      [3]atomic.Uint64 // by event.Side: unknown, a, b
 	Bytes       atomic.Uint64
 	NotTCP      atomic.Uint64 // frames that were not TCP over IP
 	Events      atomic.Uint64
@@ -80,15 +82,18 @@ type Pipeline struct {
 	decoders map[layers.LinkType]*decode.Decoder // nil: the link type is not supported
 	lastLink layers.LinkType
 	lastDec  *decode.Decoder
-	pkt      ftpstate.Packet
-	seq      uint64
-	buf      []byte
-	queue    []ftpstate.Event // events waiting for dispatch (FIFO)
-	last     time.Time        // newest packet time
-	Stats    Stats
+	// unsupported counts frames by link type that decode.New refused,
+	// with its error: Run reports them.
+	unsupported map[layers.LinkType]*linkFailure
+	pkt         event.Packet
+	seq         uint64
+	buf         []byte
+	queue       []event.Event // events waiting for dispatch (FIFO)
+	last        time.Time     // newest packet time
+	Stats       Stats
 
 	mu       sync.Mutex // guards injected
-	injected []ftpstate.Event
+	injected []event.Event
 	nInject  atomic.Int32 // len(injected), readable without mu
 }
 
@@ -123,17 +128,43 @@ func (p *Pipeline) decoderFor(link layers.LinkType) *decode.Decoder {
 	}
 	d, ok := p.decoders[link]
 	if !ok {
-		d, _ = decode.New(link) // nil on error: counted as not TCP
+		var err error
+		d, err = decode.New(link) // nil on error: counted as not TCP
 		p.decoders[link] = d
+		if err != nil {
+			if p.unsupported == nil {
+				p.unsupported = map[layers.LinkType]*linkFailure{}
+			}
+			p.unsupported[link] = &linkFailure{err: err}
+		}
 	}
 	if d != nil {
 		p.lastLink, p.lastDec = link, d
+	} else {
+		p.unsupported[link].frames++
 	}
 	return d
 }
 
+type linkFailure struct {
+	err    error
+	frames uint64
+}
+
+// linkErrors reports the link types that could not be decoded, in the
+// order of their numbers.
+func (p *Pipeline) linkErrors() error {
+	var errs []error
+	for link := range 256 {
+		if lf := p.unsupported[layers.LinkType(link)]; lf != nil {
+			errs = append(errs, fmt.Errorf("pipeline: %d frames not read: %w", lf.frames, lf.err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // emit is the tracker's event callback: it queues, and dispatch numbers.
-func (p *Pipeline) emit(ev *ftpstate.Event) {
+func (p *Pipeline) emit(ev *event.Event) {
 	p.queue = append(p.queue, *ev)
 }
 
@@ -141,7 +172,7 @@ func (p *Pipeline) emit(ev *ftpstate.Event) {
 // the stream. It must be called on the pipeline goroutine, for instance from
 // a sink; from other goroutines use Inject. A zero Time takes the newest
 // packet time.
-func (p *Pipeline) Emit(ev ftpstate.Event) {
+func (p *Pipeline) Emit(ev event.Event) {
 	if ev.Time.IsZero() {
 		ev.Time = p.last
 	}
@@ -150,7 +181,7 @@ func (p *Pipeline) Emit(ev ftpstate.Event) {
 
 // Inject queues an event from any goroutine; Run sends it on after the next
 // frame or tick.
-func (p *Pipeline) Inject(ev ftpstate.Event) {
+func (p *Pipeline) Inject(ev event.Event) {
 	p.mu.Lock()
 	p.injected = append(p.injected, ev)
 	p.nInject.Store(int32(len(p.injected)))
@@ -190,7 +221,8 @@ func (p *Pipeline) dispatch() {
 // Run reads src until it ends or ctx is done, then ends every open session
 // (reason "shutdown"), sends the last events and returns. A source error
 // other than the end of the source is returned, wrapped, after the flush, so
-// nothing already captured is lost.
+// nothing already captured is lost; so is one error per link type that
+// frames came in and decode cannot read, with the count of such frames.
 func (p *Pipeline) Run(ctx context.Context, src Source) error {
 	var srcErr error
 	for ctx.Err() == nil {
@@ -206,7 +238,10 @@ func (p *Pipeline) Run(ctx context.Context, src Source) error {
 	p.drainInjected()
 	p.tracker.Flush(p.last)
 	p.dispatch()
-	return srcErr // the source's errors name it already
+	// The source's errors name it already. Frames of a link type that
+	// cannot be decoded are an error too: a replay that printed nothing
+	// must not look like a capture without FTP.
+	return errors.Join(srcErr, p.linkErrors())
 }
 
 // Feed runs one frame through the pipeline. Run calls it; tests and

@@ -15,7 +15,7 @@ import (
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
-	"github.com/ftptap/ftptap/ftpstate"
+	"github.com/ftptap/ftptap/event"
 	"github.com/ftptap/ftptap/internal/truth"
 	"github.com/ftptap/ftptap/web"
 )
@@ -167,25 +167,25 @@ func TestBrowser(t *testing.T) {
 	replay(t, srv, "port-stor", 100, nil) // s101
 	// s201: a session still open, in the middle of a passive transfer.
 	var multiCmd string
-	replay(t, srv, "multi", 200, func(ev *ftpstate.Event) bool {
-		if ev.Type == ftpstate.TypeRequest {
+	replay(t, srv, "multi", 200, func(ev *event.Event) bool {
+		if ev.Type == event.TypeRequest {
 			multiCmd = strings.TrimSpace(ev.Command + " " + ev.Arg)
 		}
-		return ev.Type == ftpstate.TypeDataOpen
+		return ev.Type == event.TypeDataOpen
 	})
 	refused := replay(t, srv, "pasv-refused", 300, nil) // s301
 	var diagnosis string
 	for _, ev := range refused {
-		if ev.Type == ftpstate.TypeDataFail {
+		if ev.Type == event.TypeDataFail {
 			diagnosis = ev.Detail
 		}
 	}
 	hostileAt := refused[len(refused)-1].Time
-	for i, ev := range []ftpstate.Event{
-		{Type: ftpstate.TypeSessionStart},
-		{Type: ftpstate.TypeRequest, Command: "RETR", Arg: hostileName},
-		{Type: ftpstate.TypeTransferEnd, Command: "RETR", File: hostileName, Direction: ftpstate.DirDownload, Bytes: 5, Complete: true, Code: 226},
-		{Type: ftpstate.TypeSessionEnd, Reason: "quit"},
+	for i, ev := range []event.Event{
+		{Type: event.TypeSessionStart},
+		{Type: event.TypeRequest, Command: "RETR", Arg: hostileName},
+		{Type: event.TypeTransferEnd, Command: "RETR", File: hostileName, Direction: event.DirDownload, Bytes: 5, Complete: true, Code: 226},
+		{Type: event.TypeSessionEnd, Reason: "quit"},
 	} {
 		ev.Session, ev.Client, ev.Server, ev.Time = 401, cli, srvAddr, hostileAt.Add(time.Duration(i)*time.Millisecond)
 		srv.Event(&ev, nil)

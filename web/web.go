@@ -11,7 +11,7 @@ import (
 
 	"github.com/jonboulle/clockwork"
 
-	"github.com/ftptap/ftptap/ftpstate"
+	"github.com/ftptap/ftptap/event"
 	"github.com/ftptap/ftptap/ladder"
 	"github.com/ftptap/ftptap/leds"
 )
@@ -265,13 +265,13 @@ func (s *Server) Dropped() uint64 {
 
 // SetPort reports whether a tap port is up: the heartbeat LED and the
 // capture health follow it.
-func (s *Server) SetPort(side ftpstate.Side, up bool) {
+func (s *Server) SetPort(side event.Side, up bool) {
 	s.mu.Lock()
 	v := up
 	switch side {
-	case ftpstate.SideA:
+	case event.SideA:
 		s.health.PortA = &v
-	case ftpstate.SideB:
+	case event.SideB:
 		s.health.PortB = &v
 	}
 	s.broadcastLocked("health", s.health)
@@ -311,28 +311,28 @@ func addr(ap netip.AddrPort) string {
 }
 
 // Event takes one event of the pipeline. It never waits for a browser.
-func (s *Server) Event(ev *ftpstate.Event, _ []byte) {
+func (s *Server) Event(ev *event.Event, _ []byte) {
 	s.mu.Lock()
 	s.eventLocked(ev)
 	s.mu.Unlock()
 	s.panel.Event(ev, nil)
 }
 
-func (s *Server) eventLocked(ev *ftpstate.Event) {
+func (s *Server) eventLocked(ev *event.Event) {
 	s.health.Seen++
 	switch ev.Type {
-	case ftpstate.TypeStatus:
+	case event.TypeStatus:
 		s.statusLocked(ev)
 		return
-	case ftpstate.TypeLED:
+	case event.TypeLED:
 		return
-	case ftpstate.TypeAlert:
+	case event.TypeAlert:
 		s.addAlertLocked(Alert{Time: ev.Time, Kind: ev.Kind, Detail: ev.Detail})
-	case ftpstate.TypeDataFail:
+	case event.TypeDataFail:
 		if ev.Reason != "unused" {
 			s.addAlertLocked(Alert{Time: ev.Time, Kind: "data." + ev.Reason, Mode: ev.Mode.String(), Detail: ev.Detail})
 		}
-	case ftpstate.TypeTransferEnd:
+	case event.TypeTransferEnd:
 		s.addTransferLocked(ev)
 	}
 	if ev.Session == 0 {
@@ -340,11 +340,11 @@ func (s *Server) eventLocked(ev *ftpstate.Event) {
 	}
 	ss := s.open[ev.Session]
 	if ss == nil {
-		if ev.Type == ftpstate.TypeSessionEnd {
+		if ev.Type == event.TypeSessionEnd {
 			return // one that was not followed
 		}
 		if len(s.open) >= s.opts.MaxOpen {
-			if ev.Type == ftpstate.TypeSessionStart {
+			if ev.Type == event.TypeSessionStart {
 				s.notShown++
 			}
 			return
@@ -356,22 +356,22 @@ func (s *Server) eventLocked(ev *ftpstate.Event) {
 	ss.diagram.Add(ev)
 	v := &ss.view
 	switch ev.Type {
-	case ftpstate.TypeSessionStart:
+	case event.TypeSessionStart:
 		v.Midstream = ev.Midstream
-	case ftpstate.TypeRequest:
+	case event.TypeRequest:
 		v.Command = ev.Command
 		if ev.Arg != "" {
 			v.Command += " " + ev.Arg
 		}
-	case ftpstate.TypeLogin:
+	case event.TypeLogin:
 		v.User, v.LoginOK = ev.User, ev.OK
-	case ftpstate.TypeDataExpect, ftpstate.TypeDataOpen:
+	case event.TypeDataExpect, event.TypeDataOpen:
 		v.Mode = ev.Mode.String()
-	case ftpstate.TypeTLS:
+	case event.TypeTLS:
 		v.TLS = true
-	case ftpstate.TypeTransferEnd:
+	case event.TypeTransferEnd:
 		v.Transfers++
-	case ftpstate.TypeSessionEnd:
+	case event.TypeSessionEnd:
 		v.Ended, v.Reason, v.End = true, ev.Reason, ev.Time
 		delete(s.open, ev.Session)
 		s.ended = append(s.ended, ss)
@@ -391,7 +391,7 @@ func (s *Server) addAlertLocked(a Alert) {
 	s.broadcastLocked("alert", a)
 }
 
-func (s *Server) addTransferLocked(ev *ftpstate.Event) {
+func (s *Server) addTransferLocked(ev *event.Event) {
 	x := Transfer{
 		Time: ev.Time, Session: sid(ev.Session), Command: ev.Command, File: ev.File,
 		Direction: ev.Direction.String(), Mode: ev.Mode.String(), Bytes: ev.Bytes,
@@ -424,9 +424,17 @@ func appendBounded[T any](list []T, v T, max int) []T {
 	return append(list, v)
 }
 
-// statusLocked takes the figures of a status event (see firmware's
-// statusCounters).
-func (s *Server) statusLocked(ev *ftpstate.Event) {
+// Status takes the figures of a running tap, as a status event carries
+// them (packets_a, kernel_drops, nats_connected...), for the capture health.
+// Status events do the same; Status serves a tap that sends none (no NATS).
+func (s *Server) Status(t time.Time, counters []event.Counter) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.statusLocked(&event.Event{Type: event.TypeStatus, Time: t, Counters: counters})
+}
+
+// statusLocked takes the figures of a status event.
+func (s *Server) statusLocked(ev *event.Event) {
 	h := &s.health
 	h.Time = ev.Time
 	var frames int64

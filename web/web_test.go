@@ -17,7 +17,7 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/ftptap/ftptap/ftpstate"
+	"github.com/ftptap/ftptap/event"
 	"github.com/ftptap/ftptap/pipeline"
 	"github.com/ftptap/ftptap/tap"
 	"github.com/ftptap/ftptap/web"
@@ -30,16 +30,16 @@ const labDir = "../ftpstate/testdata/lab"
 // s1) can share one page. With stop set, it feeds frames only until stop
 // returns true for an event and leaves the sessions open, as a capture
 // still running would. It returns the events srv was given.
-func replay(t *testing.T, srv *web.Server, scenario string, offset uint64, stop func(*ftpstate.Event) bool) []ftpstate.Event {
+func replay(t *testing.T, srv *web.Server, scenario string, offset uint64, stop func(*event.Event) bool) []event.Event {
 	t.Helper()
 	src, err := tap.OpenFiles(filepath.Join(labDir, scenario, "porta.pcap"), filepath.Join(labDir, scenario, "portb.pcap"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer src.Close()
-	var events []ftpstate.Event
+	var events []event.Event
 	stopped := false
-	sink := pipeline.SinkFunc(func(ev *ftpstate.Event, js []byte) {
+	sink := pipeline.SinkFunc(func(ev *event.Event, js []byte) {
 		e := *ev
 		if e.Session != 0 {
 			e.Session += offset
@@ -123,7 +123,7 @@ func TestReplayState(t *testing.T) {
 	}
 	var detail string
 	for _, ev := range refused {
-		if ev.Type == ftpstate.TypeDataFail {
+		if ev.Type == event.TypeDataFail {
 			detail = ev.Detail
 		}
 	}
@@ -167,11 +167,11 @@ var (
 
 // session feeds one made-up session with a transfer of file.
 func session(s *web.Server, id uint64, file string) {
-	for i, ev := range []ftpstate.Event{
-		{Type: ftpstate.TypeSessionStart},
-		{Type: ftpstate.TypeRequest, Command: "RETR", Arg: file},
-		{Type: ftpstate.TypeTransferEnd, Command: "RETR", File: file, Direction: ftpstate.DirDownload, Bytes: 10, Complete: true, Code: 226},
-		{Type: ftpstate.TypeSessionEnd, Reason: "quit"},
+	for i, ev := range []event.Event{
+		{Type: event.TypeSessionStart},
+		{Type: event.TypeRequest, Command: "RETR", Arg: file},
+		{Type: event.TypeTransferEnd, Command: "RETR", File: file, Direction: event.DirDownload, Bytes: 10, Complete: true, Code: 226},
+		{Type: event.TypeSessionEnd, Reason: "quit"},
 	} {
 		ev.Session, ev.Client, ev.Server = id, cli, srvAddr
 		ev.Time = t0.Add(time.Duration(id)*time.Second + time.Duration(i)*time.Millisecond)
@@ -193,7 +193,7 @@ func TestBounds(t *testing.T) {
 		session(srv, i, fmt.Sprintf("f%d", i))
 	}
 	for i := uint64(20); i < 25; i++ {
-		srv.Event(&ftpstate.Event{Type: ftpstate.TypeSessionStart, Session: i, Client: cli, Server: srvAddr, Time: t0}, nil)
+		srv.Event(&event.Event{Type: event.TypeSessionStart, Session: i, Client: cli, Server: srvAddr, Time: t0}, nil)
 	}
 	st := getState(t, ts.URL)
 	var ended, files []string

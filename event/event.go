@@ -1,4 +1,4 @@
-package ftpstate
+package event
 
 import (
 	"net/netip"
@@ -63,6 +63,28 @@ func ParseType(s string) Type {
 		}
 	}
 	return TypeUnknown
+}
+
+// Proto is the protocol an event belongs to. Its String form is the
+// event's "proto" field.
+type Proto uint8
+
+// Protocols. The zero value is an event of no protocol (status, led): its
+// JSON form has no "proto" field.
+const (
+	ProtoNone Proto = iota
+	ProtoFTP        // RFC 959 and its extensions
+	ProtoTFTP       // RFC 1350 and its options
+)
+
+func (p Proto) String() string {
+	switch p {
+	case ProtoFTP:
+		return "ftp"
+	case ProtoTFTP:
+		return "tftp"
+	}
+	return ""
 }
 
 // Mode is the mode of a data channel.
@@ -138,6 +160,9 @@ type Event struct {
 	Seq  uint64
 	Time time.Time
 	Type Type
+	// Proto is the protocol of the tracker that made the event; none for
+	// events of the tap itself (status, led).
+	Proto Proto
 
 	Session uint64         // unique within a run; 0 for events of no session (status, led)
 	Client  netip.AddrPort // command channel's client endpoint
@@ -172,6 +197,10 @@ type Event struct {
 	Bytes      int64
 	Complete   bool
 	DurationMS int64
+	// DataNotSeen: the server's replies show a data connection was made,
+	// but it did not cross the tap, so Bytes is unknown (written as
+	// "data_seen":false in place of "bytes").
+	DataNotSeen bool
 
 	// alert: Kind is one subject token (letters, digits, '_'); led: Kind is
 	// the role and State its new state.
@@ -254,8 +283,8 @@ func tokenByte(c byte) bool {
 }
 
 // AppendJSON appends the event as one JSON object (no newline) to b.
-// Common fields come first in a fixed order: v, tap, seq, ts, type, session,
-// client, server. Strings from the wire are escaped; invalid UTF-8 becomes
+// Common fields come first in a fixed order: v, tap, seq, ts, type, proto,
+// session, client, server. Strings from the wire are escaped; invalid UTF-8 becomes
 // U+FFFD.
 func (e *Event) AppendJSON(b []byte) []byte {
 	b = append(b, `{"v":1,"tap":`...)
@@ -266,6 +295,9 @@ func (e *Event) AppendJSON(b []byte) []byte {
 	b = e.Time.UTC().AppendFormat(b, "2006-01-02T15:04:05.000000Z")
 	b = append(b, `","type":`...)
 	b = appendString(b, e.Type.String())
+	if e.Proto != ProtoNone {
+		b = appendField(b, "proto", e.Proto.String())
+	}
 	if e.Session != 0 || e.Client.IsValid() {
 		b = append(b, `,"session":"`...)
 		b = append(b, 's')
@@ -331,7 +363,11 @@ func (e *Event) AppendJSON(b []byte) []byte {
 		b = appendField(b, "command", e.Command)
 		b = appendField(b, "file", e.File)
 		b = appendField(b, "direction", e.Direction.String())
-		b = appendInt(b, "bytes", e.Bytes)
+		if e.DataNotSeen {
+			b = append(b, `,"data_seen":false`...)
+		} else {
+			b = appendInt(b, "bytes", e.Bytes)
+		}
 		b = appendInt(b, "code", int64(e.Code))
 		b = appendBool(b, "complete", e.Complete)
 		b = appendField(b, "mode", e.Mode.String())
