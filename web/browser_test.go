@@ -106,10 +106,11 @@ type pageDOM struct {
 	Alerts    []struct {
 		Kind, Detail string
 	} `json:"alerts"`
-	Ended   [][]string `json:"ended"`
-	Scripts int        `json:"scripts"`
-	Images  int        `json:"images"`
-	Pwned   any        `json:"pwned"`
+	Ended   [][]string        `json:"ended"`
+	Scripts int               `json:"scripts"`
+	Images  int               `json:"images"`
+	Pwned   any               `json:"pwned"`
+	Health  map[string]string `json:"health"`
 }
 
 const readPage = `(() => {
@@ -121,6 +122,7 @@ const readPage = `(() => {
     alerts: Array.from(document.querySelectorAll('#alerts li'), li => ({kind: li.dataset.kind, detail: li.querySelector('.detail').textContent})),
     scripts: document.scripts.length, images: document.images.length,
     pwned: window.__pwned === undefined ? null : window.__pwned,
+    health: Object.fromEntries(['ports', 'frames', 'drops', 'nats'].map(k => [k, document.getElementById('h-' + k).textContent])),
   };
 })()`
 
@@ -191,17 +193,30 @@ func TestBrowser(t *testing.T) {
 		srv.Event(&ev, nil)
 	}
 
+	// Capture health, as ftptap run reports it: ports up, then a status
+	// event with the tap's counters.
+	srv.SetPort(event.SideA, true)
+	srv.SetPort(event.SideB, true)
+	srv.Event(&event.Event{Type: event.TypeStatus, Time: hostileAt, Counters: []event.Counter{
+		{Name: "packets_a", Value: 1200}, {Name: "packets_b", Value: 34}, {Name: "events", Value: 99},
+		{Name: "open_sessions", Value: 1}, {Name: "kernel_drops", Value: 7}, {Name: "nats_connected", Value: 0},
+	}}, nil)
+
 	t.Run("page", func(t *testing.T) {
 		var p pageDOM
 		deadline := time.Now().Add(10 * time.Second)
 		for {
 			eval(t, ctx, readPage, &p)
-			if len(p.Transfers) == 3 && len(p.Alerts) >= 1 && len(p.Ended) == 4 || time.Now().After(deadline) {
+			if len(p.Transfers) == 3 && len(p.Alerts) >= 1 && len(p.Ended) == 4 && p.Health["drops"] == "7" || time.Now().After(deadline) {
 				break
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
 		screenshot(t, ctx, dir, "page.png")
+		wantHealth := map[string]string{"ports": "A up, B up", "frames": "1,234", "drops": "7", "nats": "disconnected"}
+		if fmt.Sprint(p.Health) != fmt.Sprint(wantHealth) {
+			t.Errorf("capture health %v, want %v", p.Health, wantHealth)
+		}
 		if p.Conn != "live" {
 			t.Errorf("connection %q, want live", p.Conn)
 		}
