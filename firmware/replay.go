@@ -25,6 +25,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	wantSummary := fs.Bool("summary", false, "print a readable table of sessions and transfers instead of events")
 	configPath := fs.String("config", "", "config file (default: none for replay)")
 	showPass := fs.Bool("show-passwords", false, "put PASS arguments into events")
+	readAhead := fs.Bool("read-ahead", true, "read the files ahead on a second goroutine (same events, sooner)")
 	var ports portList
 	fs.Var(&ports, "control-port", "TCP port of FTP command channels (repeatable; default 21)")
 	for _, o := range sinkOptions {
@@ -81,7 +82,13 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	runErr := p.Run(ctx, src)
+	var in pipeline.Source = src
+	if *readAhead {
+		a := pipeline.ReadAhead(src, pipeline.AheadOptions{})
+		defer a.Close()
+		in = a
+	}
+	runErr := p.Run(ctx, in)
 	closeErr := closeSinks()
 	if sum != nil {
 		sum.write(out)

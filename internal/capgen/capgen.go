@@ -1,6 +1,5 @@
 // Package capgen writes synthetic captures for benchmarks: a mixed capture
-// (FTP sessions of every kind among HTTP noise and a SYN flood on the FTP
-// port), a control-heavy one (sessions that only talk on the command
+// (FTP sessions of every kind among HTTP noise and a SYN flood), a control-heavy one (sessions that only talk on the command
 // channel) and one of sessions that open and never close. Frames are
 // Ethernet, IPv4 or IPv6, TCP, with the IP checksum set and the TCP
 // checksum left blank (as offloaded captures have it). The same arguments
