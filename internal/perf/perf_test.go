@@ -23,6 +23,7 @@ var (
 	opens     = flag.String("perf.sessions", "1000,30000", "never-closing sessions of the idle captures, comma-separated")
 	tsharkMax = flag.Int("perf.tshark-scale", 1, "largest scale tshark is run on (it is 40 times slower)")
 	runs      = flag.Int("perf.runs", 3, "runs of each tool; the fastest counts")
+	dropLarge = flag.Bool("perf.drop-large", false, "delete the mixed captures above scale 1 once replayed (100x is 13 GB)")
 	dir       = flag.String("perf.dir", filepath.Join(os.TempDir(), "ftptap-bench"), "where the generated captures are kept between runs")
 )
 
@@ -231,6 +232,9 @@ func BenchmarkMixed(b *testing.B) {
 						ts.wall.Seconds(), ts.cpu.Seconds(), ts.maxRSS>>20, ts.wall.Seconds()/ft.wall.Seconds())
 				}
 				fmt.Fprintln(os.Stderr, line)
+			}
+			if *dropLarge && scale > 1 {
+				os.Remove(file)
 			}
 		})
 	}
