@@ -41,10 +41,16 @@ func (f *idleFeeder) send(src, dst netip.AddrPort, seq, ack uint32, flags event.
 	return n
 }
 
-// session opens session i: handshake, greeting, login; with data, an EPSV
-// and a data connection to the announced port, then a RETR whose 150 says
-// the transfer is on.
-func (f *idleFeeder) session(i int, data bool) {
+// What a session of BenchmarkOpenSessions does after its login.
+const (
+	loginOnly = iota // nothing more
+	announced        // EPSV, 229, RETR, 150: a transfer with no data connection (yet)
+	connected        // the same with the data connection set up
+)
+
+// session opens session i: handshake, greeting, login, and then what mode
+// says.
+func (f *idleFeeder) session(i int, mode int) {
 	n := i + 1
 	c := netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, byte(n >> 16), byte(n >> 8), byte(n)}), uint16(1024+i%60000))
 	s := netip.AddrPortFrom(netip.AddrFrom4([4]byte{192, 0, 2, 21}), 21)
@@ -65,18 +71,20 @@ func (f *idleFeeder) session(i int, data bool) {
 	say(false, "331 Please specify the password.")
 	say(true, "PASS guest@example.com")
 	say(false, "230 Login successful.")
-	if !data {
+	if mode == loginOnly {
 		return
 	}
 	port := uint16(40000 + i%20000)
 	say(true, "EPSV")
 	say(false, "229 Entering Extended Passive Mode (|||"+strconv.Itoa(int(port))+"|)")
-	dc := netip.AddrPortFrom(c.Addr(), uint16(50000+i%10000))
-	ds := netip.AddrPortFrom(s.Addr(), port)
-	dcs, dss := uint32(i)*31, uint32(i)*37
-	dcs += f.send(dc, ds, dcs, 0, event.FlagSYN, "")
-	dss += f.send(ds, dc, dss, dcs, event.FlagSYN|ack, "")
-	f.send(dc, ds, dcs, dss, ack, "")
+	if mode == connected {
+		dc := netip.AddrPortFrom(c.Addr(), uint16(50000+i%10000))
+		ds := netip.AddrPortFrom(s.Addr(), port)
+		dcs, dss := uint32(i)*31, uint32(i)*37
+		dcs += f.send(dc, ds, dcs, 0, event.FlagSYN, "")
+		dss += f.send(ds, dc, dss, dcs, event.FlagSYN|ack, "")
+		f.send(dc, ds, dcs, dss, ack, "")
+	}
 	say(true, "RETR pub/slow.bin")
 	say(false, "150 Opening BINARY mode data connection.")
 }
@@ -108,15 +116,15 @@ func settled() (heap, res int64) {
 
 // openSessions opens n sessions in a new tracker and returns the heap and
 // RSS they added. The tracker is kept alive until the figures are taken.
-func openSessions(tb testing.TB, n int, data bool) (heap, res float64) {
+func openSessions(tb testing.TB, n int, mode int) (heap, res float64) {
 	tb.Helper()
-	cfg := &ftpstate.Config{MaxSessions: n + 1, MaxDataConns: n + 1, IdleTimeout: time.Hour}
+	cfg := &ftpstate.Config{MaxSessions: n + 1, MaxDataConns: n + 1, IdleTimeout: time.Hour, DataTimeout: time.Hour}
 	events := 0
 	h0, r0 := settled()
 	f := &idleFeeder{now: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)}
 	f.t = ftpstate.New(cfg, func(*event.Event) { events++ })
 	for i := range n {
-		f.session(i, data)
+		f.session(i, mode)
 	}
 	h1, r1 := settled()
 	if got := f.t.OpenSessions(); got != n {
@@ -131,24 +139,28 @@ func openSessions(tb testing.TB, n int, data bool) (heap, res float64) {
 }
 
 // BenchmarkOpenSessions opens -mem.sessions idle command sessions (logged
-// in, nothing more), then as many again each with an open data connection,
-// and reports the heap and the resident memory each one costs: per
-// session, and per data connection (the difference). Targets: 1 KB of RSS
-// per idle session, 256 B per data connection.
+// in, nothing more); then as many again each with a transfer announced
+// (EPSV, RETR) but no data connection; then as many with the data
+// connection set up. It reports the heap and the resident memory each
+// costs: per idle session, per announced transfer (the second less the
+// first) and per tracked data connection (the third less the second).
+// Targets: 1 KB of RSS per idle session, 256 B per data connection.
 //
 //	go test -run='^$' -bench=OpenSessions -mem.sessions=100000 ./ftpstate
 func BenchmarkOpenSessions(b *testing.B) {
 	n := *memSessions
 	for range b.N {
-		sh, sr := openSessions(b, n, false)
-		dh, dr := openSessions(b, n, true)
+		sh, sr := openSessions(b, n, loginOnly)
+		ah, ar := openSessions(b, n, announced)
+		dh, dr := openSessions(b, n, connected)
 		b.ReportMetric(sh, "heap-B/session")
 		b.ReportMetric(sr, "rss-B/session")
-		b.ReportMetric(dh-sh, "heap-B/dataconn")
-		b.ReportMetric(dr-sr, "rss-B/dataconn")
+		b.ReportMetric(ah-sh, "heap-B/transfer")
+		b.ReportMetric(ar-sr, "rss-B/transfer")
+		b.ReportMetric(dh-ah, "heap-B/dataconn")
+		b.ReportMetric(dr-ar, "rss-B/dataconn")
 		b.ReportMetric(float64(n), "sessions")
-		if b.N == 1 {
-			fmt.Fprintf(os.Stderr, "%d sessions: %.0f B heap, %.0f B RSS each; with a data connection each: %.0f B heap, %.0f B RSS more each\n", n, sh, sr, dh-sh, dr-sr)
-		}
+		fmt.Fprintf(os.Stderr, "%d sessions: %.0f B heap, %.0f B RSS each; an announced transfer %.0f B heap, %.0f B RSS more; its data connection %.0f B heap, %.0f B RSS more\n",
+			n, sh, sr, ah-sh, ar-sr, dh-ah, dr-ar)
 	}
 }

@@ -358,10 +358,10 @@ func (t *Tracker) sweepSession(s *session) {
 		t.releaseWait(s, false)
 	}
 	for _, d := range slices.Clone(s.conns) {
-		if d.state == dataSynSent && t.now.Sub(d.synTime) >= t.cfg.DataTimeout {
+		if d.state == dataSynSent && t.now.Sub(d.synTime.Time()) >= t.cfg.DataTimeout {
 			t.failData(d, "timeout")
 		}
-		if d.done && t.now.Sub(d.doneTime) >= t.cfg.DataTimeout {
+		if d.done && t.now.Sub(d.doneTime.Time()) >= t.cfg.DataTimeout {
 			// One FIN seen and the other missing from the capture: the
 			// connection is long over.
 			t.dropData(d)
