@@ -67,5 +67,11 @@ fuzz: ## a short run of each fuzz target
 demo: build ## ftptap inline on live FTP traffic in a lab of network namespaces (root)
 	BIN=$(BIN) ./lab/demo.sh
 
+# make bench-live STORM_TIME=3s: a quick look at the session storm.
+STORM_RATE ?= 1000
+STORM_TIME ?= 30s
+
 bench-live: ## live capture under iperf3 load: packets, kernel drops, command-channel events lost (root)
 	$(GO) test -run='^$$' -bench=BenchmarkLiveLoad -benchtime=5x -timeout 30m ./internal/lab -load=20s
+	$(GO) test -run='^$$' -bench='BenchmarkLive(Downloads|Storm)' -benchtime=1x -timeout 30m ./internal/lab -live-heavy \
+		-load=20s -downloads=50 -storm-rate=$(STORM_RATE) -storm-time=$(STORM_TIME)
