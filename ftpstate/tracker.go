@@ -38,6 +38,8 @@ type Tracker struct {
 	now       time.Time
 	nextSweep time.Time
 
+	out event.Event // the event being emitted (see emitEvent)
+
 	stats         Stats
 	lastGlobalCap struct {
 		kind string
@@ -401,7 +403,11 @@ func (t *Tracker) emitEvent(s *session, ev *event.Event) {
 		ev.Server = s.server
 	}
 	t.stats.Events++
-	t.emit(ev)
+	// emit gets a copy in the tracker, not ev itself: passed on to a
+	// function value, ev would escape, and every event would be a heap
+	// allocation of its own at the caller.
+	t.out = *ev
+	t.emit(&t.out)
 }
 
 // alert reports an anomaly of a session (s may be nil).
