@@ -57,6 +57,7 @@ fuzz: ## a short run of each fuzz target
 	$(GO) test -run='^$$' -fuzz=FuzzParseReply -fuzztime=20s ./ftpstate
 	$(GO) test -run='^$$' -fuzz=FuzzParseCommand -fuzztime=20s ./ftpstate
 	$(GO) test -run='^$$' -fuzz=FuzzTracker -fuzztime=30s ./ftpstate
+	$(GO) test -run='^$$' -fuzz=FuzzSegments -fuzztime=30s ./ftpstate
 
 demo: build ## ftptap inline on live FTP traffic in a lab of network namespaces (root)
 	BIN=$(BIN) ./lab/demo.sh
