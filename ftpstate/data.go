@@ -402,7 +402,9 @@ func (t *Tracker) dataPacket(d *dataConn, p *event.Packet) {
 		if len(p.Payload) > 0 && t.cfg.OnData != nil && d.xfer != nil {
 			x := d.xfer
 			off := d.hi[dir] - int64(int32(d.hiSeq[dir]-end)) - int64(len(p.Payload))
-			t.cfg.OnData(&DataSegment{Session: d.sess.id, Transfer: x.id, Command: x.cmd, File: x.file, Offset: off, Payload: p.Payload})
+			t.seg = DataSegment{Session: d.sess.id, Transfer: x.id, Command: x.cmd, File: x.file, Offset: off, Sender: dir == senderDir(d, x), Payload: p.Payload}
+			t.cfg.OnData(&t.seg)
+			t.seg.Payload = nil
 		}
 	}
 	if f.Has(event.FlagFIN) {
@@ -745,7 +747,7 @@ func (t *Tracker) endTransferNow(x *transfer) {
 	}
 	x.ended = true
 	s := x.sess
-	ev := event.Event{Type: event.TypeTransferEnd, Command: x.cmd, File: x.file, Direction: x.dir, Code: x.code, Text: x.text}
+	ev := event.Event{Type: event.TypeTransferEnd, Command: x.cmd, File: x.file, Direction: x.dir, Code: x.code, Text: x.text, Transfer: x.id}
 	end := t.now
 	if x.replied {
 		end = x.replyTime
@@ -760,17 +762,7 @@ func (t *Tracker) endTransferNow(x *transfer) {
 		if !ev.Endpoint.IsValid() {
 			ev.Endpoint = d.to
 		}
-		// The sender: the server for downloads and listings, the client
-		// for uploads; the connecting side is the server in active mode.
-		senderIsFrom := d.mode == event.ModeActive
-		if x.dir == event.DirUpload {
-			senderIsFrom = !senderIsFrom
-		}
-		dir := 1
-		if senderIsFrom {
-			dir = 0
-		}
-		ev.Bytes = d.hi[dir]
+		ev.Bytes = d.hi[senderDir(d, x)]
 		if x.sizeHint > ev.Bytes && (x.sizeHint-ev.Bytes)%(1<<32) == 0 {
 			// Sequence numbers wrapped around 4 GiB between two segments
 			// in the capture: the announced size settles it.
@@ -812,4 +804,18 @@ func (t *Tracker) endTransferNow(x *transfer) {
 	if d != nil {
 		d.xfer = nil
 	}
+}
+
+// senderDir is the direction of d (0 from→to, 1 to→from) that carries
+// transfer x's bytes: the server sends downloads and listings, the client
+// uploads, and the connecting side is the server in active mode.
+func senderDir(d *dataConn, x *transfer) int {
+	senderIsFrom := d.mode == event.ModeActive
+	if x.dir == event.DirUpload {
+		senderIsFrom = !senderIsFrom
+	}
+	if senderIsFrom {
+		return 0
+	}
+	return 1
 }

@@ -2,6 +2,7 @@ package ftpstate
 
 import (
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/ftptap/ftptap/event"
@@ -648,6 +649,9 @@ func (t *Tracker) response(s *session, code int, text string) {
 	cmd := ""
 	if pc != nil {
 		cmd = pc.cmd
+		if (cmd == "PASS" || cmd == "ACCT") && !t.cfg.ShowPasswords {
+			text = redactEcho(text, pc.arg)
+		}
 	}
 	ev := event.Event{Type: event.TypeResponse, Code: code, Text: text, Command: cmd}
 	t.emitEvent(s, &ev)
@@ -792,4 +796,21 @@ func (t *Tracker) endSession(s *session, reason string) {
 		delete(t.dark, addrPair{s.client.Addr(), s.server.Addr()})
 	}
 	s.pending = nil
+}
+
+// redactEcho hides a password that a reply to PASS or ACCT echoes ("230
+// User logged in, PASS secret"), as the request's argument is hidden: after
+// "PASS " wherever it stands, and the bare password when it is long enough
+// not to match ordinary words of the reply by chance.
+func redactEcho(text, pass string) string {
+	if pass == "" || !strings.Contains(text, pass) {
+		return text
+	}
+	for _, pre := range []string{"PASS ", "pass ", "Pass "} {
+		text = strings.ReplaceAll(text, pre+pass, pre+"****")
+	}
+	if len(pass) >= 4 {
+		text = strings.ReplaceAll(text, pass, "****")
+	}
+	return text
 }
