@@ -47,8 +47,9 @@
 // other tap port) is held briefly and matched. A data connection answered
 // by a RST fails as refused, one never answered as timeout; each failure
 // carries a plain-language diagnosis. An announcement is reported unused
-// when a newer one replaces it with no connection made to it, or when the
-// session ends.
+// when the server refuses it (a 4xx or 5xx to PORT), when a newer one
+// replaces it with no connection made to it, when a transfer that took it
+// ends with no connection made, or when the session ends.
 //
 // Announced addresses that are not the peer's own are reported: a private
 // one from a public peer (or 0.0.0.0) as a NAT that does not rewrite them,
