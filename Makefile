@@ -70,7 +70,8 @@ fuzz: ## a bounded run (FUZZTIME each, about 3 min in all) of every fuzz target;
 	$(FUZZ) -fuzz=FuzzParseReply ./ftpstate
 	$(FUZZ) -fuzz=FuzzParseCommand ./ftpstate
 	$(FUZZ) -fuzz=FuzzTracker ./ftpstate
-	$(FUZZ) -fuzz=FuzzEventJSON ./ftpstate
+	$(FUZZ) -fuzz=FuzzSegments ./ftpstate
+	$(FUZZ) -fuzz=FuzzEventJSON ./event
 	$(FUZZ) -fuzz=FuzzDecode ./decode
 	$(FUZZ) -fuzz=FuzzCaptureFile ./tap
 	$(FUZZ) -fuzz=FuzzSpoolSegment ./natsbus
