@@ -13,7 +13,10 @@ apt_pkgs=(make git ca-certificates gcc libc6-dev  # gcc: go test -race needs cgo
 	iproute2 ethtool tcpdump
 	vsftpd curl lftp nftables iperf3 procps  # lab: real FTP servers and clients in namespaces
 	libsodium23 libssl3 libcap2 libpam0g libcrypt1  # lab: pure-ftpd's libraries (it conflicts with vsftpd, so the lab unpacks its package)
-	qemu-user-static systemd)  # cross: ARM tests under qemu-user; systemd-analyze, systemd-sysusers for the package
+	time  # benchmarks: peak RSS of ftptap, tcpdump and tshark
+	tshark  # pcapsave: Wireshark's reader checks the saved pcapng
+	qemu-user-static systemd  # cross: ARM tests under qemu-user; systemd-analyze, systemd-sysusers for the package
+	chromium fonts-dejavu-core)  # web: the page's tests in headless Chromium
 
 need=()
 for p in "${apt_pkgs[@]}"; do

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"strings"
 	"sync"
@@ -157,13 +158,20 @@ func runTap(ctx context.Context, cfg *Config, stdout io.Writer, logger *slog.Log
 		}
 		sinks = append(sinks, events)
 	}
-	p, err := pipeline.New(pipeline.Options{Tap: cfg.TapID(), Tracker: cfg.TrackerConfig(), Sinks: sinks})
+	tc := cfg.TrackerConfig()
+	tc.ClockStep = liveClockStep
+	p, err := pipeline.New(pipeline.Options{Tap: cfg.TapID(), Tracker: tc, Sinks: sinks})
 	if err != nil {
 		events.Close()
 		return err
 	}
 	var capture atomic.Pointer[tap.LiveSource] // set once capture is open
-	env := &sinkEnv{cmd: "run", cfg: cfg, pipeline: p, live: true, counters: func() []event.Counter {
+	env := &sinkEnv{cmd: "run", cfg: cfg, pipeline: p, live: true, setDataFilter: func(eps []netip.AddrPort, pairs [][2]netip.Addr) error {
+		if l := capture.Load(); l != nil {
+			return l.SetDataFilter(&tap.DataFilter{Endpoints: eps, Pairs: pairs})
+		}
+		return nil
+	}, counters: func() []event.Counter {
 		if l := capture.Load(); l != nil {
 			return captureCounters(l.Stats())
 		}

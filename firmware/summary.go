@@ -101,7 +101,7 @@ func (s *summary) Event(ev *event.Event, _ []byte) {
 		}
 	case event.TypeTransferEnd:
 		ss.transfers = append(ss.transfers, *ev)
-		if !ss.opened[ev.Endpoint] {
+		if ev.DataNotSeen || !ss.opened[ev.Endpoint] {
 			// No data connection was seen: the bytes are not known.
 			ss.transfers[len(ss.transfers)-1].Bytes = -1
 		}

@@ -185,6 +185,7 @@ type watchEvent struct {
 	File       string           `json:"file"`
 	Direction  string           `json:"direction"`
 	Bytes      int64            `json:"bytes"`
+	DataSeen   *bool            `json:"data_seen"` // false: the data connection did not cross the tap
 	Complete   bool             `json:"complete"`
 	DurationMS int64            `json:"duration_ms"`
 	Kind       string           `json:"kind"`
@@ -281,7 +282,11 @@ func (e *watchEvent) detail() string {
 		if !e.Complete {
 			state = "INCOMPLETE"
 		}
-		return fmt.Sprintf("%s %s %s %d B %d %s %s %d ms", e.Command, e.File, e.Direction, e.Bytes, e.Code, state, e.Mode, e.DurationMS)
+		bytes := fmt.Sprintf("%d B", e.Bytes)
+		if e.DataSeen != nil && !*e.DataSeen {
+			bytes = "data not seen"
+		}
+		return fmt.Sprintf("%s %s %s %s %d %s %s %d ms", e.Command, e.File, e.Direction, bytes, e.Code, state, e.Mode, e.DurationMS)
 	case "data.close":
 		return fmt.Sprintf("%s %s -> %s %s %s", e.Mode, e.From, e.To, humanBytes(e.Bytes), e.Reason)
 	case "tls":
