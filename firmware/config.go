@@ -48,6 +48,7 @@ type Config struct {
 	LEDs    LEDConfig     `yaml:"leds"`
 	Metrics MetricsConfig `yaml:"metrics"`
 	Carve   CarveConfig   `yaml:"carve"`
+	Web     WebConfig     `yaml:"web"`
 
 	src *configSource // nil: not read from a file
 }
@@ -134,6 +135,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.Capture.Save.validate(); err != nil {
+		return err
+	}
+	if err := c.validateWeb(); err != nil {
 		return err
 	}
 	return nil

@@ -272,10 +272,10 @@ func (p *Pipeline) Run(ctx context.Context, src Source) error {
 func (p *Pipeline) Feed(f Frame) {
 	if len(f.Data) == 0 {
 		if !f.Info.Timestamp.IsZero() {
-			if f.Info.Timestamp.After(p.last) {
-				p.last = f.Info.Timestamp
-			}
-			p.tracker.Advance(p.last)
+			// The tracker takes clock steps out (see ftpstate's clock):
+			// it gets the time as it is, and p.last follows its clock.
+			p.tracker.Advance(f.Info.Timestamp)
+			p.last = p.tracker.Now()
 			p.Stats.OpenSession.Store(int64(p.tracker.OpenSessions()))
 		}
 		p.drainInjected()
@@ -304,6 +304,7 @@ func (p *Pipeline) Feed(f Frame) {
 	p.pkt.Time = f.Info.Timestamp
 	p.pkt.Side = f.Side
 	p.tracker.Feed(&p.pkt)
+	p.last = p.tracker.Now()
 	if len(p.queue) > 0 {
 		// Sessions start and end with events only: the count is
 		// refreshed here, not for every frame.
