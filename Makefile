@@ -54,7 +54,7 @@ test-web: ## the page in headless Chromium only, screenshots into the directory 
 	$(GO) test -count=1 -v -run 'TestBrowser' ./web
 
 bench: ## benchmarks with figures
-	$(GO) test -run='^$$' -bench=. -benchmem ./ftpstate ./decode ./pipeline ./leds ./natsbus
+	$(GO) test -run='^$$' -bench=. -benchmem ./ftpstate ./decode ./pipeline ./leds ./natsbus ./web
 
 fuzz: ## a short run of each fuzz target
 	$(GO) test -run='^$$' -fuzz=FuzzParseReply -fuzztime=20s ./ftpstate
