@@ -54,7 +54,7 @@ test-web: ## the page in headless Chromium only, screenshots into the directory 
 	$(GO) test -count=1 -v -run 'TestBrowser' ./web
 
 bench: ## benchmarks with figures; ftptap replay against tcpdump and tshark on generated captures (docs/performance.md)
-	$(GO) test -run='^$$' -bench=. -benchmem ./event ./decode ./pipeline ./tap ./leds ./natsbus
+	$(GO) test -run='^$$' -bench=. -benchmem ./event ./decode ./pipeline ./tap ./leds ./natsbus ./web
 	$(GO) test -run='^$$' -bench=. -benchtime=1x ./ftpstate -mem.sessions=100000
 	$(GO) test -run='^$$' -bench=BenchmarkSummaryMillion -benchtime=1x ./firmware
 	$(GO) test -run='^$$' -bench=. -benchtime=1x -timeout 60m ./internal/perf -perf
