@@ -4,7 +4,7 @@
 //
 // Supported link types: Ethernet (with 802.1Q and QinQ tags), raw IP
 // (LINKTYPE_RAW, LINKTYPE_IPV4, LINKTYPE_IPV6), BSD loopback and Linux
-// cooked capture (SLL). Frames that are not TCP over IPv4 or IPv6 are
+// cooked capture, versions 1 (SLL) and 2 (SLL2, what tcpdump -i any writes). Frames that are not TCP over IPv4 or IPv6 are
 // reported as not decoded; checksums are never verified, because offloaded
 // checksums are often blank in captures.
 package decode
@@ -12,11 +12,11 @@ package decode
 import (
 	"fmt"
 	"net/netip"
+	"strings"
 
+	"github.com/ftptap/ftptap/event"
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
-
-	"github.com/ftptap/ftptap/ftpstate"
 )
 
 // Decoder decodes frames of one link type. It is not safe for concurrent use.
@@ -25,6 +25,7 @@ type Decoder struct {
 	eth     layers.Ethernet
 	dot1q   layers.Dot1Q
 	sll     layers.LinuxSLL
+	sll2    linuxSLL2
 	loop    layers.Loopback
 	ip4     layers.IPv4
 	ip6     layers.IPv6
@@ -47,21 +48,39 @@ func New(link layers.LinkType) (*Decoder, error) {
 		first = layers.LayerTypeIPv6
 	case layers.LinkTypeLinuxSLL:
 		first = layers.LayerTypeLinuxSLL
+	case LinkTypeLinuxSLL2:
+		first = LayerTypeLinuxSLL2
 	case layers.LinkTypeNull, layers.LinkTypeLoop:
 		first = layers.LayerTypeLoopback
 	default:
-		return nil, fmt.Errorf("decode: link type %v (%d) is not supported", link, int(link))
+		return nil, fmt.Errorf("decode: link type %s (%d) is not supported (supported: Ethernet, raw IP, loopback, Linux cooked v1 and v2)", LinkName(link), int(link))
 	}
 	d := &Decoder{decoded: make([]gopacket.LayerType, 0, 8)}
-	d.parser = gopacket.NewDecodingLayerParser(first, &d.eth, &d.dot1q, &d.sll, &d.loop, &d.ip4, &d.ip6, &d.tcp, &d.payload)
+	d.parser = gopacket.NewDecodingLayerParser(first, &d.eth, &d.dot1q, &d.sll, &d.sll2, &d.loop, &d.ip4, &d.ip6, &d.tcp, &d.payload)
 	d.parser.IgnoreUnsupported = true
 	d.raw = link == layers.LinkTypeRaw || link == 12
 	return d, nil
 }
 
+// LinkName names a link type as gopacket does (Ethernet, 802.11, ...),
+// LINUX_SLL2 for SLL2, or "unknown" where gopacket has no name for it.
+func LinkName(link layers.LinkType) string {
+	if link == LinkTypeLinuxSLL2 {
+		return "LINUX_SLL2"
+	}
+	if link == 12 {
+		return "RAW"
+	}
+	s := link.String()
+	if strings.HasPrefix(s, "UnknownLinkType") {
+		return "unknown"
+	}
+	return s
+}
+
 // Decode decodes data into p (whose Time and Side the caller sets) and
 // reports whether it held a TCP segment. p.Payload aliases data.
-func (d *Decoder) Decode(data []byte, p *ftpstate.Packet) bool {
+func (d *Decoder) Decode(data []byte, p *event.Packet) bool {
 	if d.raw && len(data) > 0 && data[0]>>4 == 6 {
 		// LINKTYPE_RAW carries either IP version; the parser starts at IPv4.
 		if err := d.ip6.DecodeFromBytes(data, gopacket.NilDecodeFeedback); err != nil {
@@ -106,7 +125,7 @@ func (d *Decoder) Decode(data []byte, p *ftpstate.Packet) bool {
 	return true
 }
 
-func (d *Decoder) fromIP6(p *ftpstate.Packet) bool {
+func (d *Decoder) fromIP6(p *event.Packet) bool {
 	if d.ip6.NextHeader != layers.IPProtocolTCP || len(d.ip6.SrcIP) != 16 || len(d.ip6.DstIP) != 16 {
 		return false
 	}
@@ -117,27 +136,27 @@ func (d *Decoder) fromIP6(p *ftpstate.Packet) bool {
 	return true
 }
 
-func (d *Decoder) fill(p *ftpstate.Packet, src, dst netip.Addr) {
+func (d *Decoder) fill(p *event.Packet, src, dst netip.Addr) {
 	t := &d.tcp
 	p.Src = netip.AddrPortFrom(src, uint16(t.SrcPort))
 	p.Dst = netip.AddrPortFrom(dst, uint16(t.DstPort))
 	p.Seq = t.Seq
 	p.Ack = t.Ack
-	var f ftpstate.Flags
+	var f event.Flags
 	if t.FIN {
-		f |= ftpstate.FlagFIN
+		f |= event.FlagFIN
 	}
 	if t.SYN {
-		f |= ftpstate.FlagSYN
+		f |= event.FlagSYN
 	}
 	if t.RST {
-		f |= ftpstate.FlagRST
+		f |= event.FlagRST
 	}
 	if t.PSH {
-		f |= ftpstate.FlagPSH
+		f |= event.FlagPSH
 	}
 	if t.ACK {
-		f |= ftpstate.FlagACK
+		f |= event.FlagACK
 	}
 	p.Flags = f
 	p.Payload = t.Payload

@@ -22,7 +22,7 @@ import (
 	"periph.io/x/conn/v3/gpio/gpiotest"
 	"periph.io/x/host/v3/rpi"
 
-	"github.com/ftptap/ftptap/ftpstate"
+	"github.com/ftptap/ftptap/event"
 	"github.com/ftptap/ftptap/leds"
 	"github.com/ftptap/ftptap/pipeline"
 )
@@ -128,7 +128,7 @@ func TestLEDConfigValidate(t *testing.T) {
 		{"one role, on-board LED", "leds: {heartbeat: {led: ACT}}", ""},
 		{"led name with colons", "leds: {alert: {led: 'input3::capslock'}}", ""},
 		{"active low", "leds: {alert: {pin: GPIO22, active_low: true}, mode: log, alert_hold: 30s}", ""},
-		{"bad mode", "leds: {mode: blink}", `leds: mode "blink": want gpio, term, log or off`},
+		{"bad mode", "leds: {mode: blink}", `line 1: leds.mode "blink": want gpio, term, log or off`},
 		{"pin used twice", "leds: {active: {pin: GPIO17}, alert: {pin: GPIO17}}", `leds: pin "GPIO17" used twice (active and alert)`},
 		{"led used twice", "leds: {active: {led: ACT}, heartbeat: {led: ACT}}", `leds: led "ACT" used twice (active and heartbeat)`},
 		{"pin and led", "leds: {active: {pin: GPIO17, led: ACT}}", `leds: active: pin "GPIO17" and led "ACT": set one, not both`},
@@ -263,8 +263,10 @@ func TestLEDsNoPi(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	if want := "ftptap replay: leds: no GPIO on this machine (not a Raspberry Pi); running without LEDs\n"; stderr != want {
-		t.Errorf("stderr %q, want %q", stderr, want)
+	// The notice, then the closing line of every replay.
+	lines := strings.Split(strings.TrimSpace(stderr), "\n")
+	if want := "ftptap replay: leds: no GPIO on this machine (not a Raspberry Pi); running without LEDs"; len(lines) != 2 || lines[0] != want || !closingLine.MatchString(lines[1]) {
+		t.Errorf("stderr %q, want %q and the closing line", stderr, want)
 	}
 	if !strings.Contains(stdout, `"type":"session.start"`) {
 		t.Errorf("no events without LEDs: %q", stdout)
@@ -365,7 +367,7 @@ func TestLEDReports(t *testing.T) {
 	ledPanel.Store(p)
 	defer ledPanel.Store(nil)
 	reportDegraded("capture", true)
-	reportPort(ftpstate.SideB, false)
+	reportPort(event.SideB, false)
 	got := fmt.Sprint(p.States())
 	for _, want := range []string{"alert blink-fast", "heartbeat off"} {
 		if !strings.Contains(got, want) {
@@ -385,8 +387,8 @@ func TestLEDsLive(t *testing.T) {
 	}
 	var mu sync.Mutex
 	var got []string
-	p, err := pipeline.New(pipeline.Options{Tap: "t", Sinks: []pipeline.Sink{pipeline.SinkFunc(func(ev *ftpstate.Event, _ []byte) {
-		if ev.Type == ftpstate.TypeLED {
+	p, err := pipeline.New(pipeline.Options{Tap: "t", Sinks: []pipeline.Sink{pipeline.SinkFunc(func(ev *event.Event, _ []byte) {
+		if ev.Type == event.TypeLED {
 			mu.Lock()
 			got = append(got, ev.Kind+" "+ev.State)
 			mu.Unlock()
@@ -401,7 +403,7 @@ func TestLEDsLive(t *testing.T) {
 		t.Fatal(err)
 	}
 	reportDegraded("nats", true)
-	reportPort(ftpstate.SideA, false)
+	reportPort(event.SideA, false)
 	p.Feed(pipeline.Frame{Info: gopacket.CaptureInfo{Timestamp: time.Now()}}) // a tick: injected events go out
 	if err := closeLEDs(); err != nil {
 		t.Fatal(err)

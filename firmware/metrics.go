@@ -13,11 +13,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ftptap/ftptap/event"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-
-	"github.com/ftptap/ftptap/ftpstate"
 )
 
 func init() {
@@ -36,7 +35,7 @@ func metricsFlags(fs *flag.FlagSet, cmd string) {
 	if cmd == "replay" {
 		return // a replay is over before anyone could scrape it
 	}
-	fs.StringVar(&metricsFlag, "metrics", "", "serve Prometheus /metrics on this management address (default: the config's metrics.listen; off: none)")
+	fs.StringVar(&metricsFlag, "metrics", "", "serve Prometheus /metrics on this management `ADDRESS` (host:port) (default: the config's metrics.listen; off: none)")
 }
 
 // statusCounters returns the figures of a running command, in a fixed
@@ -50,20 +49,20 @@ func metricsFlags(fs *flag.FlagSet, cmd string) {
 //	kernel_drops ...      the source's own counters (live capture)
 //	nats_*                published, pending, dropped, retries, connected (0/1)
 //	led_<role>            LED state: 1 off, 2 on, 3 blink-fast, 4 blink-slow
-func statusCounters(env *sinkEnv) []ftpstate.Counter {
+func statusCounters(env *sinkEnv) []event.Counter {
 	st := &env.pipeline.Stats
-	c := []ftpstate.Counter{
-		{Name: "packets_a", Value: int64(st.Frames[ftpstate.SideA].Load())},
-		{Name: "packets_b", Value: int64(st.Frames[ftpstate.SideB].Load())},
+	c := []event.Counter{
+		{Name: "packets_a", Value: int64(st.Frames[event.SideA].Load())},
+		{Name: "packets_b", Value: int64(st.Frames[event.SideB].Load())},
 	}
-	if n := st.Frames[ftpstate.SideUnknown].Load(); n > 0 || !env.live {
-		c = append(c, ftpstate.Counter{Name: "packets", Value: int64(n)})
+	if n := st.Frames[event.SideUnknown].Load(); n > 0 || !env.live {
+		c = append(c, event.Counter{Name: "packets", Value: int64(n)})
 	}
 	c = append(c,
-		ftpstate.Counter{Name: "bytes", Value: int64(st.Bytes.Load())},
-		ftpstate.Counter{Name: "not_tcp", Value: int64(st.NotTCP.Load())},
-		ftpstate.Counter{Name: "events", Value: int64(st.Events.Load())},
-		ftpstate.Counter{Name: "open_sessions", Value: st.OpenSession.Load()},
+		event.Counter{Name: "bytes", Value: int64(st.Bytes.Load())},
+		event.Counter{Name: "not_tcp", Value: int64(st.NotTCP.Load())},
+		event.Counter{Name: "events", Value: int64(st.Events.Load())},
+		event.Counter{Name: "open_sessions", Value: st.OpenSession.Load()},
 	)
 	if env.counters != nil {
 		c = append(c, env.counters()...)
@@ -75,16 +74,17 @@ func statusCounters(env *sinkEnv) []ftpstate.Counter {
 			conn = 1
 		}
 		c = append(c,
-			ftpstate.Counter{Name: "nats_published", Value: int64(ps.Published)},
-			ftpstate.Counter{Name: "nats_pending", Value: int64(ps.Pending)},
-			ftpstate.Counter{Name: "nats_dropped", Value: int64(ps.Dropped)},
-			ftpstate.Counter{Name: "nats_retries", Value: int64(ps.Retries)},
-			ftpstate.Counter{Name: "nats_connected", Value: conn},
+			event.Counter{Name: "nats_published", Value: int64(ps.Published)},
+			event.Counter{Name: "nats_pending", Value: int64(ps.Pending)},
+			event.Counter{Name: "nats_dropped", Value: int64(ps.Dropped)},
+			event.Counter{Name: "nats_retries", Value: int64(ps.Retries)},
+			event.Counter{Name: "nats_connected", Value: conn},
 		)
 	}
+	c = append(c, carveCounters()...)
 	if panel := ledPanel.Load(); panel != nil {
 		for _, s := range panel.States() {
-			c = append(c, ftpstate.Counter{Name: "led_" + s.Role.String(), Value: int64(s.State)})
+			c = append(c, event.Counter{Name: "led_" + s.Role.String(), Value: int64(s.State)})
 		}
 	}
 	return c

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -20,7 +21,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/goleak"
 
-	"github.com/ftptap/ftptap/ftpstate"
+	"github.com/ftptap/ftptap/event"
 	"github.com/ftptap/ftptap/natsbus"
 	"github.com/ftptap/ftptap/pipeline"
 )
@@ -148,6 +149,17 @@ nats:
     domain: lab1
     leaf: {remotes: [nats-leaf://hub:7422], creds: /etc/ftptap/leaf.creds}
 `, ""},
+		{"admin", `nats:
+  server:
+    admin: {user: ops, password: pw, token: tok, nkey: UDXU4RCSJNZOIQHZNWXHXORDPRTGNJAHAHFRGZNEEJCPQTT2M7NLCNF4}
+    anonymous: none
+    tls: {cert: /etc/ftptap/nats.pem, key: /etc/ftptap/nats.key, ca: /etc/ftptap/clients.pem}
+`, ""},
+		{"admin user alone", "nats: {server: {admin: {user: ops}}}\n", "nats.server.admin: user and password"},
+		{"admin seed", "nats: {server: {admin: {nkey: SUACSSL3UAHUDXKFSNVUZRF5UHPMWZ6BFDTJ7M6USDXIEDNPPQYYYCU3VY}}}\n", "not a seed"},
+		{"two tokens", "nats: {server: {token: a, admin: {token: b}}}\n", "set one"},
+		{"bad anonymous", "nats: {server: {anonymous: write}}\n", `nats.server.anonymous "write"`},
+		{"server tls without cert", "nats: {server: {tls: {ca: /ca.pem}}}\n", "needs cert and key"},
 		{"bad tap", "tap: lab.1\n", `tap "lab.1"`},
 		{"bad url", "nats: {urls: [http://hub:80]}\n", `nats.urls[0] "http://hub:80"`},
 		{"two auths", "nats: {token: a, creds: /x}\n", "token, user, nkey and creds"},
@@ -209,18 +221,18 @@ func (s tickSource) ReadFrame() (pipeline.Frame, error) {
 // collectSink keeps every event's JSON.
 type collectSink struct {
 	mu   sync.Mutex
-	evs  []ftpstate.Event
+	evs  []event.Event
 	jsns []string
 }
 
-func (c *collectSink) Event(ev *ftpstate.Event, js []byte) {
+func (c *collectSink) Event(ev *event.Event, js []byte) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.evs = append(c.evs, *ev)
 	c.jsns = append(c.jsns, string(js))
 }
 
-func (c *collectSink) find(typ ftpstate.Type, kind string) (ftpstate.Event, bool) {
+func (c *collectSink) find(typ event.Type, kind string) (event.Event, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, e := range c.evs {
@@ -228,7 +240,7 @@ func (c *collectSink) find(typ ftpstate.Type, kind string) (ftpstate.Event, bool
 			return e, true
 		}
 	}
-	return ftpstate.Event{}, false
+	return event.Event{}, false
 }
 
 // liveEnv is a live sinkEnv around a pipeline with no traffic.
@@ -240,7 +252,7 @@ func liveEnv(t *testing.T, cfg *Config) (*sinkEnv, *collectSink) {
 		t.Fatal(err)
 	}
 	return &sinkEnv{cmd: "run", cfg: cfg, pipeline: p, live: true,
-		counters: func() []ftpstate.Counter { return []ftpstate.Counter{{Name: "kernel_drops", Value: 7}} }}, col
+		counters: func() []event.Counter { return []event.Counter{{Name: "kernel_drops", Value: 7}} }}, col
 }
 
 // runLive runs env's pipeline on ticks until stop is called.
@@ -300,16 +312,16 @@ func TestRunEmbeddedStatusAndMetrics(t *testing.T) {
 
 	// The laptop: the embedded server's stream, read over TCP, has status
 	// events.
-	var st ftpstate.Event
+	var st event.Event
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		var ok bool
-		if st, ok = col.find(ftpstate.TypeStatus, ""); ok || time.Now().After(deadline) {
+		if st, ok = col.find(event.TypeStatus, ""); ok || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if st.Type != ftpstate.TypeStatus {
+	if st.Type != event.TypeStatus {
 		t.Fatal("no status event within 10 s")
 	}
 	got := map[string]int64{}
@@ -325,12 +337,26 @@ func TestRunEmbeddedStatusAndMetrics(t *testing.T) {
 		t.Errorf("status counters %v: want kernel_drops 7 (from the source), nats_connected 1", got)
 	}
 
-	// The status event went over NATS too.
-	nc, err := nats.Connect(embeddedURL.Load().(string))
+	// The status event went over NATS too; the laptop, with no
+	// credentials, reads it and cannot purge the stream (issue 11).
+	refused := make(chan error, 8)
+	nc, err := nats.Connect(embeddedURL.Load().(string), nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+		refused <- err
+	}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer nc.Close()
+	nc.Publish("$JS.API.STREAM.PURGE."+natsbus.StreamName("lab1"), nil)
+	nc.Flush()
+	select {
+	case err := <-refused:
+		if !errors.Is(err, nats.ErrPermissionViolation) {
+			t.Errorf("purge without credentials: %v, want a permissions violation", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("purge without credentials: not refused")
+	}
 	js, _ := jetstream.NewWithDomain(nc, "lab1")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -378,14 +404,14 @@ func TestNATSOverflowAlert(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range 2000 {
-		env.pipeline.Inject(ftpstate.Event{Type: ftpstate.TypeAlert, Kind: "test", Detail: strings.Repeat("x", 100) + string(rune('a'+i%26))})
+		env.pipeline.Inject(event.Event{Type: event.TypeAlert, Kind: "test", Detail: strings.Repeat("x", 100) + string(rune('a'+i%26))})
 	}
 	stopLive := runLive(t, env)
 	deadline := time.Now().Add(15 * time.Second)
-	var alert ftpstate.Event
+	var alert event.Event
 	for time.Now().Before(deadline) {
 		var ok bool
-		if alert, ok = col.find(ftpstate.TypeAlert, "nats_overflow"); ok {
+		if alert, ok = col.find(event.TypeAlert, "nats_overflow"); ok {
 			break
 		}
 		time.Sleep(50 * time.Millisecond)

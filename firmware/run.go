@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"strings"
 	"sync"
@@ -15,7 +16,7 @@ import (
 
 	"github.com/jonboulle/clockwork"
 
-	"github.com/ftptap/ftptap/ftpstate"
+	"github.com/ftptap/ftptap/event"
 	"github.com/ftptap/ftptap/pipeline"
 	"github.com/ftptap/ftptap/tap"
 )
@@ -27,32 +28,42 @@ func init() {
 // runFlags are the flags of ftptap run that override the config.
 type runFlags struct {
 	portA, portB, tapID, events, config string
-	noBridge, showPass                  bool
+	noBridge, showPass, force           bool
 	ports                               portList
 }
 
 func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("run", stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, `usage: ftptap run --port-a IF --port-b IF [--no-bridge] [--tap ID] [--events FILE|-] [--config FILE]
+		fmt.Fprintln(fs.Output(), `usage: ftptap run --port-a IF --port-b IF [--no-bridge] [--tap ID] [--events FILE|-] [--config FILE]
 
 Captures on two interfaces, the ports of an inline tap, and reports every FTP
 session that crosses it. By default ftptap bridges the two ports (the kernel
 forwards, so the link survives ftptap); --no-bridge where something else
 forwards. Needs CAP_NET_RAW and, for the bridge, CAP_NET_ADMIN.
 
+Everything is checked before the ports are touched: a port that carries a
+global address or the default route (the management NIC) is refused unless
+--force.
+
+examples:
+  ftptap run --port-a eth1 --port-b eth2 --events -
+  ftptap run --config /etc/ftptap/config.yaml
+  ftptap run --port-a eth1 --port-b eth2 --no-bridge --nats off --events /var/log/ftptap.jsonl
+
 flags:`)
-		fs.PrintDefaults()
+		printFlags(fs)
 	}
 	var f runFlags
-	fs.StringVar(&f.portA, "port-a", "", "interface of tap port A (default: config port_a)")
-	fs.StringVar(&f.portB, "port-b", "", "interface of tap port B (default: config port_b)")
+	fs.StringVar(&f.portA, "port-a", "", "`IF`: interface of tap port A (default: config port_a)")
+	fs.StringVar(&f.portB, "port-b", "", "`IF`: interface of tap port B (default: config port_b)")
 	fs.BoolVar(&f.noBridge, "no-bridge", false, "do not bridge the ports: something else forwards (passive tap, SPAN)")
-	fs.StringVar(&f.tapID, "tap", "", "the tap's id in events (default: config, else the host name)")
+	fs.BoolVar(&f.force, "force", false, "bridge a port even if it carries a global address or the default route (config bridge.force)")
+	fs.StringVar(&f.tapID, "tap", "", "the tap's `ID` in events (default: config, else the host name)")
 	fs.StringVar(&f.events, "events", "", "write events as JSON lines to `FILE` (appended), or - for stdout (default: config events, else none)")
 	fs.StringVar(&f.config, "config", "", "config `FILE` (default: "+DefaultConfigPath+" if present)")
 	fs.BoolVar(&f.showPass, "show-passwords", false, "put PASS arguments into events")
-	fs.Var(&f.ports, "control-port", "TCP port of FTP command channels (repeatable; default 21)")
+	fs.Var(&f.ports, "control-port", "TCP `PORT` of FTP command channels (repeatable; default 21)")
 	for _, o := range sinkOptions {
 		o.flags(fs, "run")
 	}
@@ -86,16 +97,22 @@ func runConfig(f *runFlags) (*Config, error) {
 	}
 	if f.portA != "" {
 		cfg.PortA = f.portA
+		cfg.setByFlag("port_a")
 	}
 	if f.portB != "" {
 		cfg.PortB = f.portB
+		cfg.setByFlag("port_b")
 	}
 	if f.noBridge {
 		off := false
-		cfg.Bridge = &off
+		cfg.Bridge.Enabled = &off
+	}
+	if f.force {
+		cfg.Bridge.Force = true
 	}
 	if f.tapID != "" {
 		cfg.Tap = f.tapID
+		cfg.setByFlag("tap")
 	}
 	if f.events != "" {
 		cfg.Events = f.events
@@ -105,6 +122,7 @@ func runConfig(f *runFlags) (*Config, error) {
 	}
 	if len(f.ports) > 0 {
 		cfg.ControlPorts = f.ports
+		cfg.setByFlag("control_ports")
 	}
 	if cfg.PortA == "" || cfg.PortB == "" {
 		return nil, fmt.Errorf("%w: two ports are needed: --port-a and --port-b (or port_a and port_b in the config)", errUsage)
@@ -119,13 +137,62 @@ func runConfig(f *runFlags) (*Config, error) {
 // pipeline and its sinks, until ctx ends (SIGINT, SIGTERM). Then it stops
 // capture, ends open sessions (reason shutdown), writes the last events and
 // returns nil.
+//
+// Everything that can be refused is checked, opened or bound before the
+// bridge touches a port: the ports themselves (checkPorts), the events file,
+// the sinks (LED mode and pins, the NATS and /metrics listen addresses). A
+// mistake then leaves the interfaces as they were; on a Pi, naming the
+// management NIC as a port would otherwise cut the SSH session before the
+// refusal.
 func runTap(ctx context.Context, cfg *Config, stdout io.Writer, logger *slog.Logger) error {
 	logf := func(format string, args ...any) { logger.Info(fmt.Sprintf(format, args...)) }
+	if err := checkPorts(cfg); err != nil {
+		return err
+	}
+	var events *eventWriter
+	var sinks []pipeline.Sink
+	if cfg.Events != "" {
+		var err error
+		if events, err = openEventWriter(cfg.Events, stdout); err != nil {
+			return err
+		}
+		sinks = append(sinks, events)
+	}
+	tc := cfg.TrackerConfig()
+	tc.ClockStep = liveClockStep
+	p, err := pipeline.New(pipeline.Options{Tap: cfg.TapID(), Tracker: tc, Sinks: sinks})
+	if err != nil {
+		events.Close()
+		return err
+	}
+	var capture atomic.Pointer[tap.LiveSource] // set once capture is open
+	env := &sinkEnv{cmd: "run", cfg: cfg, pipeline: p, live: true, setDataFilter: func(eps []netip.AddrPort, pairs [][2]netip.Addr) error {
+		if l := capture.Load(); l != nil {
+			return l.SetDataFilter(&tap.DataFilter{Endpoints: eps, Pairs: pairs})
+		}
+		return nil
+	}, counters: func() []event.Counter {
+		if l := capture.Load(); l != nil {
+			return captureCounters(l.Stats())
+		}
+		return captureCounters(tap.Stats{})
+	}}
+	closeSinks, err := attachSinks(ctx, env)
+	if err != nil {
+		events.Close()
+		return err
+	}
+	abort := func(err error) error {
+		closeSinks()
+		events.Close()
+		return err
+	}
+
 	bridge := "none"
 	if cfg.BridgeOn() {
 		br, err := tap.SetupBridge(cfg.BridgeIfName(), cfg.PortA, cfg.PortB, logf)
 		if err != nil {
-			return captureError(err)
+			return abort(captureError(err))
 		}
 		bridge = br.Name
 	}
@@ -133,33 +200,11 @@ func runTap(ctx context.Context, cfg *Config, stdout io.Writer, logger *slog.Log
 	opts.Logf = func(format string, args ...any) { logger.Warn(fmt.Sprintf(format, args...)) }
 	live, err := tap.OpenLive(cfg.PortA, cfg.PortB, opts)
 	if err != nil {
-		return captureError(err)
+		return abort(captureError(err))
 	}
 	defer live.Close()
+	capture.Store(live)
 	src := &watchedSource{src: live, start: time.Now()}
-
-	var sinks []pipeline.Sink
-	var events *eventWriter
-	if cfg.Events != "" {
-		events, err = openEventWriter(cfg.Events, stdout)
-		if err != nil {
-			return err
-		}
-		sinks = append(sinks, events)
-	}
-	p, err := pipeline.New(pipeline.Options{Tap: cfg.TapID(), Tracker: cfg.TrackerConfig(), Sinks: sinks})
-	if err != nil {
-		events.Close()
-		return err
-	}
-	env := &sinkEnv{cmd: "run", cfg: cfg, pipeline: p, live: true, counters: func() []ftpstate.Counter {
-		return captureCounters(live.Stats())
-	}}
-	closeSinks, err := attachSinks(ctx, env)
-	if err != nil {
-		events.Close()
-		return err
-	}
 
 	// Close the source when ctx ends: that unblocks ReadFrame, and Run
 	// flushes the tracker.
@@ -175,7 +220,7 @@ func runTap(ctx context.Context, cfg *Config, stdout io.Writer, logger *slog.Log
 		defer wg.Done()
 		watchCaptureDrops(runCtx, clockwork.NewRealClock(), 5*time.Second, func() uint64 { return live.Stats().Drops() })
 	}()
-	for _, side := range []ftpstate.Side{ftpstate.SideA, ftpstate.SideB} {
+	for _, side := range []event.Side{event.SideA, event.SideB} {
 		reportPort(side, true)
 	}
 	stopWatchdog, err := startWatchdog(runCtx, src.healthy, logger)
@@ -209,10 +254,32 @@ func runTap(ctx context.Context, cfg *Config, stdout io.Writer, logger *slog.Log
 	return errors.Join(closeErr, evErr)
 }
 
+// checkPorts checks both ports before anything changes them: they exist,
+// and, when ftptap bridges them, neither carries this machine's own traffic
+// (a global address, the default route) unless bridge.force or --force
+// says to go ahead.
+func checkPorts(cfg *Config) error {
+	for _, port := range []string{cfg.PortA, cfg.PortB} {
+		err := tap.CheckPort(port)
+		switch {
+		case errors.Is(err, tap.ErrManagedPort) && !cfg.BridgeOn():
+			// Only watched: capture changes nothing on the port.
+		case errors.Is(err, tap.ErrManagedPort) && cfg.Bridge.Force:
+			slog.Warn("bridging a port that carries this machine's own traffic (--force)", "port", port, "err", err)
+		case errors.Is(err, tap.ErrManagedPort):
+			return fmt.Errorf("%w: bridging it would cut this machine off that network (and an SSH session over it); "+
+				"name the two interfaces of the tap, or --force (bridge.force: true) if this is really meant", err)
+		case err != nil:
+			return captureError(err)
+		}
+	}
+	return nil
+}
+
 // captureCounters are the live source's figures for status events and
 // /metrics.
-func captureCounters(st tap.Stats) []ftpstate.Counter {
-	return []ftpstate.Counter{
+func captureCounters(st tap.Stats) []event.Counter {
+	return []event.Counter{
 		{Name: "kernel_drops", Value: int64(st.Drops())},
 		{Name: "kernel_packets_a", Value: int64(st.Ports[0].Packets)},
 		{Name: "kernel_packets_b", Value: int64(st.Ports[1].Packets)},
@@ -296,7 +363,7 @@ func openEventWriter(dest string, stdout io.Writer) (*eventWriter, error) {
 }
 
 // Event queues one event; it never blocks.
-func (e *eventWriter) Event(_ *ftpstate.Event, js []byte) {
+func (e *eventWriter) Event(_ *event.Event, js []byte) {
 	b := make([]byte, len(js)+1)
 	copy(b, js)
 	b[len(js)] = '\n'

@@ -9,13 +9,13 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/ftptap/ftptap/ftpstate"
+	"github.com/ftptap/ftptap/event"
 	"github.com/ftptap/ftptap/natsbus"
 )
 
 // watchEvents runs ftptap watch with args against a real server, publishes
 // evs as tap lab1 once it has subscribed, and returns what it printed.
-func watchEvents(t *testing.T, evs []ftpstate.Event, args ...string) string {
+func watchEvents(t *testing.T, evs []event.Event, args ...string) string {
 	t.Helper()
 	srv := runNATS(t, false)
 	var out, errb syncBuffer
@@ -55,20 +55,20 @@ func watchEvents(t *testing.T, evs []ftpstate.Event, args ...string) string {
 	return out.String()
 }
 
-func watchSample() []ftpstate.Event {
+func watchSample() []event.Event {
 	t0 := time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC)
 	cl, sv := mustAP("10.0.0.2:40000"), mustAP("10.0.1.21:21")
-	base := ftpstate.Event{Time: t0, Session: 1, Client: cl, Server: sv}
-	with := func(e ftpstate.Event) ftpstate.Event {
+	base := event.Event{Time: t0, Session: 1, Client: cl, Server: sv}
+	with := func(e event.Event) event.Event {
 		e.Time, e.Session, e.Client, e.Server = base.Time, base.Session, base.Client, base.Server
 		return e
 	}
-	return []ftpstate.Event{
-		with(ftpstate.Event{Type: ftpstate.TypeSessionStart, ClientSide: ftpstate.SideA}),
-		with(ftpstate.Event{Type: ftpstate.TypeRequest, Command: "USER", Arg: "anonymous"}),
-		with(ftpstate.Event{Type: ftpstate.TypeResponse, Code: 227, Text: "227 Entering Passive Mode (10,0,1,21,117,48).", Command: "PASV"}),
-		with(ftpstate.Event{Type: ftpstate.TypeTransferEnd, Command: "RETR", File: "a.bin", Direction: ftpstate.DirDownload, Bytes: 4096, Code: 226, Complete: true, Mode: ftpstate.ModePassive, DurationMS: 12}),
-		{Type: ftpstate.TypeStatus, Time: t0, Counters: []ftpstate.Counter{{Name: "packets_a", Value: 10}, {Name: "kernel_drops", Value: 0}}},
+	return []event.Event{
+		with(event.Event{Type: event.TypeSessionStart, ClientSide: event.SideA}),
+		with(event.Event{Type: event.TypeRequest, Command: "USER", Arg: "anonymous"}),
+		with(event.Event{Type: event.TypeResponse, Code: 227, Text: "227 Entering Passive Mode (10,0,1,21,117,48).", Command: "PASV"}),
+		with(event.Event{Type: event.TypeTransferEnd, Command: "RETR", File: "a.bin", Direction: event.DirDownload, Bytes: 4096, Code: 226, Complete: true, Mode: event.ModePassive, DurationMS: 12}),
+		{Type: event.TypeStatus, Time: t0, Counters: []event.Counter{{Name: "packets_a", Value: 10}, {Name: "kernel_drops", Value: 0}}},
 	}
 }
 
@@ -93,7 +93,7 @@ func TestWatchTable(t *testing.T) {
 
 func TestWatchJSONFilter(t *testing.T) {
 	out := watchEvents(t, watchSample(), "--json", "--count", "1", "ftptap.*.request.USER")
-	var want ftpstate.Event = watchSample()[1]
+	var want event.Event = watchSample()[1]
 	want.Tap, want.Seq = "lab1", 2
 	if got := strings.TrimSpace(out); got != string(want.AppendJSON(nil)) {
 		t.Errorf("watch --json printed\n%s\nwant\n%s", got, want.AppendJSON(nil))

@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"slices"
 	"time"
+
+	"github.com/ftptap/ftptap/event"
 )
 
 // expectation is a data channel announced on a command channel: the
@@ -12,7 +14,7 @@ import (
 // client's in active mode).
 type expectation struct {
 	sess     *session
-	mode     Mode
+	mode     event.Mode
 	via      string
 	endpoint netip.AddrPort
 	alt      netip.AddrPort // also matched: the control peer's address with the announced port (NAT)
@@ -20,7 +22,12 @@ type expectation struct {
 	xfer     *transfer // the transfer that uses it
 	opened   bool      // a data connection to it was set up
 	failed   bool      // data.fail was reported
+	unseen   bool      // a transfer's replies show it was used, though no connection crossed the tap
 	done     bool
+
+	// bounce: an active-mode address that is not the client's (and no NAT
+	// case): the bounce alert waits for what the server does with it.
+	bounce, bounceShown bool
 }
 
 type dataState uint8
@@ -34,32 +41,38 @@ const (
 // dataConn is a TCP connection tied to an announcement. Its byte counts
 // come from sequence numbers, so retransmissions are not counted twice and
 // bytes missing from the capture are.
+//
+// A tap may track tens of thousands at once, so the struct is kept small
+// (see docs/performance.md): its map key is not stored (keyOf(from, to)
+// gives it) and its times take 8 bytes each.
 type dataConn struct {
-	key      connKey
 	sess     *session
 	exp      *expectation
-	mode     Mode
+	xfer     *transfer
 	from, to netip.AddrPort // the connecting and the listening side
+	synTime  instant
+	openTime instant
+	doneTime instant
+	hiSeq    [2]uint32
+	hi       [2]int64 // bytes, per direction: 0 from→to, 1 to→from
+	mode     event.Mode
 	state    dataState
-	synTime  time.Time
-	openTime time.Time
-	doneTime time.Time
 	done     bool // FIN or RST seen: no more data
 	dark     bool // found by address, on a session gone TLS
 	rst      bool
 	fin      [2]bool
 	init     [2]bool
-	hiSeq    [2]uint32
-	hi       [2]int64 // bytes, per direction: 0 from→to, 1 to→from
-	xfer     *transfer
 }
+
+// key is the connection's key in Tracker.data.
+func (d *dataConn) key() connKey { return keyOf(d.from, d.to) }
 
 // transfer is one RETR, STOR, STOU, APPE, LIST, NLST or MLSD.
 type transfer struct {
 	id        uint64
 	sess      *session
 	cmd, file string
-	dir       Direction
+	dir       event.Direction
 	start     time.Time
 	exp       *expectation
 	conn      *dataConn
@@ -69,14 +82,16 @@ type transfer struct {
 	replyTime time.Time
 	sizeHint  int64
 	ended     bool
+	prelim    int  // the code of the 1xx reply, if one came
+	released  bool // refused before any data connection: exp went back to the session
 }
 
-func modeOfCommand(cmd string) Mode {
+func modeOfCommand(cmd string) event.Mode {
 	switch cmd {
 	case "PORT", "EPRT", "LPRT":
-		return ModeActive
+		return event.ModeActive
 	}
-	return ModePassive
+	return event.ModePassive
 }
 
 // announceActive handles PORT, EPRT and LPRT: the client announces where
@@ -98,18 +113,38 @@ func (t *Tracker) announceActive(s *session, cmd, arg string) *expectation {
 		return nil
 	}
 	var alt netip.AddrPort
+	bounce := false
 	ca := s.client.Addr()
 	if ep.Addr() != ca {
+		// The server may connect to the client's own address at the
+		// announced port all the same (a NAT that does not rewrite the
+		// address, an address rewritten on the way, a server that will
+		// not connect to a third host): that connection is the
+		// transfer's too.
+		alt = netip.AddrPortFrom(ca, ep.Port())
 		if isPrivate(ep.Addr()) && !isPrivate(ca) || ep.Addr().IsUnspecified() {
 			t.alertOnce(s, "nat_mismatch", "the client announced %s in %s but its command channel comes from %s: a NAT in front of the client does not rewrite %s (enable the NAT's FTP helper, or use passive mode)", ep.Addr(), cmd, ca, cmd)
-			alt = netip.AddrPortFrom(ca, ep.Port())
 		} else {
-			t.alertOnce(s, "bounce", "the client asked the server to connect to %s, not to itself (%s): an FTP bounce (RFC 2577) or a transfer between two servers (FXP)", ep, ca)
+			bounce = true // reported once the server's answer is known: see showBounce
 		}
 	} else if ep.Port() < 1024 {
 		t.alertOnce(s, "bounce", "%s asks the server to connect to a privileged port %d (RFC 2577)", cmd, ep.Port())
 	}
-	return t.newExpect(s, ModeActive, cmd, ep, alt)
+	e := t.newExpect(s, event.ModeActive, cmd, ep, alt)
+	e.bounce = bounce
+	t.matchHeld(e)
+	return e
+}
+
+// showBounce reports an announcement naming a third host as a bounce
+// alert, with what became of it (outcome), once per announcement and at
+// most once per session.
+func (t *Tracker) showBounce(e *expectation, outcome string) {
+	if !e.bounce || e.bounceShown {
+		return
+	}
+	e.bounceShown = true
+	t.alertOnce(e.sess, "bounce", "the client asked the server to connect to %s, not to itself (%s): an FTP bounce (RFC 2577) or a transfer between two servers (FXP); %s", e.endpoint, e.sess.client.Addr(), outcome)
 }
 
 // passiveReplyCode is the reply code that announces the data port of PASV,
@@ -152,7 +187,8 @@ func (t *Tracker) announcePassive(s *session, cmd string, code int, text string)
 			t.alertOnce(s, "nat_mismatch", "the server announced %s for passive mode but its command channel answers from %s: a NAT in front of the server announces the wrong address (set the server's external address, e.g. pasv_address, or enable the NAT's FTP helper)", ep.Addr(), sa)
 		}
 	}
-	e := t.newExpect(s, ModePassive, cmd, ep, alt)
+	e := t.newExpect(s, event.ModePassive, cmd, ep, alt)
+	t.matchHeld(e)
 	// A transfer command sent right behind PASV, before its reply came
 	// (pipelined), has no announcement yet: this one is its.
 	for i := range s.pending {
@@ -166,7 +202,7 @@ func (t *Tracker) announcePassive(s *session, cmd string, code int, text string)
 // newExpect records an announcement. The previous one of the session, if
 // nobody connected to it nor used it, is reported unused: a server listens
 // on its latest announcement only.
-func (t *Tracker) newExpect(s *session, mode Mode, via string, ep, alt netip.AddrPort) *expectation {
+func (t *Tracker) newExpect(s *session, mode event.Mode, via string, ep, alt netip.AddrPort) *expectation {
 	if c := s.current; c != nil && c.xfer == nil && !c.opened && !t.hasConn(c) {
 		t.finishExpect(c)
 	}
@@ -174,6 +210,8 @@ func (t *Tracker) newExpect(s *session, mode Mode, via string, ep, alt netip.Add
 		t.capHit(s, "too_many_expected", "more than %d data channels announced and not finished: the oldest are dropped", t.cfg.MaxExpected)
 		t.finishExpect(s.expects[0])
 	}
+	s.announced = true
+	t.stopAdopt(s)
 	e := &expectation{sess: s, mode: mode, via: via, endpoint: ep, alt: alt, at: t.now}
 	s.expects = append(s.expects, e)
 	s.current = e
@@ -181,13 +219,18 @@ func (t *Tracker) newExpect(s *session, mode Mode, via string, ep, alt netip.Add
 	if alt.IsValid() {
 		t.expects[alt] = e
 	}
-	ev := Event{Type: TypeDataExpect, Mode: mode, Via: via, Endpoint: ep}
+	ev := event.Event{Type: event.TypeDataExpect, Mode: mode, Via: via, Endpoint: ep}
 	t.emitEvent(s, &ev)
-	t.replayHeld(ep)
-	if alt.IsValid() {
-		t.replayHeld(alt)
-	}
 	return e
+}
+
+// matchHeld ties the SYNs held for the endpoints of e (sent before the
+// announcement reached the capture) to it.
+func (t *Tracker) matchHeld(e *expectation) {
+	t.replayHeld(e.endpoint)
+	if e.alt.IsValid() && !e.done {
+		t.replayHeld(e.alt)
+	}
 }
 
 func (t *Tracker) hasConn(e *expectation) bool {
@@ -204,8 +247,9 @@ func (t *Tracker) rejectExpect(e *expectation, code int) {
 	if e.done || e.opened || e.failed {
 		return
 	}
+	t.showBounce(e, fmt.Sprintf("the server refused it (%d)", code))
 	e.failed = true
-	ev := Event{Type: TypeDataFail, Mode: e.mode, Via: e.via, Endpoint: e.endpoint, Reason: "unused",
+	ev := event.Event{Type: event.TypeDataFail, Mode: e.mode, Via: e.via, Endpoint: e.endpoint, Reason: "unused",
 		Detail: fmt.Sprintf("the server answered %s with %d: it will not connect to %s", e.via, code, e.endpoint)}
 	t.emitEvent(e.sess, &ev)
 	t.finishExpect(e)
@@ -219,9 +263,10 @@ func (t *Tracker) finishExpect(e *expectation) {
 	}
 	e.done = true
 	s := e.sess
-	if !e.opened && !e.failed {
+	t.showBounce(e, "no connection to it was seen")
+	if !e.opened && !e.failed && !e.unseen {
 		e.failed = true
-		ev := Event{Type: TypeDataFail, Mode: e.mode, Via: e.via, Endpoint: e.endpoint, Reason: "unused",
+		ev := event.Event{Type: event.TypeDataFail, Mode: e.mode, Via: e.via, Endpoint: e.endpoint, Reason: "unused",
 			Detail: fmt.Sprintf("%s announced %s but no connection to it was seen", e.via, e.endpoint)}
 		t.emitEvent(s, &ev)
 	}
@@ -240,19 +285,26 @@ func (t *Tracker) finishExpect(e *expectation) {
 }
 
 // openData starts tracking a data connection to an announced endpoint.
-func (t *Tracker) openData(k connKey, e *expectation, from, to netip.AddrPort, p *Packet, midstream bool) {
+func (t *Tracker) openData(k connKey, e *expectation, from, to netip.AddrPort, p *event.Packet, midstream bool) {
 	if len(t.data) >= t.cfg.MaxDataConns {
 		t.capHit(nil, "too_many_data_conns", "more than %d data connections at once: %s to %s is not tracked", t.cfg.MaxDataConns, from, to)
 		return
 	}
 	s := e.sess
-	d := &dataConn{key: k, sess: s, exp: e, mode: e.mode, from: from, to: to, state: dataSynSent, synTime: p.Time}
+	d := &dataConn{sess: s, exp: e, mode: e.mode, from: from, to: to, state: dataSynSent, synTime: instantOf(p.Time)}
 	t.data[k] = d
 	s.conns = append(s.conns, d)
 	t.stats.DataConns++
 	want := s.client.Addr()
-	if e.mode == ModeActive {
+	if e.mode == event.ModeActive {
 		want = s.server.Addr()
+	}
+	if e.bounce {
+		if to == e.alt {
+			t.showBounce(e, fmt.Sprintf("the server connected to the client instead, at %s (the address was rewritten on the way, or the server does not connect to hosts other than the client)", to))
+		} else {
+			t.showBounce(e, fmt.Sprintf("the server connected to %s", to))
+		}
 	}
 	if from.Addr() != want && !midstream {
 		t.alert(s, "foreign_data_conn", "%s connected to the %s data port %s announced for %s: a third host took the data channel", from, describeMode(e.mode), to, want)
@@ -271,16 +323,16 @@ func (t *Tracker) openData(k connKey, e *expectation, from, to netip.AddrPort, p
 
 // openDarkData tracks a connection between the two hosts of a session gone
 // TLS: the announcement was encrypted, but the connection is still its.
-func (t *Tracker) openDarkData(k connKey, s *session, p *Packet) {
+func (t *Tracker) openDarkData(k connKey, s *session, p *event.Packet) {
 	if len(t.data) >= t.cfg.MaxDataConns {
 		t.capHit(nil, "too_many_data_conns", "more than %d data connections at once", t.cfg.MaxDataConns)
 		return
 	}
-	mode := ModePassive
+	mode := event.ModePassive
 	if p.Src.Addr() == s.server.Addr() {
-		mode = ModeActive
+		mode = event.ModeActive
 	}
-	d := &dataConn{key: k, sess: s, mode: mode, from: p.Src, to: p.Dst, state: dataSynSent, synTime: p.Time, dark: true}
+	d := &dataConn{sess: s, mode: mode, from: p.Src, to: p.Dst, state: dataSynSent, synTime: instantOf(p.Time), dark: true}
 	t.data[k] = d
 	s.conns = append(s.conns, d)
 	t.stats.DataConns++
@@ -292,8 +344,8 @@ func (t *Tracker) setOpen(d *dataConn) {
 		return
 	}
 	d.state = dataOpen
-	d.openTime = t.now
-	ev := Event{Type: TypeDataOpen, Mode: d.mode, Endpoint: d.to, From: d.from, To: d.to}
+	d.openTime = instantOf(t.now)
+	ev := event.Event{Type: event.TypeDataOpen, Mode: d.mode, Endpoint: d.to, From: d.from, To: d.to}
 	if e := d.exp; e != nil {
 		e.opened = true
 		ev.Endpoint = e.endpoint
@@ -303,24 +355,24 @@ func (t *Tracker) setOpen(d *dataConn) {
 }
 
 // dataPacket tracks a segment of a data connection. Nothing here allocates.
-func (t *Tracker) dataPacket(d *dataConn, p *Packet) {
+func (t *Tracker) dataPacket(d *dataConn, p *event.Packet) {
 	dir := 0
 	if p.Src != d.from {
 		dir = 1
 	}
 	d.sess.last = t.now
 	f := p.Flags
-	if f.Has(FlagSYN) {
+	if f.Has(event.FlagSYN) {
 		if !d.init[dir] || d.state == dataSynSent {
 			d.init[dir] = true
 			d.hiSeq[dir] = p.Seq + 1
 			d.hi[dir] = 0
 		}
-		if dir == 1 && f.Has(FlagACK) {
+		if dir == 1 && f.Has(event.FlagACK) {
 			t.setOpen(d)
 		}
 	}
-	if f.Has(FlagRST) {
+	if f.Has(event.FlagRST) {
 		if d.state == dataSynSent {
 			if dir == 1 {
 				t.failData(d, "refused")
@@ -340,7 +392,7 @@ func (t *Tracker) dataPacket(d *dataConn, p *Packet) {
 		t.dataDone(d)
 		return
 	}
-	if len(p.Payload) > 0 || f.Has(FlagFIN) {
+	if len(p.Payload) > 0 || f.Has(event.FlagFIN) {
 		if d.state == dataSynSent && len(p.Payload) > 0 {
 			t.setOpen(d) // the SYN-ACK was not seen (a one-way capture)
 		}
@@ -356,10 +408,12 @@ func (t *Tracker) dataPacket(d *dataConn, p *Packet) {
 		if len(p.Payload) > 0 && t.cfg.OnData != nil && d.xfer != nil {
 			x := d.xfer
 			off := d.hi[dir] - int64(int32(d.hiSeq[dir]-end)) - int64(len(p.Payload))
-			t.cfg.OnData(&DataSegment{Session: d.sess.id, Transfer: x.id, Command: x.cmd, File: x.file, Offset: off, Payload: p.Payload})
+			t.seg = DataSegment{Session: d.sess.id, Transfer: x.id, Command: x.cmd, File: x.file, Offset: off, Sender: dir == senderDir(d, x), Payload: p.Payload}
+			t.cfg.OnData(&t.seg)
+			t.seg.Payload = nil
 		}
 	}
-	if f.Has(FlagFIN) {
+	if f.Has(event.FlagFIN) {
 		d.fin[dir] = true
 		t.dataDone(d)
 		if d.fin[0] && d.fin[1] {
@@ -375,7 +429,7 @@ func (t *Tracker) dataDone(d *dataConn) {
 		return
 	}
 	d.done = true
-	d.doneTime = t.now
+	d.doneTime = instantOf(t.now)
 	if d.state == dataSynSent {
 		d.state = dataClosed
 		return
@@ -385,7 +439,7 @@ func (t *Tracker) dataDone(d *dataConn) {
 	if d.rst {
 		reason = "reset"
 	}
-	ev := Event{Type: TypeDataClose, Mode: d.mode, Endpoint: d.to, From: d.from, To: d.to, Bytes: d.hi[0] + d.hi[1], Reason: reason}
+	ev := event.Event{Type: event.TypeDataClose, Mode: d.mode, Endpoint: d.to, From: d.from, To: d.to, Bytes: d.hi[0] + d.hi[1], Reason: reason}
 	if d.exp != nil {
 		ev.Endpoint = d.exp.endpoint
 	}
@@ -406,7 +460,7 @@ func (t *Tracker) failData(d *dataConn, reason string) {
 	}
 	d.state = dataClosed
 	d.done = true
-	d.doneTime = t.now
+	d.doneTime = instantOf(t.now)
 	e := d.exp
 	if reason == "aborted" {
 		// The connecting side gave up before any answer: as good as
@@ -417,7 +471,7 @@ func (t *Tracker) failData(d *dataConn, reason string) {
 		if e != nil {
 			e.failed = true
 		}
-		ev := Event{Type: TypeDataFail, Mode: d.mode, Endpoint: d.to, From: d.from, Reason: reason, Detail: t.diagnose(d, reason)}
+		ev := event.Event{Type: event.TypeDataFail, Mode: d.mode, Endpoint: d.to, From: d.from, Reason: reason, Detail: t.diagnose(d, reason)}
 		if e != nil {
 			ev.Endpoint = e.endpoint
 			ev.Via = e.via
@@ -433,17 +487,21 @@ func (t *Tracker) failData(d *dataConn, reason string) {
 // diagnose explains a failed data connection in plain words.
 func (t *Tracker) diagnose(d *dataConn, reason string) string {
 	s := d.sess
-	nat := d.exp != nil && d.exp.alt.IsValid() && d.to == d.exp.endpoint
+	nat := d.exp != nil && d.exp.alt.IsValid() && d.to == d.exp.endpoint && !d.exp.bounce
 	switch {
-	case d.mode == ModePassive && nat:
+	case d.mode == event.ModeActive && d.exp != nil && d.exp.bounce && d.to == d.exp.endpoint && reason == "refused":
+		return fmt.Sprintf("the server's connection to %s, the third host the client named, was refused with a RST: nothing listens there", d.to)
+	case d.mode == event.ModeActive && d.exp != nil && d.exp.bounce && d.to == d.exp.endpoint:
+		return fmt.Sprintf("the server's SYN to %s, the third host the client named, got no answer: the host is down or a firewall drops the connection", d.to)
+	case d.mode == event.ModePassive && nat:
 		return fmt.Sprintf("the client tried the address the server announced, %s, which is not the server's own (%s): a NAT in front of the server announces its inside address; set the server's external address or enable the NAT's FTP helper", d.to, s.server.Addr())
-	case d.mode == ModePassive && reason == "refused":
+	case d.mode == event.ModePassive && reason == "refused":
 		return fmt.Sprintf("passive mode refused: the client's connection to %s was answered by a RST; nothing listens on the announced port (the server closed it) or a firewall in front of the server rejects the passive port range", d.to)
-	case d.mode == ModePassive:
+	case d.mode == event.ModePassive:
 		return fmt.Sprintf("passive mode dropped: the client's SYN to %s got no answer; a firewall in front of the server silently drops the passive port range (open it, e.g. vsftpd's pasv_min_port..pasv_max_port)", d.to)
-	case d.mode == ModeActive && nat:
+	case d.mode == event.ModeActive && nat:
 		return fmt.Sprintf("the server connected back to %s, an address the client announced that is not its own (%s): a NAT in front of the client; use passive mode", d.to, s.client.Addr())
-	case d.mode == ModeActive && reason == "refused":
+	case d.mode == event.ModeActive && reason == "refused":
 		return fmt.Sprintf("active mode blocked on the client side: the server's connection back to %s was refused with a RST; the client's firewall rejects incoming connections (use passive mode)", d.to)
 	default:
 		return fmt.Sprintf("active mode blocked on the client side: the server's SYN to %s got no answer; a firewall or NAT in front of the client drops incoming connections (use passive mode)", d.to)
@@ -452,8 +510,8 @@ func (t *Tracker) diagnose(d *dataConn, reason string) string {
 
 // dropData forgets a data connection.
 func (t *Tracker) dropData(d *dataConn) {
-	if t.data[d.key] == d {
-		delete(t.data, d.key)
+	if k := d.key(); t.data[k] == d {
+		delete(t.data, k)
 	}
 	s := d.sess
 	if i := slices.Index(s.conns, d); i >= 0 {
@@ -468,14 +526,16 @@ func (t *Tracker) startTransfer(s *session, cmd, arg string) *transfer {
 	x := &transfer{id: t.nextXfer, sess: s, cmd: cmd, file: arg, start: t.now, sizeHint: -1}
 	switch cmd {
 	case "RETR":
-		x.dir = DirDownload
+		x.dir = event.DirDownload
 	case "STOR", "STOU", "APPE":
-		x.dir = DirUpload
+		x.dir = event.DirUpload
 	default:
-		x.dir = DirListing
+		x.dir = event.DirListing
 	}
 	if e := s.current; e != nil && e.xfer == nil {
 		useExpect(x, e)
+	} else if s.midstream && !s.announced && !s.tls {
+		t.adoptFor(s, x)
 	} else if s.tls {
 		// Dark: the newest connection between the hosts is the best guess.
 		for i := len(s.conns) - 1; i >= 0; i-- {
@@ -488,6 +548,100 @@ func (t *Tracker) startTransfer(s *session, cmd, arg string) *transfer {
 	}
 	s.transfers = append(s.transfers, x)
 	return x
+}
+
+// adoptFor lets transfer x of a session caught mid-way, whose
+// announcement came before the capture began, take the data connection
+// between the session's two hosts: one whose SYN was held just before the
+// command (a passive client connects before it sends RETR), or the next
+// one (an active server connects after it).
+func (t *Tracker) adoptFor(s *session, x *transfer) {
+	if s.adopt == nil {
+		t.nAdopt++
+	}
+	s.adopt = x
+	n := len(t.held)
+	for i := n - 1; i >= 0; i-- { // newest first
+		h := &t.held[(t.heldNext+i)%n]
+		if h.used || h.time.IsZero() || t.now.Sub(h.time) > t.cfg.SYNHold || !h.flags.Has(event.FlagSYN) || h.flags.Has(event.FlagACK) || !t.betweenHosts(s, h.src, h.dst) {
+			continue
+		}
+		k := keyOf(h.src, h.dst)
+		if t.data[k] != nil {
+			continue
+		}
+		h.used = true
+		p := event.Packet{Time: h.time, Side: h.side, Src: h.src, Dst: h.dst, Seq: h.seq, Flags: h.flags}
+		t.openAdopted(k, s, &p)
+		d := t.data[k]
+		for j := 0; j < n && d != nil; j++ { // what else was held of it (its SYN-ACK), oldest first
+			h := &t.held[(t.heldNext+j)%n]
+			if h.used || h.time.IsZero() || keyOf(h.src, h.dst) != k {
+				continue
+			}
+			h.used = true
+			q := event.Packet{Time: h.time, Side: h.side, Src: h.src, Dst: h.dst, Seq: h.seq, Flags: h.flags}
+			t.dataPacket(d, &q)
+			d = t.data[k]
+		}
+		return
+	}
+}
+
+// betweenHosts reports whether a connection from src to dst goes between
+// the two hosts of session s, as a data connection would (the client to
+// the server, or the server to the client), on no control port.
+func (t *Tracker) betweenHosts(s *session, src, dst netip.AddrPort) bool {
+	c, v := s.client.Addr(), s.server.Addr()
+	if !(src.Addr() == c && dst.Addr() == v || src.Addr() == v && dst.Addr() == c) {
+		return false
+	}
+	return !t.isControlPort(src.Port()) && !t.isControlPort(dst.Port())
+}
+
+// adopter finds the session whose transfer waits for a data connection
+// from src to dst with no announcement (see adoptFor).
+func (t *Tracker) adopter(src, dst netip.AddrPort) *session {
+	if t.nAdopt == 0 {
+		return nil
+	}
+	for _, s := range t.order {
+		if s.adopt != nil && !s.ended && t.betweenHosts(s, src, dst) {
+			return s
+		}
+	}
+	return nil
+}
+
+// stopAdopt ends the wait of s for an unannounced data connection.
+func (t *Tracker) stopAdopt(s *session) {
+	if s.adopt != nil {
+		s.adopt = nil
+		t.nAdopt--
+	}
+}
+
+// openAdopted tracks the data connection of the transfer s waits for.
+func (t *Tracker) openAdopted(k connKey, s *session, p *event.Packet) {
+	x := s.adopt
+	t.stopAdopt(s)
+	if x == nil || x.ended || x.conn != nil {
+		return
+	}
+	if len(t.data) >= t.cfg.MaxDataConns {
+		t.capHit(nil, "too_many_data_conns", "more than %d data connections at once", t.cfg.MaxDataConns)
+		return
+	}
+	mode := event.ModePassive
+	if p.Src.Addr() == s.server.Addr() {
+		mode = event.ModeActive
+	}
+	d := &dataConn{sess: s, mode: mode, from: p.Src, to: p.Dst, state: dataSynSent, synTime: instantOf(p.Time), xfer: x}
+	x.conn = d
+	t.data[k] = d
+	s.conns = append(s.conns, d)
+	t.stats.DataConns++
+	t.dataPacket(d, p)
 }
 
 // useExpect ties transfer x to announcement e and to the connection made
@@ -519,6 +673,7 @@ func (t *Tracker) transferReply(x *transfer, code int, text string, final bool) 
 		}
 	}
 	if !final {
+		x.prelim = code
 		if n := parseSizeHint(text); n >= 0 {
 			x.sizeHint = n
 		}
@@ -527,10 +682,50 @@ func (t *Tracker) transferReply(x *transfer, code int, text string, final bool) 
 	x.code, x.text = code, text
 	x.replied = true
 	x.replyTime = t.now
+	if refusedCommand(x, code) {
+		t.releaseExpect(x)
+	}
 	if d := x.conn; d != nil && d.state == dataSynSent && code >= 400 {
 		t.failData(d, "timeout")
 	}
 	t.maybeEndTransfer(x)
+}
+
+// refusedCommand reports whether the final reply code to transfer x
+// refuses the command itself (550 no such file, 553, 450, 530...) before
+// any data connection: no 1xx came, no connection was attempted for it, and
+// the code is not one that speaks of the data connection (425 cannot open
+// it, 426 it broke). The server still listens on its passive port (or
+// still holds the PORT address) for the next transfer command.
+func refusedCommand(x *transfer, code int) bool {
+	if code < 400 || code == 425 || code == 426 || x.prelim != 0 || x.exp == nil {
+		return false
+	}
+	d := x.conn
+	// A passive connection the client made before sending the command
+	// is not an attempt for it: the server has not touched it yet.
+	return d == nil || d.state == dataOpen && !d.done && d.hi[0]+d.hi[1] == 0 && d.synTime < instantOf(x.start)
+}
+
+// releaseExpect gives the announcement of a refused transfer command back
+// to its session, with the connection made to it, if any: the next transfer
+// command uses them. Replaced by a newer announcement meanwhile, it is
+// retired now.
+func (t *Tracker) releaseExpect(x *transfer) {
+	e, s := x.exp, x.sess
+	x.released = true
+	e.xfer = nil
+	if d := x.conn; d != nil {
+		d.xfer = nil
+		x.conn = nil
+	}
+	switch s.current {
+	case nil:
+		s.current = e
+	case e:
+	default:
+		t.finishExpect(e)
+	}
 }
 
 // maybeEndTransfer reports a transfer once both halves of its end are in:
@@ -544,7 +739,7 @@ func (t *Tracker) maybeEndTransfer(x *transfer) {
 	switch {
 	case x.replied && (d == nil || d.done):
 	case x.replied && t.now.Sub(x.replyTime) >= t.cfg.Linger:
-	case !x.replied && d != nil && d.done && t.now.Sub(d.doneTime) >= t.cfg.DataTimeout:
+	case !x.replied && d != nil && d.done && t.now.Sub(d.doneTime.Time()) >= t.cfg.DataTimeout:
 	default:
 		return
 	}
@@ -558,7 +753,7 @@ func (t *Tracker) endTransferNow(x *transfer) {
 	}
 	x.ended = true
 	s := x.sess
-	ev := Event{Type: TypeTransferEnd, Command: x.cmd, File: x.file, Direction: x.dir, Code: x.code, Text: x.text}
+	ev := event.Event{Type: event.TypeTransferEnd, Command: x.cmd, File: x.file, Direction: x.dir, Code: x.code, Text: x.text, Transfer: x.id}
 	end := t.now
 	if x.replied {
 		end = x.replyTime
@@ -573,37 +768,60 @@ func (t *Tracker) endTransferNow(x *transfer) {
 		if !ev.Endpoint.IsValid() {
 			ev.Endpoint = d.to
 		}
-		// The sender: the server for downloads and listings, the client
-		// for uploads; the connecting side is the server in active mode.
-		senderIsFrom := d.mode == ModeActive
-		if x.dir == DirUpload {
-			senderIsFrom = !senderIsFrom
-		}
-		dir := 1
-		if senderIsFrom {
-			dir = 0
-		}
-		ev.Bytes = d.hi[dir]
+		ev.Bytes = d.hi[senderDir(d, x)]
 		if x.sizeHint > ev.Bytes && (x.sizeHint-ev.Bytes)%(1<<32) == 0 {
 			// Sequence numbers wrapped around 4 GiB between two segments
 			// in the capture: the announced size settles it.
 			ev.Bytes = x.sizeHint
 		}
-		if d.done && d.doneTime.After(end) {
-			end = d.doneTime
+		if d.done && d.doneTime.Time().After(end) {
+			end = d.doneTime.Time()
 		}
+	}
+	if d == nil && !s.tls && (x.prelim != 0 && x.code != 425 || x.exp != nil && (x.code == 226 || x.code == 250)) {
+		// A 1xx (not followed by 425), or a 226 or 250 for an announced
+		// data channel (the 150 lost from the capture), shows the
+		// server made the data connection, but it did not cross the
+		// tap: its bytes are unknown, not 0, and the announcement was
+		// not unused.
+		ev.DataNotSeen = true
+		if x.exp != nil {
+			x.exp.unseen = true
+		}
+		code := x.prelim
+		if code == 0 {
+			code = x.code
+		}
+		t.alertOnce(s, "data_not_seen", "the server answered %s with %d, so a data connection was made, but it did not cross the tap; this usually means the tap sees only the command channel (a SPAN or mirror of port 21 alone, asymmetric routing, or a data path that bypasses the tap); such transfers report data_seen false and no byte count", x.cmd, code)
 	}
 	ev.Complete = x.replied && x.code >= 200 && x.code < 300 && (d == nil || !d.rst || d.fin[0] || d.fin[1])
 	ev.DurationMS = end.Sub(x.start).Milliseconds()
 	ev.Time = t.now
 	t.emitEvent(s, &ev)
+	if s.adopt == x {
+		t.stopAdopt(s)
+	}
 	if i := slices.Index(s.transfers, x); i >= 0 {
 		s.transfers = slices.Delete(s.transfers, i, i+1)
 	}
-	if x.exp != nil {
+	if x.exp != nil && !x.released {
 		t.finishExpect(x.exp)
 	}
 	if d != nil {
 		d.xfer = nil
 	}
+}
+
+// senderDir is the direction of d (0 from→to, 1 to→from) that carries
+// transfer x's bytes: the server sends downloads and listings, the client
+// uploads, and the connecting side is the server in active mode.
+func senderDir(d *dataConn, x *transfer) int {
+	senderIsFrom := d.mode == event.ModeActive
+	if x.dir == event.DirUpload {
+		senderIsFrom = !senderIsFrom
+	}
+	if senderIsFrom {
+		return 0
+	}
+	return 1
 }

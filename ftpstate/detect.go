@@ -3,6 +3,8 @@ package ftpstate
 import (
 	"net/netip"
 	"time"
+
+	"github.com/ftptap/ftptap/event"
 )
 
 // Finding FTP on ports that are not control ports, by content, as Zeek's
@@ -24,7 +26,7 @@ type greeting struct {
 	time           time.Time
 	server, client netip.AddrPort
 	seq, ack       uint32
-	side           Side
+	side           event.Side
 	n              int
 	text           [greetMax]byte
 }
@@ -58,7 +60,7 @@ func looksLikeFirstCommand(b []byte) bool {
 }
 
 // detect looks at a segment with data of a connection nobody tracks.
-func (t *Tracker) detect(k connKey, p *Packet) {
+func (t *Tracker) detect(k connKey, p *event.Packet) {
 	pl := p.Payload
 	switch {
 	case looksLikeGreeting(pl):
@@ -72,7 +74,7 @@ func (t *Tracker) detect(k connKey, p *Packet) {
 			if g.server != p.Dst || g.client != p.Src || p.Time.Sub(g.time) > detectWindow || g.n == 0 {
 				continue
 			}
-			greet := Packet{Time: g.time, Side: g.side, Src: g.server, Dst: g.client, Seq: g.seq, Ack: g.ack, Flags: FlagACK | FlagPSH, Payload: g.text[:g.n]}
+			greet := event.Packet{Time: g.time, Side: g.side, Src: g.server, Dst: g.client, Seq: g.seq, Ack: g.ack, Flags: event.FlagACK | event.FlagPSH, Payload: g.text[:g.n]}
 			g.n = 0
 			g.server, g.client = netip.AddrPort{}, netip.AddrPort{}
 			t.startDetected(k, &greet, p)
@@ -83,7 +85,7 @@ func (t *Tracker) detect(k connKey, p *Packet) {
 
 // startDetected starts a session found by content: the greeting first,
 // then the client's command.
-func (t *Tracker) startDetected(k connKey, greet, cmd *Packet) {
+func (t *Tracker) startDetected(k connKey, greet, cmd *event.Packet) {
 	s := t.newSession(k, cmd.Src, cmd.Dst, cmd.Side, greet.Time, false)
 	if s == nil {
 		return

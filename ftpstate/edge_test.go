@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ftptap/ftptap/event"
 )
 
 // dialogue lists a recording's requests and responses (with the command
@@ -13,25 +15,29 @@ func dialogue(r *rec) string {
 	var b strings.Builder
 	for _, e := range r.evs {
 		switch e.Type {
-		case TypeRequest:
+		case event.TypeRequest:
 			fmt.Fprintf(&b, "> %s %s\n", e.Command, e.Arg)
-		case TypeResponse:
+		case event.TypeResponse:
 			fmt.Fprintf(&b, "< %d %q [%s]\n", e.Code, e.Text, e.Command)
-		case TypeTransferEnd:
-			fmt.Fprintf(&b, "transfer %s %q %d bytes code %d complete %v %s\n", e.Command, e.File, e.Bytes, e.Code, e.Complete, e.Mode)
-		case TypeSessionStart:
+		case event.TypeTransferEnd:
+			bytes := fmt.Sprintf("%d bytes", e.Bytes)
+			if e.DataNotSeen {
+				bytes = "data not seen"
+			}
+			fmt.Fprintf(&b, "transfer %s %q %s code %d complete %v %s\n", e.Command, e.File, bytes, e.Code, e.Complete, e.Mode)
+		case event.TypeSessionStart:
 			fmt.Fprintf(&b, "start midstream=%v\n", e.Midstream)
-		case TypeSessionEnd:
+		case event.TypeSessionEnd:
 			fmt.Fprintf(&b, "end %s\n", e.Reason)
-		case TypeAlert:
+		case event.TypeAlert:
 			fmt.Fprintf(&b, "alert %s\n", e.Kind)
-		case TypeDataExpect:
+		case event.TypeDataExpect:
 			fmt.Fprintf(&b, "expect %s %s\n", e.Via, e.Endpoint)
-		case TypeDataOpen:
+		case event.TypeDataOpen:
 			fmt.Fprintf(&b, "open %s -> %s\n", e.From, e.To)
-		case TypeDataClose:
+		case event.TypeDataClose:
 			fmt.Fprintf(&b, "close %s -> %s %d %s\n", e.From, e.To, e.Bytes, e.Reason)
-		case TypeDataFail:
+		case event.TypeDataFail:
 			fmt.Fprintf(&b, "fail %s %s\n", e.Endpoint, e.Reason)
 		}
 	}
@@ -98,8 +104,8 @@ func TestRefusedThenRetriedCarriesBytes(t *testing.T) {
 	k.send(false, "200 PORT command successful.\r\n")
 	k.send(true, "RETR f\r\n")
 	d := newConn(tr, clock, "10.0.0.1:20", "10.0.0.2:40036", 7000, 9000)
-	d.feed(true, d.cseq, FlagSYN, "")
-	d.feed(false, 0, FlagRST|FlagACK, "")
+	d.feed(true, d.cseq, event.FlagSYN, "")
+	d.feed(false, 0, event.FlagRST|event.FlagACK, "")
 	d = newConn(tr, clock, "10.0.0.1:2020", "10.0.0.2:40036", 8000, 9000)
 	d.handshake()
 	k.send(false, "150 Opening BINARY mode data connection.\r\n")
@@ -133,7 +139,7 @@ func TestDataPortsReusedAfterLostFIN(t *testing.T) {
 		d.handshake()
 		k.send(false, "150 go\r\n")
 		d.send(true, strings.Repeat("x", 1000+int(i)))
-		d.feed(true, d.cseq, FlagFIN|FlagACK, "") // the client's FIN is lost
+		d.feed(true, d.cseq, event.FlagFIN|event.FlagACK, "") // the client's FIN is lost
 		k.send(false, "226 ok\r\n")
 	}
 	tr.Flush(*clock)
@@ -156,7 +162,7 @@ func TestMidstreamSessionPortReuse(t *testing.T) {
 	k := newConn(tr, clock, "10.0.0.2:40000", "10.0.0.1:21", 1000, 5000)
 	k.send(true, "QUIT\r\n")
 	k.send(false, "221 Goodbye.\r\n")
-	k.feed(false, k.sseq, FlagFIN|FlagACK, "")
+	k.feed(false, k.sseq, event.FlagFIN|event.FlagACK, "")
 	k2 := newConn(tr, clock, "10.0.0.2:40000", "10.0.0.1:21", 3000000000, 7000)
 	k2.handshake()
 	k2.send(false, "220 ready\r\n")
@@ -187,7 +193,7 @@ func TestSTOUTakesServerFileName(t *testing.T) {
 	d.send(true, "abc")
 	d.close()
 	k.send(false, "226 Transfer complete.\r\n")
-	if e := r.of(TypeTransferEnd); len(e) != 1 || e[0].File != "up.1" || e[0].Bytes != 3 || e[0].Direction != DirUpload {
+	if e := r.of(event.TypeTransferEnd); len(e) != 1 || e[0].File != "up.1" || e[0].Bytes != 3 || e[0].Direction != event.DirUpload {
 		t.Fatalf("transfer.end = %+v", e)
 	}
 }
@@ -225,11 +231,11 @@ func TestPipelinedPASVAndTransfer(t *testing.T) {
 	d.send(false, strings.Repeat("x", 100))
 	d.close()
 	k.send(false, "226 Directory send OK.\r\n")
-	e := r.of(TypeTransferEnd)
-	if len(e) != 1 || e[0].Bytes != 100 || e[0].Mode != ModePassive || e[0].Endpoint.String() != "10.0.0.1:40000" || !e[0].Complete {
+	e := r.of(event.TypeTransferEnd)
+	if len(e) != 1 || e[0].Bytes != 100 || e[0].Mode != event.ModePassive || e[0].Endpoint.String() != "10.0.0.1:40000" || !e[0].Complete {
 		t.Fatalf("transfer.end = %+v\n%s", e, dialogue(r))
 	}
-	if f := r.of(TypeDataFail); len(f) != 0 {
+	if f := r.of(event.TypeDataFail); len(f) != 0 {
 		t.Errorf("data.fail = %+v", f)
 	}
 }
@@ -241,15 +247,15 @@ func TestPipelinedPASVAndTransfer(t *testing.T) {
 func TestStrayAfterResetStartsNoSession(t *testing.T) {
 	tr, r, clock, k := loggedIn(&Config{IdleTimeout: time.Minute})
 	k.send(true, "NOOP\r\n")
-	k.feed(true, k.cseq, FlagRST|FlagACK, "")
+	k.feed(true, k.cseq, event.FlagRST|event.FlagACK, "")
 	k.send(false, "200 NOOP ok.\r\n")
 	tr.Advance(clock.Add(2 * time.Minute))
-	if n := len(r.of(TypeSessionStart)); n != 1 {
+	if n := len(r.of(event.TypeSessionStart)); n != 1 {
 		t.Fatalf("sessions: %d, want 1\n%s", n, dialogue(r))
 	}
 	*clock = clock.Add(2 * time.Minute)
 	k.send(true, "NOOP\r\n")
-	if st := r.of(TypeSessionStart); len(st) != 2 || !st[1].Midstream {
+	if st := r.of(event.TypeSessionStart); len(st) != 2 || !st[1].Midstream {
 		t.Fatalf("session.start = %+v", st)
 	}
 }
@@ -262,7 +268,7 @@ func TestStrayAfterResetStartsNoSession(t *testing.T) {
 func TestFalseAckDoesNotBlindReplies(t *testing.T) {
 	tr, r, clock, k := loggedIn(nil)
 	k.send(true, "NOOP\r\n")
-	p := Packet{Time: clock.Add(time.Millisecond), Src: k.c, Dst: k.s, Seq: k.cseq, Ack: k.sseq + 1000000, Flags: FlagACK | FlagPSH, Payload: []byte("PORT 6,6,6,6,0,25\r\n")}
+	p := event.Packet{Time: clock.Add(time.Millisecond), Src: k.c, Dst: k.s, Seq: k.cseq, Ack: k.sseq + 1000000, Flags: event.FlagACK | event.FlagPSH, Payload: []byte("PORT 6,6,6,6,0,25\r\n")}
 	tr.Feed(&p)
 	k.cseq += uint32(len(p.Payload))
 	*clock = clock.Add(time.Second) // past the wait
@@ -281,7 +287,7 @@ func TestFalseAckDoesNotBlindReplies(t *testing.T) {
 // TestFalseAckDoesNotBlindCommands: the same from the server's side.
 func TestFalseAckDoesNotBlindCommands(t *testing.T) {
 	tr, r, clock, k := loggedIn(nil)
-	p := Packet{Time: clock.Add(time.Millisecond), Src: k.s, Dst: k.c, Seq: k.sseq, Ack: k.cseq + 1000000, Flags: FlagACK | FlagPSH, Payload: []byte("200 nothing\r\n")}
+	p := event.Packet{Time: clock.Add(time.Millisecond), Src: k.s, Dst: k.c, Seq: k.sseq, Ack: k.cseq + 1000000, Flags: event.FlagACK | event.FlagPSH, Payload: []byte("200 nothing\r\n")}
 	tr.Feed(&p)
 	k.sseq += uint32(len(p.Payload))
 	*clock = clock.Add(time.Second)
@@ -362,7 +368,7 @@ func TestAbortDuringDownload(t *testing.T) {
 	d.send(false, strings.Repeat("x", 1000))
 	k.send(true, "\xff\xf4\xff")
 	k.send(true, "\xf2ABOR\r\n")
-	d.feed(true, d.cseq, FlagRST|FlagACK, "")
+	d.feed(true, d.cseq, event.FlagRST|event.FlagACK, "")
 	k.send(false, "426 Failure writing network stream.\r\n")
 	k.send(false, "226 ABOR successful.\r\n")
 	wantDialogue(t, after(r), `> PASV 
@@ -390,10 +396,10 @@ func TestEndedDataConnsAreForgotten(t *testing.T) {
 		end  func(d *conn)
 	}{
 		{"fin then rst", func(d *conn) {
-			d.feed(false, d.sseq, FlagFIN|FlagACK, "")
-			d.feed(true, d.cseq, FlagRST|FlagACK, "")
+			d.feed(false, d.sseq, event.FlagFIN|event.FlagACK, "")
+			d.feed(true, d.cseq, event.FlagRST|event.FlagACK, "")
 		}},
-		{"one fin", func(d *conn) { d.feed(false, d.sseq, FlagFIN|FlagACK, "") }},
+		{"one fin", func(d *conn) { d.feed(false, d.sseq, event.FlagFIN|event.FlagACK, "") }},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			tr, r, clock, k := loggedIn(&Config{MaxDataConns: 5, DataTimeout: time.Second})
@@ -409,14 +415,14 @@ func TestEndedDataConnsAreForgotten(t *testing.T) {
 				*clock = clock.Add(2 * time.Second)
 			}
 			tr.Advance(*clock)
-			if n := len(r.of(TypeDataOpen)); n != 20 {
+			if n := len(r.of(event.TypeDataOpen)); n != 20 {
 				t.Errorf("data.open: %d, want 20", n)
 			}
-			ends := r.of(TypeTransferEnd)
+			ends := r.of(event.TypeTransferEnd)
 			if len(ends) != 20 || ends[19].Bytes != 10 {
 				t.Errorf("transfer.end: %d, last %+v", len(ends), ends[len(ends)-1])
 			}
-			if a := r.of(TypeAlert); len(a) != 0 {
+			if a := r.of(event.TypeAlert); len(a) != 0 {
 				t.Errorf("alerts: %+v", a)
 			}
 			if len(tr.data) != 0 {
@@ -433,14 +439,14 @@ func TestSessionChurnKeepsOrderBounded(t *testing.T) {
 	tr, r, clock := newTracker(&Config{MaxSessions: 10})
 	for i := 0; i < 10000; i++ {
 		k := newConn(tr, clock, fmt.Sprintf("10.0.%d.%d:40000", i/250, i%250), "10.0.0.1:21", 1000, 5000)
-		k.feed(true, k.cseq, FlagSYN, "")
-		k.feed(true, k.cseq+1, FlagRST, "")
+		k.feed(true, k.cseq, event.FlagSYN, "")
+		k.feed(true, k.cseq+1, event.FlagRST, "")
 		*clock = clock.Add(-2*time.Millisecond + 10*time.Microsecond) // 10000 sessions in 0.1 s
 	}
 	if n := len(tr.order); n > 20 {
 		t.Errorf("%d sessions remembered, 0 live, cap 10", n)
 	}
-	if s, e := len(r.of(TypeSessionStart)), len(r.of(TypeSessionEnd)); s != 10000 || e != 10000 {
+	if s, e := len(r.of(event.TypeSessionStart)), len(r.of(event.TypeSessionEnd)); s != 10000 || e != 10000 {
 		t.Errorf("%d starts, %d ends, want 10000 each", s, e)
 	}
 }
@@ -452,6 +458,30 @@ func TestValidateReportsFirstField(t *testing.T) {
 	for i := 0; i < 50; i++ {
 		if err := c.Validate(); err == nil || err.Error() != "ftpstate: max sessions -1 is negative" {
 			t.Fatalf("Validate = %v", err)
+		}
+	}
+}
+
+// TestReplyEchoesPassword: a reply that echoes the password (some servers
+// log the login line back) is redacted as the PASS request is, unless
+// ShowPasswords (issue 10).
+func TestReplyEchoesPassword(t *testing.T) {
+	for _, show := range []bool{false, true} {
+		tr, r, clock := newTracker(&Config{ShowPasswords: show})
+		k := newConn(tr, clock, "10.0.0.2:40000", "10.0.0.1:21", 1000, 5000)
+		k.handshake()
+		k.send(false, "220 ready\r\n")
+		k.send(true, "USER bob\r\n")
+		k.send(false, "331 Password required for bob.\r\n")
+		k.send(true, "PASS s3cr3t-pw\r\n")
+		k.send(false, "230 User bob logged in, PASS s3cr3t-pw, welcome. Your password s3cr3t-pw expires soon\r\n")
+		d := dialogue(r)
+		want := `< 230 "User bob logged in, PASS ****, welcome. Your password **** expires soon" [PASS]`
+		if show {
+			want = `< 230 "User bob logged in, PASS s3cr3t-pw, welcome. Your password s3cr3t-pw expires soon" [PASS]`
+		}
+		if !strings.Contains(d, want) || !show && strings.Contains(d, "s3cr3t") {
+			t.Errorf("ShowPasswords %v: events:\n%s\nwant %s", show, d, want)
 		}
 	}
 }

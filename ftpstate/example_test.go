@@ -5,19 +5,20 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/ftptap/ftptap/event"
 	"github.com/ftptap/ftptap/ftpstate"
 )
 
 // A login, fed segment by segment: the tracker reports the session, the
 // commands, the replies matched to them and the login.
 func Example() {
-	tr := ftpstate.New(nil, func(e *ftpstate.Event) {
+	tr := ftpstate.New(nil, func(e *event.Event) {
 		switch e.Type {
-		case ftpstate.TypeRequest:
+		case event.TypeRequest:
 			fmt.Printf("%s %s %s\n", e.Type, e.Command, e.Arg)
-		case ftpstate.TypeResponse:
+		case event.TypeResponse:
 			fmt.Printf("%s %d %q (answers %q)\n", e.Type, e.Code, e.Text, e.Command)
-		case ftpstate.TypeLogin:
+		case event.TypeLogin:
 			fmt.Printf("%s %s ok=%v\n", e.Type, e.User, e.OK)
 		default:
 			fmt.Println(e.Type, e.Client, "->", e.Server)
@@ -27,9 +28,9 @@ func Example() {
 	server := netip.MustParseAddrPort("10.77.0.1:21")
 	ts := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
 	cseq, sseq := uint32(100), uint32(900)
-	send := func(fromClient bool, flags ftpstate.Flags, data string) {
+	send := func(fromClient bool, flags event.Flags, data string) {
 		ts = ts.Add(time.Millisecond)
-		p := ftpstate.Packet{Time: ts, Flags: flags | ftpstate.FlagACK, Payload: []byte(data)}
+		p := event.Packet{Time: ts, Flags: flags | event.FlagACK, Payload: []byte(data)}
 		if fromClient {
 			p.Src, p.Dst, p.Seq, p.Ack = client, server, cseq, sseq
 			cseq += uint32(len(data))
@@ -39,9 +40,9 @@ func Example() {
 		}
 		tr.Feed(&p)
 	}
-	tr.Feed(&ftpstate.Packet{Time: ts, Src: client, Dst: server, Seq: cseq, Flags: ftpstate.FlagSYN})
+	tr.Feed(&event.Packet{Time: ts, Src: client, Dst: server, Seq: cseq, Flags: event.FlagSYN})
 	cseq++
-	tr.Feed(&ftpstate.Packet{Time: ts, Src: server, Dst: client, Seq: sseq, Ack: cseq, Flags: ftpstate.FlagSYN | ftpstate.FlagACK})
+	tr.Feed(&event.Packet{Time: ts, Src: server, Dst: client, Seq: sseq, Ack: cseq, Flags: event.FlagSYN | event.FlagACK})
 	sseq++
 	send(false, 0, "220 (vsFTPd 3.0.3)\r\n")
 	send(true, 0, "USER anonymous\r\nPASS ")

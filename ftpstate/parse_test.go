@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"testing"
 
+	"github.com/ftptap/ftptap/event"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -234,7 +235,7 @@ func TestStripTelnet(t *testing.T) {
 }
 
 func TestEventJSONEscapes(t *testing.T) {
-	ev := Event{Tap: "t", Seq: 1, Type: TypeRequest, Session: 1,
+	ev := event.Event{Tap: "t", Seq: 1, Type: event.TypeRequest, Session: 1,
 		Client: netip.MustParseAddrPort("[fd77::2]:5000"), Server: netip.MustParseAddrPort("[fd77::1]:21"),
 		Command: "RETR", Arg: "a\"b\\c\x00\x7f\xff\u2028"}
 	got := string(ev.AppendJSON(nil))
@@ -246,17 +247,17 @@ func TestEventJSONEscapes(t *testing.T) {
 
 func TestSubject(t *testing.T) {
 	tests := []struct {
-		ev   Event
+		ev   event.Event
 		want string
 	}{
-		{Event{Type: TypeRequest, Command: "USER"}, "request.USER"},
-		{Event{Type: TypeRequest, Command: "US.ER*>"}, "request.US_ER__"},
-		{Event{Type: TypeRequest, Command: ""}, "request._"},
-		{Event{Type: TypeResponse, Code: 227}, "response.227"},
-		{Event{Type: TypeDataOpen, Mode: ModePassive}, "data.open.passive"},
-		{Event{Type: TypeAlert, Kind: "nat_mismatch"}, "alert.nat_mismatch"},
-		{Event{Type: TypeSessionStart}, "session.start"},
-		{Event{Type: TypeTransferEnd}, "transfer.end"},
+		{event.Event{Type: event.TypeRequest, Command: "USER"}, "request.USER"},
+		{event.Event{Type: event.TypeRequest, Command: "US.ER*>"}, "request.US_ER__"},
+		{event.Event{Type: event.TypeRequest, Command: ""}, "request._"},
+		{event.Event{Type: event.TypeResponse, Code: 227}, "response.227"},
+		{event.Event{Type: event.TypeDataOpen, Mode: event.ModePassive}, "data.open.passive"},
+		{event.Event{Type: event.TypeAlert, Kind: "nat_mismatch"}, "alert.nat_mismatch"},
+		{event.Event{Type: event.TypeSessionStart}, "session.start"},
+		{event.Event{Type: event.TypeTransferEnd}, "transfer.end"},
 	}
 	for _, tt := range tests {
 		if got := tt.ev.Subject(); got != tt.want {

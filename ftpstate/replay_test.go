@@ -16,6 +16,7 @@ import (
 	"github.com/google/gopacket/layers"
 	"github.com/google/gopacket/pcapgo"
 
+	"github.com/ftptap/ftptap/event"
 	"github.com/ftptap/ftptap/ftpstate"
 	"github.com/ftptap/ftptap/pipeline"
 )
@@ -78,9 +79,9 @@ func readCapture(t testing.TB, names ...string) *memSource {
 			}
 			src, link = r, r.LinkType()
 		}
-		side := ftpstate.SideUnknown
+		side := event.SideUnknown
 		if len(names) > 1 {
-			side = ftpstate.Side(i + 1)
+			side = event.Side(i + 1)
 		}
 		for {
 			data, ci, err := src.ReadPacketData()
@@ -100,16 +101,22 @@ func readCapture(t testing.TB, names ...string) *memSource {
 // replay runs the pipeline over capture files and returns the JSON lines.
 func replay(t testing.TB, cfg *ftpstate.Config, names ...string) []byte {
 	t.Helper()
+	return replaySource(t, cfg, readCapture(t, names...))
+}
+
+// replaySource runs the pipeline over frames read already.
+func replaySource(t testing.TB, cfg *ftpstate.Config, src *memSource) []byte {
+	t.Helper()
 	var out bytes.Buffer
 	w := bufio.NewWriter(&out)
-	p, err := pipeline.New(pipeline.Options{Tap: "test", Tracker: cfg, Sinks: []pipeline.Sink{pipeline.SinkFunc(func(ev *ftpstate.Event, js []byte) {
+	p, err := pipeline.New(pipeline.Options{Tap: "test", Tracker: cfg, Sinks: []pipeline.Sink{pipeline.SinkFunc(func(ev *event.Event, js []byte) {
 		w.Write(js)
 		w.WriteByte('\n')
 	})}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := p.Run(context.Background(), readCapture(t, names...)); err != nil {
+	if err := p.Run(context.Background(), src); err != nil {
 		t.Fatal(err)
 	}
 	w.Flush()

@@ -2,13 +2,15 @@ package ftpstate
 
 import (
 	"net/netip"
+	"strings"
 	"time"
+
+	"github.com/ftptap/ftptap/event"
 )
 
 // session is one FTP command channel.
 type session struct {
 	id             uint64
-	key            connKey
 	client, server netip.AddrPort
 	start, last    time.Time
 	midstream      bool
@@ -19,6 +21,8 @@ type session struct {
 	fin   [2]bool
 	isn   [2]uint32 // ISN of each direction's SYN, when seen
 	syn   [2]bool
+	acked [2]uint32 // the highest acknowledgement of each direction's bytes, from the other
+	ackOK [2]bool
 
 	greeting bool // the first reply is still to come (the start was seen)
 	reply    struct {
@@ -32,24 +36,30 @@ type session struct {
 	wait     []waitSeg // segments waiting for the other direction to catch up
 	waitSize int
 
-	user     string
-	loggedIn bool
-	quit     bool // QUIT was sent
-	quitOK   bool // and answered with 2xx
-	tls      bool // AUTH TLS/SSL accepted: the channel is dark
+	user       string
+	loggedIn   bool
+	quit       bool // QUIT was sent
+	quitOK     bool // and answered with 2xx
+	lostPrelim bool // a 1xx answered a command missing from the capture
+	tls        bool // AUTH TLS/SSL accepted: the channel is dark
 
 	expects   []*expectation // announced, not yet finished
 	conns     []*dataConn    // data connections
 	transfers []*transfer    // transfers not yet reported
 	current   *expectation   // the newest announcement, which the next transfer uses
+	announced bool           // an announcement was seen
+	adopt     *transfer      // caught mid-way before any announcement: takes the next connection between the hosts
 
-	halfClosed bool
-	closeTime  time.Time
+	halfClosed bool // one FIN seen
 	reset      bool
 
 	lineAlerted  [2]bool
 	capsReported map[string]int
 }
+
+// key is the session's key in Tracker.sessions (not stored: a tap keeps
+// thousands of sessions, see docs/performance.md).
+func (s *session) key() connKey { return keyOf(s.client, s.server) }
 
 // waitSeg is a command-channel segment that acknowledges bytes of the
 // other direction not yet seen: it waits for them (see orderedPayload).
@@ -92,7 +102,7 @@ func (s *session) endReason(def string) string {
 
 // startSession begins tracking a command channel, from its SYN or, caught
 // mid-way, from a segment with data.
-func (t *Tracker) startSession(k connKey, p *Packet, midstream bool) {
+func (t *Tracker) startSession(k connKey, p *event.Packet, midstream bool) {
 	client, server, side := p.Src, p.Dst, p.Side
 	if midstream && !t.isControlPort(p.Dst.Port()) && t.isControlPort(p.Src.Port()) {
 		client, server, side = p.Dst, p.Src, otherSide(p.Side)
@@ -105,17 +115,17 @@ func (t *Tracker) startSession(k connKey, p *Packet, midstream bool) {
 // newSession records a command channel and reports its start, or reports
 // the sessions cap and returns nil. The greeting is awaited unless the
 // session was caught mid-way.
-func (t *Tracker) newSession(k connKey, client, server netip.AddrPort, clientSide Side, start time.Time, midstream bool) *session {
+func (t *Tracker) newSession(k connKey, client, server netip.AddrPort, clientSide event.Side, start time.Time, midstream bool) *session {
 	if t.sessionCount() >= t.cfg.MaxSessions {
 		t.capHit(nil, "too_many_sessions", "more than %d FTP sessions at once: %s to %s is not tracked", t.cfg.MaxSessions, client, server)
 		return nil
 	}
 	t.nextID++
-	s := &session{id: t.nextID, key: k, client: client, server: server, start: start, last: start, midstream: midstream, greeting: !midstream}
+	s := &session{id: t.nextID, client: client, server: server, start: start, last: start, midstream: midstream, greeting: !midstream}
 	t.sessions[k] = s
 	t.addOrder(s)
 	t.stats.Sessions++
-	ev := Event{Type: TypeSessionStart, Midstream: midstream, ClientSide: clientSide}
+	ev := event.Event{Type: event.TypeSessionStart, Midstream: midstream, ClientSide: clientSide}
 	t.emitEvent(s, &ev)
 	return s
 }
@@ -138,30 +148,42 @@ func (t *Tracker) addOrder(s *session) {
 	t.order = append(t.order, s)
 }
 
-func otherSide(s Side) Side {
+func otherSide(s event.Side) event.Side {
 	switch s {
-	case SideA:
-		return SideB
-	case SideB:
-		return SideA
+	case event.SideA:
+		return event.SideB
+	case event.SideB:
+		return event.SideA
 	}
-	return SideUnknown
+	return event.SideUnknown
 }
 
 // controlPacket tracks a segment of a command channel.
-func (t *Tracker) controlPacket(s *session, p *Packet) {
+func (t *Tracker) controlPacket(s *session, p *event.Packet) {
 	d := 0
 	if p.Src != s.client {
 		d = 1
 	}
 	s.last = t.now
-	if p.Flags.Has(FlagSYN) {
-		if d == 0 && !p.Flags.Has(FlagACK) && (!s.syn[0] || p.Seq != s.isn[0]) && (s.fin[0] || s.fin[1] || s.reset) {
+	if len(p.Payload) == 1 && s.ackOK[d] && p.Seq+1 == s.acked[d] {
+		// A TCP keep-alive: one byte the peer acknowledged already
+		// (RFC 9293 section 3.8.4), often 0x00. It is old data, not
+		// part of a command or reply, even in a direction whose first
+		// bytes the capture has not shown yet.
+		q := *p
+		q.Payload = nil
+		p = &q
+	}
+	if p.Flags.Has(event.FlagACK) && (!s.ackOK[1-d] || seqLess(s.acked[1-d], p.Ack)) {
+		s.acked[1-d], s.ackOK[1-d] = p.Ack, true
+	}
+	if p.Flags.Has(event.FlagSYN) {
+		if d == 0 && !p.Flags.Has(event.FlagACK) && (!s.syn[0] || p.Seq != s.isn[0]) && (s.fin[0] || s.fin[1] || s.reset) {
 			// The port pair is used again by a new connection (a session
 			// caught mid-way has no SYN of its own to compare with: any
 			// SYN after its FIN is a new connection).
 			t.endSession(s, s.endReason("close"))
-			t.startSession(s.key, p, false)
+			t.startSession(s.key(), p, false)
 			return
 		}
 		s.syn[d] = true
@@ -180,13 +202,13 @@ func (t *Tracker) controlPacket(s *session, p *Packet) {
 	if s.ended {
 		return
 	}
-	if p.Flags.Has(FlagRST) {
+	if p.Flags.Has(event.FlagRST) {
 		s.reset = true
 		t.finishStreams(s)
 		t.endSession(s, s.endReason("reset"))
 		return
 	}
-	if p.Flags.Has(FlagFIN) && !s.fin[d] {
+	if p.Flags.Has(event.FlagFIN) && !s.fin[d] {
 		s.fin[d] = true
 		if s.fin[0] && s.fin[1] {
 			t.finishStreams(s)
@@ -194,7 +216,6 @@ func (t *Tracker) controlPacket(s *session, p *Packet) {
 			return
 		}
 		s.halfClosed = true
-		s.closeTime = t.now
 	}
 }
 
@@ -209,9 +230,9 @@ const waitWindow = 500 * time.Millisecond
 // capture), the reply waits for them, so it is matched to the right
 // command. Bytes that the peer acknowledges but that never arrive are a
 // gap, skipped and reported.
-func (t *Tracker) orderedPayload(s *session, d int, p *Packet) {
+func (t *Tracker) orderedPayload(s *session, d int, p *event.Packet) {
 	o := 1 - d
-	ackOK := p.Flags.Has(FlagACK)
+	ackOK := p.Flags.Has(event.FlagACK)
 	if len(p.Payload) == 0 {
 		if ackOK && len(s.wait) == 0 {
 			// A bare acknowledgement confirms a gap before buffered
@@ -493,7 +514,7 @@ func (t *Tracker) request(s *session, ln []byte) {
 	if cmd == "PASS" && !t.cfg.ShowPasswords && arg != "" {
 		shown = "****"
 	}
-	ev := Event{Type: TypeRequest, Command: cmd, Arg: shown}
+	ev := event.Event{Type: event.TypeRequest, Command: cmd, Arg: shown}
 	t.emitEvent(s, &ev)
 
 	pc := pendingCmd{cmd: cmd, arg: arg, time: t.now, end: s.dir[0].curEnd}
@@ -631,11 +652,19 @@ func (t *Tracker) response(s *session, code int, text string) {
 	cmd := ""
 	if pc != nil {
 		cmd = pc.cmd
+		if (cmd == "PASS" || cmd == "ACCT") && !t.cfg.ShowPasswords {
+			text = redactEcho(text, pc.arg)
+		}
 	}
-	ev := Event{Type: TypeResponse, Code: code, Text: text, Command: cmd}
+	ev := event.Event{Type: event.TypeResponse, Code: code, Text: text, Command: cmd}
 	t.emitEvent(s, &ev)
-	if pc == nil {
-		return
+	if pc == nil || pc.cmd == "" {
+		t.lostCommandReply(s, code)
+		if pc == nil {
+			return
+		}
+	} else if code >= 200 || code == 0 {
+		s.lostPrelim = false // the 1xx, if any, was this command's
 	}
 	final := code >= 200 || code == 0
 	switch pc.cmd {
@@ -661,7 +690,7 @@ func (t *Tracker) response(s *session, code int, text string) {
 		// keep a readable line protocol (ENC, MIC), so they stay in sight.
 		if code == 234 {
 			s.tls = true
-			ev := Event{Type: TypeTLS, Command: pc.cmd, Arg: pc.arg}
+			ev := event.Event{Type: event.TypeTLS, Command: pc.cmd, Arg: pc.arg}
 			t.emitEvent(s, &ev)
 			t.goDark(s)
 		}
@@ -682,6 +711,28 @@ func (t *Tracker) response(s *session, code int, text string) {
 	}
 }
 
+// lostCommandReply watches the replies to commands missing from the
+// capture (or to none): a 1xx, then a final reply other than 425, is a
+// transfer whose command was lost, and it used the session's newest
+// announcement, which is then retired without being reported unused. No
+// transfer is reported: its command and file are unknown.
+func (t *Tracker) lostCommandReply(s *session, code int) {
+	if s.greeting {
+		return
+	}
+	if code >= 100 && code < 200 {
+		s.lostPrelim = true
+		return
+	}
+	if s.lostPrelim && code != 425 {
+		if c := s.current; c != nil && c.xfer == nil && !c.opened && !t.hasConn(c) {
+			c.unseen = true
+			t.finishExpect(c)
+		}
+	}
+	s.lostPrelim = false
+}
+
 // invalidResponse reports a server line without a reply code. It is shown
 // as the reply (code 0) to the oldest command waiting, which keeps waiting:
 // the next valid reply may still be its answer (ipv6-violation.pcap: an SSH
@@ -694,12 +745,12 @@ func (t *Tracker) invalidResponse(s *session, text string) {
 		s.pending[0].invalid = true
 		cmd = s.pending[0].cmd
 	}
-	ev := Event{Type: TypeResponse, Code: 0, Text: text, Command: cmd}
+	ev := event.Event{Type: event.TypeResponse, Code: 0, Text: text, Command: cmd}
 	t.emitEvent(s, &ev)
 }
 
 func (t *Tracker) login(s *session, ok bool, code int) {
-	ev := Event{Type: TypeLogin, User: s.user, OK: ok, Code: code}
+	ev := event.Event{Type: event.TypeLogin, User: s.user, OK: ok, Code: code}
 	t.emitEvent(s, &ev)
 }
 
@@ -736,15 +787,33 @@ func (t *Tracker) endSession(s *session, reason string) {
 	for _, e := range append([]*expectation(nil), s.expects...) {
 		t.finishExpect(e)
 	}
+	t.stopAdopt(s)
 	s.ended = true
 	if s.reset || s.fin[0] || s.fin[1] {
-		t.rememberClosed(s.key)
+		t.rememberClosed(s.key())
 	}
-	ev := Event{Type: TypeSessionEnd, Reason: reason}
+	ev := event.Event{Type: event.TypeSessionEnd, Reason: reason}
 	t.emitEvent(s, &ev)
-	delete(t.sessions, s.key)
+	delete(t.sessions, s.key())
 	if s.tls {
 		delete(t.dark, addrPair{s.client.Addr(), s.server.Addr()})
 	}
 	s.pending = nil
+}
+
+// redactEcho hides a password that a reply to PASS or ACCT echoes ("230
+// User logged in, PASS secret"), as the request's argument is hidden: after
+// "PASS " wherever it stands, and the bare password when it is long enough
+// not to match ordinary words of the reply by chance.
+func redactEcho(text, pass string) string {
+	if pass == "" || !strings.Contains(text, pass) {
+		return text
+	}
+	for _, pre := range []string{"PASS ", "pass ", "Pass "} {
+		text = strings.ReplaceAll(text, pre+pass, pre+"****")
+	}
+	if len(pass) >= 4 {
+		text = strings.ReplaceAll(text, pass, "****")
+	}
+	return text
 }

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/ftptap/ftptap/event"
 )
 
 // Tracker follows FTP sessions through the packets fed to it and reports
@@ -13,7 +15,7 @@ import (
 // feeds it. Time comes only from the packets (and from Advance).
 type Tracker struct {
 	cfg  Config
-	emit func(*Event)
+	emit func(*event.Event)
 
 	ctlPorts [8]uint16 // the first control ports, checked without a loop over a slice header
 	nCtl     int
@@ -26,6 +28,7 @@ type Tracker struct {
 
 	held     []heldPacket // unmatched SYN/RST packets, a ring of cfg.MaxHeldSYNs
 	heldNext int
+	nAdopt   int                   // sessions with a transfer waiting for an unannounced data connection
 	greets   [detectSlots]greeting // possible FTP greetings on other ports (see detect)
 	greetN   int
 	closed   [closedSlots]closedConn // command channels seen to end lately (see wasClosed)
@@ -33,8 +36,16 @@ type Tracker struct {
 
 	nextID    uint64
 	nextXfer  uint64
-	now       time.Time
+	seg       DataSegment // handed to cfg.OnData: reused, so data segments do not allocate
+	now       time.Time   // the tracker's own time line: packet time plus shift
 	nextSweep time.Time
+
+	// The clock guard (see clock): the latest packet or Advance time as
+	// given, and the sum of the clock steps seen, taken out of it.
+	lastRaw time.Time
+	shift   time.Duration
+
+	out event.Event // the event being emitted (see emitEvent)
 
 	stats         Stats
 	lastGlobalCap struct {
@@ -55,6 +66,7 @@ type Stats struct {
 	CapHits        uint64 // times a cap was hit
 	Anomalies      uint64 // anomalies seen, repeats reported once included
 	HeldMatched    uint64 // SYNs matched after being held
+	ClockSteps     uint64 // steps of the packet clock (see ClockStepAlert)
 }
 
 type connKey struct{ a, b netip.AddrPort }
@@ -101,15 +113,15 @@ type heldPacket struct {
 	time     time.Time
 	src, dst netip.AddrPort
 	seq      uint32
-	flags    Flags
-	side     Side
+	flags    event.Flags
+	side     event.Side
 	used     bool
 }
 
 // New returns a Tracker that calls emit for every event, on the goroutine
 // that calls Feed, Advance or Flush. The *Event is valid only during the
 // call. A nil cfg applies the defaults.
-func New(cfg *Config, emit func(*Event)) *Tracker {
+func New(cfg *Config, emit func(*event.Event)) *Tracker {
 	t := &Tracker{
 		cfg:      cfg.withDefaults(),
 		emit:     emit,
@@ -146,9 +158,67 @@ func (t *Tracker) isControlPort(p uint16) bool {
 	return false
 }
 
+// ClockStepAlert is the alert kind of a step of the packet clock: a Pi has
+// no real-time clock, boots with a stale time, and NTP steps it, often by
+// months, forward or backward, while the tap runs; packet timestamps jump
+// with it.
+const ClockStepAlert = "clock_step"
+
+// Steps of the packet clock: a jump back by more than clockStepBack (more
+// than the reordering of two tap ports under load), or forward by more than
+// Config.ClockStep.
+const clockStepBack = 10 * time.Second
+
+// clock maps a packet (or Advance) time onto the tracker's time line. A
+// step of the clock is taken out: the tracker's time carries on from the
+// time before the step, as if no time had passed in it, so open sessions
+// survive, timeouts keep counting from where they were, and durations stay
+// true. Events carry the new clock (see emitEvent). Each step is reported
+// once, as a ClockStepAlert.
+func (t *Tracker) clock(raw time.Time) time.Time {
+	if raw.IsZero() {
+		return raw
+	}
+	if t.lastRaw.IsZero() {
+		t.lastRaw = raw
+		return raw.Add(t.shift)
+	}
+	d := raw.Sub(t.lastRaw)
+	switch {
+	case d > t.cfg.ClockStep || d < -clockStepBack:
+		t.shift -= d
+		t.lastRaw = raw
+		t.stats.ClockSteps++
+		dir := "forward"
+		if d < 0 {
+			dir, d = "back", -d
+		}
+		t.alert(nil, ClockStepAlert, "packet time stepped %s by %v (the clock was set): sessions, timeouts and durations carry on across the step", dir, d)
+	case d > 0:
+		t.lastRaw = raw
+	}
+	return raw.Add(t.shift)
+}
+
+// Now returns the tracker's current time on the clock of the packets
+// (after a clock step, the new clock); zero before the first packet.
+func (t *Tracker) Now() time.Time {
+	if t.now.IsZero() {
+		return t.now
+	}
+	return t.now.Add(-t.shift)
+}
+
 // Feed tracks one TCP segment. Segments must come in capture order (small
-// reorderings between tap ports are tolerated).
-func (t *Tracker) Feed(p *Packet) {
+// reorderings between tap ports are tolerated). Feed does not keep p.
+func (t *Tracker) Feed(p *event.Packet) {
+	raw := p.Time
+	p.Time = t.clock(raw)
+	t.feed(p)
+	p.Time = raw
+}
+
+func (t *Tracker) feed(p *event.Packet) {
 	t.stats.Packets++
 	if p.Time.After(t.now) {
 		t.now = p.Time
@@ -161,7 +231,7 @@ func (t *Tracker) Feed(p *Packet) {
 	}
 	k := keyOf(p.Src, p.Dst)
 	if d := t.data[k]; d != nil {
-		if !d.done || !p.Flags.Has(FlagSYN) || p.Flags.Has(FlagACK) {
+		if !d.done || !p.Flags.Has(event.FlagSYN) || p.Flags.Has(event.FlagACK) {
 			t.stats.DataPackets++
 			t.dataPacket(d, p)
 			return
@@ -180,8 +250,8 @@ func (t *Tracker) Feed(p *Packet) {
 }
 
 // newConn looks at a segment of a connection not yet tracked.
-func (t *Tracker) newConn(k connKey, p *Packet) {
-	syn := p.Flags.Has(FlagSYN) && !p.Flags.Has(FlagACK)
+func (t *Tracker) newConn(k connKey, p *event.Packet) {
+	syn := p.Flags.Has(event.FlagSYN) && !p.Flags.Has(event.FlagACK)
 	if syn {
 		if t.isControlPort(p.Dst.Port()) {
 			t.startSession(k, p, false)
@@ -195,15 +265,26 @@ func (t *Tracker) newConn(k connKey, p *Packet) {
 			t.openDarkData(k, s, p)
 			return
 		}
+		if s := t.adopter(p.Src, p.Dst); s != nil {
+			t.openAdopted(k, s, p)
+			return
+		}
 		t.hold(p)
 		return
 	}
-	if p.Flags.Has(FlagRST) || p.Flags.Has(FlagSYN) {
+	if p.Flags.Has(event.FlagRST) || p.Flags.Has(event.FlagSYN) {
 		// A SYN-ACK or RST of a connection whose SYN we hold (or missed).
 		t.hold(p)
 		return
 	}
+	ctl := t.isControlPort(p.Dst.Port()) || t.isControlPort(p.Src.Port())
 	if len(p.Payload) == 0 {
+		if ctl && p.Flags.Has(event.FlagFIN) && !t.wasClosed(k) {
+			// A command channel the capture caught only as its
+			// teardown (it began after the last bytes): a session all
+			// the same, with no commands.
+			t.startSession(k, p, true)
+		}
 		return
 	}
 	// A connection caught mid-way, with data.
@@ -215,8 +296,12 @@ func (t *Tracker) newConn(k connKey, p *Packet) {
 		t.openData(k, e, p.Dst, p.Src, p, true)
 		return
 	}
-	if t.isControlPort(p.Dst.Port()) || t.isControlPort(p.Src.Port()) {
-		if t.wasClosed(k) {
+	if ctl {
+		if t.wasClosed(k) || len(p.Payload) == 1 {
+			// A stray of a session that ended, or a lone byte: a TCP
+			// keep-alive (one old byte, often 0x00) is no sign of a
+			// session, and no command comes one byte to a segment
+			// but from a person typing; the next segment starts it.
 			return
 		}
 		t.startSession(k, p, true)
@@ -247,7 +332,7 @@ func (t *Tracker) darkSession(a, b netip.Addr) *session {
 
 // hold keeps an unmatched SYN (or SYN-ACK, RST) for cfg.SYNHold, in case the
 // announcement of its endpoint arrives later through the other tap port.
-func (t *Tracker) hold(p *Packet) {
+func (t *Tracker) hold(p *event.Packet) {
 	if len(t.held) == 0 {
 		return
 	}
@@ -268,13 +353,13 @@ func (t *Tracker) replayHeld(ep netip.AddrPort) {
 			continue
 		}
 		h.used = true
-		p := Packet{Time: h.time, Side: h.side, Src: h.src, Dst: h.dst, Seq: h.seq, Flags: h.flags}
+		p := event.Packet{Time: h.time, Side: h.side, Src: h.src, Dst: h.dst, Seq: h.seq, Flags: h.flags}
 		k := keyOf(p.Src, p.Dst)
 		if d := t.data[k]; d != nil {
 			t.dataPacket(d, &p)
 			continue
 		}
-		if p.Flags.Has(FlagSYN) && !p.Flags.Has(FlagACK) {
+		if p.Flags.Has(event.FlagSYN) && !p.Flags.Has(event.FlagACK) {
 			if e := t.lookupExpect(p.Dst); e != nil {
 				t.stats.HeldMatched++
 				t.openData(k, e, p.Src, p.Dst, &p, false)
@@ -286,6 +371,7 @@ func (t *Tracker) replayHeld(ep netip.AddrPort) {
 // Advance runs the timeouts due at now (packet time, or the wall clock of a
 // live tap when no packets come). Time never goes backwards.
 func (t *Tracker) Advance(now time.Time) {
+	now = t.clock(now)
 	if now.After(t.now) {
 		t.now = now
 	}
@@ -295,6 +381,7 @@ func (t *Tracker) Advance(now time.Time) {
 // Flush ends every open session with reason "shutdown" (or "quit" when QUIT
 // was answered), reporting open transfers and unused data channels first.
 func (t *Tracker) Flush(now time.Time) {
+	now = t.clock(now)
 	if now.After(t.now) {
 		t.now = now
 	}
@@ -303,12 +390,19 @@ func (t *Tracker) Flush(now time.Time) {
 			reason := "shutdown"
 			if s.quitOK {
 				reason = "quit"
+			} else if s.halfClosed {
+				reason = "close" // its other FIN was still to come, or is missing
 			}
 			t.endSession(s, reason)
 		}
 	}
 	t.order = t.order[:0]
 }
+
+// halfCloseQuiet is how long a session with one FIN may stay quiet before
+// it is taken as ended: Linux's tcp_fin_timeout, the time a closed socket
+// waits in FIN-WAIT-2 for the other FIN (anything later gets a RST).
+const halfCloseQuiet = 60 * time.Second
 
 // maxIdleWithData bounds how long a session with an open data connection
 // may show no segment at all: the filter's samples come every GiB of data,
@@ -338,10 +432,10 @@ func (t *Tracker) sweepSession(s *session) {
 		t.releaseWait(s, false)
 	}
 	for _, d := range slices.Clone(s.conns) {
-		if d.state == dataSynSent && t.now.Sub(d.synTime) >= t.cfg.DataTimeout {
+		if d.state == dataSynSent && t.now.Sub(d.synTime.Time()) >= t.cfg.DataTimeout {
 			t.failData(d, "timeout")
 		}
-		if d.done && t.now.Sub(d.doneTime) >= t.cfg.DataTimeout {
+		if d.done && t.now.Sub(d.doneTime.Time()) >= t.cfg.DataTimeout {
 			// One FIN seen and the other missing from the capture: the
 			// connection is long over.
 			t.dropData(d)
@@ -350,7 +444,12 @@ func (t *Tracker) sweepSession(s *session) {
 	for _, x := range slices.Clone(s.transfers) {
 		t.maybeEndTransfer(x)
 	}
-	if s.halfClosed && t.now.Sub(s.closeTime) >= t.cfg.Linger {
+	if s.halfClosed && t.now.Sub(s.last) >= halfCloseQuiet && !s.dataOpen() {
+		// One FIN is the end of one direction only: the server goes on
+		// with its last replies (a 226, then 221; vsftpd's "500 OOPS")
+		// after the client's FIN. The other FIN may be missing from the
+		// capture, though: the session ends once it has been quiet for
+		// as long as a peer's TCP waits for it.
 		t.endSession(s, s.endReason("close"))
 		return
 	}
@@ -367,21 +466,32 @@ func (t *Tracker) sweepSession(s *session) {
 }
 
 // emitEvent fills the session fields of ev and sends it.
-func (t *Tracker) emitEvent(s *session, ev *Event) {
+func (t *Tracker) emitEvent(s *session, ev *event.Event) {
 	ev.Time = t.now
+	ev.Proto = event.ProtoFTP
+	if t.shift != 0 && !ev.Time.IsZero() {
+		ev.Time = ev.Time.Add(-t.shift) // the packets' clock, not the tracker's own
+	}
+	if ev.DurationMS < 0 {
+		ev.DurationMS = 0 // a packet reordered across a transfer's end
+	}
 	if s != nil {
 		ev.Session = s.id
 		ev.Client = s.client
 		ev.Server = s.server
 	}
 	t.stats.Events++
-	t.emit(ev)
+	// emit gets a copy in the tracker, not ev itself: passed on to a
+	// function value, ev would escape, and every event would be a heap
+	// allocation of its own at the caller.
+	t.out = *ev
+	t.emit(&t.out)
 }
 
 // alert reports an anomaly of a session (s may be nil).
 func (t *Tracker) alert(s *session, kind, format string, a ...any) {
 	t.stats.Anomalies++
-	ev := Event{Type: TypeAlert, Kind: kind, Detail: fmt.Sprintf(format, a...)}
+	ev := event.Event{Type: event.TypeAlert, Kind: kind, Detail: fmt.Sprintf(format, a...)}
 	t.emitEvent(s, &ev)
 }
 
@@ -419,8 +529,8 @@ func (t *Tracker) capHit(s *session, kind, format string, a ...any) {
 func (t *Tracker) sessionCount() int { return len(t.sessions) }
 
 // describe names an endpoint's owner for plain-language details.
-func describeMode(m Mode) string {
-	if m == ModeActive {
+func describeMode(m event.Mode) string {
+	if m == event.ModeActive {
 		return "active-mode"
 	}
 	return "passive-mode"

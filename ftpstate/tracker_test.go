@@ -6,15 +6,17 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ftptap/ftptap/event"
 )
 
 // rec collects a tracker's events.
-type rec struct{ evs []Event }
+type rec struct{ evs []event.Event }
 
-func (r *rec) emit(e *Event) { r.evs = append(r.evs, *e) }
+func (r *rec) emit(e *event.Event) { r.evs = append(r.evs, *e) }
 
-func (r *rec) of(typ Type) []Event {
-	var out []Event
+func (r *rec) of(typ event.Type) []event.Event {
+	var out []event.Event
 	for _, e := range r.evs {
 		if e.Type == typ {
 			out = append(out, e)
@@ -47,45 +49,45 @@ func newConn(tr *Tracker, clock *time.Time, c, s string, cisn, sisn uint32) *con
 	return &conn{tr: tr, c: netip.MustParseAddrPort(c), s: netip.MustParseAddrPort(s), cseq: cisn, sseq: sisn, clock: clock}
 }
 
-func (k *conn) feed(fromClient bool, seq uint32, fl Flags, data string) {
+func (k *conn) feed(fromClient bool, seq uint32, fl event.Flags, data string) {
 	*k.clock = k.clock.Add(time.Millisecond)
-	p := Packet{Time: *k.clock, Flags: fl, Seq: seq, Payload: []byte(data)}
+	p := event.Packet{Time: *k.clock, Flags: fl, Seq: seq, Payload: []byte(data)}
 	if fromClient {
-		p.Src, p.Dst, p.Ack, p.Side = k.c, k.s, k.sseq, SideA
+		p.Src, p.Dst, p.Ack, p.Side = k.c, k.s, k.sseq, event.SideA
 	} else {
-		p.Src, p.Dst, p.Ack, p.Side = k.s, k.c, k.cseq, SideB
+		p.Src, p.Dst, p.Ack, p.Side = k.s, k.c, k.cseq, event.SideB
 	}
 	k.tr.Feed(&p)
 }
 
 func (k *conn) handshake() {
-	k.feed(true, k.cseq, FlagSYN, "")
+	k.feed(true, k.cseq, event.FlagSYN, "")
 	k.cseq++
-	k.feed(false, k.sseq, FlagSYN|FlagACK, "")
+	k.feed(false, k.sseq, event.FlagSYN|event.FlagACK, "")
 	k.sseq++
-	k.feed(true, k.cseq, FlagACK, "")
+	k.feed(true, k.cseq, event.FlagACK, "")
 }
 
 // send sends data in order and returns the sequence number it started at.
 func (k *conn) send(fromClient bool, data string) uint32 {
 	if fromClient {
 		seq := k.cseq
-		k.feed(true, seq, FlagACK|FlagPSH, data)
+		k.feed(true, seq, event.FlagACK|event.FlagPSH, data)
 		k.cseq += uint32(len(data))
 		return seq
 	}
 	seq := k.sseq
-	k.feed(false, seq, FlagACK|FlagPSH, data)
+	k.feed(false, seq, event.FlagACK|event.FlagPSH, data)
 	k.sseq += uint32(len(data))
 	return seq
 }
 
 func (k *conn) close() {
-	k.feed(false, k.sseq, FlagFIN|FlagACK, "")
+	k.feed(false, k.sseq, event.FlagFIN|event.FlagACK, "")
 	k.sseq++
-	k.feed(true, k.cseq, FlagFIN|FlagACK, "")
+	k.feed(true, k.cseq, event.FlagFIN|event.FlagACK, "")
 	k.cseq++
-	k.feed(false, k.sseq, FlagACK, "")
+	k.feed(false, k.sseq, event.FlagACK, "")
 }
 
 func newTracker(cfg *Config) (*Tracker, *rec, *time.Time) {
@@ -135,13 +137,13 @@ func TestSplitPipelinedMultiline(t *testing.T) {
 	var got []string
 	for _, e := range r.evs {
 		switch e.Type {
-		case TypeRequest:
+		case event.TypeRequest:
 			got = append(got, "> "+e.Command+" "+e.Arg)
-		case TypeResponse:
+		case event.TypeResponse:
 			got = append(got, fmt.Sprintf("< %d %s [%s]", e.Code, e.Text, e.Command))
-		case TypeLogin:
+		case event.TypeLogin:
 			got = append(got, fmt.Sprintf("login %s %v", e.User, e.OK))
-		case TypeSessionEnd:
+		case event.TypeSessionEnd:
 			got = append(got, "end "+e.Reason)
 		}
 	}
@@ -170,17 +172,17 @@ func TestReorderAndRetransmit(t *testing.T) {
 	k.send(false, "220 ready\r\n")
 	// USER in two segments sent out of order, then the first again.
 	a, b := "USER anon", "ymous\r\n"
-	k.feed(true, k.cseq+uint32(len(a)), FlagACK, b)
-	k.feed(true, k.cseq, FlagACK, a)
-	k.feed(true, k.cseq, FlagACK, a)          // retransmission
-	k.feed(true, k.cseq+3, FlagACK, "R anon") // overlapping retransmission
+	k.feed(true, k.cseq+uint32(len(a)), event.FlagACK, b)
+	k.feed(true, k.cseq, event.FlagACK, a)
+	k.feed(true, k.cseq, event.FlagACK, a)          // retransmission
+	k.feed(true, k.cseq+3, event.FlagACK, "R anon") // overlapping retransmission
 	k.cseq += uint32(len(a) + len(b))
 	k.send(false, "230 ok\r\n")
-	reqs := r.of(TypeRequest)
+	reqs := r.of(event.TypeRequest)
 	if len(reqs) != 1 || reqs[0].Arg != "anonymous" {
 		t.Fatalf("requests = %+v, want one USER anonymous\n%s", reqs, r.dump())
 	}
-	if l := r.of(TypeLogin); len(l) != 1 || !l[0].OK {
+	if l := r.of(event.TypeLogin); len(l) != 1 || !l[0].OK {
 		t.Errorf("login = %+v", l)
 	}
 }
@@ -199,7 +201,7 @@ func TestGapAcked(t *testing.T) {
 	k.send(false, "257 \"/a\"\r\n")
 	var got []string
 	for _, e := range r.evs {
-		if e.Type == TypeResponse {
+		if e.Type == event.TypeResponse {
 			got = append(got, fmt.Sprintf("%d:%s", e.Code, e.Command))
 		}
 	}
@@ -207,7 +209,7 @@ func TestGapAcked(t *testing.T) {
 	if strings.Join(got, " ") != "220: 250: 257:PWD" {
 		t.Errorf("responses: %v, want 220: 250: 257:PWD", got)
 	}
-	if n := len(r.of(TypeRequest)); n != 1 {
+	if n := len(r.of(event.TypeRequest)); n != 1 {
 		t.Errorf("requests = %d, want 1 (PWD)\n%s", n, r.dump())
 	}
 }
@@ -221,19 +223,19 @@ func TestPassiveDownload(t *testing.T) {
 	k.send(false, "150 Opening BINARY mode data connection for f.bin (3000 bytes).\r\n")
 	d.send(false, strings.Repeat("x", 1000))
 	seq := d.send(false, strings.Repeat("y", 1000))
-	d.feed(false, seq, FlagACK, strings.Repeat("y", 1000)) // retransmission
+	d.feed(false, seq, event.FlagACK, strings.Repeat("y", 1000)) // retransmission
 	d.send(false, strings.Repeat("z", 1000))
 	d.close()
 	k.send(false, "226 Transfer complete.\r\n")
-	ends := r.of(TypeTransferEnd)
+	ends := r.of(event.TypeTransferEnd)
 	if len(ends) != 1 {
 		t.Fatalf("transfer.end: %d\n%s", len(ends), r.dump())
 	}
 	e := ends[0]
-	if e.Command != "RETR" || e.File != "f.bin" || e.Bytes != 3000 || e.Code != 226 || !e.Complete || e.Mode != ModePassive || e.Direction != DirDownload {
+	if e.Command != "RETR" || e.File != "f.bin" || e.Bytes != 3000 || e.Code != 226 || !e.Complete || e.Mode != event.ModePassive || e.Direction != event.DirDownload {
 		t.Errorf("transfer.end = %+v", e)
 	}
-	opens := r.of(TypeDataOpen)
+	opens := r.of(event.TypeDataOpen)
 	if len(opens) != 1 || opens[0].From.String() != "10.0.0.2:40001" || opens[0].To.String() != "10.0.0.1:40000" {
 		t.Errorf("data.open = %+v", opens)
 	}
@@ -245,13 +247,13 @@ func TestHeldSYN(t *testing.T) {
 	tr, r, clock, k := loggedIn(nil)
 	k.send(true, "PASV\r\n")
 	d := newConn(tr, clock, "10.0.0.2:40001", "10.0.0.1:40000", 7000, 9000)
-	d.feed(true, d.cseq, FlagSYN, "")
+	d.feed(true, d.cseq, event.FlagSYN, "")
 	d.cseq++
 	k.send(false, "227 Entering Passive Mode (10,0,0,1,156,64).\r\n")
-	d.feed(false, d.sseq, FlagSYN|FlagACK, "")
+	d.feed(false, d.sseq, event.FlagSYN|event.FlagACK, "")
 	d.sseq++
-	d.feed(true, d.cseq, FlagACK, "")
-	if n := len(r.of(TypeDataOpen)); n != 1 {
+	d.feed(true, d.cseq, event.FlagACK, "")
+	if n := len(r.of(event.TypeDataOpen)); n != 1 {
 		t.Fatalf("data.open = %d, want 1\n%s", n, r.dump())
 	}
 	if tr.Stats().HeldMatched != 1 {
@@ -271,15 +273,15 @@ func TestActiveUpload(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		d.send(false, strings.Repeat("u", 500))
 	}
-	d.feed(false, d.sseq, FlagFIN|FlagACK, "")
+	d.feed(false, d.sseq, event.FlagFIN|event.FlagACK, "")
 	d.sseq++
-	d.feed(true, d.cseq, FlagFIN|FlagACK, "")
+	d.feed(true, d.cseq, event.FlagFIN|event.FlagACK, "")
 	k.send(false, "226 Transfer complete.\r\n")
-	ends := r.of(TypeTransferEnd)
-	if len(ends) != 1 || ends[0].Bytes != 1500 || ends[0].Mode != ModeActive || ends[0].Direction != DirUpload || !ends[0].Complete {
+	ends := r.of(event.TypeTransferEnd)
+	if len(ends) != 1 || ends[0].Bytes != 1500 || ends[0].Mode != event.ModeActive || ends[0].Direction != event.DirUpload || !ends[0].Complete {
 		t.Fatalf("transfer.end = %+v\n%s", ends, r.dump())
 	}
-	ex := r.of(TypeDataExpect)
+	ex := r.of(event.TypeDataExpect)
 	if len(ex) != 1 || ex[0].Via != "EPRT" || ex[0].Endpoint.String() != "10.0.0.2:40100" {
 		t.Errorf("data.expect = %+v", ex)
 	}
@@ -291,7 +293,7 @@ func TestDataFailures(t *testing.T) {
 		answer func(d *conn)
 		reason string
 	}{
-		{"refused", func(d *conn) { d.feed(false, 0, FlagRST|FlagACK, "") }, "refused"},
+		{"refused", func(d *conn) { d.feed(false, 0, event.FlagRST|event.FlagACK, "") }, "refused"},
 		{"timeout", func(d *conn) {}, "timeout"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -301,14 +303,14 @@ func TestDataFailures(t *testing.T) {
 			login(k)
 			pasv(k)
 			d := newConn(tr, clock, "10.0.0.2:40001", "10.0.0.1:40000", 7000, 9000)
-			d.feed(true, d.cseq, FlagSYN, "")
+			d.feed(true, d.cseq, event.FlagSYN, "")
 			tt.answer(d)
 			tr.Advance(clock.Add(6 * time.Second))
-			fails := r.of(TypeDataFail)
+			fails := r.of(event.TypeDataFail)
 			if len(fails) != 1 || fails[0].Reason != tt.reason || fails[0].Endpoint.String() != "10.0.0.1:40000" || fails[0].Detail == "" {
 				t.Fatalf("data.fail = %+v\n%s", fails, r.dump())
 			}
-			if n := len(r.of(TypeDataOpen)); n != 0 {
+			if n := len(r.of(event.TypeDataOpen)); n != 0 {
 				t.Errorf("data.open = %d, want 0", n)
 			}
 		})
@@ -321,11 +323,11 @@ func TestUnusedAndFlush(t *testing.T) {
 	k.send(true, "PASV\r\n")
 	k.send(false, "227 Entering Passive Mode (10,0,0,1,156,65).\r\n")
 	tr.Flush(*clock)
-	fails := r.of(TypeDataFail)
+	fails := r.of(event.TypeDataFail)
 	if len(fails) != 2 || fails[0].Reason != "unused" || fails[1].Reason != "unused" {
 		t.Fatalf("data.fail = %+v", fails)
 	}
-	ends := r.of(TypeSessionEnd)
+	ends := r.of(event.TypeSessionEnd)
 	if len(ends) != 1 || ends[0].Reason != "shutdown" {
 		t.Fatalf("session.end = %+v", ends)
 	}
@@ -339,19 +341,19 @@ func TestMidstreamAndIdle(t *testing.T) {
 	k := newConn(tr, clock, "10.0.0.2:40000", "10.0.0.1:21", 1000, 5000)
 	k.send(true, "PWD\r\n")
 	k.send(false, "257 \"/\"\r\n")
-	st := r.of(TypeSessionStart)
-	if len(st) != 1 || !st[0].Midstream || st[0].Client.String() != "10.0.0.2:40000" || st[0].ClientSide != SideA {
+	st := r.of(event.TypeSessionStart)
+	if len(st) != 1 || !st[0].Midstream || st[0].Client.String() != "10.0.0.2:40000" || st[0].ClientSide != event.SideA {
 		t.Fatalf("session.start = %+v", st)
 	}
 	// A server segment first also finds the client.
 	k2 := newConn(tr, clock, "10.0.0.3:40000", "10.0.0.1:21", 1000, 5000)
 	k2.send(false, "200 ok\r\n")
-	st = r.of(TypeSessionStart)
-	if len(st) != 2 || st[1].Client.String() != "10.0.0.3:40000" || st[1].ClientSide != SideA {
+	st = r.of(event.TypeSessionStart)
+	if len(st) != 2 || st[1].Client.String() != "10.0.0.3:40000" || st[1].ClientSide != event.SideA {
 		t.Fatalf("session.start = %+v", st)
 	}
 	tr.Advance(clock.Add(2 * time.Minute))
-	ends := r.of(TypeSessionEnd)
+	ends := r.of(event.TypeSessionEnd)
 	if len(ends) != 2 || ends[0].Reason != "timeout" {
 		t.Fatalf("session.end = %+v", ends)
 	}
@@ -359,8 +361,8 @@ func TestMidstreamAndIdle(t *testing.T) {
 
 func TestReset(t *testing.T) {
 	_, r, _, k := loggedIn(nil)
-	k.feed(true, k.cseq, FlagRST, "")
-	if e := r.of(TypeSessionEnd); len(e) != 1 || e[0].Reason != "reset" {
+	k.feed(true, k.cseq, event.FlagRST, "")
+	if e := r.of(event.TypeSessionEnd); len(e) != 1 || e[0].Reason != "reset" {
 		t.Fatalf("session.end = %+v", e)
 	}
 }
@@ -378,17 +380,17 @@ func TestTLSGoesDark(t *testing.T) {
 	d.handshake()
 	d.send(false, strings.Repeat("x", 100))
 	d.close()
-	if n := len(r.of(TypeTLS)); n != 1 {
+	if n := len(r.of(event.TypeTLS)); n != 1 {
 		t.Fatalf("tls events = %d", n)
 	}
-	if n := len(r.of(TypeRequest)); n != 1 {
+	if n := len(r.of(event.TypeRequest)); n != 1 {
 		t.Errorf("requests after TLS were parsed: %d\n%s", n, r.dump())
 	}
-	opens := r.of(TypeDataOpen)
-	if len(opens) != 1 || opens[0].Mode != ModePassive {
+	opens := r.of(event.TypeDataOpen)
+	if len(opens) != 1 || opens[0].Mode != event.ModePassive {
 		t.Errorf("data.open on a dark session = %+v", opens)
 	}
-	cl := r.of(TypeDataClose)
+	cl := r.of(event.TypeDataClose)
 	if len(cl) != 1 || cl[0].Bytes != 100 {
 		t.Errorf("data.close = %+v", cl)
 	}
@@ -403,13 +405,13 @@ func TestNATAnnouncement(t *testing.T) {
 	k.send(false, "227 Entering Passive Mode (192,168,1,10,156,64).\r\n")
 	// The client tries the inside address: nothing answers.
 	d := newConn(tr, clock, "203.0.113.7:40001", "192.168.1.10:40000", 7000, 9000)
-	d.feed(true, d.cseq, FlagSYN, "")
+	d.feed(true, d.cseq, event.FlagSYN, "")
 	tr.Advance(clock.Add(time.Minute))
-	alerts := r.of(TypeAlert)
+	alerts := r.of(event.TypeAlert)
 	if len(alerts) != 1 || alerts[0].Kind != "nat_mismatch" {
 		t.Fatalf("alerts = %+v", alerts)
 	}
-	fails := r.of(TypeDataFail)
+	fails := r.of(event.TypeDataFail)
 	if len(fails) != 1 || fails[0].Reason != "timeout" || !strings.Contains(fails[0].Detail, "NAT") {
 		t.Fatalf("data.fail = %+v", fails)
 	}
@@ -426,7 +428,7 @@ func TestNATAltEndpoint(t *testing.T) {
 	// control address (as curl does by default).
 	d := newConn(tr, clock, "203.0.113.7:40001", "198.51.100.1:40000", 7000, 9000)
 	d.handshake()
-	if n := len(r.of(TypeDataOpen)); n != 1 {
+	if n := len(r.of(event.TypeDataOpen)); n != 1 {
 		t.Fatalf("data.open = %d\n%s", n, r.dump())
 	}
 }
@@ -438,10 +440,10 @@ func TestCaps(t *testing.T) {
 			k := newConn(tr, clock, fmt.Sprintf("10.0.0.2:%d", 40000+i), "10.0.0.1:21", 1000, 5000)
 			k.handshake()
 		}
-		if n := len(r.of(TypeSessionStart)); n != 2 {
+		if n := len(r.of(event.TypeSessionStart)); n != 2 {
 			t.Errorf("sessions = %d, want 2", n)
 		}
-		if a := r.of(TypeAlert); len(a) != 1 || a[0].Kind != "too_many_sessions" {
+		if a := r.of(event.TypeAlert); len(a) != 1 || a[0].Kind != "too_many_sessions" {
 			t.Errorf("alerts = %+v", a)
 		}
 		if tr.Stats().CapHits != 3 {
@@ -457,11 +459,11 @@ func TestCaps(t *testing.T) {
 			k.send(true, strings.Repeat("A", 50))
 		}
 		k.send(true, "\r\nNOOP\r\n")
-		reqs := r.of(TypeRequest)
+		reqs := r.of(event.TypeRequest)
 		if len(reqs) != 2 || len(reqs[0].Command) > maxCommandLen || reqs[1].Command != "NOOP" {
 			t.Errorf("requests = %+v", reqs)
 		}
-		if a := r.of(TypeAlert); len(a) == 0 || a[0].Kind != "line_too_long" {
+		if a := r.of(event.TypeAlert); len(a) == 0 || a[0].Kind != "line_too_long" {
 			t.Errorf("alerts = %+v", a)
 		}
 	})
@@ -475,7 +477,7 @@ func TestCaps(t *testing.T) {
 		if len(tr.sessions[k.key()].pending) != 4 {
 			t.Errorf("pending = %d", len(tr.sessions[k.key()].pending))
 		}
-		if a := r.of(TypeAlert); len(a) != 1 || a[0].Kind != "too_many_pending" {
+		if a := r.of(event.TypeAlert); len(a) != 1 || a[0].Kind != "too_many_pending" {
 			t.Errorf("alerts = %+v", a)
 		}
 	})
@@ -490,7 +492,7 @@ func TestNonStandardPort(t *testing.T) {
 	login(k)
 	k21 := newConn(tr, clock, "10.0.0.2:40001", "10.0.0.1:21", 1000, 5000)
 	k21.handshake()
-	if n := len(r.of(TypeSessionStart)); n != 1 {
+	if n := len(r.of(event.TypeSessionStart)); n != 1 {
 		t.Errorf("sessions = %d, want 1 (port 2121 only)", n)
 	}
 }
@@ -504,7 +506,7 @@ func TestLostCommand(t *testing.T) {
 	pasv(k)
 	k.cseq += uint32(len("RETR f\r\n")) // lost
 	k.send(false, "150 Opening BINARY mode data connection for f (3 bytes).\r\n")
-	k.feed(true, k.cseq, FlagACK, "")
+	k.feed(true, k.cseq, event.FlagACK, "")
 	k.send(false, "226 Transfer complete\r\n")
 	k.send(true, "CWD ../\r\n")
 	k.send(false, "250 CWD command successful\r\n")
@@ -512,7 +514,7 @@ func TestLostCommand(t *testing.T) {
 	k.send(false, "257 \"/\"\r\n")
 	var got []string
 	for _, e := range r.evs {
-		if e.Type == TypeResponse && e.Code != 220 {
+		if e.Type == event.TypeResponse && e.Code != 220 {
 			got = append(got, fmt.Sprintf("%d:%s", e.Code, e.Command))
 		}
 	}
@@ -530,12 +532,12 @@ func TestCrossPortReorder(t *testing.T) {
 	seq := k.cseq
 	k.cseq += uint32(len(cmd))
 	k.send(false, "257 \"/\"\r\n") // acknowledges PWD, which comes next
-	k.feed(true, seq, FlagACK, cmd)
+	k.feed(true, seq, event.FlagACK, cmd)
 	k.send(true, "SYST\r\n")
 	k.send(false, "215 UNIX\r\n")
 	var got []string
 	for _, e := range r.evs {
-		if e.Type == TypeResponse && (e.Command == "PWD" || e.Command == "SYST") {
+		if e.Type == event.TypeResponse && (e.Command == "PWD" || e.Command == "SYST") {
 			got = append(got, fmt.Sprintf("%d:%s", e.Code, e.Command))
 		}
 	}
@@ -558,7 +560,7 @@ func TestIdleWithOpenData(t *testing.T) {
 	k.send(true, "RETR big\r\n")
 	k.send(false, "150 go\r\n")
 	tr.Advance(clock.Add(10 * time.Minute))
-	if n := len(r.of(TypeSessionEnd)); n != 0 {
+	if n := len(r.of(event.TypeSessionEnd)); n != 0 {
 		t.Fatalf("session ended while its data connection is open")
 	}
 	// A twin session whose data connection's end is never seen still
@@ -568,23 +570,23 @@ func TestIdleWithOpenData(t *testing.T) {
 	d2 := newConn(tr2, clock2, "10.0.0.2:40001", "10.0.0.1:40000", 7000, 9000)
 	d2.handshake()
 	tr2.Advance(clock2.Add(maxIdleWithData - time.Minute))
-	if n := len(r2.of(TypeSessionEnd)); n != 0 {
+	if n := len(r2.of(event.TypeSessionEnd)); n != 0 {
 		t.Fatal("session ended before maxIdleWithData")
 	}
 	tr2.Advance(clock2.Add(maxIdleWithData + time.Second))
-	if e := r2.of(TypeSessionEnd); len(e) != 1 || e[0].Reason != "timeout" {
+	if e := r2.of(event.TypeSessionEnd); len(e) != 1 || e[0].Reason != "timeout" {
 		t.Fatalf("session.end = %+v", e)
 	}
 	*clock = clock.Add(10 * time.Minute)
 	d.sseq += 5 << 20 // five MiB the filter did not pass
 	d.close()
 	k.send(false, "226 done\r\n")
-	ends := r.of(TypeTransferEnd)
+	ends := r.of(event.TypeTransferEnd)
 	if len(ends) != 1 || ends[0].Bytes != 5<<20 || ends[0].DurationMS < 10*60*1000 {
 		t.Fatalf("transfer.end = %+v", ends)
 	}
 	tr.Advance(clock.Add(2 * time.Minute))
-	if e := r.of(TypeSessionEnd); len(e) != 1 || e[0].Reason != "timeout" {
+	if e := r.of(event.TypeSessionEnd); len(e) != 1 || e[0].Reason != "timeout" {
 		t.Fatalf("session.end = %+v", e)
 	}
 }
@@ -603,18 +605,18 @@ func TestDetectOtherPort(t *testing.T) {
 	m.send(false, "220 mail.example.com ESMTP\r\n")
 	m.send(true, "EHLO me\r\n")
 	m.send(false, "250 hello\r\n")
-	st := r.of(TypeSessionStart)
+	st := r.of(event.TypeSessionStart)
 	if len(st) != 1 || st[0].Server.String() != "10.0.0.1:2121" || st[0].Midstream {
 		t.Fatalf("session.start = %+v\n%s", st, r.dump())
 	}
 	var got []string
 	for _, e := range r.evs {
 		switch e.Type {
-		case TypeRequest:
+		case event.TypeRequest:
 			got = append(got, "> "+e.Command)
-		case TypeResponse:
+		case event.TypeResponse:
 			got = append(got, fmt.Sprintf("< %d %s [%s]", e.Code, e.Text, e.Command))
-		case TypeLogin:
+		case event.TypeLogin:
 			got = append(got, "login")
 		}
 	}
@@ -622,7 +624,7 @@ func TestDetectOtherPort(t *testing.T) {
 	if strings.Join(got, "|") != want {
 		t.Errorf("events %q, want %q", strings.Join(got, "|"), want)
 	}
-	if a := r.of(TypeAlert); len(a) != 1 || a[0].Kind != "ftp_other_port" {
+	if a := r.of(event.TypeAlert); len(a) != 1 || a[0].Kind != "ftp_other_port" {
 		t.Errorf("alerts = %+v", a)
 	}
 	tr2, r2, clock2 := newTracker(&Config{NoDetect: true})

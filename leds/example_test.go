@@ -7,7 +7,7 @@ import (
 
 	"periph.io/x/conn/v3/gpio/gpiotest"
 
-	"github.com/ftptap/ftptap/ftpstate"
+	"github.com/ftptap/ftptap/event"
 	"github.com/ftptap/ftptap/leds"
 )
 
@@ -29,10 +29,10 @@ func ExamplePanel() {
 	}
 	t := time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)
 	ep := netip.MustParseAddrPort("10.77.0.1:40004")
-	for _, ev := range []ftpstate.Event{
-		{Type: ftpstate.TypeDataExpect, Time: t, Session: 1, Mode: ftpstate.ModePassive, Endpoint: ep},
-		{Type: ftpstate.TypeDataOpen, Time: t.Add(time.Millisecond), Session: 1, Mode: ftpstate.ModePassive, Endpoint: ep},
-		{Type: ftpstate.TypeDataClose, Time: t.Add(300 * time.Millisecond), Session: 1, Mode: ftpstate.ModePassive, Endpoint: ep},
+	for _, ev := range []event.Event{
+		{Type: event.TypeDataExpect, Time: t, Session: 1, Mode: event.ModePassive, Endpoint: ep},
+		{Type: event.TypeDataOpen, Time: t.Add(time.Millisecond), Session: 1, Mode: event.ModePassive, Endpoint: ep},
+		{Type: event.TypeDataClose, Time: t.Add(300 * time.Millisecond), Session: 1, Mode: event.ModePassive, Endpoint: ep},
 	} {
 		p.Event(&ev, nil)
 		fmt.Println("GPIO27", pin.Read())

@@ -4,7 +4,7 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/ftptap/ftptap/ftpstate"
+	"github.com/ftptap/ftptap/event"
 )
 
 // Role is what an LED shows. The zero value is invalid.
@@ -113,7 +113,7 @@ const maxChannels = 1 << 16
 // chanKey names one data channel of a session: its mode and the announced
 // endpoint.
 type chanKey struct {
-	mode     ftpstate.Mode
+	mode     event.Mode
 	endpoint netip.AddrPort
 }
 
@@ -129,42 +129,42 @@ type Model struct {
 	count      [3][2]int                   // channels by mode and moving (0, 1)
 	alertUntil time.Time
 	degraded   map[string]bool // reasons something is degraded (capture drops, NATS down)
-	portDown   [3]bool         // by ftpstate.Side
+	portDown   [3]bool         // by event.Side
 	dropped    int             // channels not followed: over maxChannels
 }
 
 // Apply updates the model with one event, counted at time now (the event's
 // own time in replay, the wall clock live). Events of no interest are
 // ignored, as are data events of unknown mode.
-func (m *Model) Apply(ev *ftpstate.Event, now time.Time) {
+func (m *Model) Apply(ev *event.Event, now time.Time) {
 	switch ev.Type {
-	case ftpstate.TypeDataExpect:
+	case event.TypeDataExpect:
 		k := chanKey{ev.Mode, ev.Endpoint}
-		if _, ok := m.chans[ev.Session][k]; !ok && ev.Mode != ftpstate.ModeUnknown {
+		if _, ok := m.chans[ev.Session][k]; !ok && ev.Mode != event.ModeUnknown {
 			m.add(ev.Session, k, false)
 		}
-	case ftpstate.TypeDataOpen:
-		if ev.Mode != ftpstate.ModeUnknown {
+	case event.TypeDataOpen:
+		if ev.Mode != event.ModeUnknown {
 			m.add(ev.Session, chanKey{ev.Mode, ev.Endpoint}, true)
 		}
-	case ftpstate.TypeDataFail:
+	case event.TypeDataFail:
 		m.del(ev.Session, chanKey{ev.Mode, ev.Endpoint})
 		// An announcement nobody used is no failure: clients send PASV
 		// and then change their mind.
 		if ev.Reason != "unused" {
 			m.raise(now)
 		}
-	case ftpstate.TypeDataClose:
+	case event.TypeDataClose:
 		// The connection is gone, however it ended; a transfer cut short
 		// says so in its transfer.end, which is no failure of the channel.
 		m.del(ev.Session, chanKey{ev.Mode, ev.Endpoint})
-	case ftpstate.TypeTransferEnd:
+	case event.TypeTransferEnd:
 		m.endTransfer(ev)
-	case ftpstate.TypeSessionEnd:
+	case event.TypeSessionEnd:
 		for k := range m.chans[ev.Session] {
 			m.del(ev.Session, k)
 		}
-	case ftpstate.TypeAlert:
+	case event.TypeAlert:
 		m.raise(now)
 	}
 }
@@ -216,14 +216,14 @@ func b2i(b bool) int {
 // endTransfer closes the data channel a transfer used, if its data.close
 // has not: the one with its endpoint when the event names one, else the
 // session's channel of that mode on which data moved.
-func (m *Model) endTransfer(ev *ftpstate.Event) {
+func (m *Model) endTransfer(ev *event.Event) {
 	sc := m.chans[ev.Session]
 	if ev.Endpoint.IsValid() {
 		m.del(ev.Session, chanKey{ev.Mode, ev.Endpoint})
 		return
 	}
 	for k, moving := range sc {
-		if moving && (ev.Mode == ftpstate.ModeUnknown || k.mode == ev.Mode) {
+		if moving && (ev.Mode == event.ModeUnknown || k.mode == ev.Mode) {
 			m.del(ev.Session, k)
 			return
 		}
@@ -255,8 +255,8 @@ func (m *Model) SetDegraded(reason string, on bool) {
 
 // SetPort records whether the tap port on side is up. Ports are taken as up
 // until said otherwise. SideUnknown is ignored.
-func (m *Model) SetPort(side ftpstate.Side, up bool) {
-	if side == ftpstate.SideA || side == ftpstate.SideB {
+func (m *Model) SetPort(side event.Side, up bool) {
+	if side == event.SideA || side == event.SideB {
 		m.portDown[side] = !up
 	}
 }
@@ -265,9 +265,9 @@ func (m *Model) SetPort(side ftpstate.Side, up bool) {
 func (m *Model) State(r Role, now time.Time) State {
 	switch r {
 	case RoleActive:
-		return m.modeState(ftpstate.ModeActive)
+		return m.modeState(event.ModeActive)
 	case RolePassive:
-		return m.modeState(ftpstate.ModePassive)
+		return m.modeState(event.ModePassive)
 	case RoleAlert:
 		switch {
 		case len(m.degraded) > 0:
@@ -277,7 +277,7 @@ func (m *Model) State(r Role, now time.Time) State {
 		}
 		return StateOff
 	case RoleHeartbeat:
-		if m.portDown[ftpstate.SideA] || m.portDown[ftpstate.SideB] {
+		if m.portDown[event.SideA] || m.portDown[event.SideB] {
 			return StateOff
 		}
 		return StateBlinkSlow
@@ -285,7 +285,7 @@ func (m *Model) State(r Role, now time.Time) State {
 	return StateUnknown
 }
 
-func (m *Model) modeState(mode ftpstate.Mode) State {
+func (m *Model) modeState(mode event.Mode) State {
 	switch c := m.count[mode%3]; {
 	case c[1] > 0:
 		return StateBlinkFast

@@ -5,9 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ftptap/ftptap/event"
 	"github.com/google/go-cmp/cmp"
-
-	"github.com/ftptap/ftptap/ftpstate"
 )
 
 var t0 = time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)
@@ -20,38 +19,38 @@ var (
 	portEP  = netip.MustParseAddrPort("10.77.0.2:50001")
 )
 
-func expect(s uint64, m ftpstate.Mode, ep netip.AddrPort) ftpstate.Event {
-	return ftpstate.Event{Type: ftpstate.TypeDataExpect, Session: s, Mode: m, Endpoint: ep}
+func expect(s uint64, m event.Mode, ep netip.AddrPort) event.Event {
+	return event.Event{Type: event.TypeDataExpect, Session: s, Mode: m, Endpoint: ep}
 }
 
-func open(s uint64, m ftpstate.Mode, ep netip.AddrPort) ftpstate.Event {
-	return ftpstate.Event{Type: ftpstate.TypeDataOpen, Session: s, Mode: m, Endpoint: ep}
+func open(s uint64, m event.Mode, ep netip.AddrPort) event.Event {
+	return event.Event{Type: event.TypeDataOpen, Session: s, Mode: m, Endpoint: ep}
 }
 
-func fail(s uint64, m ftpstate.Mode, ep netip.AddrPort, reason string) ftpstate.Event {
-	return ftpstate.Event{Type: ftpstate.TypeDataFail, Session: s, Mode: m, Endpoint: ep, Reason: reason}
+func fail(s uint64, m event.Mode, ep netip.AddrPort, reason string) event.Event {
+	return event.Event{Type: event.TypeDataFail, Session: s, Mode: m, Endpoint: ep, Reason: reason}
 }
 
-func xferEnd(s uint64, m ftpstate.Mode, ep netip.AddrPort) ftpstate.Event {
-	return ftpstate.Event{Type: ftpstate.TypeTransferEnd, Session: s, Mode: m, Endpoint: ep, Command: "RETR"}
+func xferEnd(s uint64, m event.Mode, ep netip.AddrPort) event.Event {
+	return event.Event{Type: event.TypeTransferEnd, Session: s, Mode: m, Endpoint: ep, Command: "RETR"}
 }
 
-func closeEv(s uint64, m ftpstate.Mode, ep netip.AddrPort) ftpstate.Event {
-	return ftpstate.Event{Type: ftpstate.TypeDataClose, Session: s, Mode: m, Endpoint: ep, Reason: "close"}
+func closeEv(s uint64, m event.Mode, ep netip.AddrPort) event.Event {
+	return event.Event{Type: event.TypeDataClose, Session: s, Mode: m, Endpoint: ep, Reason: "close"}
 }
 
-func sessEnd(s uint64) ftpstate.Event {
-	return ftpstate.Event{Type: ftpstate.TypeSessionEnd, Session: s, Reason: "quit"}
+func sessEnd(s uint64) event.Event {
+	return event.Event{Type: event.TypeSessionEnd, Session: s, Reason: "quit"}
 }
 
 // step is one event applied at a time, or a change of degraded or port
 // state when ev is zero.
 type step struct {
 	ms       int
-	ev       ftpstate.Event
+	ev       event.Event
 	degraded string // "reason" or "-reason"
-	portDown ftpstate.Side
-	portUp   ftpstate.Side
+	portDown event.Side
+	portUp   event.Side
 }
 
 // query is the states expected at a time, in the order of Roles.
@@ -80,9 +79,9 @@ func TestModel(t *testing.T) {
 		{
 			name: "passive session lifecycle",
 			steps: []step{
-				{ms: 100, ev: expect(1, ftpstate.ModePassive, pasvEP)},
-				{ms: 200, ev: open(1, ftpstate.ModePassive, pasvEP)},
-				{ms: 900, ev: xferEnd(1, ftpstate.ModePassive, pasvEP)},
+				{ms: 100, ev: expect(1, event.ModePassive, pasvEP)},
+				{ms: 200, ev: open(1, event.ModePassive, pasvEP)},
+				{ms: 900, ev: xferEnd(1, event.ModePassive, pasvEP)},
 			},
 			queries: []query{
 				{50, [4]State{off, off, off, slow}},
@@ -94,9 +93,9 @@ func TestModel(t *testing.T) {
 		{
 			name: "active upload, transfer.end without endpoint",
 			steps: []step{
-				{ms: 0, ev: expect(2, ftpstate.ModeActive, portEP)},
-				{ms: 10, ev: open(2, ftpstate.ModeActive, portEP)},
-				{ms: 20, ev: xferEnd(2, ftpstate.ModeActive, netip.AddrPort{})},
+				{ms: 0, ev: expect(2, event.ModeActive, portEP)},
+				{ms: 10, ev: open(2, event.ModeActive, portEP)},
+				{ms: 20, ev: xferEnd(2, event.ModeActive, netip.AddrPort{})},
 			},
 			queries: []query{
 				{5, [4]State{on, off, off, slow}},
@@ -107,10 +106,10 @@ func TestModel(t *testing.T) {
 		{
 			name: "two passive channels: one moving keeps fast blink",
 			steps: []step{
-				{ms: 0, ev: expect(1, ftpstate.ModePassive, pasvEP)},
-				{ms: 0, ev: expect(3, ftpstate.ModePassive, pasvEP2)},
-				{ms: 10, ev: open(3, ftpstate.ModePassive, pasvEP2)},
-				{ms: 20, ev: xferEnd(3, ftpstate.ModePassive, pasvEP2)},
+				{ms: 0, ev: expect(1, event.ModePassive, pasvEP)},
+				{ms: 0, ev: expect(3, event.ModePassive, pasvEP2)},
+				{ms: 10, ev: open(3, event.ModePassive, pasvEP2)},
+				{ms: 20, ev: xferEnd(3, event.ModePassive, pasvEP2)},
 				{ms: 30, ev: sessEnd(1)},
 			},
 			queries: []query{
@@ -122,13 +121,13 @@ func TestModel(t *testing.T) {
 		{
 			name: "data.close ends a channel; its transfer.end closes no other",
 			steps: []step{
-				{ms: 0, ev: expect(1, ftpstate.ModePassive, pasvEP)},
-				{ms: 10, ev: open(1, ftpstate.ModePassive, pasvEP)},
-				{ms: 20, ev: expect(1, ftpstate.ModePassive, pasvEP2)},
-				{ms: 20, ev: open(1, ftpstate.ModePassive, pasvEP2)},
-				{ms: 30, ev: closeEv(1, ftpstate.ModePassive, pasvEP)},
-				{ms: 40, ev: xferEnd(1, ftpstate.ModePassive, pasvEP)},
-				{ms: 50, ev: closeEv(1, ftpstate.ModePassive, pasvEP2)},
+				{ms: 0, ev: expect(1, event.ModePassive, pasvEP)},
+				{ms: 10, ev: open(1, event.ModePassive, pasvEP)},
+				{ms: 20, ev: expect(1, event.ModePassive, pasvEP2)},
+				{ms: 20, ev: open(1, event.ModePassive, pasvEP2)},
+				{ms: 30, ev: closeEv(1, event.ModePassive, pasvEP)},
+				{ms: 40, ev: xferEnd(1, event.ModePassive, pasvEP)},
+				{ms: 50, ev: closeEv(1, event.ModePassive, pasvEP2)},
 			},
 			queries: []query{
 				{35, [4]State{off, fast, off, slow}},
@@ -139,8 +138,8 @@ func TestModel(t *testing.T) {
 		{
 			name: "refused passive channel lights alert for the hold",
 			steps: []step{
-				{ms: 0, ev: expect(1, ftpstate.ModePassive, pasvEP)},
-				{ms: 100, ev: fail(1, ftpstate.ModePassive, pasvEP, "refused")},
+				{ms: 0, ev: expect(1, event.ModePassive, pasvEP)},
+				{ms: 100, ev: fail(1, event.ModePassive, pasvEP, "refused")},
 			},
 			queries: []query{
 				{50, [4]State{off, on, off, slow}},
@@ -152,8 +151,8 @@ func TestModel(t *testing.T) {
 		{
 			name: "timed-out active channel lights alert",
 			steps: []step{
-				{ms: 0, ev: expect(1, ftpstate.ModeActive, portEP)},
-				{ms: 30000, ev: fail(1, ftpstate.ModeActive, portEP, "timeout")},
+				{ms: 0, ev: expect(1, event.ModeActive, portEP)},
+				{ms: 30000, ev: fail(1, event.ModeActive, portEP, "timeout")},
 			},
 			queries: []query{
 				{29000, [4]State{on, off, off, slow}},
@@ -164,16 +163,16 @@ func TestModel(t *testing.T) {
 		{
 			name: "unused announcement is no failure",
 			steps: []step{
-				{ms: 0, ev: expect(1, ftpstate.ModePassive, pasvEP)},
-				{ms: 10, ev: fail(1, ftpstate.ModePassive, pasvEP, "unused")},
+				{ms: 0, ev: expect(1, event.ModePassive, pasvEP)},
+				{ms: 10, ev: fail(1, event.ModePassive, pasvEP, "unused")},
 			},
 			queries: []query{{20, [4]State{off, off, off, slow}}},
 		},
 		{
 			name: "alert event extends the hold",
 			steps: []step{
-				{ms: 0, ev: ftpstate.Event{Type: ftpstate.TypeAlert, Kind: "line_too_long"}},
-				{ms: 5000, ev: ftpstate.Event{Type: ftpstate.TypeAlert, Kind: "line_too_long"}},
+				{ms: 0, ev: event.Event{Type: event.TypeAlert, Kind: "line_too_long"}},
+				{ms: 5000, ev: event.Event{Type: event.TypeAlert, Kind: "line_too_long"}},
 			},
 			queries: []query{
 				{12000, [4]State{off, off, on, slow}},
@@ -196,8 +195,8 @@ func TestModel(t *testing.T) {
 		{
 			name: "heartbeat dark while a port is down",
 			steps: []step{
-				{ms: 10, portDown: ftpstate.SideB},
-				{ms: 20, portUp: ftpstate.SideB},
+				{ms: 10, portDown: event.SideB},
+				{ms: 20, portUp: event.SideB},
 			},
 			queries: []query{
 				{15, [4]State{off, off, off, off}},
@@ -207,15 +206,15 @@ func TestModel(t *testing.T) {
 		{
 			name: "data events of unknown mode are ignored",
 			steps: []step{
-				{ms: 0, ev: expect(1, ftpstate.ModeUnknown, pasvEP)},
-				{ms: 0, ev: open(1, ftpstate.ModeUnknown, pasvEP)},
+				{ms: 0, ev: expect(1, event.ModeUnknown, pasvEP)},
+				{ms: 0, ev: open(1, event.ModeUnknown, pasvEP)},
 			},
 			queries: []query{{10, [4]State{off, off, off, slow}}},
 		},
 		{
 			name: "data.open without announcement (midstream) counts",
 			steps: []step{
-				{ms: 0, ev: open(7, ftpstate.ModePassive, pasvEP)},
+				{ms: 0, ev: open(7, event.ModePassive, pasvEP)},
 				{ms: 10, ev: sessEnd(7)},
 			},
 			queries: []query{
@@ -252,9 +251,9 @@ func apply(m *Model, s step) {
 		m.SetDegraded(s.degraded[1:], false)
 	case s.degraded != "":
 		m.SetDegraded(s.degraded, true)
-	case s.portDown != ftpstate.SideUnknown:
+	case s.portDown != event.SideUnknown:
 		m.SetPort(s.portDown, false)
-	case s.portUp != ftpstate.SideUnknown:
+	case s.portUp != event.SideUnknown:
 		m.SetPort(s.portUp, true)
 	default:
 		ev := s.ev
@@ -269,7 +268,7 @@ func TestModelNextChange(t *testing.T) {
 		t.Fatal("NextChange of an idle model: a change is due")
 	}
 	m.AlertHold = 3 * time.Second
-	ev := fail(1, ftpstate.ModePassive, pasvEP, "refused")
+	ev := fail(1, event.ModePassive, pasvEP, "refused")
 	m.Apply(&ev, t0)
 	next, ok := m.NextChange(t0)
 	if !ok || !next.Equal(at(3000)) {
@@ -287,7 +286,7 @@ func TestModelNextChange(t *testing.T) {
 func TestModelBounded(t *testing.T) {
 	var m Model
 	for i := range maxChannels + 10 {
-		ev := expect(uint64(i+1), ftpstate.ModePassive, pasvEP)
+		ev := expect(uint64(i+1), event.ModePassive, pasvEP)
 		m.Apply(&ev, t0)
 	}
 	open, dropped := m.Channels()

@@ -6,10 +6,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ftptap/ftptap/event"
 	"github.com/jonboulle/clockwork"
 	"periph.io/x/conn/v3/gpio"
-
-	"github.com/ftptap/ftptap/ftpstate"
 )
 
 // Output connects a role to a pin.
@@ -156,8 +155,8 @@ func offLevel(o *Output) gpio.Level { return gpio.Level(o.ActiveLow) }
 
 // Event updates the LEDs with one event of the pipeline. It implements
 // pipeline.Sink; led and status events are ignored.
-func (p *Panel) Event(ev *ftpstate.Event, _ []byte) {
-	if ev.Type == ftpstate.TypeLED || ev.Type == ftpstate.TypeStatus {
+func (p *Panel) Event(ev *event.Event, _ []byte) {
+	if ev.Type == event.TypeLED || ev.Type == event.TypeStatus {
 		return
 	}
 	p.mu.Lock()
@@ -222,7 +221,7 @@ func (p *Panel) SetDegraded(reason string, on bool) {
 
 // SetPort reports whether the tap port on side is up. The heartbeat LED
 // goes dark while a port is down.
-func (p *Panel) SetPort(side ftpstate.Side, up bool) {
+func (p *Panel) SetPort(side event.Side, up bool) {
 	p.mu.Lock()
 	if p.halted {
 		p.mu.Unlock()

@@ -9,14 +9,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ftptap/ftptap/event"
 	"github.com/google/go-cmp/cmp"
 	"github.com/jonboulle/clockwork"
 	"go.uber.org/goleak"
 	"periph.io/x/conn/v3/gpio"
 	"periph.io/x/conn/v3/gpio/gpioreg"
 	"periph.io/x/conn/v3/gpio/gpiotest"
-
-	"github.com/ftptap/ftptap/ftpstate"
 )
 
 // countingPin is a gpiotest.Pin that counts writes and can refuse them.
@@ -83,7 +82,7 @@ func pinsByRole(t *testing.T) (map[Role]*countingPin, []Output) {
 	return byRole, outs
 }
 
-func feed(p *Panel, ms int, ev ftpstate.Event) {
+func feed(p *Panel, ms int, ev event.Event) {
 	ev.Time = at(ms)
 	p.Event(&ev, nil)
 }
@@ -106,8 +105,8 @@ func TestPanelPacketTime(t *testing.T) {
 		}
 	}
 
-	feed(p, 0, ftpstate.Event{Type: ftpstate.TypeSessionStart, Session: 1})
-	feed(p, 100, expect(1, ftpstate.ModePassive, pasvEP))
+	feed(p, 0, event.Event{Type: event.TypeSessionStart, Session: 1})
+	feed(p, 100, expect(1, event.ModePassive, pasvEP))
 	if level(pins[RolePassive]) != gpio.High || level(pins[RoleActive]) != gpio.Low {
 		t.Errorf("passive announced: passive %s active %s, want High Low", level(pins[RolePassive]), level(pins[RoleActive]))
 	}
@@ -116,13 +115,13 @@ func TestPanelPacketTime(t *testing.T) {
 	if level(pins[RoleHeartbeat]) != gpio.High {
 		t.Errorf("heartbeat at +100ms: %s, want High", level(pins[RoleHeartbeat]))
 	}
-	feed(p, 150, ftpstate.Event{Type: ftpstate.TypeRequest, Session: 1, Command: "NOOP"})
+	feed(p, 150, event.Event{Type: event.TypeRequest, Session: 1, Command: "NOOP"})
 	w := pins[RolePassive].Writes()
-	feed(p, 160, ftpstate.Event{Type: ftpstate.TypeResponse, Session: 1, Code: 200})
+	feed(p, 160, event.Event{Type: event.TypeResponse, Session: 1, Code: 200})
 	if got := pins[RolePassive].Writes(); got != w {
 		t.Errorf("passive pin written %d times with no change of level", got-w)
 	}
-	feed(p, 600, fail(1, ftpstate.ModePassive, pasvEP, "refused"))
+	feed(p, 600, fail(1, event.ModePassive, pasvEP, "refused"))
 	if level(pins[RoleAlert]) != gpio.High || level(pins[RolePassive]) != gpio.Low || level(pins[RoleHeartbeat]) != gpio.Low {
 		t.Errorf("after refused: alert %s passive %s heartbeat %s, want High Low Low", level(pins[RoleAlert]), level(pins[RolePassive]), level(pins[RoleHeartbeat]))
 	}
@@ -166,7 +165,7 @@ func TestPanelActiveLow(t *testing.T) {
 	if level(pin) != gpio.High {
 		t.Errorf("active-low LED off after New: pin %s, want High", level(pin))
 	}
-	feed(p, 0, expect(1, ftpstate.ModeActive, portEP))
+	feed(p, 0, expect(1, event.ModeActive, portEP))
 	if level(pin) != gpio.Low {
 		t.Errorf("active-low LED on: pin %s, want Low", level(pin))
 	}
@@ -176,7 +175,7 @@ func TestPanelActiveLow(t *testing.T) {
 	if level(pin) != gpio.High {
 		t.Errorf("active-low LED after Halt: pin %s, want High", level(pin))
 	}
-	feed(p, 10, expect(2, ftpstate.ModeActive, portEP))
+	feed(p, 10, expect(2, event.ModeActive, portEP))
 	if level(pin) != gpio.High {
 		t.Error("an event after Halt lit the LED")
 	}
@@ -210,8 +209,8 @@ func TestPanelErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	pins["GPIO13"].refuse = errors.New("i/o error")
-	feed(p, 0, ftpstate.Event{Type: ftpstate.TypeAlert, Kind: "x"})
-	feed(p, 20000, ftpstate.Event{Type: ftpstate.TypeAlert, Kind: "x"})
+	feed(p, 0, event.Event{Type: event.TypeAlert, Kind: "x"})
+	feed(p, 20000, event.Event{Type: event.TypeAlert, Kind: "x"})
 	if len(logs) != 1 || !strings.Contains(logs[0], "i/o error") {
 		t.Errorf("logs = %q, want one i/o error", logs)
 	}
@@ -247,7 +246,7 @@ func TestPanelLive(t *testing.T) {
 	waitLevel(t, pins[RoleHeartbeat], gpio.High, "heartbeat at start")
 
 	// Events take the clock's time, not their own.
-	ev := open(1, ftpstate.ModeActive, portEP)
+	ev := open(1, event.ModeActive, portEP)
 	ev.Time = time.Unix(0, 0)
 	p.Event(&ev, nil)
 	if got := p.States()[0]; got.State != StateBlinkFast {
@@ -266,12 +265,12 @@ func TestPanelLive(t *testing.T) {
 		t.Errorf("alert while NATS is degraded: %v, want blink-fast", got)
 	}
 	p.SetDegraded("nats", false)
-	p.SetPort(ftpstate.SideA, false)
+	p.SetPort(event.SideA, false)
 	if got := p.States()[3].State; got != StateOff {
 		t.Errorf("heartbeat with port A down: %v, want off", got)
 	}
 	waitLevel(t, pins[RoleHeartbeat], gpio.Low, "heartbeat, port down")
-	p.SetPort(ftpstate.SideA, true)
+	p.SetPort(event.SideA, true)
 
 	if err := p.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
@@ -323,10 +322,10 @@ func TestPanelRolesWithoutPins(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	feed(p, 0, expect(1, ftpstate.ModePassive, pasvEP))
-	feed(p, 50, open(1, ftpstate.ModePassive, pasvEP))
-	feed(p, 60, ftpstate.Event{Type: ftpstate.TypeLED, Kind: "alert", State: "on"}) // ignored
-	feed(p, 900, xferEnd(1, ftpstate.ModePassive, pasvEP))
+	feed(p, 0, expect(1, event.ModePassive, pasvEP))
+	feed(p, 50, open(1, event.ModePassive, pasvEP))
+	feed(p, 60, event.Event{Type: event.TypeLED, Kind: "alert", State: "on"}) // ignored
+	feed(p, 900, xferEnd(1, event.ModePassive, pasvEP))
 	term.Close()
 	if len(changes) != 4 {
 		t.Errorf("changes = %v, want 4 (heartbeat, passive on, blink-fast, off)", changes)
@@ -350,10 +349,10 @@ func BenchmarkPanelEvent(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	ev := expect(1, ftpstate.ModePassive, pasvEP)
+	ev := expect(1, event.ModePassive, pasvEP)
 	ev.Time = t0
 	p.Event(&ev, nil)
-	req := ftpstate.Event{Type: ftpstate.TypeRequest, Session: 1, Command: "NOOP", Time: t0}
+	req := event.Event{Type: event.TypeRequest, Session: 1, Command: "NOOP", Time: t0}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := range b.N {

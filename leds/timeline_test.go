@@ -11,7 +11,7 @@ import (
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 
-	"github.com/ftptap/ftptap/ftpstate"
+	"github.com/ftptap/ftptap/event"
 	"github.com/ftptap/ftptap/leds"
 	"github.com/ftptap/ftptap/pipeline"
 	"github.com/ftptap/ftptap/tap"
@@ -20,12 +20,12 @@ import (
 // timeline is what a replay showed: the tracker's events and the LED
 // changes, both in packet time.
 type timeline struct {
-	events  []ftpstate.Event
+	events  []event.Event
 	changes []leds.Change
 }
 
 // first returns the first event of type typ, failing the test if none.
-func (tl *timeline) first(t *testing.T, typ ftpstate.Type) ftpstate.Event {
+func (tl *timeline) first(t *testing.T, typ event.Type) event.Event {
 	t.Helper()
 	for _, ev := range tl.events {
 		if ev.Type == typ {
@@ -33,7 +33,7 @@ func (tl *timeline) first(t *testing.T, typ ftpstate.Type) ftpstate.Event {
 		}
 	}
 	t.Fatalf("no %s event", typ)
-	return ftpstate.Event{}
+	return event.Event{}
 }
 
 // of returns the changes of role r.
@@ -54,7 +54,7 @@ func newTimeline(t *testing.T) (*timeline, *pipeline.Pipeline) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec := pipeline.SinkFunc(func(ev *ftpstate.Event, _ []byte) { tl.events = append(tl.events, *ev) })
+	rec := pipeline.SinkFunc(func(ev *event.Event, _ []byte) { tl.events = append(tl.events, *ev) })
 	p, err := pipeline.New(pipeline.Options{Tap: "test", Sinks: []pipeline.Sink{rec, panel}})
 	if err != nil {
 		t.Fatal(err)
@@ -88,8 +88,8 @@ func replayCorpus(t *testing.T, scenario string) *timeline {
 // other mode never lights.
 func checkDataLED(t *testing.T, tl *timeline, lit, dark leds.Role, transfer bool) {
 	t.Helper()
-	exp := tl.first(t, ftpstate.TypeDataExpect)
-	end := tl.first(t, ftpstate.TypeSessionEnd)
+	exp := tl.first(t, event.TypeDataExpect)
+	end := tl.first(t, event.TypeSessionEnd)
 	ch := tl.of(lit)
 	if len(ch) < 2 {
 		t.Fatalf("%s LED changes: %v, want at least on and off", lit, ch)
@@ -102,7 +102,7 @@ func checkDataLED(t *testing.T, tl *timeline, lit, dark leds.Role, transfer bool
 		t.Errorf("%s LED last change %v at %v; want off between %v and the session's end %v", lit, last.State, last.Time, exp.Time, end.Time)
 	}
 	if transfer {
-		open := tl.first(t, ftpstate.TypeDataOpen)
+		open := tl.first(t, event.TypeDataOpen)
 		fast := false
 		for _, c := range ch {
 			if c.State == leds.StateBlinkFast {
@@ -144,7 +144,7 @@ func TestTimelineActive(t *testing.T) {
 func TestTimelineRefused(t *testing.T) {
 	tl := replayCorpus(t, "pasv-rst")
 	checkDataLED(t, tl, leds.RolePassive, leds.RoleActive, false)
-	fail := tl.first(t, ftpstate.TypeDataFail)
+	fail := tl.first(t, event.TypeDataFail)
 	alert := tl.of(leds.RoleAlert)
 	if len(alert) == 0 || alert[0].State != leds.StateOn || !alert[0].Time.Equal(fail.Time) {
 		t.Fatalf("alert LED changes %v; want on at the refused data.fail, %v", alert, fail.Time)
@@ -201,9 +201,9 @@ func TestTimelineTimeout(t *testing.T) {
 	// Time passes with no packets: a live tap's tick.
 	p.Feed(pipeline.Frame{Info: gopacket.CaptureInfo{Timestamp: start.Add(50 * time.Second)}})
 
-	var fail ftpstate.Event
+	var fail event.Event
 	for _, ev := range tl.events {
-		if ev.Type == ftpstate.TypeDataFail {
+		if ev.Type == event.TypeDataFail {
 			fail = ev
 		}
 	}
@@ -221,10 +221,10 @@ func TestTimelineTimeout(t *testing.T) {
 	}
 }
 
-func types(evs []ftpstate.Event) []string {
+func types(evs []event.Event) []string {
 	var out []string
 	for _, ev := range evs {
-		if ev.Type != ftpstate.TypeRequest && ev.Type != ftpstate.TypeResponse {
+		if ev.Type != event.TypeRequest && ev.Type != event.TypeResponse {
 			out = append(out, ev.Type.String()+":"+ev.Reason)
 		}
 	}

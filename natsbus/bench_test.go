@@ -6,10 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ftptap/ftptap/event"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/ftptap/ftptap/ftpstate"
 )
 
 // BenchmarkPublish measures events per second from Event to a JetStream
@@ -33,7 +32,7 @@ func BenchmarkPublish(b *testing.B) {
 	})
 }
 
-func benchPublish(b *testing.B, nc *nats.Conn, evs []ftpstate.Event, spoolDir string) {
+func benchPublish(b *testing.B, nc *nats.Conn, evs []event.Event, spoolDir string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	stream, err := EnsureStream(ctx, nc, StreamOptions{Tap: "bench", Own: true})

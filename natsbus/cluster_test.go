@@ -12,10 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ftptap/ftptap/event"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/ftptap/ftptap/ftpstate"
 )
 
 // buildNATSServer builds the nats-server binary of the module's required
@@ -203,7 +202,7 @@ func TestHubCluster(t *testing.T) {
 		srv *Server
 		pub *Publisher
 		n   *numberer
-		evs []ftpstate.Event
+		evs []event.Event
 	}
 	runs := map[string]*tapRun{}
 	for i, tap := range taps {
@@ -224,7 +223,7 @@ func TestHubCluster(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var sess [][]ftpstate.Event
+		var sess [][]event.Event
 		for k := range 6 {
 			sess = append(sess, sessionEvents(uint64(k+1), 5, time.Now().Add(time.Duration(i)*time.Hour)))
 		}

@@ -3,7 +3,7 @@
 //
 // # Subjects
 //
-// Every event goes to "ftptap.<tap>." followed by ftpstate.Event.Subject:
+// Every event goes to "ftptap.<tap>." followed by event.Event.Subject:
 //
 //	ftptap.lab1.session.start
 //	ftptap.lab1.request.USER        (the command, as one token)

@@ -10,13 +10,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ftptap/ftptap/event"
 	"github.com/nats-io/nats-server/v2/server"
 	natstest "github.com/nats-io/nats-server/v2/test"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/goleak"
-
-	"github.com/ftptap/ftptap/ftpstate"
 )
 
 func TestMain(m *testing.M) {
@@ -66,12 +65,12 @@ type numberer struct {
 	tap  string
 	seq  uint64
 	sink interface {
-		Event(*ftpstate.Event, []byte)
+		Event(*event.Event, []byte)
 	}
 	buf []byte
 }
 
-func (n *numberer) emit(ev ftpstate.Event) {
+func (n *numberer) emit(ev event.Event) {
 	n.seq++
 	ev.Seq = n.seq
 	ev.Tap = n.tap
@@ -81,42 +80,42 @@ func (n *numberer) emit(ev ftpstate.Event) {
 
 // sessionEvents returns the events of one FTP session with the given
 // number of passive downloads, as the tracker reports them.
-func sessionEvents(id uint64, transfers int, start time.Time) []ftpstate.Event {
+func sessionEvents(id uint64, transfers int, start time.Time) []event.Event {
 	cl := netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, 0, byte(id%200 + 2)}), uint16(40000+id%20000))
 	sv := netip.MustParseAddrPort("10.0.1.21:21")
 	t := start
-	ev := func(e ftpstate.Event) ftpstate.Event {
+	ev := func(e event.Event) event.Event {
 		t = t.Add(time.Millisecond)
 		e.Time, e.Session, e.Client, e.Server = t, id, cl, sv
 		return e
 	}
-	out := []ftpstate.Event{
-		ev(ftpstate.Event{Type: ftpstate.TypeSessionStart, ClientSide: ftpstate.SideA}),
-		ev(ftpstate.Event{Type: ftpstate.TypeResponse, Code: 220, Text: "220 (vsFTPd 3.0.3)"}),
-		ev(ftpstate.Event{Type: ftpstate.TypeRequest, Command: "USER", Arg: "anonymous"}),
-		ev(ftpstate.Event{Type: ftpstate.TypeResponse, Code: 331, Text: "331 Please specify the password.", Command: "USER"}),
-		ev(ftpstate.Event{Type: ftpstate.TypeRequest, Command: "PASS", Arg: "****"}),
-		ev(ftpstate.Event{Type: ftpstate.TypeResponse, Code: 230, Text: "230 Login successful.", Command: "PASS"}),
-		ev(ftpstate.Event{Type: ftpstate.TypeLogin, User: "anonymous", OK: true}),
+	out := []event.Event{
+		ev(event.Event{Type: event.TypeSessionStart, ClientSide: event.SideA}),
+		ev(event.Event{Type: event.TypeResponse, Code: 220, Text: "220 (vsFTPd 3.0.3)"}),
+		ev(event.Event{Type: event.TypeRequest, Command: "USER", Arg: "anonymous"}),
+		ev(event.Event{Type: event.TypeResponse, Code: 331, Text: "331 Please specify the password.", Command: "USER"}),
+		ev(event.Event{Type: event.TypeRequest, Command: "PASS", Arg: "****"}),
+		ev(event.Event{Type: event.TypeResponse, Code: 230, Text: "230 Login successful.", Command: "PASS"}),
+		ev(event.Event{Type: event.TypeLogin, User: "anonymous", OK: true}),
 	}
 	for i := range transfers {
 		dp := netip.AddrPortFrom(sv.Addr(), uint16(30000+i))
 		file := fmt.Sprintf("file%d.bin", i)
 		out = append(out,
-			ev(ftpstate.Event{Type: ftpstate.TypeRequest, Command: "PASV"}),
-			ev(ftpstate.Event{Type: ftpstate.TypeResponse, Code: 227, Text: "227 Entering Passive Mode (10,0,1,21,117,48).", Command: "PASV"}),
-			ev(ftpstate.Event{Type: ftpstate.TypeDataExpect, Mode: ftpstate.ModePassive, Via: "PASV", Endpoint: dp}),
-			ev(ftpstate.Event{Type: ftpstate.TypeRequest, Command: "RETR", Arg: file}),
-			ev(ftpstate.Event{Type: ftpstate.TypeDataOpen, Mode: ftpstate.ModePassive, Endpoint: dp, From: cl, To: dp}),
-			ev(ftpstate.Event{Type: ftpstate.TypeResponse, Code: 150, Text: "150 Opening BINARY mode data connection.", Command: "RETR"}),
-			ev(ftpstate.Event{Type: ftpstate.TypeResponse, Code: 226, Text: "226 Transfer complete.", Command: "RETR"}),
-			ev(ftpstate.Event{Type: ftpstate.TypeTransferEnd, Command: "RETR", File: file, Direction: ftpstate.DirDownload, Bytes: 1 << 16, Code: 226, Complete: true, Mode: ftpstate.ModePassive, DurationMS: 3}),
+			ev(event.Event{Type: event.TypeRequest, Command: "PASV"}),
+			ev(event.Event{Type: event.TypeResponse, Code: 227, Text: "227 Entering Passive Mode (10,0,1,21,117,48).", Command: "PASV"}),
+			ev(event.Event{Type: event.TypeDataExpect, Mode: event.ModePassive, Via: "PASV", Endpoint: dp}),
+			ev(event.Event{Type: event.TypeRequest, Command: "RETR", Arg: file}),
+			ev(event.Event{Type: event.TypeDataOpen, Mode: event.ModePassive, Endpoint: dp, From: cl, To: dp}),
+			ev(event.Event{Type: event.TypeResponse, Code: 150, Text: "150 Opening BINARY mode data connection.", Command: "RETR"}),
+			ev(event.Event{Type: event.TypeResponse, Code: 226, Text: "226 Transfer complete.", Command: "RETR"}),
+			ev(event.Event{Type: event.TypeTransferEnd, Command: "RETR", File: file, Direction: event.DirDownload, Bytes: 1 << 16, Code: 226, Complete: true, Mode: event.ModePassive, DurationMS: 3}),
 		)
 	}
 	out = append(out,
-		ev(ftpstate.Event{Type: ftpstate.TypeRequest, Command: "QUIT"}),
-		ev(ftpstate.Event{Type: ftpstate.TypeResponse, Code: 221, Text: "221 Goodbye.", Command: "QUIT"}),
-		ev(ftpstate.Event{Type: ftpstate.TypeSessionEnd, Reason: "quit"}),
+		ev(event.Event{Type: event.TypeRequest, Command: "QUIT"}),
+		ev(event.Event{Type: event.TypeResponse, Code: 221, Text: "221 Goodbye.", Command: "QUIT"}),
+		ev(event.Event{Type: event.TypeSessionEnd, Reason: "quit"}),
 	)
 	return out
 }

@@ -5,15 +5,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ftptap/ftptap/event"
 	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/ftptap/ftptap/ftpstate"
 )
 
 // interleave merges the sessions' events the way concurrent sessions come
 // out of the tracker: a few sessions at a time, their events alternating.
-func interleave(sessions [][]ftpstate.Event, atOnce int) []ftpstate.Event {
-	var out []ftpstate.Event
+func interleave(sessions [][]event.Event, atOnce int) []event.Event {
+	var out []event.Event
 	for len(sessions) > 0 {
 		k := min(atOnce, len(sessions))
 		group := sessions[:k]
@@ -62,7 +61,7 @@ func TestOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	var all [][]ftpstate.Event
+	var all [][]event.Event
 	t0 := time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC)
 	for s := range sessions {
 		all = append(all, sessionEvents(uint64(s+1), transfers, t0.Add(time.Duration(s)*time.Second)))

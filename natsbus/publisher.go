@@ -9,10 +9,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ftptap/ftptap/event"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/ftptap/ftptap/ftpstate"
 )
 
 // Options configure a Publisher. Zero values take the defaults.
@@ -169,7 +168,7 @@ func NewPublisher(nc *nats.Conn, opts Options) (*Publisher, error) {
 
 // Event queues ev for publishing; js is its JSON form. It never blocks on
 // the network: when the queue is full the event is dropped and counted.
-func (p *Publisher) Event(ev *ftpstate.Event, js []byte) {
+func (p *Publisher) Event(ev *event.Event, js []byte) {
 	r := record{subject: Subject(p.opts.Tap, ev), id: MsgID(p.opts.Tap, p.opts.BootID, ev.Seq), data: bytes.Clone(js)}
 	p.mu.Lock()
 	if p.closed || len(p.queue) >= p.opts.QueueLen {

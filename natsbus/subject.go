@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"strconv"
 
-	"github.com/ftptap/ftptap/ftpstate"
+	"github.com/ftptap/ftptap/event"
 )
 
 // Prefix is the first token of every ftptap subject.
@@ -14,7 +14,7 @@ const Prefix = "ftptap"
 
 // Subject returns the subject of ev published by tap:
 // "ftptap.<tap>." + ev.Subject().
-func Subject(tap string, ev *ftpstate.Event) string {
+func Subject(tap string, ev *event.Event) string {
 	return Prefix + "." + tap + "." + ev.Subject()
 }
 
@@ -45,8 +45,8 @@ func NewBootID() string {
 }
 
 // ValidToken reports whether s is one NATS subject token as ftptap uses
-// them: letters, digits, '-' and '_' (ftpstate.ValidToken).
-func ValidToken(s string) bool { return ftpstate.ValidToken(s) }
+// them: letters, digits, '-' and '_' (event.ValidToken).
+func ValidToken(s string) bool { return event.ValidToken(s) }
 
 // checkTap returns an error naming tap when it is not a valid token.
 func checkTap(tap string) error {

@@ -3,27 +3,27 @@ package natsbus
 import (
 	"testing"
 
-	"github.com/ftptap/ftptap/ftpstate"
+	"github.com/ftptap/ftptap/event"
 )
 
 func TestSubject(t *testing.T) {
 	tests := []struct {
 		name string
-		ev   ftpstate.Event
+		ev   event.Event
 		want string
 	}{
-		{"request", ftpstate.Event{Type: ftpstate.TypeRequest, Command: "USER"}, "ftptap.lab1.request.USER"},
-		{"response", ftpstate.Event{Type: ftpstate.TypeResponse, Code: 227}, "ftptap.lab1.response.227"},
-		{"session start", ftpstate.Event{Type: ftpstate.TypeSessionStart}, "ftptap.lab1.session.start"},
-		{"session end", ftpstate.Event{Type: ftpstate.TypeSessionEnd}, "ftptap.lab1.session.end"},
-		{"data open", ftpstate.Event{Type: ftpstate.TypeDataOpen, Mode: ftpstate.ModePassive}, "ftptap.lab1.data.open.passive"},
-		{"data expect", ftpstate.Event{Type: ftpstate.TypeDataExpect, Mode: ftpstate.ModeActive}, "ftptap.lab1.data.expect.active"},
-		{"transfer", ftpstate.Event{Type: ftpstate.TypeTransferEnd}, "ftptap.lab1.transfer.end"},
-		{"alert", ftpstate.Event{Type: ftpstate.TypeAlert, Kind: "nats_overflow"}, "ftptap.lab1.alert.nats_overflow"},
-		{"status", ftpstate.Event{Type: ftpstate.TypeStatus}, "ftptap.lab1.status"},
+		{"request", event.Event{Type: event.TypeRequest, Command: "USER"}, "ftptap.lab1.request.USER"},
+		{"response", event.Event{Type: event.TypeResponse, Code: 227}, "ftptap.lab1.response.227"},
+		{"session start", event.Event{Type: event.TypeSessionStart}, "ftptap.lab1.session.start"},
+		{"session end", event.Event{Type: event.TypeSessionEnd}, "ftptap.lab1.session.end"},
+		{"data open", event.Event{Type: event.TypeDataOpen, Mode: event.ModePassive}, "ftptap.lab1.data.open.passive"},
+		{"data expect", event.Event{Type: event.TypeDataExpect, Mode: event.ModeActive}, "ftptap.lab1.data.expect.active"},
+		{"transfer", event.Event{Type: event.TypeTransferEnd}, "ftptap.lab1.transfer.end"},
+		{"alert", event.Event{Type: event.TypeAlert, Kind: "nats_overflow"}, "ftptap.lab1.alert.nats_overflow"},
+		{"status", event.Event{Type: event.TypeStatus}, "ftptap.lab1.status"},
 		// A hostile command cannot add tokens or wildcards.
-		{"hostile command", ftpstate.Event{Type: ftpstate.TypeRequest, Command: "A.B*>"}, "ftptap.lab1.request.A_B__"},
-		{"empty command", ftpstate.Event{Type: ftpstate.TypeRequest}, "ftptap.lab1.request._"},
+		{"hostile command", event.Event{Type: event.TypeRequest, Command: "A.B*>"}, "ftptap.lab1.request.A_B__"},
+		{"empty command", event.Event{Type: event.TypeRequest}, "ftptap.lab1.request._"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -5,10 +5,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ftptap/ftptap/event"
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
-
-	"github.com/ftptap/ftptap/ftpstate"
 )
 
 // frame builds an Ethernet/IPv4/TCP frame (optionally 802.1Q tagged).
@@ -49,7 +48,7 @@ func (e *benchEnv) feed(data []byte) {
 func newBenchEnv(tb testing.TB) *benchEnv {
 	tb.Helper()
 	var events int
-	p, err := New(Options{Tap: "bench", Sinks: []Sink{SinkFunc(func(*ftpstate.Event, []byte) { events++ })}})
+	p, err := New(Options{Tap: "bench", Sinks: []Sink{SinkFunc(func(*event.Event, []byte) { events++ })}})
 	if err != nil {
 		tb.Fatal(err)
 	}

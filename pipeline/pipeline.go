@@ -11,6 +11,7 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -22,6 +23,7 @@ import (
 	"github.com/google/gopacket/layers"
 
 	"github.com/ftptap/ftptap/decode"
+	"github.com/ftptap/ftptap/event"
 	"github.com/ftptap/ftptap/ftpstate"
 )
 
@@ -31,7 +33,7 @@ import (
 type Frame struct {
 	Data     []byte
 	Info     gopacket.CaptureInfo
-	Side     ftpstate.Side
+	Side     event.Side
 	LinkType layers.LinkType
 }
 
@@ -45,14 +47,14 @@ type Source interface {
 // Sink receives every event. ev and js (its JSON form, no newline) are valid
 // only during the call. Event must not block for long.
 type Sink interface {
-	Event(ev *ftpstate.Event, js []byte)
+	Event(ev *event.Event, js []byte)
 }
 
 // SinkFunc adapts a function to Sink.
-type SinkFunc func(ev *ftpstate.Event, js []byte)
+type SinkFunc func(ev *event.Event, js []byte)
 
 // Event calls f.
-func (f SinkFunc) Event(ev *ftpstate.Event, js []byte) { f(ev, js) }
+func (f SinkFunc) Event(ev *event.Event, js []byte) { f(ev, js) }
 
 // Options configure a Pipeline.
 type Options struct {
@@ -65,7 +67,7 @@ type Options struct {
 
 // Stats are counters of a running pipeline, safe to read from any goroutine.
 type Stats struct {
-	Frames      [3]atomic.Uint64 // by ftpstate.Side: unknown, a, b
+	Frames      [3]atomic.Uint64 // by event.Side: unknown, a, b
 	Bytes       atomic.Uint64
 	NotTCP      atomic.Uint64 // frames that were not TCP over IP
 	Events      atomic.Uint64
@@ -80,15 +82,23 @@ type Pipeline struct {
 	decoders map[layers.LinkType]*decode.Decoder // nil: the link type is not supported
 	lastLink layers.LinkType
 	lastDec  *decode.Decoder
-	pkt      ftpstate.Packet
-	seq      uint64
-	buf      []byte
-	queue    []ftpstate.Event // events waiting for dispatch (FIFO)
-	last     time.Time        // newest packet time
-	Stats    Stats
+	// unsupported counts frames by link type that decode.New refused,
+	// with its error: Run reports them.
+	unsupported map[layers.LinkType]*linkFailure
+	pkt         event.Packet
+	frame       Frame // the frame handed to packet observers
+	seq         uint64
+	buf         []byte
+	queue       []event.Event // events waiting for dispatch (FIFO)
+	last        time.Time     // newest packet time
+	Stats       Stats
+
+	annotators []Annotator
+	dataObs    []DataObserver
+	packetObs  []PacketObserver
 
 	mu       sync.Mutex // guards injected
-	injected []ftpstate.Event
+	injected []event.Event
 	nInject  atomic.Int32 // len(injected), readable without mu
 }
 
@@ -102,7 +112,17 @@ func New(opts Options) (*Pipeline, error) {
 	if p.seq > 0 {
 		p.seq--
 	}
-	p.tracker = ftpstate.New(opts.Tracker, p.emit)
+	tc := ftpstate.Config{}
+	if opts.Tracker != nil {
+		tc = *opts.Tracker
+	}
+	if tc.OnData == nil {
+		tc.OnData = p.onData
+	}
+	for _, sk := range opts.Sinks {
+		p.observe(sk)
+	}
+	p.tracker = ftpstate.New(&tc, p.emit)
 	return p, nil
 }
 
@@ -111,7 +131,10 @@ func New(opts Options) (*Pipeline, error) {
 func (p *Pipeline) Tracker() *ftpstate.Tracker { return p.tracker }
 
 // AddSink adds a sink; call it before Run.
-func (p *Pipeline) AddSink(s Sink) { p.opts.Sinks = append(p.opts.Sinks, s) }
+func (p *Pipeline) AddSink(s Sink) {
+	p.opts.Sinks = append(p.opts.Sinks, s)
+	p.observe(s)
+}
 
 // decoderFor returns the decoder of a link type, made once; nil for a link
 // type that cannot be decoded (also remembered, so such frames cost a
@@ -123,17 +146,43 @@ func (p *Pipeline) decoderFor(link layers.LinkType) *decode.Decoder {
 	}
 	d, ok := p.decoders[link]
 	if !ok {
-		d, _ = decode.New(link) // nil on error: counted as not TCP
+		var err error
+		d, err = decode.New(link) // nil on error: counted as not TCP
 		p.decoders[link] = d
+		if err != nil {
+			if p.unsupported == nil {
+				p.unsupported = map[layers.LinkType]*linkFailure{}
+			}
+			p.unsupported[link] = &linkFailure{err: err}
+		}
 	}
 	if d != nil {
 		p.lastLink, p.lastDec = link, d
+	} else {
+		p.unsupported[link].frames++
 	}
 	return d
 }
 
+type linkFailure struct {
+	err    error
+	frames uint64
+}
+
+// linkErrors reports the link types that could not be decoded, in the
+// order of their numbers.
+func (p *Pipeline) linkErrors() error {
+	var errs []error
+	for link := range 256 {
+		if lf := p.unsupported[layers.LinkType(link)]; lf != nil {
+			errs = append(errs, fmt.Errorf("pipeline: %d frames not read: %w", lf.frames, lf.err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // emit is the tracker's event callback: it queues, and dispatch numbers.
-func (p *Pipeline) emit(ev *ftpstate.Event) {
+func (p *Pipeline) emit(ev *event.Event) {
 	p.queue = append(p.queue, *ev)
 }
 
@@ -141,7 +190,7 @@ func (p *Pipeline) emit(ev *ftpstate.Event) {
 // the stream. It must be called on the pipeline goroutine, for instance from
 // a sink; from other goroutines use Inject. A zero Time takes the newest
 // packet time.
-func (p *Pipeline) Emit(ev ftpstate.Event) {
+func (p *Pipeline) Emit(ev event.Event) {
 	if ev.Time.IsZero() {
 		ev.Time = p.last
 	}
@@ -150,7 +199,7 @@ func (p *Pipeline) Emit(ev ftpstate.Event) {
 
 // Inject queues an event from any goroutine; Run sends it on after the next
 // frame or tick.
-func (p *Pipeline) Inject(ev ftpstate.Event) {
+func (p *Pipeline) Inject(ev event.Event) {
 	p.mu.Lock()
 	p.injected = append(p.injected, ev)
 	p.nInject.Store(int32(len(p.injected)))
@@ -172,7 +221,12 @@ func (p *Pipeline) drainInjected() {
 // that sinks emit while handling them.
 func (p *Pipeline) dispatch() {
 	for i := 0; i < len(p.queue); i++ {
-		ev := &p.queue[i]
+		// A copy: annotators may Emit, which can move the queue.
+		e := p.queue[i]
+		ev := &e
+		for _, a := range p.annotators {
+			a.Annotate(ev)
+		}
 		p.seq++
 		ev.Seq = p.seq
 		ev.Tap = p.opts.Tap
@@ -190,7 +244,8 @@ func (p *Pipeline) dispatch() {
 // Run reads src until it ends or ctx is done, then ends every open session
 // (reason "shutdown"), sends the last events and returns. A source error
 // other than the end of the source is returned, wrapped, after the flush, so
-// nothing already captured is lost.
+// nothing already captured is lost; so is one error per link type that
+// frames came in and decode cannot read, with the count of such frames.
 func (p *Pipeline) Run(ctx context.Context, src Source) error {
 	var srcErr error
 	for ctx.Err() == nil {
@@ -206,7 +261,10 @@ func (p *Pipeline) Run(ctx context.Context, src Source) error {
 	p.drainInjected()
 	p.tracker.Flush(p.last)
 	p.dispatch()
-	return srcErr // the source's errors name it already
+	// The source's errors name it already. Frames of a link type that
+	// cannot be decoded are an error too: a replay that printed nothing
+	// must not look like a capture without FTP.
+	return errors.Join(srcErr, p.linkErrors())
 }
 
 // Feed runs one frame through the pipeline. Run calls it; tests and
@@ -214,10 +272,10 @@ func (p *Pipeline) Run(ctx context.Context, src Source) error {
 func (p *Pipeline) Feed(f Frame) {
 	if len(f.Data) == 0 {
 		if !f.Info.Timestamp.IsZero() {
-			if f.Info.Timestamp.After(p.last) {
-				p.last = f.Info.Timestamp
-			}
-			p.tracker.Advance(p.last)
+			// The tracker takes clock steps out (see ftpstate's clock):
+			// it gets the time as it is, and p.last follows its clock.
+			p.tracker.Advance(f.Info.Timestamp)
+			p.last = p.tracker.Now()
 			p.Stats.OpenSession.Store(int64(p.tracker.OpenSessions()))
 		}
 		p.drainInjected()
@@ -236,18 +294,32 @@ func (p *Pipeline) Feed(f Frame) {
 	}
 	if !d.Decode(f.Data, &p.pkt) {
 		p.Stats.NotTCP.Add(1)
+		if len(p.packetObs) > 0 {
+			p.frame = f
+			p.observePacket(&p.frame, nil)
+			p.frame = Frame{}
+		}
 		return
 	}
 	p.pkt.Time = f.Info.Timestamp
 	p.pkt.Side = f.Side
 	p.tracker.Feed(&p.pkt)
-	p.pkt.Payload = nil
+	p.last = p.tracker.Now()
 	if len(p.queue) > 0 {
 		// Sessions start and end with events only: the count is
 		// refreshed here, not for every frame.
 		p.Stats.OpenSession.Store(int64(p.tracker.OpenSessions()))
 		p.dispatch()
 	}
+	if len(p.packetObs) > 0 {
+		p.frame = f
+		p.observePacket(&p.frame, &p.pkt)
+		p.frame = Frame{}
+		if len(p.queue) > 0 {
+			p.dispatch()
+		}
+	}
+	p.pkt.Payload = nil
 	if p.nInject.Load() > 0 {
 		p.drainInjected()
 		p.dispatch()

@@ -12,7 +12,7 @@ import (
 
 	"github.com/google/gopacket/pcapgo"
 
-	"github.com/ftptap/ftptap/ftpstate"
+	"github.com/ftptap/ftptap/event"
 	"github.com/ftptap/ftptap/pipeline"
 )
 
@@ -26,7 +26,7 @@ func TestFileMergeByTime(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer src.Close()
-	n, sides := 0, map[ftpstate.Side]int{}
+	n, sides := 0, map[event.Side]int{}
 	var last int64
 	for {
 		f, err := src.ReadFrame()
@@ -47,7 +47,7 @@ func TestFileMergeByTime(t *testing.T) {
 		sides[f.Side]++
 		n++
 	}
-	if sides[ftpstate.SideA] == 0 || sides[ftpstate.SideB] == 0 || sides[ftpstate.SideUnknown] != 0 {
+	if sides[event.SideA] == 0 || sides[event.SideB] == 0 || sides[event.SideUnknown] != 0 {
 		t.Errorf("sides = %v, want frames of A and B only", sides)
 	}
 }
@@ -114,7 +114,7 @@ func BenchmarkReplay(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		p, err := pipeline.New(pipeline.Options{Tap: "bench", Sinks: []pipeline.Sink{pipeline.SinkFunc(func(*ftpstate.Event, []byte) {})}})
+		p, err := pipeline.New(pipeline.Options{Tap: "bench", Sinks: []pipeline.Sink{pipeline.SinkFunc(func(*event.Event, []byte) {})}})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/ftptap/ftptap/ftpstate"
+	"github.com/ftptap/ftptap/event"
 	"github.com/ftptap/ftptap/pipeline"
 )
 
@@ -137,7 +137,7 @@ func (s Stats) Drops() uint64 { return s.Ports[0].Drops + s.Ports[1].Drops }
 // LiveSource captures on the two ports of a tap with AF_PACKET and a
 // memory-mapped TPACKET_V3 ring per port, filtered in the kernel, and merges
 // the two into one stream in timestamp order. Each Frame carries the port it
-// entered on as Side (ftpstate.SideA or SideB) and the kernel's receive
+// entered on as Side (event.SideA or SideB) and the kernel's receive
 // timestamp. When no frame comes, ReadFrame returns a tick about every
 // LiveOptions.Tick.
 //
@@ -185,7 +185,7 @@ func (l *LiveSource) Close() error { return l.s.close() }
 func (l *LiveSource) Stats() Stats { return l.s.stats() }
 
 // sideOf maps a port index to its Side.
-func sideOf(i int) ftpstate.Side { return ftpstate.Side(i + 1) }
+func sideOf(i int) event.Side { return event.Side(i + 1) }
 
 // OpError is an error of live capture or bridge set-up. Op is what failed:
 // "open", "socket", "ring", "filter", "bind", "promisc", "read", "stats" or
@@ -219,3 +219,10 @@ var ErrNoInterface = errors.New("no such interface")
 
 // ErrInterfaceDown is wrapped by errors about an interface that is down.
 var ErrInterfaceDown = errors.New("interface is down")
+
+// SetDataFilter replaces the kernel filter of both ports with one that also
+// passes the data channels df names (with FilterFTP; the wider filters
+// pass them already; nil: none). The kernel swaps a socket's filter at once
+// (SO_ATTACH_FILTER on a live socket), so no frame is filtered by neither
+// program. It may be called from any goroutine.
+func (l *LiveSource) SetDataFilter(df *DataFilter) error { return l.s.setFilter(df) }

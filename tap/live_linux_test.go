@@ -18,7 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ftptap/ftptap/decode"
-	"github.com/ftptap/ftptap/ftpstate"
+	"github.com/ftptap/ftptap/event"
 	"github.com/ftptap/ftptap/internal/netnstest"
 	"github.com/ftptap/ftptap/pipeline"
 )
@@ -50,10 +50,10 @@ func testOpen(t testing.TB, l *netnstest.Lab, opts *LiveOptions) *LiveSource {
 
 // seg is one captured TCP segment.
 type seg struct {
-	side     ftpstate.Side
+	side     event.Side
 	src, dst netip.AddrPort
 	seq, ack uint32
-	flags    ftpstate.Flags
+	flags    event.Flags
 	payload  string
 	ts       time.Time
 }
@@ -78,7 +78,7 @@ func collect(t *testing.T, src pipeline.Source) *collector {
 		t.Fatal(err)
 	}
 	go func() {
-		var p ftpstate.Packet
+		var p event.Packet
 		for {
 			f, err := src.ReadFrame()
 			if err != nil {
@@ -195,7 +195,7 @@ func TestLiveSides(t *testing.T) {
 		c.waitFor(t, "both FINs of both connections", func(ss []seg) bool {
 			n := 0
 			for _, s := range ss {
-				if s.flags.Has(ftpstate.FlagFIN) && (s.src.Addr() == client || s.src.Addr() == server) {
+				if s.flags.Has(event.FlagFIN) && (s.src.Addr() == client || s.src.Addr() == server) {
 					n++
 				}
 			}
@@ -209,25 +209,25 @@ func TestLiveSides(t *testing.T) {
 				continue
 			}
 			seen[s.String()]++
-			want := ftpstate.SideA
+			want := event.SideA
 			if s.src.Addr() == server {
-				want = ftpstate.SideB
+				want = event.SideB
 			}
 			if s.side != want {
 				t.Errorf("%v: side %v, want %v", s, s.side, want)
 			}
 			switch {
-			case s.dst.Port() == 21 && s.flags.Has(ftpstate.FlagSYN):
+			case s.dst.Port() == 21 && s.flags.Has(event.FlagSYN):
 				synCtl++
-			case s.src.Port() == 21 && s.flags.Has(ftpstate.FlagSYN|ftpstate.FlagACK):
+			case s.src.Port() == 21 && s.flags.Has(event.FlagSYN|event.FlagACK):
 				synAckCtl++
 			case s.dst.Port() == 21 && s.payload == "USER anonymous\r\n":
 				user++
 			case s.src.Port() == 21 && s.payload == "220 hello\r\n":
 				greet++
-			case s.dst.Port() == 6000 && s.flags.Has(ftpstate.FlagSYN):
+			case s.dst.Port() == 6000 && s.flags.Has(event.FlagSYN):
 				synData++
-			case s.dst.Port() == 6000 && s.flags&(ftpstate.FlagSYN|ftpstate.FlagFIN|ftpstate.FlagRST) == 0 && s.seq&seqSampleMask != 0:
+			case s.dst.Port() == 6000 && s.flags&(event.FlagSYN|event.FlagFIN|event.FlagRST) == 0 && s.seq&seqSampleMask != 0:
 				dataPayload++ // neither SYN/FIN/RST nor in the sequence sample
 			}
 		}
@@ -313,7 +313,7 @@ func TestLiveVLAN(t *testing.T) {
 	c.waitFor(t, "the tagged NOOP", func(ss []seg) bool { return len(ss) > 0 })
 	time.Sleep(50 * time.Millisecond)
 	segs := c.snapshot()
-	if len(segs) != 1 || segs[0].payload != "NOOP\r\n" || segs[0].side != ftpstate.SideA {
+	if len(segs) != 1 || segs[0].payload != "NOOP\r\n" || segs[0].side != event.SideA {
 		t.Fatalf("got %v, want only the NOOP on side a", segs)
 	}
 	src.Close()

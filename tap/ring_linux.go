@@ -10,11 +10,10 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/ftptap/ftptap/event"
 	"github.com/google/gopacket"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
-
-	"github.com/ftptap/ftptap/ftpstate"
 )
 
 // Offsets into the kernel's TPACKET_V3 structures (linux/if_packet.h).
@@ -45,7 +44,7 @@ const (
 type ring struct {
 	name    string
 	ifindex int
-	side    ftpstate.Side
+	side    event.Side
 	fd      int
 	mem     []byte
 	bsize   int // block size
@@ -75,7 +74,7 @@ func (r *ring) opError(op string, err error) error {
 // openRing opens port name for capture. The order matters: the socket is
 // made with protocol 0, so that it receives nothing until bind, after the
 // filter is attached: no unfiltered frame ever lands in the ring.
-func openRing(name string, side ftpstate.Side, o LiveOptions, filter []unix.SockFilter) (_ *ring, err error) {
+func openRing(name string, side event.Side, o LiveOptions, filter []unix.SockFilter) (_ *ring, err error) {
 	r := &ring{name: name, side: side, fd: -1}
 	link, lerr := netlink.LinkByName(name)
 	if lerr != nil {

@@ -1,4 +1,4 @@
-package ftpstate
+package event
 
 import (
 	"net/netip"

@@ -1,4 +1,4 @@
-package ftpstate
+package event
 
 import (
 	"net/netip"
@@ -63,6 +63,28 @@ func ParseType(s string) Type {
 		}
 	}
 	return TypeUnknown
+}
+
+// Proto is the protocol an event belongs to. Its String form is the
+// event's "proto" field.
+type Proto uint8
+
+// Protocols. The zero value is an event of no protocol (status, led): its
+// JSON form has no "proto" field.
+const (
+	ProtoNone Proto = iota
+	ProtoFTP        // RFC 959 and its extensions
+	ProtoTFTP       // RFC 1350 and its options
+)
+
+func (p Proto) String() string {
+	switch p {
+	case ProtoFTP:
+		return "ftp"
+	case ProtoTFTP:
+		return "tftp"
+	}
+	return ""
 }
 
 // Mode is the mode of a data channel.
@@ -138,6 +160,9 @@ type Event struct {
 	Seq  uint64
 	Time time.Time
 	Type Type
+	// Proto is the protocol of the tracker that made the event; none for
+	// events of the tap itself (status, led).
+	Proto Proto
 
 	Session uint64         // unique within a run; 0 for events of no session (status, led)
 	Client  netip.AddrPort // command channel's client endpoint
@@ -172,6 +197,21 @@ type Event struct {
 	Bytes      int64
 	Complete   bool
 	DurationMS int64
+	// Transfer numbers the transfer within the run (not in the JSON form):
+	// ftpstate.DataSegment.Transfer names the same transfer.
+	Transfer uint64
+	// Carving (transfer.end, when ftptap carves files): SHA256 is the hex
+	// SHA-256 of the carved file, Carved its path relative to the carving
+	// directory (empty: not carved), Gaps the bytes missing from the
+	// capture (zeros in the file). Carving fills them in before sinks see
+	// the event; SHA256 empty leaves all three out of the JSON form.
+	SHA256 string
+	Carved string
+	Gaps   int64
+	// DataNotSeen: the server's replies show a data connection was made,
+	// but it did not cross the tap, so Bytes is unknown (written as
+	// "data_seen":false in place of "bytes").
+	DataNotSeen bool
 
 	// alert: Kind is one subject token (letters, digits, '_'); led: Kind is
 	// the role and State its new state.
@@ -254,8 +294,8 @@ func tokenByte(c byte) bool {
 }
 
 // AppendJSON appends the event as one JSON object (no newline) to b.
-// Common fields come first in a fixed order: v, tap, seq, ts, type, session,
-// client, server. Strings from the wire are escaped; invalid UTF-8 becomes
+// Common fields come first in a fixed order: v, tap, seq, ts, type, proto,
+// session, client, server. Strings from the wire are escaped; invalid UTF-8 becomes
 // U+FFFD.
 func (e *Event) AppendJSON(b []byte) []byte {
 	b = append(b, `{"v":1,"tap":`...)
@@ -263,9 +303,12 @@ func (e *Event) AppendJSON(b []byte) []byte {
 	b = append(b, `,"seq":`...)
 	b = strconv.AppendUint(b, e.Seq, 10)
 	b = append(b, `,"ts":"`...)
-	b = e.Time.UTC().AppendFormat(b, "2006-01-02T15:04:05.000000Z")
+	b = appendTime(b, e.Time)
 	b = append(b, `","type":`...)
 	b = appendString(b, e.Type.String())
+	if e.Proto != ProtoNone {
+		b = appendField(b, "proto", e.Proto.String())
+	}
 	if e.Session != 0 || e.Client.IsValid() {
 		b = append(b, `,"session":"`...)
 		b = append(b, 's')
@@ -331,7 +374,11 @@ func (e *Event) AppendJSON(b []byte) []byte {
 		b = appendField(b, "command", e.Command)
 		b = appendField(b, "file", e.File)
 		b = appendField(b, "direction", e.Direction.String())
-		b = appendInt(b, "bytes", e.Bytes)
+		if e.DataNotSeen {
+			b = append(b, `,"data_seen":false`...)
+		} else {
+			b = appendInt(b, "bytes", e.Bytes)
+		}
 		b = appendInt(b, "code", int64(e.Code))
 		b = appendBool(b, "complete", e.Complete)
 		b = appendField(b, "mode", e.Mode.String())
@@ -341,6 +388,11 @@ func (e *Event) AppendJSON(b []byte) []byte {
 		}
 		if e.Text != "" {
 			b = appendField(b, "text", e.Text)
+		}
+		if e.SHA256 != "" {
+			b = appendField(b, "sha256", e.SHA256)
+			b = appendField(b, "carved", e.Carved)
+			b = appendInt(b, "gaps", e.Gaps)
 		}
 	case TypeTLS:
 		b = appendField(b, "command", e.Command)
@@ -364,6 +416,29 @@ func (e *Event) AppendJSON(b []byte) []byte {
 		b = append(b, '}')
 	}
 	return append(b, '}')
+}
+
+// appendTime appends t in UTC as 2006-01-02T15:04:05.000000Z, the form
+// time.Time.AppendFormat gives, at a fraction of its cost (the layout is
+// not parsed for every event).
+func appendTime(b []byte, t time.Time) []byte {
+	t = t.UTC()
+	year, month, day := t.Date()
+	if year < 0 || year > 9999 {
+		return t.AppendFormat(b, "2006-01-02T15:04:05.000000Z")
+	}
+	hour, minute, sec := t.Clock()
+	us := t.Nanosecond() / 1000
+	b = append(b,
+		byte('0'+year/1000), byte('0'+year/100%10), byte('0'+year/10%10), byte('0'+year%10), '-',
+		byte('0'+int(month)/10), byte('0'+int(month)%10), '-',
+		byte('0'+day/10), byte('0'+day%10), 'T',
+		byte('0'+hour/10), byte('0'+hour%10), ':',
+		byte('0'+minute/10), byte('0'+minute%10), ':',
+		byte('0'+sec/10), byte('0'+sec%10), '.',
+		byte('0'+us/100000), byte('0'+us/10000%10), byte('0'+us/1000%10),
+		byte('0'+us/100%10), byte('0'+us/10%10), byte('0'+us%10), 'Z')
+	return b
 }
 
 func appendField(b []byte, k, v string) []byte {
@@ -399,6 +474,15 @@ func appendAddr(b []byte, k string, ap netip.AddrPort) []byte {
 
 const hexDigits = "0123456789abcdef"
 
+// plain marks the bytes a JSON string holds as they are: printable ASCII
+// but '"' and '\\'. One load per byte is the fast path of appendString.
+var plain = func() (t [256]bool) {
+	for c := 0x20; c < 0x7f; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
 // appendString appends s as a JSON string. Control characters are escaped,
 // invalid UTF-8 is replaced, and <, >, & are left alone (the output is not
 // HTML).
@@ -407,11 +491,11 @@ func appendString(b []byte, s string) []byte {
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
+		if plain[c] {
+			i++
+			continue
+		}
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != 0x7f {
-				i++
-				continue
-			}
 			b = append(b, s[start:i]...)
 			switch c {
 			case '"', '\\':
