@@ -25,6 +25,11 @@ while :; do
 	[ -n "$dep" ] || break
 	kimg=$dep
 done
+# A name only provided (linux-image-6.12.117+deb12-arm64-16k): the
+# package is the unsigned image.
+if ! apt-cache show "$kimg:$arch" >/dev/null 2>&1; then
+	kimg=$kimg-unsigned
+fi
 
 # The tools and, recursively, the libraries they depend on. Other
 # dependencies (debconf, adduser, perl: what maintainer scripts use) are
@@ -79,6 +84,8 @@ cp "$kdir/$m"/modules.order "$kdir/$m"/modules.builtin "$root/$m/"
 	"$m/kernel/net/ipv4/netfilter" "$m/kernel/net/ipv6/netfilter" "$m/kernel/drivers/net/veth.ko"* \
 	"$m/kernel/lib" "$m/kernel/crypto" -name '*.ko*' | cpio -pdm --quiet "$root")
 rm -rf "$kdir"
+# Busybox's modprobe loads plain .ko files; newer kernels ship them xz'd.
+find "$root/$m" -name '*.ko.xz' -exec xz -d {} +
 
 # busybox's applets, a user database for vsftpd, and the directories the
 # init expects.
