@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -122,7 +123,10 @@ flags:
 	}
 	start := time.Now()
 	var in pipeline.Source = src
-	if *readAhead {
+	// Standard input may stall (tcpdump -w - | ftptap replay -): read
+	// ahead, a frame could wait there for the ones after it, and Ctrl-C
+	// for the next batch. Files are read to their end at once.
+	if *readAhead && !slices.Contains(files, tap.Stdin) {
 		a := pipeline.ReadAhead(src, pipeline.AheadOptions{})
 		defer a.Close()
 		in = a

@@ -123,6 +123,7 @@ type Transfer struct {
 	Direction  string    `json:"direction"`
 	Mode       string    `json:"mode"`
 	Bytes      int64     `json:"bytes"`
+	DataSeen   bool      `json:"data_seen"` // false: the data connection did not cross the tap, Bytes is unknown
 	DurationMS int64     `json:"duration_ms"`
 	// Throughput is in bytes per second; 0 when the duration is too short
 	// to say.
@@ -399,9 +400,9 @@ func (s *Server) addTransferLocked(ev *event.Event) {
 	x := Transfer{
 		Time: ev.Time, Session: sid(ev.Session), Command: ev.Command, File: ev.File,
 		Direction: ev.Direction.String(), Mode: ev.Mode.String(), Bytes: ev.Bytes,
-		DurationMS: ev.DurationMS, Complete: ev.Complete, Code: ev.Code,
+		DurationMS: ev.DurationMS, Complete: ev.Complete, Code: ev.Code, DataSeen: !ev.DataNotSeen,
 	}
-	if ev.DurationMS > 0 {
+	if ev.DurationMS > 0 && !ev.DataNotSeen {
 		x.Throughput = float64(ev.Bytes) / (float64(ev.DurationMS) / 1000)
 	}
 	result := "incomplete"
