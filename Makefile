@@ -11,7 +11,7 @@ CHECK_PLATFORMS := linux/amd64 linux/arm64 linux/arm linux/386 linux/riscv64 \
 # make test checks one platform of each other OS (linux/arm is built by test-arm).
 TEST_PLATFORMS := windows/amd64 darwin/arm64 freebsd/amd64
 
-.PHONY: help build test unit vet check cross test-arm package demo bench bench-scale bench-live fuzz test-web
+.PHONY: help build test unit vet check cross test-arm test-vm package demo bench bench-scale bench-live fuzz soak test-web
 
 help: ## list the targets
 	@grep -hE '^[a-z][a-zA-Z_-]*:.*## ' $(MAKEFILE_LIST) | sort | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -47,6 +47,10 @@ cross: ## static binaries for the Pi (linux arm64, armv7, armv6) and amd64 into 
 test-arm: ## the unit and replay tests built for arm64 and arm (GOARM=6), run under qemu-user
 	cross/test-arm.sh
 
+test-vm: ## ftptap on emulated Raspberry Pis and ARM kernels under QEMU: rings, transfers, GPIO LEDs (root; docs/vm.md)
+	GOOS=linux GOARCH=arm64 $(GO) vet -tags vmguest ./cross/vm
+	cross/vm/run.sh $(VM_GUESTS)
+
 package: cross ## Debian packages for arm64, armhf and amd64 into dist/ (nfpm)
 	VERSION=$(VERSION) OUT=$(DIST) cross/package.sh arm64 armhf amd64
 
@@ -54,7 +58,7 @@ test-web: ## the page in headless Chromium only, screenshots into the directory 
 	$(GO) test -count=1 -v -run 'TestBrowser' ./web
 
 bench: ## benchmarks with figures; ftptap replay against tcpdump and tshark on generated captures (docs/performance.md)
-	$(GO) test -run='^$$' -bench=. -benchmem ./event ./decode ./pipeline ./tap ./leds ./natsbus
+	$(GO) test -run='^$$' -bench=. -benchmem ./event ./decode ./pipeline ./tap ./leds ./natsbus ./web
 	$(GO) test -run='^$$' -bench=. -benchtime=1x ./ftpstate -mem.sessions=100000
 	$(GO) test -run='^$$' -bench=BenchmarkSummaryMillion -benchtime=1x ./firmware
 	$(GO) test -run='^$$' -bench=. -benchtime=1x -timeout 60m ./internal/perf -perf
@@ -76,6 +80,9 @@ fuzz: ## a bounded run (FUZZTIME each, about 3 min in all) of every fuzz target;
 	$(FUZZ) -fuzz=FuzzCaptureFile ./tap
 	$(FUZZ) -fuzz=FuzzSpoolSegment ./natsbus
 	$(FUZZ) -fuzz=FuzzConfig ./firmware
+
+soak: ## the lab captures replayed 3,000 times, time-shifted and clock-stepped, into the embedded NATS server: heap, goroutines, open files
+	$(GO) test -run='^$$' -bench=BenchmarkSoak -benchtime=3000x -timeout 60m ./pipeline
 
 demo: build ## ftptap inline on live FTP traffic in a lab of network namespaces (root)
 	BIN=$(BIN) ./lab/demo.sh

@@ -130,8 +130,16 @@ type file struct {
 	hashed   int64 // bytes of the file hashed so far, from offset 0
 	h        hash.Hash
 	cut      string // why the file stopped growing ("" while it grows)
-	first    time.Time
+	// wbuf holds bytes not yet written, from stream offset woff on:
+	// segments in order are written 64 KiB at a time, not one pwrite
+	// each.
+	wbuf []byte
+	woff int64
 }
+
+// writeBufSize is the write buffer of each file being carved: with
+// Config.MaxOpen files, memory stays under MaxOpen times this.
+const writeBufSize = 64 << 10
 
 // New returns a Carver writing under cfg.Dir.
 func New(cfg Config) (*Carver, error) {
@@ -318,11 +326,9 @@ func (c *Carver) write(f *file, off int64, p []byte) {
 		if werr != nil {
 			return
 		}
-		if _, err := f.f.WriteAt(p[s-off:e-off], s); err != nil {
-			werr = err
-			return
+		if werr = f.put(p[s-off:e-off], s); werr == nil {
+			f.got = f.got.add(s, e)
 		}
-		f.got = f.got.add(s, e)
 	})
 	if werr != nil {
 		c.stats.Errors.Add(1)
@@ -352,8 +358,44 @@ func (c *Carver) write(f *file, off int64, p []byte) {
 	}
 }
 
+// put writes b at stream offset off, through the write buffer when it
+// continues what the buffer holds.
+func (f *file) put(b []byte, off int64) error {
+	if len(f.wbuf) > 0 && off == f.woff+int64(len(f.wbuf)) && len(f.wbuf)+len(b) <= writeBufSize {
+		f.wbuf = append(f.wbuf, b...)
+		return nil
+	}
+	if err := f.flush(); err != nil {
+		return err
+	}
+	if len(b) >= writeBufSize {
+		_, err := f.f.WriteAt(b, off)
+		return err
+	}
+	if f.wbuf == nil {
+		f.wbuf = make([]byte, 0, writeBufSize)
+	}
+	f.wbuf, f.woff = append(f.wbuf, b...), off
+	return nil
+}
+
+// flush writes out the write buffer.
+func (f *file) flush() error {
+	if len(f.wbuf) == 0 {
+		return nil
+	}
+	_, err := f.f.WriteAt(f.wbuf, f.woff)
+	f.wbuf = f.wbuf[:0]
+	return err
+}
+
 // hashTo hashes the file's bytes from f.hashed up to n, reading them back.
 func (c *Carver) hashTo(f *file, n int64) error {
+	if f.hashed < n {
+		if err := f.flush(); err != nil {
+			return err
+		}
+	}
 	for f.hashed < n {
 		b := c.buf[:min(int64(len(c.buf)), n-f.hashed)]
 		k, err := f.f.ReadAt(b, f.hashed)
@@ -470,8 +512,8 @@ func (c *Carver) finish(f *file, ev *event.Event, rest int64) {
 	if f.cut != "" {
 		size = f.end // what was kept, not what was meant
 	}
-	var err error
-	if size > f.end {
+	err := f.flush()
+	if err == nil && size > f.end {
 		// The missing tail reads as zeros, like the holes.
 		err = f.f.Truncate(size)
 	}

@@ -328,10 +328,10 @@ func (s *Server) eventLocked(ev *event.Event) {
 	case event.TypeLED:
 		return
 	case event.TypeAlert:
-		s.addAlertLocked(Alert{Time: ev.Time, Kind: ev.Kind, Detail: ev.Detail})
+		s.addAlertLocked(ev, Alert{Kind: ev.Kind})
 	case event.TypeDataFail:
 		if ev.Reason != "unused" {
-			s.addAlertLocked(Alert{Time: ev.Time, Kind: "data." + ev.Reason, Mode: ev.Mode.String(), Detail: ev.Detail})
+			s.addAlertLocked(ev, Alert{Kind: "data." + ev.Reason, Mode: ev.Mode.String()})
 		}
 	case event.TypeTransferEnd:
 		s.addTransferLocked(ev)
@@ -387,7 +387,11 @@ func (s *Server) eventLocked(ev *event.Event) {
 	s.broadcastLocked("session", *v)
 }
 
-func (s *Server) addAlertLocked(a Alert) {
+func (s *Server) addAlertLocked(ev *event.Event, a Alert) {
+	a.Time, a.Detail = ev.Time, ev.Detail
+	if ev.Session != 0 {
+		a.Session, a.Client, a.Server = sid(ev.Session), addr(ev.Client), addr(ev.Server)
+	}
 	s.alerts = appendBounded(s.alerts, a, s.opts.MaxAlerts)
 	s.broadcastLocked("alert", a)
 }
