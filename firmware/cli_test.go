@@ -42,6 +42,16 @@ func TestHelp(t *testing.T) {
 			t.Errorf("replay help lacks %q:\n%s", want, out)
 		}
 	}
+	// A VALUE is named for what it is (DIR, URL, PORT), never by its Go
+	// type, as flag prints an unnamed one.
+	for _, cmd := range []string{"replay", "run", "watch", "leds"} {
+		out, _, _ := runCmd(t, "help", cmd)
+		for _, l := range strings.Split(out, "\n") {
+			if strings.HasPrefix(l, "  --") && (strings.HasSuffix(l, " STRING") || strings.HasSuffix(l, " INT") || strings.HasSuffix(l, " UINT") || strings.HasSuffix(l, " FLOAT")) {
+				t.Errorf("help %s: %q names its value by its Go type", cmd, l)
+			}
+		}
+	}
 	if out, _, code := runCmd(t, "--version"); code != 0 || !strings.HasPrefix(out, "ftptap ") {
 		t.Errorf("--version: exit %d, %q", code, out)
 	}
