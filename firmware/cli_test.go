@@ -258,6 +258,28 @@ func TestSummaryTruth(t *testing.T) {
 	}
 }
 
+// TestSummaryLongSession: a session of thousands of passive transfers, each
+// on its own announced port, keeps the byte count of every one (the summary
+// bounds what it remembers of data connections, not what it shows).
+func TestSummaryLongSession(t *testing.T) {
+	var b bytes.Buffer
+	s := newSummary(&b)
+	cl, sv := netip.MustParseAddrPort("10.0.0.2:40000"), netip.MustParseAddrPort("10.0.0.1:21")
+	ev := func(e event.Event) { e.Session, e.Client, e.Server = 1, cl, sv; s.Event(&e, nil) }
+	ev(event.Event{Type: event.TypeSessionStart})
+	const n = 3000
+	for i := range n {
+		ep := netip.AddrPortFrom(sv.Addr(), uint16(10000+i))
+		ev(event.Event{Type: event.TypeDataOpen, Endpoint: ep})
+		ev(event.Event{Type: event.TypeTransferEnd, Command: "RETR", File: "f", Bytes: 1000, Code: 226, Complete: true, Mode: event.ModePassive, Endpoint: ep})
+	}
+	ev(event.Event{Type: event.TypeSessionEnd, Reason: "quit"})
+	s.write(&b)
+	if got := strings.Count(b.String(), " 1000 B  226  complete"); got != n {
+		t.Errorf("%d of %d transfers show their 1000 bytes; the others show them as not seen", got, n)
+	}
+}
+
 // TestProgressLine: what the progress line says on a terminal.
 func TestProgressLine(t *testing.T) {
 	for _, tt := range []struct {

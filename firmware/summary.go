@@ -96,9 +96,12 @@ func (s *summary) Event(ev *event.Event, _ []byte) {
 		if ss.opened == nil {
 			ss.opened = map[netip.AddrPort]bool{}
 		}
-		if len(ss.opened) < 1024 {
-			ss.opened[ev.Endpoint] = true
+		if len(ss.opened) >= 1024 {
+			// Bounded: forget the old endpoints, which later transfers
+			// rarely reuse, rather than the new ones.
+			clear(ss.opened)
 		}
+		ss.opened[ev.Endpoint] = true
 	case event.TypeTransferEnd:
 		ss.transfers = append(ss.transfers, *ev)
 		if ev.DataNotSeen || !ss.opened[ev.Endpoint] {
