@@ -171,6 +171,22 @@ func TestReplaySelect(t *testing.T) {
 	if out != "" {
 		t.Errorf("--host of no peer printed:\n%s", out)
 	}
+	// In --summary, --types picks the lines shown; the rows still count
+	// from every event of the session (bytes, user, commands).
+	out, _, _ = runCmd(t, append([]string{"replay", "--summary", "--types", "transfer.end"}, files...)...)
+	for _, want := range []string{"anonymous         ok        31      5  20ms      quit", "1000 B  226  complete         0s  pub/f1000.bin", "1 session, 5 transfers"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("--summary --types transfer.end lacks %q:\n%s", want, out)
+		}
+	}
+	out, _, _ = runCmd(t, append([]string{"replay", "--summary", "--types", "alert"}, files...)...)
+	if !strings.Contains(out, "1 session, 0 transfers") {
+		t.Errorf("--summary --types alert shows transfers:\n%s", out)
+	}
+	out, _, _ = runCmd(t, append([]string{"replay", "--summary", "--host", "10.77.0.9"}, files...)...)
+	if !strings.Contains(out, "no FTP session matches the selection") {
+		t.Errorf("--summary --host of no peer:\n%s", out)
+	}
 	all, _, _ := runCmd(t, append([]string{"replay", "--session", "s1", "--port", "21"}, files...)...)
 	if n := len(types(all)); n < 5 {
 		t.Errorf("--session s1 --port 21: %d types", n)

@@ -28,6 +28,14 @@ type summary struct {
 	transfers int
 	alerts    map[string]*sumGroup // by kind
 	fails     map[string]*sumGroup // by what failed: "PORT announced, never used"
+	// types, when not nil, are the kinds of lines shown (replay --summary
+	// --types): transfer.end its transfer rows, data.fail the failures,
+	// alert the alerts. Every session keeps its row, and its columns and
+	// byte counts are worked out from all its events, selected or not.
+	types map[event.Type]bool
+	// selecting: replay selects by host, port, session or type, so no
+	// session shown is not no session seen.
+	selecting bool
 }
 
 // sumGroup is a repeated alert or failure.
@@ -72,6 +80,12 @@ const (
 func (s *summary) Event(ev *event.Event, _ []byte) {
 	if ev.Session == 0 {
 		return
+	}
+	if s.types != nil && !s.types[ev.Type] {
+		switch ev.Type {
+		case event.TypeTransferEnd, event.TypeDataFail, event.TypeAlert:
+			return
+		}
 	}
 	ss := s.open[ev.Session]
 	if ss == nil {
@@ -222,7 +236,11 @@ func (s *summary) write(w io.Writer) {
 	}
 	s.open = map[uint64]*sumSession{}
 	if !s.header {
-		fmt.Fprintln(w, "no FTP session seen")
+		if s.selecting {
+			fmt.Fprintln(w, "no FTP session matches the selection")
+		} else {
+			fmt.Fprintln(w, "no FTP session seen")
+		}
 	}
 	writeGroups(w, "DATA-CHANNEL FAILURES", s.fails)
 	writeGroups(w, "ALERTS", s.alerts)
