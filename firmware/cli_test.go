@@ -20,7 +20,7 @@ import (
 )
 
 // TestHelp: help asked for goes to stdout with exit 0; each command's help
-// has an example and shows flags as --flag VALUE (issue 10).
+// has an example and shows flags as --flag VALUE.
 func TestHelp(t *testing.T) {
 	for _, args := range [][]string{{"help"}, {"--help"}, {"-h"}} {
 		out, errs, code := runCmd(t, args...)
@@ -77,7 +77,7 @@ func writeLinkPcap(t *testing.T, link layers.LinkType, frames ...[]byte) string 
 
 // TestReplayNeverSilent: an unsupported link type is an error naming it,
 // and every replay, even one that printed nothing, ends with a line saying
-// what was read (issue 10: exit 0, no output).
+// what was read (it used to exit 0 with no output).
 func TestReplayNeverSilent(t *testing.T) {
 	name := writeLinkPcap(t, layers.LinkTypeIEEE802_11, []byte("0123456789abcdefghijklmnopqrstuvwxyz"), []byte("0123456789abcdefghijklmnopqrstuvwxyz"))
 	out, errs, code := runCmd(t, "replay", "--tap", "x", name)
@@ -200,7 +200,7 @@ func TestReplaySelect(t *testing.T) {
 }
 
 // TestReplayNATSFailsFast: an unreachable --nats server is an error at
-// once, naming the URL and the cause (issue 10: 10 s of waiting).
+// once, naming the URL and the cause, instead of waiting 10 s.
 func TestReplayNATSFailsFast(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
