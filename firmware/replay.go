@@ -147,7 +147,10 @@ flags:
 	if isTerminal(stderr) {
 		stopProgress = showProgress(stderr, src, p, start)
 	}
+	// Ctrl-C ends a read that waits on standard input too.
+	stopInterrupt := context.AfterFunc(ctx, src.Interrupt)
 	runErr := p.Run(ctx, in)
+	stopInterrupt()
 	stopProgress()
 	closeErr := closeSinks()
 	if sum != nil {
