@@ -99,6 +99,7 @@ func FuzzDecode(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		d.UDP = li&0x80 != 0
 		var p event.Packet
 		if d.Decode(data, &p) && len(p.Payload) > len(data) {
 			t.Fatalf("payload of %d bytes from a %d-byte frame", len(p.Payload), len(data))
