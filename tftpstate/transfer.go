@@ -26,8 +26,8 @@ type transfer struct {
 
 	start, last time.Time
 
-	requests      int   // the request and its repeats
-	replies       int   // packets from the server's transfer endpoint
+	requests      int // the request and its repeats
+	replies       int // packets from the server's transfer endpoint
 	firstReply    Opcode
 	otherTIDs     int // answers from other ports of the server (to repeated requests)
 	clientPackets int // packets from the client to tid
