@@ -24,6 +24,7 @@ import (
 	"github.com/ftptap/ftptap/decode"
 	"github.com/ftptap/ftptap/event"
 	"github.com/ftptap/ftptap/ftpstate"
+	"github.com/ftptap/ftptap/tftpstate"
 )
 
 // Frame is one captured frame. Data is valid until the next ReadFrame.
@@ -59,6 +60,7 @@ func (f SinkFunc) Event(ev *event.Event, js []byte) { f(ev, js) }
 type Options struct {
 	Tap     string           // the tap's id, in every event
 	Tracker *ftpstate.Config // nil: defaults
+	TFTP    *tftpstate.Config // the TFTP tracker's; nil: defaults
 	Sinks   []Sink
 	// FirstSeq is the seq of the first event; 0 means 1.
 	FirstSeq uint64
@@ -78,6 +80,7 @@ type Stats struct {
 type Pipeline struct {
 	opts     Options
 	tracker  *ftpstate.Tracker
+	tftp     *tftpstate.Tracker // UDP datagrams go here, TCP segments to tracker
 	decoders map[layers.LinkType]*decode.Decoder // nil: the link type is not supported
 	lastLink layers.LinkType
 	lastDec  *decode.Decoder
@@ -98,12 +101,16 @@ func New(opts Options) (*Pipeline, error) {
 	if err := opts.Tracker.Validate(); err != nil {
 		return nil, err
 	}
+	if err := opts.TFTP.Validate(); err != nil {
+		return nil, err
+	}
 	p := &Pipeline{opts: opts, decoders: make(map[layers.LinkType]*decode.Decoder), buf: make([]byte, 0, 4096)}
 	p.seq = opts.FirstSeq
 	if p.seq > 0 {
 		p.seq--
 	}
 	p.tracker = ftpstate.New(opts.Tracker, p.emit)
+	p.tftp = tftpstate.New(opts.TFTP, p.emit)
 	return p, nil
 }
 
@@ -125,6 +132,9 @@ func (p *Pipeline) decoderFor(link layers.LinkType) *decode.Decoder {
 	d, ok := p.decoders[link]
 	if !ok {
 		d, _ = decode.New(link) // nil on error: counted as not TCP
+		if d != nil {
+			d.UDP = true // for the TFTP tracker
+		}
 		p.decoders[link] = d
 	}
 	if d != nil {
@@ -206,6 +216,7 @@ func (p *Pipeline) Run(ctx context.Context, src Source) error {
 	}
 	p.drainInjected()
 	p.tracker.Flush(p.last)
+	p.tftp.Flush(p.last)
 	p.dispatch()
 	return srcErr // the source's errors name it already
 }
@@ -219,6 +230,7 @@ func (p *Pipeline) Feed(f Frame) {
 				p.last = f.Info.Timestamp
 			}
 			p.tracker.Advance(p.last)
+			p.tftp.Advance(p.last)
 			p.Stats.OpenSession.Store(int64(p.tracker.OpenSessions()))
 		}
 		p.drainInjected()
@@ -241,7 +253,7 @@ func (p *Pipeline) Feed(f Frame) {
 	}
 	p.pkt.Time = f.Info.Timestamp
 	p.pkt.Side = f.Side
-	p.tracker.Feed(&p.pkt)
+	p.feedPacket()
 	p.pkt.Payload = nil
 	if len(p.queue) > 0 {
 		// Sessions start and end with events only: the count is

@@ -99,7 +99,7 @@ func filterProgram(f Filter, ports []uint16) ([]bpf.Instruction, error) {
 
 	p.label("ip4")
 	p.add(bpf.LoadIndirect{Off: 9, Size: 1}) // protocol
-	p.jeq(6, "", "drop")
+	p.jeq(6, "", "ip4other")
 	p.add(bpf.LoadIndirect{Off: 6, Size: 2}) // flags and fragment offset
 	p.jset(0x1fff, "drop", "")
 	p.add(bpf.LoadIndirect{Off: 0, Size: 1}) // version and IHL
@@ -108,13 +108,18 @@ func filterProgram(f Filter, ports []uint16) ([]bpf.Instruction, error) {
 	p.add(bpf.ALUOpX{Op: bpf.ALUOpAdd})
 	p.add(bpf.TAX{})
 	p.ja("tcp")
+	p.label("ip4other")
+	p.ja("udp4") // TFTP (see tftpShapes), past the TCP part
 
 	p.label("ip6")
 	p.add(bpf.LoadIndirect{Off: 6, Size: 1}) // next header
-	p.jeq(6, "", "drop")
+	p.jeq(6, "", "ip6other")
 	p.add(bpf.TXA{})
 	p.add(bpf.ALUOpConstant{Op: bpf.ALUOpAdd, Val: 40})
 	p.add(bpf.TAX{})
+	p.ja("tcp")
+	p.label("ip6other")
+	p.ja("udp6")
 
 	// X is the offset of the TCP header.
 	p.label("tcp")
@@ -145,6 +150,7 @@ func filterProgram(f Filter, ports []uint16) ([]bpf.Instruction, error) {
 		p.label("drop")
 		p.add(bpf.RetConstant{Val: 0})
 	}
+	p.tftpShapes()
 	return p.assemble()
 }
 

@@ -1,0 +1,22 @@
+package pipeline
+
+import (
+	"github.com/ftptap/ftptap/event"
+	"github.com/ftptap/ftptap/tftpstate"
+)
+
+// feedPacket hands the decoded packet to its tracker: TCP segments to
+// ftpstate, UDP datagrams and ICMP unreachables to tftpstate. Both run on
+// packet time; the TFTP tracker's timeouts advance with every packet.
+func (p *Pipeline) feedPacket() {
+	if p.pkt.Transport == event.TransportTCP {
+		p.tracker.Feed(&p.pkt)
+		p.tftp.Advance(p.pkt.Time)
+		return
+	}
+	p.tftp.Feed(&p.pkt)
+}
+
+// TFTP returns the pipeline's TFTP tracker, for reading its counters on the
+// pipeline goroutine (from a sink).
+func (p *Pipeline) TFTP() *tftpstate.Tracker { return p.tftp }
