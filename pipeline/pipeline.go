@@ -58,8 +58,8 @@ func (f SinkFunc) Event(ev *event.Event, js []byte) { f(ev, js) }
 
 // Options configure a Pipeline.
 type Options struct {
-	Tap     string           // the tap's id, in every event
-	Tracker *ftpstate.Config // nil: defaults
+	Tap     string            // the tap's id, in every event
+	Tracker *ftpstate.Config  // nil: defaults
 	TFTP    *tftpstate.Config // the TFTP tracker's; nil: defaults
 	Sinks   []Sink
 	// FirstSeq is the seq of the first event; 0 means 1.
@@ -80,7 +80,7 @@ type Stats struct {
 type Pipeline struct {
 	opts     Options
 	tracker  *ftpstate.Tracker
-	tftp     *tftpstate.Tracker // UDP datagrams go here, TCP segments to tracker
+	tftp     *tftpstate.Tracker                  // UDP datagrams go here, TCP segments to tracker
 	decoders map[layers.LinkType]*decode.Decoder // nil: the link type is not supported
 	lastLink layers.LinkType
 	lastDec  *decode.Decoder
