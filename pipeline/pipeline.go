@@ -58,9 +58,11 @@ func (f SinkFunc) Event(ev *event.Event, js []byte) { f(ev, js) }
 
 // Options configure a Pipeline.
 type Options struct {
-	Tap     string            // the tap's id, in every event
-	Tracker *ftpstate.Config  // nil: defaults
-	TFTP    *tftpstate.Config // the TFTP tracker's; nil: defaults
+	Tap     string           // the tap's id, in every event
+	Tracker *ftpstate.Config // nil: defaults
+
+	// TFTP configures the TFTP tracker; nil: defaults.
+	TFTP *tftpstate.Config
 	Sinks   []Sink
 	// FirstSeq is the seq of the first event; 0 means 1.
 	FirstSeq uint64
