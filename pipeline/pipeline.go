@@ -60,12 +60,12 @@ func (f SinkFunc) Event(ev *event.Event, js []byte) { f(ev, js) }
 type Options struct {
 	Tap     string           // the tap's id, in every event
 	Tracker *ftpstate.Config // nil: defaults
-
-	// TFTP configures the TFTP tracker; nil: defaults.
-	TFTP *tftpstate.Config
 	Sinks   []Sink
 	// FirstSeq is the seq of the first event; 0 means 1.
 	FirstSeq uint64
+
+	// TFTP configures the TFTP tracker; nil: defaults.
+	TFTP *tftpstate.Config
 }
 
 // Stats are counters of a running pipeline, safe to read from any goroutine.
