@@ -16,7 +16,8 @@ type TFTP struct {
 	Accepted []Option
 
 	// tftp.end
-	Blocks      int64 // DATA blocks moved, the empty last block included
+	Blocks      int64 // DATA blocks sent, the empty last block included
+	BytesSent   int64 // bytes of the DATA blocks sent (Event.Bytes: those acknowledged)
 	BlkSize     int   // the block size in force: 512, or the accepted blksize
 	ErrorCode   int   // the ERROR packet's code (0-8); -1 when none came
 	Error       string
@@ -80,6 +81,7 @@ func (e *Event) appendTFTP(b []byte) []byte {
 		b = appendOptions(b, "accepted", t.Accepted)
 	}
 	b = appendInt(b, "bytes", e.Bytes)
+	b = appendInt(b, "bytes_sent", t.BytesSent)
 	b = appendInt(b, "blocks", t.Blocks)
 	b = appendInt(b, "blksize", int64(t.BlkSize))
 	b = appendBool(b, "complete", e.Complete)

@@ -159,7 +159,7 @@ func TestTracker(t *testing.T) {
 			r.udp(tid, cli, data(1, 10))
 			r.udp(tid, cli, data(1, 10))
 		}, []summary{request("read", "c.bin"),
-			{Type: "tftp.end", Op: "read", File: "c.bin", Mode: "octet", Reason: "timeout", Bytes: 10, Blocks: 1, BlkSize: 512, Retransmits: 1, ErrorCode: -1, Transfer: tid.String()},
+			{Type: "tftp.end", Op: "read", File: "c.bin", Mode: "octet", Reason: "timeout", Bytes: 0, Blocks: 1, BlkSize: 512, Retransmits: 1, ErrorCode: -1, Transfer: tid.String()},
 			{Type: "alert", Kind: "tftp_reply_blocked"}}},
 		{"file not found", nil, func(r *run) {
 			r.udp(cli, srv, req(OpRRQ, "nope", "netascii"))
@@ -182,7 +182,7 @@ func TestTracker(t *testing.T) {
 			r.udp(tid2, cli, data(1, 512))
 			r.udp(tid, cli, data(1, 512))
 		}, []summary{request("read", "y"),
-			{Type: "tftp.end", Op: "read", File: "y", Mode: "octet", Reason: "timeout", Bytes: 512, Blocks: 1, BlkSize: 512, Retransmits: 2, ErrorCode: -1, Transfer: tid.String()},
+			{Type: "tftp.end", Op: "read", File: "y", Mode: "octet", Reason: "timeout", Bytes: 0, Blocks: 1, BlkSize: 512, Retransmits: 2, ErrorCode: -1, Transfer: tid.String()},
 			{Type: "alert", Kind: "tftp_reply_blocked"}}},
 		{"a second answer told off by the client does not end the transfer", nil, func(r *run) {
 			r.udp(cli, srv, req(OpRRQ, "z", "octet"))
@@ -200,7 +200,7 @@ func TestTracker(t *testing.T) {
 			r.udp(tid, cli, data(2, 512))
 			r.tr.Advance(r.now.Add(6 * time.Second))
 		}, []summary{request("read", "s"),
-			{Type: "tftp.end", Op: "read", File: "s", Mode: "octet", Reason: "timeout", Bytes: 1024, Blocks: 2, BlkSize: 512, ErrorCode: -1, Transfer: tid.String()},
+			{Type: "tftp.end", Op: "read", File: "s", Mode: "octet", Reason: "timeout", Bytes: 512, Blocks: 2, BlkSize: 512, ErrorCode: -1, Transfer: tid.String()},
 			{Type: "alert", Kind: "tftp_stall"}}},
 		{"cap on transfers", &Config{MaxTransfers: 1}, func(r *run) {
 			r.udp(cli, srv, req(OpRRQ, "one", "octet"))
@@ -273,7 +273,7 @@ func TestEventJSON(t *testing.T) {
 	evs := r.flush()
 	got := string(evs[0].AppendJSON(nil)) + "\n" + string(evs[1].AppendJSON(nil))
 	want := `{"v":1,"tap":"","seq":0,"ts":"2026-01-02T03:04:05.010000Z","type":"tftp.request","proto":"tftp","session":"t1","client":"10.77.0.2:40000","server":"10.77.0.1:69","op":"read","file":"b.bin","mode":"octet","options":{"blksize":"1468","tsize":"0"}}
-{"v":1,"tap":"","seq":0,"ts":"2026-01-02T03:04:05.020000Z","type":"tftp.end","proto":"tftp","session":"t1","client":"10.77.0.2:40000","server":"10.77.0.1:69","op":"read","file":"b.bin","mode":"octet","options":{"blksize":"1468","tsize":"0"},"bytes":0,"blocks":0,"blksize":512,"complete":false,"error_code":8,"error":"option negotiation refused","text":"bad options","reason":"error","transfer":"10.77.0.1:50001","duration_ms":10,"retransmits":0}`
+{"v":1,"tap":"","seq":0,"ts":"2026-01-02T03:04:05.020000Z","type":"tftp.end","proto":"tftp","session":"t1","client":"10.77.0.2:40000","server":"10.77.0.1:69","op":"read","file":"b.bin","mode":"octet","options":{"blksize":"1468","tsize":"0"},"bytes":0,"bytes_sent":0,"blocks":0,"blksize":512,"complete":false,"error_code":8,"error":"option negotiation refused","text":"bad options","reason":"error","transfer":"10.77.0.1:50001","duration_ms":10,"retransmits":0}`
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("JSON (-want +got):\n%s", diff)
 	}

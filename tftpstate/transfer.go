@@ -203,6 +203,18 @@ func (x *transfer) data(w uint16, p *event.Packet) {
 	}
 }
 
+// ackedBytes is the bytes of the blocks the receiver acknowledged: what
+// is known to have arrived. Every block before the last is full.
+func (x *transfer) ackedBytes() int64 {
+	switch {
+	case x.hiAck <= 0:
+		return 0
+	case x.final > 0 && x.hiAck >= x.final || x.hiAck >= x.hiData:
+		return x.bytes
+	}
+	return x.hiAck * x.blksize
+}
+
 // ack notes an acknowledgment; that of the short last block completes the
 // transfer.
 func (x *transfer) ack(w uint16, t *Tracker) {
@@ -253,7 +265,8 @@ func (x *transfer) event(typ event.Type, at time.Time) event.Event {
 		tf.Error = event.ErrorName(x.errCode)
 		ev.Text = x.errText
 	}
-	ev.Bytes = x.bytes
+	ev.Bytes = x.ackedBytes()
+	tf.BytesSent = x.bytes
 	ev.Complete = x.complete
 	ev.DurationMS = x.last.Sub(x.start).Milliseconds()
 	return ev
@@ -324,8 +337,8 @@ func (x *transfer) diagnose(reason string) []diagnosis {
 		} else if x.abandoned {
 			side += "; the client started another request from the same port"
 		}
-		d = append(d, diagnosis{"tftp_stall", fmt.Sprintf("%s stalled after block %d (%d bytes), with %d retransmissions: %s",
-			what, x.hiData, x.bytes, x.retransmits, side)})
+		d = append(d, diagnosis{"tftp_stall", fmt.Sprintf("%s stalled after block %d (%d bytes sent, %d acknowledged), with %d retransmissions: %s",
+			what, x.hiData, x.bytes, x.ackedBytes(), x.retransmits, side)})
 	}
 	if x.complete && x.tsize >= 0 && x.bytes != x.tsize && x.mode == "octet" {
 		d = append(d, diagnosis{"tftp_size_mismatch", fmt.Sprintf("%s moved %d bytes, but tsize announced %d", what, x.bytes, x.tsize)})
