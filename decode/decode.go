@@ -5,14 +5,15 @@
 //
 // Supported link types: Ethernet (with 802.1Q and QinQ tags), raw IP
 // (LINKTYPE_RAW, LINKTYPE_IPV4, LINKTYPE_IPV6), BSD loopback and Linux
-// cooked capture (SLL). Frames that are not TCP (or UDP) over IPv4 or IPv6
-// are reported as not decoded; checksums are never verified, because offloaded
+// cooked capture, versions 1 (SLL) and 2 (SLL2, what tcpdump -i any writes). Frames that are not TCP (or UDP) over IPv4 or IPv6 are
+// reported as not decoded; checksums are never verified, because offloaded
 // checksums are often blank in captures.
 package decode
 
 import (
 	"fmt"
 	"net/netip"
+	"strings"
 
 	"github.com/ftptap/ftptap/event"
 	"github.com/google/gopacket"
@@ -25,6 +26,7 @@ type Decoder struct {
 	eth     layers.Ethernet
 	dot1q   layers.Dot1Q
 	sll     layers.LinuxSLL
+	sll2    linuxSLL2
 	loop    layers.Loopback
 	ip4     layers.IPv4
 	ip6     layers.IPv6
@@ -53,16 +55,34 @@ func New(link layers.LinkType) (*Decoder, error) {
 		first = layers.LayerTypeIPv6
 	case layers.LinkTypeLinuxSLL:
 		first = layers.LayerTypeLinuxSLL
+	case LinkTypeLinuxSLL2:
+		first = LayerTypeLinuxSLL2
 	case layers.LinkTypeNull, layers.LinkTypeLoop:
 		first = layers.LayerTypeLoopback
 	default:
-		return nil, fmt.Errorf("decode: link type %v (%d) is not supported", link, int(link))
+		return nil, fmt.Errorf("decode: link type %s (%d) is not supported (supported: Ethernet, raw IP, loopback, Linux cooked v1 and v2)", LinkName(link), int(link))
 	}
 	d := &Decoder{decoded: make([]gopacket.LayerType, 0, 8)}
-	d.parser = gopacket.NewDecodingLayerParser(first, &d.eth, &d.dot1q, &d.sll, &d.loop, &d.ip4, &d.ip6, &d.tcp, &d.udp, &d.payload)
+	d.parser = gopacket.NewDecodingLayerParser(first, &d.eth, &d.dot1q, &d.sll, &d.sll2, &d.loop, &d.ip4, &d.ip6, &d.tcp, &d.udp, &d.payload)
 	d.parser.IgnoreUnsupported = true
 	d.raw = link == layers.LinkTypeRaw || link == 12
 	return d, nil
+}
+
+// LinkName names a link type as gopacket does (Ethernet, 802.11, ...),
+// LINUX_SLL2 for SLL2, or "unknown" where gopacket has no name for it.
+func LinkName(link layers.LinkType) string {
+	if link == LinkTypeLinuxSLL2 {
+		return "LINUX_SLL2"
+	}
+	if link == 12 {
+		return "RAW"
+	}
+	s := link.String()
+	if strings.HasPrefix(s, "UnknownLinkType") {
+		return "unknown"
+	}
+	return s
 }
 
 // Decode decodes data into p (whose Time and Side the caller sets) and

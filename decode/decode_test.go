@@ -2,6 +2,7 @@ package decode
 
 import (
 	"net"
+	"strings"
 	"testing"
 
 	"github.com/ftptap/ftptap/event"
@@ -54,6 +55,12 @@ func TestDecode(t *testing.T) {
 		{"LINKTYPE_IPV4", layers.LinkTypeIPv4, serialize(t, i4, tcp(i4), payload), "10.77.0.2:50000", "10.77.0.1:21"},
 		// Linux cooked header: packet type 0, ARPHRD_ETHER, 6-byte address, IPv4.
 		{"linux cooked", layers.LinkTypeLinuxSLL, append([]byte{0, 0, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0, 8, 0}, serialize(t, i4, tcp(i4), payload)...), "10.77.0.2:50000", "10.77.0.1:21"},
+		// Linux cooked v2 (tcpdump -i any, libpcap 1.10): protocol 0x0800,
+		// reserved, ifindex 3, ARPHRD_ETHER, packet type 4 (outgoing),
+		// 6-byte address 02:00:00:00:00:01, 2 bytes of padding. Issue 10.
+		{"linux cooked v2", LinkTypeLinuxSLL2, append([]byte{8, 0, 0, 0, 0, 0, 0, 3, 0, 1, 4, 6, 2, 0, 0, 0, 0, 1, 0, 0}, serialize(t, i4, tcp(i4), payload)...), "10.77.0.2:50000", "10.77.0.1:21"},
+		// Linux cooked v2 over IPv6 (protocol 0x86dd), incoming (type 0).
+		{"linux cooked v2 ipv6", LinkTypeLinuxSLL2, append([]byte{0x86, 0xdd, 0, 0, 0, 0, 0, 3, 0, 1, 0, 6, 2, 0, 0, 0, 0, 2, 0, 0}, serialize(t, i6, tcp(i6), payload)...), "[fd77::2]:50000", "[fd77::1]:21"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -87,13 +94,20 @@ func TestDecodeIgnores(t *testing.T) {
 	if _, err := New(layers.LinkType(147)); err == nil {
 		t.Error("New(147): want an error for an unknown link type")
 	}
+	if _, err := New(layers.LinkTypeIEEE802_11); err == nil || !strings.Contains(err.Error(), "link type 802.11 (105) is not supported") {
+		t.Errorf("New(802.11): %v, want the error to name the link type", err)
+	}
+	d2, _ := New(LinkTypeLinuxSLL2)
+	if d2.Decode([]byte{8, 0, 0, 0, 0, 0, 0, 3, 0, 1, 4}, &p) {
+		t.Error("a cut SLL2 header decoded as TCP")
+	}
 }
 
 // FuzzDecode: any bytes, any supported link type, no panic; a decoded
 // payload lies within the frame.
 func FuzzDecode(f *testing.F) {
 	f.Add([]byte("\x02\x00\x00\x00\x00\x02\x02\x00\x00\x00\x00\x01\x08\x00E\x00\x00(\x00\x00\x00\x00@\x06\x00\x00\n\x00\x00\x02\n\x00\x00\x01\xc3P\x00\x15"), uint8(0))
-	links := []layers.LinkType{layers.LinkTypeEthernet, layers.LinkTypeRaw, layers.LinkTypeLinuxSLL, layers.LinkTypeNull}
+	links := []layers.LinkType{layers.LinkTypeEthernet, layers.LinkTypeRaw, layers.LinkTypeLinuxSLL, layers.LinkTypeNull, LinkTypeLinuxSLL2}
 	f.Fuzz(func(t *testing.T, data []byte, li uint8) {
 		d, err := New(links[int(li)%len(links)])
 		if err != nil {

@@ -201,6 +201,10 @@ type Event struct {
 	Bytes      int64
 	Complete   bool
 	DurationMS int64
+	// DataNotSeen: the server's replies show a data connection was made,
+	// but it did not cross the tap, so Bytes is unknown (written as
+	// "data_seen":false in place of "bytes").
+	DataNotSeen bool
 
 	// alert: Kind is one subject token (letters, digits, '_'); led: Kind is
 	// the role and State its new state.
@@ -371,7 +375,11 @@ func (e *Event) AppendJSON(b []byte) []byte {
 		b = appendField(b, "command", e.Command)
 		b = appendField(b, "file", e.File)
 		b = appendField(b, "direction", e.Direction.String())
-		b = appendInt(b, "bytes", e.Bytes)
+		if e.DataNotSeen {
+			b = append(b, `,"data_seen":false`...)
+		} else {
+			b = appendInt(b, "bytes", e.Bytes)
+		}
 		b = appendInt(b, "code", int64(e.Code))
 		b = appendBool(b, "complete", e.Complete)
 		b = appendField(b, "mode", e.Mode.String())

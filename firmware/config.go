@@ -24,8 +24,8 @@ type Config struct {
 	PortA string `yaml:"port_a"`
 	PortB string `yaml:"port_b"`
 	// Bridge makes ftptap create (or adopt) a Linux bridge over the two
-	// ports, so the kernel forwards frames (fail-open). Default: true.
-	Bridge *bool `yaml:"bridge"`
+	// ports, so the kernel forwards frames (fail-open). Default: on.
+	Bridge BridgeConfig `yaml:"bridge"`
 	// BridgeName names that bridge. Default: ftptap0.
 	BridgeName string `yaml:"bridge_name"`
 	// Capture tunes the packet capture on the two ports.
@@ -47,6 +47,8 @@ type Config struct {
 	NATS    NATSConfig    `yaml:"nats"`
 	LEDs    LEDConfig     `yaml:"leds"`
 	Metrics MetricsConfig `yaml:"metrics"`
+
+	src *configSource // nil: not read from a file
 }
 
 // TimeoutConfig holds the tracker's timeouts, in packet time. Zero: default.
@@ -92,6 +94,7 @@ func LoadConfig(path string) (*Config, error) {
 	if err := decodeConfig(b, cfg); err != nil {
 		return nil, fmt.Errorf("config: %s: %w", path, err)
 	}
+	cfg.src = &configSource{path: path, lines: keyLines(b)}
 	return cfg, nil
 }
 
@@ -100,10 +103,10 @@ func decodeConfig(b []byte, cfg *Config) error {
 }
 
 // Validate checks the config once, before capture starts, and names the
-// field and value at fault.
+// field and value at fault, and its line when it comes from the file.
 func (c *Config) Validate() error {
 	if c.Tap != "" && !event.ValidToken(c.Tap) {
-		return fmt.Errorf("config: tap %q: must be letters, digits, '-' or '_' (it is a NATS subject token)", c.Tap)
+		return c.badKey("tap", "%q: must be letters, digits, '-' or '_' (it is a NATS subject token)", c.Tap)
 	}
 	if c.PortA != "" && c.PortA == c.PortB {
 		return fmt.Errorf("config: port_a and port_b are both %q: a tap needs two different interfaces", c.PortA)
@@ -111,8 +114,14 @@ func (c *Config) Validate() error {
 	if err := c.validateTap(); err != nil {
 		return err
 	}
+	if err := c.validateTracker(); err != nil {
+		return err
+	}
 	if err := c.TrackerConfig().Validate(); err != nil {
 		return fmt.Errorf("config: %w", err)
+	}
+	if c.LEDs.Mode != "" && !validMode(c.LEDs.Mode) {
+		return c.badKey("leds.mode", "%q: want gpio, term, log or off", c.LEDs.Mode)
 	}
 	if err := c.NATS.validate(); err != nil {
 		return err

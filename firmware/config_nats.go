@@ -75,13 +75,38 @@ type NATSSpoolConfig struct {
 	Queue    int      `yaml:"queue"`     // events in memory before the spool; default 16384
 }
 
-// NATSServerConfig is the embedded server.
+// NATSServerConfig is the embedded server. By default a client without
+// credentials may read (subscribe to ftptap.>, read the stream) and do
+// nothing else; admin credentials give the rest.
 type NATSServerConfig struct {
-	Listen   string         `yaml:"listen"`    // default 0.0.0.0:4222
-	Token    string         `yaml:"token"`     // clients must present it
+	Listen string `yaml:"listen"` // default 0.0.0.0:4222
+	// Token, when set, is required from every client, and gives full
+	// rights: no one reads without it.
+	Token string `yaml:"token"`
+	// Admin are credentials with full rights (publish, purge, stream edits).
+	Admin NATSAdminConfig `yaml:"admin"`
+	// Anonymous is what a client without credentials may do: read
+	// (default) or none.
+	Anonymous string `yaml:"anonymous"`
+	// TLS of the listener: cert and key; with ca, clients must present a
+	// certificate it signed.
+	TLS      NATSTLSConfig  `yaml:"tls"`
 	StoreDir string         `yaml:"store_dir"` // default $STATE_DIRECTORY/nats
 	Domain   string         `yaml:"domain"`    // default: the tap id
 	Leaf     NATSLeafConfig `yaml:"leaf"`
+}
+
+// NATSAdminConfig are the admin credentials of the embedded server; any of
+// user and password, token, nkey (a user's public NKey, U...).
+type NATSAdminConfig struct {
+	User     string `yaml:"user"`
+	Password string `yaml:"password"`
+	Token    string `yaml:"token"`
+	NKey     string `yaml:"nkey"`
+}
+
+func (a NATSAdminConfig) auth() natsbus.AdminAuth {
+	return natsbus.AdminAuth{User: a.User, Password: a.Password, Token: a.Token, NKey: a.NKey}
 }
 
 // NATSLeafConfig makes the embedded server a leaf node of a hub.
@@ -220,6 +245,26 @@ func (c *NATSConfig) validate() error {
 		if _, _, err := splitListen(s.Listen); err != nil {
 			return fmt.Errorf("config: nats.server.listen %q: %w", s.Listen, err)
 		}
+	}
+	if a := s.Admin; (a.User == "") != (a.Password == "") {
+		return fmt.Errorf("config: nats.server.admin: user and password go together")
+	}
+	if k := s.Admin.NKey; k != "" && (len(k) != 56 || k[0] != 'U') {
+		return fmt.Errorf("config: nats.server.admin.nkey %q: want a user's public NKey (56 characters, starting with U), not a seed", k)
+	}
+	if s.Token != "" && s.Admin.Token != "" && s.Token != s.Admin.Token {
+		return fmt.Errorf("config: nats.server.token and nats.server.admin.token: set one")
+	}
+	switch s.Anonymous {
+	case "", "read", "none":
+	default:
+		return fmt.Errorf("config: nats.server.anonymous %q: want read or none", s.Anonymous)
+	}
+	if t := s.TLS; t.Cert == "" && (t.Key != "" || t.CA != "") {
+		return fmt.Errorf("config: nats.server.tls: the listener needs cert and key")
+	}
+	if err := s.TLS.validate("nats.server.tls"); err != nil {
+		return err
 	}
 	if s.Domain != "" && !natsbus.ValidToken(s.Domain) {
 		return fmt.Errorf("config: nats.server.domain %q: must be letters, digits, '-' or '_'", s.Domain)

@@ -2,7 +2,10 @@ package main
 
 import (
 	"fmt"
+	"reflect"
 	"strings"
+
+	"gopkg.in/yaml.v3"
 
 	"github.com/ftptap/ftptap/tap"
 )
@@ -19,8 +22,33 @@ type CaptureConfig struct {
 	RingMiB int `yaml:"ring_mib"`
 }
 
+// BridgeConfig is the bridge: key of the config: either true or false, or a
+// section with enabled and force.
+type BridgeConfig struct {
+	// Enabled: nil is the default, on.
+	Enabled *bool `yaml:"enabled"`
+	// Force bridges a port even if it carries a global address or the
+	// default route (see tap.CheckPort), which cuts this machine off that
+	// network. Default: false.
+	Force bool `yaml:"force"`
+}
+
+// UnmarshalYAML takes "bridge: false" as well as a section.
+func (b *BridgeConfig) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		var on bool
+		if err := n.Decode(&on); err != nil {
+			return fmt.Errorf("bad value %s: want true or false, or a section with enabled and force", describe(n))
+		}
+		b.Enabled = &on
+		return nil
+	}
+	type plain BridgeConfig // without this method
+	return decodeValue(n, reflect.ValueOf((*plain)(b)).Elem(), "bridge")
+}
+
 // BridgeOn reports whether ftptap sets up the bridge (the default).
-func (c *Config) BridgeOn() bool { return c.Bridge == nil || *c.Bridge }
+func (c *Config) BridgeOn() bool { return c.Bridge.Enabled == nil || *c.Bridge.Enabled }
 
 // BridgeIfName returns the bridge's name, or the default.
 func (c *Config) BridgeIfName() string {
@@ -44,20 +72,20 @@ func (c *Config) LiveOptions() *tap.LiveOptions {
 func (c *Config) validateTap() error {
 	for _, p := range []struct{ key, name string }{{"port_a", c.PortA}, {"port_b", c.PortB}, {"bridge_name", c.BridgeName}} {
 		if err := checkIfName(p.name); err != nil {
-			return fmt.Errorf("config: %s %q: %v", p.key, p.name, err)
+			return c.badKey(p.key, "%q: %v", p.name, err)
 		}
 	}
 	if c.BridgeName != "" && (c.BridgeName == c.PortA || c.BridgeName == c.PortB) {
-		return fmt.Errorf("config: bridge_name %q is also a port: the bridge is a third interface over the two ports", c.BridgeName)
+		return c.badKey("bridge_name", "%q is also a port: the bridge is a third interface over the two ports", c.BridgeName)
 	}
 	if _, err := tap.ParseFilter(c.Capture.Filter); err != nil {
-		return fmt.Errorf("config: capture.filter %q: want ftp, tcp or all", c.Capture.Filter)
+		return c.badKey("capture.filter", "%q: want ftp, tcp or all", c.Capture.Filter)
 	}
-	if c.Capture.RingMiB < 0 || c.Capture.RingMiB > 1024 {
-		return fmt.Errorf("config: capture.ring_mib %d: want 1 to 1024 (0: the default, 8)", c.Capture.RingMiB)
+	if c.Capture.RingMiB < 0 || c.Capture.RingMiB > 1024 || c.Capture.RingMiB == 0 && c.inFile("capture.ring_mib") {
+		return c.badKey("capture.ring_mib", "%d: want 1 to 1024 (leave it out for the default, 8)", c.Capture.RingMiB)
 	}
 	if n := len(c.ControlPorts); n > 100 {
-		return fmt.Errorf("config: control_ports: %d ports, at most 100", n)
+		return c.badKey("control_ports", "%d ports: at most 100", n)
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/ftptap/ftptap/tap"
 )
@@ -92,14 +93,14 @@ events: "-"
 		t.Fatal(err)
 	}
 	want := Config{
-		Tap: "lab-1", PortA: "eth1", PortB: "eth2", Bridge: &yes, BridgeName: "br-tap",
+		Tap: "lab-1", PortA: "eth1", PortB: "eth2", Bridge: BridgeConfig{Enabled: &yes}, BridgeName: "br-tap",
 		Capture:      CaptureConfig{Filter: "tcp", RingMiB: 16},
 		ControlPorts: []uint16{21, 2121}, ShowPasswords: true,
 		Timeouts: TimeoutConfig{Idle: 10 * time.Minute, SYNHold: 1500 * time.Millisecond},
 		Limits:   LimitConfig{Sessions: 100},
 		Events:   "-",
 	}
-	if diff := cmp.Diff(want, got); diff != "" {
+	if diff := cmp.Diff(want, got, cmpopts.IgnoreUnexported(Config{})); diff != "" {
 		t.Errorf("decode (-want +got):\n%s", diff)
 	}
 	if err := got.Validate(); err != nil {
@@ -209,5 +210,45 @@ func TestConfigFileExamples(t *testing.T) {
 	}
 	if cfg.PortA == "" || cfg.Capture.Filter != "ftp" || cfg.Capture.RingMiB != 8 || cfg.BridgeIfName() != DefaultBridgeName {
 		t.Errorf("uncommented config: port_a %q, capture %+v, bridge %q", cfg.PortA, cfg.Capture, cfg.BridgeIfName())
+	}
+}
+
+// TestConfigErrorLines checks that a value Validate refuses is reported with
+// the file and the line it is on, and that non-positive durations and
+// absurd limits are refused (issue 10: they were taken, or reported with no
+// line).
+func TestConfigErrorLines(t *testing.T) {
+	tests := []struct {
+		name, text, want string
+	}{
+		{"idle 0s", "tap: x\ntimeouts:\n  idle: 0s\n", "line 3: timeouts.idle 0s: want 1s to 7d"},
+		{"negative data", "timeouts:\n  data: -5s\n", "line 2: timeouts.data -5s: want"},
+		{"line 1", "limits:\n  sessions: 10\n  line: 1\n", "line 3: limits.line 1: want 128 to 16777216"},
+		{"sessions 0", "limits:\n  sessions: 0\n", "line 2: limits.sessions 0: want 1 to"},
+		{"reorder huge", "limits:\n  reorder: 99999999999\n", "line 2: limits.reorder 99999999999: want 1500 to"},
+		{"ring_mib", "capture:\n  ring_mib: 4096\n", "line 2: capture.ring_mib 4096: want 1 to 1024"},
+		{"ring_mib 0", "capture:\n  ring_mib: 0\n", "line 2: capture.ring_mib 0: want 1 to 1024"},
+		{"filter", "\ncapture:\n  filter: udp\n", `line 3: capture.filter "udp": want ftp, tcp or all`},
+		{"leds.mode", "leds:\n  mode: disco\n", `line 2: leds.mode "disco": want gpio, term, log or off`},
+		{"tap", "tap: a.b\n", `line 1: tap "a.b": must be letters`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "c.yaml")
+			if err := os.WriteFile(path, []byte(tt.text), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := LoadConfig(path)
+			if err == nil {
+				err = cfg.Validate()
+			}
+			if err == nil || !strings.Contains(err.Error(), path+": "+tt.want) {
+				t.Errorf("error %v\nwant it to contain %q", err, path+": "+tt.want)
+			}
+		})
+	}
+	// Durations and limits left at zero in code (not written) are defaults.
+	if err := (&Config{}).Validate(); err != nil {
+		t.Errorf("defaults: %v", err)
 	}
 }

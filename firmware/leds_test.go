@@ -128,7 +128,7 @@ func TestLEDConfigValidate(t *testing.T) {
 		{"one role, on-board LED", "leds: {heartbeat: {led: ACT}}", ""},
 		{"led name with colons", "leds: {alert: {led: 'input3::capslock'}}", ""},
 		{"active low", "leds: {alert: {pin: GPIO22, active_low: true}, mode: log, alert_hold: 30s}", ""},
-		{"bad mode", "leds: {mode: blink}", `leds: mode "blink": want gpio, term, log or off`},
+		{"bad mode", "leds: {mode: blink}", `line 1: leds.mode "blink": want gpio, term, log or off`},
 		{"pin used twice", "leds: {active: {pin: GPIO17}, alert: {pin: GPIO17}}", `leds: pin "GPIO17" used twice (active and alert)`},
 		{"led used twice", "leds: {active: {led: ACT}, heartbeat: {led: ACT}}", `leds: led "ACT" used twice (active and heartbeat)`},
 		{"pin and led", "leds: {active: {pin: GPIO17, led: ACT}}", `leds: active: pin "GPIO17" and led "ACT": set one, not both`},

@@ -198,6 +198,9 @@ func startEmbedded(ctx context.Context, env *sinkEnv, tap string, syncEvery time
 	srv, err := natsbus.StartServer(natsbus.ServerOptions{
 		Listen:       listen,
 		Token:        cfg.Server.Token,
+		Admin:        cfg.Server.Admin.auth(),
+		NoAnonymous:  cfg.Server.Anonymous == "none",
+		TLS:          cfg.Server.TLS.files(),
 		StoreDir:     store,
 		Domain:       domain,
 		MaxStore:     streamBytes + natsStoreHeadroom,
@@ -266,12 +269,8 @@ func checkManagementAddr(cfg *Config, listen, key string) error {
 	ip := net.ParseIP(host)
 	any := host == "" || ip.IsUnspecified()
 	tapped := []string{cfg.PortA, cfg.PortB}
-	if cfg.Bridge == nil || *cfg.Bridge {
-		b := cfg.BridgeName
-		if b == "" {
-			b = "ftptap0"
-		}
-		tapped = append(tapped, b)
+	if cfg.BridgeOn() {
+		tapped = append(tapped, cfg.BridgeIfName())
 	}
 	for _, name := range tapped {
 		if name == "" {

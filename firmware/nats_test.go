@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -148,6 +149,17 @@ nats:
     domain: lab1
     leaf: {remotes: [nats-leaf://hub:7422], creds: /etc/ftptap/leaf.creds}
 `, ""},
+		{"admin", `nats:
+  server:
+    admin: {user: ops, password: pw, token: tok, nkey: UDXU4RCSJNZOIQHZNWXHXORDPRTGNJAHAHFRGZNEEJCPQTT2M7NLCNF4}
+    anonymous: none
+    tls: {cert: /etc/ftptap/nats.pem, key: /etc/ftptap/nats.key, ca: /etc/ftptap/clients.pem}
+`, ""},
+		{"admin user alone", "nats: {server: {admin: {user: ops}}}\n", "nats.server.admin: user and password"},
+		{"admin seed", "nats: {server: {admin: {nkey: SUACSSL3UAHUDXKFSNVUZRF5UHPMWZ6BFDTJ7M6USDXIEDNPPQYYYCU3VY}}}\n", "not a seed"},
+		{"two tokens", "nats: {server: {token: a, admin: {token: b}}}\n", "set one"},
+		{"bad anonymous", "nats: {server: {anonymous: write}}\n", `nats.server.anonymous "write"`},
+		{"server tls without cert", "nats: {server: {tls: {ca: /ca.pem}}}\n", "needs cert and key"},
 		{"bad tap", "tap: lab.1\n", `tap "lab.1"`},
 		{"bad url", "nats: {urls: [http://hub:80]}\n", `nats.urls[0] "http://hub:80"`},
 		{"two auths", "nats: {token: a, creds: /x}\n", "token, user, nkey and creds"},
@@ -325,12 +337,26 @@ func TestRunEmbeddedStatusAndMetrics(t *testing.T) {
 		t.Errorf("status counters %v: want kernel_drops 7 (from the source), nats_connected 1", got)
 	}
 
-	// The status event went over NATS too.
-	nc, err := nats.Connect(embeddedURL.Load().(string))
+	// The status event went over NATS too; the laptop, with no
+	// credentials, reads it and cannot purge the stream (issue 11).
+	refused := make(chan error, 8)
+	nc, err := nats.Connect(embeddedURL.Load().(string), nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+		refused <- err
+	}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer nc.Close()
+	nc.Publish("$JS.API.STREAM.PURGE."+natsbus.StreamName("lab1"), nil)
+	nc.Flush()
+	select {
+	case err := <-refused:
+		if !errors.Is(err, nats.ErrPermissionViolation) {
+			t.Errorf("purge without credentials: %v, want a permissions violation", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("purge without credentials: not refused")
+	}
 	js, _ := jetstream.NewWithDomain(nc, "lab1")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -27,7 +27,7 @@ func init() {
 // runFlags are the flags of ftptap run that override the config.
 type runFlags struct {
 	portA, portB, tapID, events, config string
-	noBridge, showPass                  bool
+	noBridge, showPass, force           bool
 	ports                               portList
 }
 
@@ -48,6 +48,7 @@ flags:`)
 	fs.StringVar(&f.portA, "port-a", "", "interface of tap port A (default: config port_a)")
 	fs.StringVar(&f.portB, "port-b", "", "interface of tap port B (default: config port_b)")
 	fs.BoolVar(&f.noBridge, "no-bridge", false, "do not bridge the ports: something else forwards (passive tap, SPAN)")
+	fs.BoolVar(&f.force, "force", false, "bridge a port even if it carries a global address or the default route (config bridge.force)")
 	fs.StringVar(&f.tapID, "tap", "", "the tap's id in events (default: config, else the host name)")
 	fs.StringVar(&f.events, "events", "", "write events as JSON lines to `FILE` (appended), or - for stdout (default: config events, else none)")
 	fs.StringVar(&f.config, "config", "", "config `FILE` (default: "+DefaultConfigPath+" if present)")
@@ -86,16 +87,22 @@ func runConfig(f *runFlags) (*Config, error) {
 	}
 	if f.portA != "" {
 		cfg.PortA = f.portA
+		cfg.setByFlag("port_a")
 	}
 	if f.portB != "" {
 		cfg.PortB = f.portB
+		cfg.setByFlag("port_b")
 	}
 	if f.noBridge {
 		off := false
-		cfg.Bridge = &off
+		cfg.Bridge.Enabled = &off
+	}
+	if f.force {
+		cfg.Bridge.Force = true
 	}
 	if f.tapID != "" {
 		cfg.Tap = f.tapID
+		cfg.setByFlag("tap")
 	}
 	if f.events != "" {
 		cfg.Events = f.events
@@ -105,6 +112,7 @@ func runConfig(f *runFlags) (*Config, error) {
 	}
 	if len(f.ports) > 0 {
 		cfg.ControlPorts = f.ports
+		cfg.setByFlag("control_ports")
 	}
 	if cfg.PortA == "" || cfg.PortB == "" {
 		return nil, fmt.Errorf("%w: two ports are needed: --port-a and --port-b (or port_a and port_b in the config)", errUsage)
@@ -119,30 +127,23 @@ func runConfig(f *runFlags) (*Config, error) {
 // pipeline and its sinks, until ctx ends (SIGINT, SIGTERM). Then it stops
 // capture, ends open sessions (reason shutdown), writes the last events and
 // returns nil.
+//
+// Everything that can be refused is checked, opened or bound before the
+// bridge touches a port: the ports themselves (checkPorts), the events file,
+// the sinks (LED mode and pins, the NATS and /metrics listen addresses). A
+// mistake then leaves the interfaces as they were; on a Pi, naming the
+// management NIC as a port would otherwise cut the SSH session before the
+// refusal.
 func runTap(ctx context.Context, cfg *Config, stdout io.Writer, logger *slog.Logger) error {
 	logf := func(format string, args ...any) { logger.Info(fmt.Sprintf(format, args...)) }
-	bridge := "none"
-	if cfg.BridgeOn() {
-		br, err := tap.SetupBridge(cfg.BridgeIfName(), cfg.PortA, cfg.PortB, logf)
-		if err != nil {
-			return captureError(err)
-		}
-		bridge = br.Name
+	if err := checkPorts(cfg); err != nil {
+		return err
 	}
-	opts := cfg.LiveOptions()
-	opts.Logf = func(format string, args ...any) { logger.Warn(fmt.Sprintf(format, args...)) }
-	live, err := tap.OpenLive(cfg.PortA, cfg.PortB, opts)
-	if err != nil {
-		return captureError(err)
-	}
-	defer live.Close()
-	src := &watchedSource{src: live, start: time.Now()}
-
-	var sinks []pipeline.Sink
 	var events *eventWriter
+	var sinks []pipeline.Sink
 	if cfg.Events != "" {
-		events, err = openEventWriter(cfg.Events, stdout)
-		if err != nil {
+		var err error
+		if events, err = openEventWriter(cfg.Events, stdout); err != nil {
 			return err
 		}
 		sinks = append(sinks, events)
@@ -152,14 +153,41 @@ func runTap(ctx context.Context, cfg *Config, stdout io.Writer, logger *slog.Log
 		events.Close()
 		return err
 	}
+	var capture atomic.Pointer[tap.LiveSource] // set once capture is open
 	env := &sinkEnv{cmd: "run", cfg: cfg, pipeline: p, live: true, counters: func() []event.Counter {
-		return captureCounters(live.Stats())
+		if l := capture.Load(); l != nil {
+			return captureCounters(l.Stats())
+		}
+		return captureCounters(tap.Stats{})
 	}}
 	closeSinks, err := attachSinks(ctx, env)
 	if err != nil {
 		events.Close()
 		return err
 	}
+	abort := func(err error) error {
+		closeSinks()
+		events.Close()
+		return err
+	}
+
+	bridge := "none"
+	if cfg.BridgeOn() {
+		br, err := tap.SetupBridge(cfg.BridgeIfName(), cfg.PortA, cfg.PortB, logf)
+		if err != nil {
+			return abort(captureError(err))
+		}
+		bridge = br.Name
+	}
+	opts := cfg.LiveOptions()
+	opts.Logf = func(format string, args ...any) { logger.Warn(fmt.Sprintf(format, args...)) }
+	live, err := tap.OpenLive(cfg.PortA, cfg.PortB, opts)
+	if err != nil {
+		return abort(captureError(err))
+	}
+	defer live.Close()
+	capture.Store(live)
+	src := &watchedSource{src: live, start: time.Now()}
 
 	// Close the source when ctx ends: that unblocks ReadFrame, and Run
 	// flushes the tracker.
@@ -207,6 +235,28 @@ func runTap(ctx context.Context, cfg *Config, stdout io.Writer, logger *slog.Log
 		return runErr
 	}
 	return errors.Join(closeErr, evErr)
+}
+
+// checkPorts checks both ports before anything changes them: they exist,
+// and, when ftptap bridges them, neither carries this machine's own traffic
+// (a global address, the default route) unless bridge.force or --force
+// says to go ahead.
+func checkPorts(cfg *Config) error {
+	for _, port := range []string{cfg.PortA, cfg.PortB} {
+		err := tap.CheckPort(port)
+		switch {
+		case errors.Is(err, tap.ErrManagedPort) && !cfg.BridgeOn():
+			// Only watched: capture changes nothing on the port.
+		case errors.Is(err, tap.ErrManagedPort) && cfg.Bridge.Force:
+			slog.Warn("bridging a port that carries this machine's own traffic (--force)", "port", port, "err", err)
+		case errors.Is(err, tap.ErrManagedPort):
+			return fmt.Errorf("%w: bridging it would cut this machine off that network (and an SSH session over it); "+
+				"name the two interfaces of the tap, or --force (bridge.force: true) if this is really meant", err)
+		case err != nil:
+			return captureError(err)
+		}
+	}
+	return nil
 }
 
 // captureCounters are the live source's figures for status events and

@@ -22,7 +22,12 @@ type expectation struct {
 	xfer     *transfer // the transfer that uses it
 	opened   bool      // a data connection to it was set up
 	failed   bool      // data.fail was reported
+	unseen   bool      // a transfer's replies show it was used, though no connection crossed the tap
 	done     bool
+
+	// bounce: an active-mode address that is not the client's (and no NAT
+	// case): the bounce alert waits for what the server does with it.
+	bounce, bounceShown bool
 }
 
 type dataState uint8
@@ -71,6 +76,8 @@ type transfer struct {
 	replyTime time.Time
 	sizeHint  int64
 	ended     bool
+	prelim    int  // the code of the 1xx reply, if one came
+	released  bool // refused before any data connection: exp went back to the session
 }
 
 func modeOfCommand(cmd string) event.Mode {
@@ -100,18 +107,38 @@ func (t *Tracker) announceActive(s *session, cmd, arg string) *expectation {
 		return nil
 	}
 	var alt netip.AddrPort
+	bounce := false
 	ca := s.client.Addr()
 	if ep.Addr() != ca {
+		// The server may connect to the client's own address at the
+		// announced port all the same (a NAT that does not rewrite the
+		// address, an address rewritten on the way, a server that will
+		// not connect to a third host): that connection is the
+		// transfer's too.
+		alt = netip.AddrPortFrom(ca, ep.Port())
 		if isPrivate(ep.Addr()) && !isPrivate(ca) || ep.Addr().IsUnspecified() {
 			t.alertOnce(s, "nat_mismatch", "the client announced %s in %s but its command channel comes from %s: a NAT in front of the client does not rewrite %s (enable the NAT's FTP helper, or use passive mode)", ep.Addr(), cmd, ca, cmd)
-			alt = netip.AddrPortFrom(ca, ep.Port())
 		} else {
-			t.alertOnce(s, "bounce", "the client asked the server to connect to %s, not to itself (%s): an FTP bounce (RFC 2577) or a transfer between two servers (FXP)", ep, ca)
+			bounce = true // reported once the server's answer is known: see showBounce
 		}
 	} else if ep.Port() < 1024 {
 		t.alertOnce(s, "bounce", "%s asks the server to connect to a privileged port %d (RFC 2577)", cmd, ep.Port())
 	}
-	return t.newExpect(s, event.ModeActive, cmd, ep, alt)
+	e := t.newExpect(s, event.ModeActive, cmd, ep, alt)
+	e.bounce = bounce
+	t.matchHeld(e)
+	return e
+}
+
+// showBounce reports an announcement naming a third host as a bounce
+// alert, with what became of it (outcome), once per announcement and at
+// most once per session.
+func (t *Tracker) showBounce(e *expectation, outcome string) {
+	if !e.bounce || e.bounceShown {
+		return
+	}
+	e.bounceShown = true
+	t.alertOnce(e.sess, "bounce", "the client asked the server to connect to %s, not to itself (%s): an FTP bounce (RFC 2577) or a transfer between two servers (FXP); %s", e.endpoint, e.sess.client.Addr(), outcome)
 }
 
 // passiveReplyCode is the reply code that announces the data port of PASV,
@@ -155,6 +182,7 @@ func (t *Tracker) announcePassive(s *session, cmd string, code int, text string)
 		}
 	}
 	e := t.newExpect(s, event.ModePassive, cmd, ep, alt)
+	t.matchHeld(e)
 	// A transfer command sent right behind PASV, before its reply came
 	// (pipelined), has no announcement yet: this one is its.
 	for i := range s.pending {
@@ -185,11 +213,16 @@ func (t *Tracker) newExpect(s *session, mode event.Mode, via string, ep, alt net
 	}
 	ev := event.Event{Type: event.TypeDataExpect, Mode: mode, Via: via, Endpoint: ep}
 	t.emitEvent(s, &ev)
-	t.replayHeld(ep)
-	if alt.IsValid() {
-		t.replayHeld(alt)
-	}
 	return e
+}
+
+// matchHeld ties the SYNs held for the endpoints of e (sent before the
+// announcement reached the capture) to it.
+func (t *Tracker) matchHeld(e *expectation) {
+	t.replayHeld(e.endpoint)
+	if e.alt.IsValid() && !e.done {
+		t.replayHeld(e.alt)
+	}
 }
 
 func (t *Tracker) hasConn(e *expectation) bool {
@@ -206,6 +239,7 @@ func (t *Tracker) rejectExpect(e *expectation, code int) {
 	if e.done || e.opened || e.failed {
 		return
 	}
+	t.showBounce(e, fmt.Sprintf("the server refused it (%d)", code))
 	e.failed = true
 	ev := event.Event{Type: event.TypeDataFail, Mode: e.mode, Via: e.via, Endpoint: e.endpoint, Reason: "unused",
 		Detail: fmt.Sprintf("the server answered %s with %d: it will not connect to %s", e.via, code, e.endpoint)}
@@ -221,7 +255,8 @@ func (t *Tracker) finishExpect(e *expectation) {
 	}
 	e.done = true
 	s := e.sess
-	if !e.opened && !e.failed {
+	t.showBounce(e, "no connection to it was seen")
+	if !e.opened && !e.failed && !e.unseen {
 		e.failed = true
 		ev := event.Event{Type: event.TypeDataFail, Mode: e.mode, Via: e.via, Endpoint: e.endpoint, Reason: "unused",
 			Detail: fmt.Sprintf("%s announced %s but no connection to it was seen", e.via, e.endpoint)}
@@ -255,6 +290,13 @@ func (t *Tracker) openData(k connKey, e *expectation, from, to netip.AddrPort, p
 	want := s.client.Addr()
 	if e.mode == event.ModeActive {
 		want = s.server.Addr()
+	}
+	if e.bounce {
+		if to == e.alt {
+			t.showBounce(e, fmt.Sprintf("the server connected to the client instead, at %s (the address was rewritten on the way, or the server does not connect to hosts other than the client)", to))
+		} else {
+			t.showBounce(e, fmt.Sprintf("the server connected to %s", to))
+		}
 	}
 	if from.Addr() != want && !midstream {
 		t.alert(s, "foreign_data_conn", "%s connected to the %s data port %s announced for %s: a third host took the data channel", from, describeMode(e.mode), to, want)
@@ -435,8 +477,12 @@ func (t *Tracker) failData(d *dataConn, reason string) {
 // diagnose explains a failed data connection in plain words.
 func (t *Tracker) diagnose(d *dataConn, reason string) string {
 	s := d.sess
-	nat := d.exp != nil && d.exp.alt.IsValid() && d.to == d.exp.endpoint
+	nat := d.exp != nil && d.exp.alt.IsValid() && d.to == d.exp.endpoint && !d.exp.bounce
 	switch {
+	case d.mode == event.ModeActive && d.exp != nil && d.exp.bounce && d.to == d.exp.endpoint && reason == "refused":
+		return fmt.Sprintf("the server's connection to %s, the third host the client named, was refused with a RST: nothing listens there", d.to)
+	case d.mode == event.ModeActive && d.exp != nil && d.exp.bounce && d.to == d.exp.endpoint:
+		return fmt.Sprintf("the server's SYN to %s, the third host the client named, got no answer: the host is down or a firewall drops the connection", d.to)
 	case d.mode == event.ModePassive && nat:
 		return fmt.Sprintf("the client tried the address the server announced, %s, which is not the server's own (%s): a NAT in front of the server announces its inside address; set the server's external address or enable the NAT's FTP helper", d.to, s.server.Addr())
 	case d.mode == event.ModePassive && reason == "refused":
@@ -521,6 +567,7 @@ func (t *Tracker) transferReply(x *transfer, code int, text string, final bool) 
 		}
 	}
 	if !final {
+		x.prelim = code
 		if n := parseSizeHint(text); n >= 0 {
 			x.sizeHint = n
 		}
@@ -529,10 +576,50 @@ func (t *Tracker) transferReply(x *transfer, code int, text string, final bool) 
 	x.code, x.text = code, text
 	x.replied = true
 	x.replyTime = t.now
+	if refusedCommand(x, code) {
+		t.releaseExpect(x)
+	}
 	if d := x.conn; d != nil && d.state == dataSynSent && code >= 400 {
 		t.failData(d, "timeout")
 	}
 	t.maybeEndTransfer(x)
+}
+
+// refusedCommand reports whether the final reply code to transfer x
+// refuses the command itself (550 no such file, 553, 450, 530...) before
+// any data connection: no 1xx came, no connection was attempted for it, and
+// the code is not one that speaks of the data connection (425 cannot open
+// it, 426 it broke). The server still listens on its passive port (or
+// still holds the PORT address) for the next transfer command.
+func refusedCommand(x *transfer, code int) bool {
+	if code < 400 || code == 425 || code == 426 || x.prelim != 0 || x.exp == nil {
+		return false
+	}
+	d := x.conn
+	// A passive connection the client made before sending the command
+	// is not an attempt for it: the server has not touched it yet.
+	return d == nil || d.state == dataOpen && !d.done && d.hi[0]+d.hi[1] == 0
+}
+
+// releaseExpect gives the announcement of a refused transfer command back
+// to its session, with the connection made to it, if any: the next transfer
+// command uses them. Replaced by a newer announcement meanwhile, it is
+// retired now.
+func (t *Tracker) releaseExpect(x *transfer) {
+	e, s := x.exp, x.sess
+	x.released = true
+	e.xfer = nil
+	if d := x.conn; d != nil {
+		d.xfer = nil
+		x.conn = nil
+	}
+	switch s.current {
+	case nil:
+		s.current = e
+	case e:
+	default:
+		t.finishExpect(e)
+	}
 }
 
 // maybeEndTransfer reports a transfer once both halves of its end are in:
@@ -595,6 +682,22 @@ func (t *Tracker) endTransferNow(x *transfer) {
 			end = d.doneTime
 		}
 	}
+	if d == nil && !s.tls && (x.prelim != 0 && x.code != 425 || x.exp != nil && (x.code == 226 || x.code == 250)) {
+		// A 1xx (not followed by 425), or a 226 or 250 for an announced
+		// data channel (the 150 lost from the capture), shows the
+		// server made the data connection, but it did not cross the
+		// tap: its bytes are unknown, not 0, and the announcement was
+		// not unused.
+		ev.DataNotSeen = true
+		if x.exp != nil {
+			x.exp.unseen = true
+		}
+		code := x.prelim
+		if code == 0 {
+			code = x.code
+		}
+		t.alertOnce(s, "data_not_seen", "the server answered %s with %d, so a data connection was made, but it did not cross the tap: the tap sees only the command channel (a SPAN or mirror of port 21 alone, asymmetric routing, or a data path that bypasses the tap); such transfers report data_seen false and no byte count", x.cmd, code)
+	}
 	ev.Complete = x.replied && x.code >= 200 && x.code < 300 && (d == nil || !d.rst || d.fin[0] || d.fin[1])
 	ev.DurationMS = end.Sub(x.start).Milliseconds()
 	ev.Time = t.now
@@ -602,7 +705,7 @@ func (t *Tracker) endTransferNow(x *transfer) {
 	if i := slices.Index(s.transfers, x); i >= 0 {
 		s.transfers = slices.Delete(s.transfers, i, i+1)
 	}
-	if x.exp != nil {
+	if x.exp != nil && !x.released {
 		t.finishExpect(x.exp)
 	}
 	if d != nil {

@@ -22,7 +22,19 @@
 // replies leave the command waiting for its final reply). The first reply
 // of a session is the greeting. A line without a valid reply code is
 // reported (an alert) and tracking goes on. A session caught mid-way (no
-// SYN seen) is picked up from its first segment with data.
+// SYN seen) is picked up from its first segment with data, or from its FIN
+// when the capture shows only its teardown (FIN, FIN, ACK): a session with
+// no commands, as a SYN answered by a RST is.
+//
+// One FIN ends one direction only: after the client's FIN the server may
+// still send its last replies (a 226 and 221, vsftpd's "500 OOPS: ...")
+// and a RST may follow; they are the same session's. A session with one
+// FIN ends once it has been quiet for 60 s (Linux's FIN-WAIT-2 time), in
+// case the other FIN is missing from the capture. A segment of one byte
+// at seq = ack-1, where ack is what the receiver has already acknowledged,
+// is a TCP keep-alive (RFC 9293 section 3.8.4, the byte often 0x00): old
+// data, never part of a request or reply, and a lone byte never starts a
+// session.
 //
 // # Data channels
 //
@@ -33,11 +45,20 @@
 // address is meant). The connection that fulfils it is tied to its session;
 // a SYN that comes just before the reply announcing its port (through the
 // other tap port) is held briefly and matched. A data connection answered
-// by a RST fails as refused, one never answered as timeout, an announcement
-// nobody connected to as unused; each failure carries a plain-language
-// diagnosis. Announced addresses that are not the peer's own are reported
-// (a NAT that does not rewrite them, or an FTP bounce, RFC 2577), and the
-// peer's own address with the announced port is matched too.
+// by a RST fails as refused, one never answered as timeout; each failure
+// carries a plain-language diagnosis. An announcement is reported unused
+// when a newer one replaces it with no connection made to it, or when the
+// session ends.
+//
+// Announced addresses that are not the peer's own are reported: a private
+// one from a public peer (or 0.0.0.0) as a NAT that does not rewrite them,
+// any other PORT or EPRT address as an FTP bounce (RFC 2577). The peer's
+// own address with the announced port is matched too: a server that
+// connects to the client instead of the host PORT named (the address was
+// rewritten on the way, or the server will not connect to a third host)
+// makes the transfer's connection. The bounce alert waits for the outcome
+// and says what it was: the server refused the address, connected to the
+// third host, connected to the client instead, or nothing was seen.
 //
 // Data connections count their bytes from sequence numbers, so nothing is
 // counted twice and bytes missing from the capture are still counted.
@@ -48,7 +69,24 @@
 // RETR, STOR, STOU, APPE, LIST, NLST and MLSD take the newest announcement
 // and its connection. A transfer ends when both its final reply and the end
 // of its data connection are in (or one of them and a linger), with its
-// bytes, final code, completeness and duration.
+// bytes, final code, completeness (a 2xx final reply, and a data connection
+// not reset before its FIN) and duration.
+//
+// A transfer command the server refuses outright (a final 4xx or 5xx other
+// than 425 and 426, with no 1xx before it and no connection attempted for
+// it: 550 for a missing file, 553, 450, 530) does not use up the
+// announcement: the server still listens on its passive port or still holds
+// the PORT address, and the next transfer command takes it, with a
+// connection the client already made to it. A 425 or 426 speaks of the
+// data connection itself, and retires the announcement with the transfer.
+//
+// When no data connection of a transfer crossed the tap but the server's
+// replies show one was made (a 1xx not followed by 425, or a 226 or 250
+// for an announced channel), the capture holds the command channel only: a
+// SPAN or mirror of port 21 alone, asymmetric routing, a data path that
+// bypasses the tap. The transfer.end then says data_seen false and carries
+// no byte count (they are unknown, not 0), the announcement is not
+// reported unused, and one data_not_seen alert per session explains it.
 //
 // # Security and limits
 //

@@ -20,7 +20,11 @@ func dialogue(r *rec) string {
 		case event.TypeResponse:
 			fmt.Fprintf(&b, "< %d %q [%s]\n", e.Code, e.Text, e.Command)
 		case event.TypeTransferEnd:
-			fmt.Fprintf(&b, "transfer %s %q %d bytes code %d complete %v %s\n", e.Command, e.File, e.Bytes, e.Code, e.Complete, e.Mode)
+			bytes := fmt.Sprintf("%d bytes", e.Bytes)
+			if e.DataNotSeen {
+				bytes = "data not seen"
+			}
+			fmt.Fprintf(&b, "transfer %s %q %s code %d complete %v %s\n", e.Command, e.File, bytes, e.Code, e.Complete, e.Mode)
 		case event.TypeSessionStart:
 			fmt.Fprintf(&b, "start midstream=%v\n", e.Midstream)
 		case event.TypeSessionEnd:

@@ -74,6 +74,16 @@ func FuzzTracker(f *testing.F) {
 	f.Add([]byte("USER a\r\nPASS b\r\nPASV\r\nRETR f\r\nQUIT\r\n\x00220 hi\r\n331 pw\r\n230 ok\r\n227 (10,0,0,1,156,64)\r\n150 go\r\n226 done\r\n221 bye\r\n"))
 	f.Add([]byte("EPRT |1|10.0.0.2|40100|\r\nSTOR x\r\n\x00220-a\r\n b\r\n220 c\r\n200 ok\r\n150 go\r\n226 ok\r\n"))
 	f.Add([]byte("AUTH TLS\r\n\x16\x03\x01\x00\x00\x00220 x\r\n234 go\r\n\x16\x03"))
+	// A refused RETR, then a LIST on the same announcement.
+	f.Add([]byte("PASV\r\nRETR x\r\nLIST\r\n\x00220 hi\r\n227 (10,0,0,1,156,64)\r\n550 No such file\r\n150 go\r\n226 ok\r\n"))
+	// PORT naming another host; the server connects to the client's own
+	// address (10.0.0.2:40100) at the announced port.
+	f.Add([]byte("PORT 192,0,2,9,156,164\r\nRETR f\r\n\x00220 x\r\n200 ok\r\n150 go\r\n226 ok\r\n"))
+	// Transfers whose data connections the tap never sees.
+	f.Add([]byte("PASV\r\nRETR a\r\nEPSV\r\nSTOR b\r\n\x00220 x\r\n227 (10,0,0,9,1,1)\r\n150 go\r\n226 ok\r\n229 (|||7|)\r\n150 go\r\n451 fail\r\n"))
+	// The server's last reply after the client's QUIT, and a one-byte
+	// segment.
+	f.Add([]byte("QUIT\r\n\x00220 x\r\n\x00500 OOPS: vsf_sysutil_recv_peek: no data\r\n221 bye\r\n"))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		a := run(in)
 		b := run(in)
@@ -94,6 +104,9 @@ func FuzzTracker(f *testing.F) {
 			case event.TypeTransferEnd:
 				if e.Bytes < 0 || e.Bytes > fuzzDataBytes {
 					t.Fatalf("transfer counted %d bytes, %d were fed", e.Bytes, fuzzDataBytes)
+				}
+				if e.DataNotSeen && e.Bytes != 0 {
+					t.Fatalf("transfer counted %d bytes of a data connection not seen", e.Bytes)
 				}
 			}
 		}

@@ -21,6 +21,8 @@ type session struct {
 	fin   [2]bool
 	isn   [2]uint32 // ISN of each direction's SYN, when seen
 	syn   [2]bool
+	acked [2]uint32 // the highest acknowledgement of each direction's bytes, from the other
+	ackOK [2]bool
 
 	greeting bool // the first reply is still to come (the start was seen)
 	reply    struct {
@@ -45,8 +47,7 @@ type session struct {
 	transfers []*transfer    // transfers not yet reported
 	current   *expectation   // the newest announcement, which the next transfer uses
 
-	halfClosed bool
-	closeTime  time.Time
+	halfClosed bool // one FIN seen
 	reset      bool
 
 	lineAlerted  [2]bool
@@ -157,6 +158,18 @@ func (t *Tracker) controlPacket(s *session, p *event.Packet) {
 		d = 1
 	}
 	s.last = t.now
+	if len(p.Payload) == 1 && s.ackOK[d] && p.Seq+1 == s.acked[d] {
+		// A TCP keep-alive: one byte the peer acknowledged already
+		// (RFC 9293 section 3.8.4), often 0x00. It is old data, not
+		// part of a command or reply, even in a direction whose first
+		// bytes the capture has not shown yet.
+		q := *p
+		q.Payload = nil
+		p = &q
+	}
+	if p.Flags.Has(event.FlagACK) && (!s.ackOK[1-d] || seqLess(s.acked[1-d], p.Ack)) {
+		s.acked[1-d], s.ackOK[1-d] = p.Ack, true
+	}
 	if p.Flags.Has(event.FlagSYN) {
 		if d == 0 && !p.Flags.Has(event.FlagACK) && (!s.syn[0] || p.Seq != s.isn[0]) && (s.fin[0] || s.fin[1] || s.reset) {
 			// The port pair is used again by a new connection (a session
@@ -196,7 +209,6 @@ func (t *Tracker) controlPacket(s *session, p *event.Packet) {
 			return
 		}
 		s.halfClosed = true
-		s.closeTime = t.now
 	}
 }
 

@@ -205,7 +205,14 @@ func (t *Tracker) newConn(k connKey, p *event.Packet) {
 		t.hold(p)
 		return
 	}
+	ctl := t.isControlPort(p.Dst.Port()) || t.isControlPort(p.Src.Port())
 	if len(p.Payload) == 0 {
+		if ctl && p.Flags.Has(event.FlagFIN) && !t.wasClosed(k) {
+			// A command channel the capture caught only as its
+			// teardown (it began after the last bytes): a session all
+			// the same, with no commands.
+			t.startSession(k, p, true)
+		}
 		return
 	}
 	// A connection caught mid-way, with data.
@@ -217,8 +224,12 @@ func (t *Tracker) newConn(k connKey, p *event.Packet) {
 		t.openData(k, e, p.Dst, p.Src, p, true)
 		return
 	}
-	if t.isControlPort(p.Dst.Port()) || t.isControlPort(p.Src.Port()) {
-		if t.wasClosed(k) {
+	if ctl {
+		if t.wasClosed(k) || len(p.Payload) == 1 {
+			// A stray of a session that ended, or a lone byte: a TCP
+			// keep-alive (one old byte, often 0x00) is no sign of a
+			// session, and no command comes one byte to a segment
+			// but from a person typing; the next segment starts it.
 			return
 		}
 		t.startSession(k, p, true)
@@ -305,12 +316,19 @@ func (t *Tracker) Flush(now time.Time) {
 			reason := "shutdown"
 			if s.quitOK {
 				reason = "quit"
+			} else if s.halfClosed {
+				reason = "close" // its other FIN was still to come, or is missing
 			}
 			t.endSession(s, reason)
 		}
 	}
 	t.order = t.order[:0]
 }
+
+// halfCloseQuiet is how long a session with one FIN may stay quiet before
+// it is taken as ended: Linux's tcp_fin_timeout, the time a closed socket
+// waits in FIN-WAIT-2 for the other FIN (anything later gets a RST).
+const halfCloseQuiet = 60 * time.Second
 
 // maxIdleWithData bounds how long a session with an open data connection
 // may show no segment at all: the filter's samples come every GiB of data,
@@ -352,7 +370,12 @@ func (t *Tracker) sweepSession(s *session) {
 	for _, x := range slices.Clone(s.transfers) {
 		t.maybeEndTransfer(x)
 	}
-	if s.halfClosed && t.now.Sub(s.closeTime) >= t.cfg.Linger {
+	if s.halfClosed && t.now.Sub(s.last) >= halfCloseQuiet && !s.dataOpen() {
+		// One FIN is the end of one direction only: the server goes on
+		// with its last replies (a 226, then 221; vsftpd's "500 OOPS")
+		// after the client's FIN. The other FIN may be missing from the
+		// capture, though: the session ends once it has been quiet for
+		// as long as a peer's TCP waits for it.
 		t.endSession(s, s.endReason("close"))
 		return
 	}

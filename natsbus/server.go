@@ -19,8 +19,18 @@ type ServerOptions struct {
 	// Listen is the host:port clients connect to: the tap's management
 	// address. Empty: no listener, in-process connections only.
 	Listen string
-	// Token, when set, is required from every client.
+	// Token, when set, is required from every client, and gives full
+	// rights: no client reads without it.
 	Token string
+	// Admin are credentials that give a TCP client full rights (publish,
+	// stream edits, purge). Clients without credentials only read.
+	Admin AdminAuth
+	// NoAnonymous refuses clients that present no credentials; by default
+	// they may subscribe to ftptap.> and read the stream, nothing else.
+	NoAnonymous bool
+	// TLS, with Cert and Key, makes the listener speak TLS; with CA too,
+	// clients must present a certificate that CA signed.
+	TLS TLSFiles
 	// StoreDir holds JetStream's files. Required.
 	StoreDir string
 	// Domain is the server's JetStream domain: one token, unique among the
@@ -42,10 +52,20 @@ type ServerOptions struct {
 	Logf func(format string, args ...any)
 }
 
+// AdminAuth are the credentials of a NATS client with full rights on the
+// embedded server. Any combination may be set; all empty: no admin.
+type AdminAuth struct {
+	User, Password string
+	Token          string
+	// NKey is a user's public NKey (it starts with U); the client signs
+	// the server's nonce with the seed.
+	NKey string
+}
+
 // Server is an embedded nats-server with JetStream.
 type Server struct {
 	ns     *server.Server
-	token  string
+	secret string // the password of the in-process user, known to no one else
 	unlock func() // releases the store's lock
 }
 
@@ -80,7 +100,22 @@ func StartServer(o ServerOptions) (*Server, error) {
 		NoSigs:             true,
 		NoLog:              o.Logf == nil,
 		MaxPayload:         1 << 20,
-		Authorization:      o.Token,
+	}
+	secret, err := configureAuth(opts, o)
+	if err != nil {
+		return nil, err
+	}
+	if o.TLS.Cert != "" || o.TLS.Key != "" || o.TLS.CA != "" {
+		if o.TLS.Cert == "" || o.TLS.Key == "" {
+			return nil, errors.New("natsbus: server: tls: a listener needs both cert and key")
+		}
+		tc, err := server.GenTLSConfig(&server.TLSConfigOpts{
+			CertFile: o.TLS.Cert, KeyFile: o.TLS.Key, CaFile: o.TLS.CA, Verify: o.TLS.CA != "",
+		})
+		if err != nil {
+			return nil, fmt.Errorf("natsbus: server: tls: %w", err)
+		}
+		opts.TLSConfig, opts.TLSVerify, opts.TLSTimeout = tc, o.TLS.CA != "", 5
 	}
 	switch {
 	case o.SyncInterval < 0:
@@ -163,16 +198,14 @@ func StartServer(o ServerOptions) (*Server, error) {
 		unlock()
 		return nil, fmt.Errorf("natsbus: server: JetStream did not start (store %s)", o.StoreDir)
 	}
-	return &Server{ns: ns, token: o.Token, unlock: unlock}, nil
+	return &Server{ns: ns, secret: secret, unlock: unlock}, nil
 }
 
 // Connect returns an in-process connection to the server: no socket, so it
 // is up as long as the server is.
 func (s *Server) Connect(opts ...nats.Option) (*nats.Conn, error) {
-	base := []nats.Option{nats.InProcessServer(s.ns), nats.MaxReconnects(-1), nats.ReconnectBufSize(-1)}
-	if s.token != "" {
-		base = append(base, nats.Token(s.token))
-	}
+	base := []nats.Option{nats.InProcessServer(s.ns), nats.MaxReconnects(-1), nats.ReconnectBufSize(-1),
+		nats.UserInfo(internalUser, s.secret)}
 	nc, err := nats.Connect("", append(base, opts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("natsbus: connect in-process: %w", err)

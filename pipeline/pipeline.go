@@ -11,6 +11,7 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -86,12 +87,15 @@ type Pipeline struct {
 	decoders map[layers.LinkType]*decode.Decoder // nil: the link type is not supported
 	lastLink layers.LinkType
 	lastDec  *decode.Decoder
-	pkt      event.Packet
-	seq      uint64
-	buf      []byte
-	queue    []event.Event // events waiting for dispatch (FIFO)
-	last     time.Time     // newest packet time
-	Stats    Stats
+	// unsupported counts frames by link type that decode.New refused,
+	// with its error: Run reports them.
+	unsupported map[layers.LinkType]*linkFailure
+	pkt         event.Packet
+	seq         uint64
+	buf         []byte
+	queue       []event.Event // events waiting for dispatch (FIFO)
+	last        time.Time     // newest packet time
+	Stats       Stats
 
 	mu       sync.Mutex // guards injected
 	injected []event.Event
@@ -133,16 +137,42 @@ func (p *Pipeline) decoderFor(link layers.LinkType) *decode.Decoder {
 	}
 	d, ok := p.decoders[link]
 	if !ok {
-		d, _ = decode.New(link) // nil on error: counted as not TCP
+		var err error
+		d, err = decode.New(link) // nil on error: counted as not TCP
 		if d != nil {
 			d.UDP = true // for the TFTP tracker
 		}
 		p.decoders[link] = d
+		if err != nil {
+			if p.unsupported == nil {
+				p.unsupported = map[layers.LinkType]*linkFailure{}
+			}
+			p.unsupported[link] = &linkFailure{err: err}
+		}
 	}
 	if d != nil {
 		p.lastLink, p.lastDec = link, d
+	} else {
+		p.unsupported[link].frames++
 	}
 	return d
+}
+
+type linkFailure struct {
+	err    error
+	frames uint64
+}
+
+// linkErrors reports the link types that could not be decoded, in the
+// order of their numbers.
+func (p *Pipeline) linkErrors() error {
+	var errs []error
+	for link := range 256 {
+		if lf := p.unsupported[layers.LinkType(link)]; lf != nil {
+			errs = append(errs, fmt.Errorf("pipeline: %d frames not read: %w", lf.frames, lf.err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // emit is the tracker's event callback: it queues, and dispatch numbers.
@@ -203,7 +233,8 @@ func (p *Pipeline) dispatch() {
 // Run reads src until it ends or ctx is done, then ends every open session
 // (reason "shutdown"), sends the last events and returns. A source error
 // other than the end of the source is returned, wrapped, after the flush, so
-// nothing already captured is lost.
+// nothing already captured is lost; so is one error per link type that
+// frames came in and decode cannot read, with the count of such frames.
 func (p *Pipeline) Run(ctx context.Context, src Source) error {
 	var srcErr error
 	for ctx.Err() == nil {
@@ -220,7 +251,10 @@ func (p *Pipeline) Run(ctx context.Context, src Source) error {
 	p.tracker.Flush(p.last)
 	p.tftp.Flush(p.last)
 	p.dispatch()
-	return srcErr // the source's errors name it already
+	// The source's errors name it already. Frames of a link type that
+	// cannot be decoded are an error too: a replay that printed nothing
+	// must not look like a capture without FTP.
+	return errors.Join(srcErr, p.linkErrors())
 }
 
 // Feed runs one frame through the pipeline. Run calls it; tests and

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"container/heap"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"github.com/google/gopacket/layers"
 	"github.com/google/gopacket/pcapgo"
 
+	"github.com/ftptap/ftptap/decode"
 	"github.com/ftptap/ftptap/event"
 	"github.com/ftptap/ftptap/pipeline"
 )
@@ -33,21 +35,29 @@ type FileSource struct {
 }
 
 type capFile struct {
-	name   string
-	idx    int
-	f      *os.File
-	src    gopacket.ZeroCopyPacketDataSource
-	link   layers.LinkType
-	buf    [2][]byte // the frame returned and the one read ahead: no allocation per frame
-	cur    int
-	side   event.Side
-	data   []byte
-	ci     gopacket.CaptureInfo
-	frames int
+	name string
+	idx  int
+	f    *os.File
+	src  gopacket.ZeroCopyPacketDataSource
+	link layers.LinkType // of the frame read ahead
+	// curLink is the link type of cf.data (pcapng: of its interface).
+	curLink layers.LinkType
+	ng      *ngFraming       // pcapng only
+	ngr     *pcapgo.NgReader // pcapng only
+	buf     [2][]byte        // the frame returned and the one read ahead: no allocation per frame
+	cur     int
+	side    event.Side
+	data    []byte
+	ci      gopacket.CaptureInfo
+	frames  int
 }
 
-// OpenFiles opens the named capture files. The error names the file and
-// says what is wrong with it.
+// OpenFiles opens the named capture files: pcap or pcapng, either
+// gzip-compressed; Stdin ("-") reads standard input. The error names the
+// file and says what is wrong with it (files compressed otherwise are
+// named as such, with how to decompress them). A pcapng file's frames carry
+// the link type of their own interface. A file cut short (inside a frame or
+// block) ends with an error "truncated after N frames", after those frames.
 func OpenFiles(names ...string) (*FileSource, error) {
 	if len(names) == 0 {
 		return nil, errors.New("tap: no capture file given")
@@ -79,49 +89,108 @@ func OpenFiles(names ...string) (*FileSource, error) {
 	return s, nil
 }
 
+// Stdin is the file name that reads a capture from standard input
+// (tcpdump -w - | ftptap replay -).
+const Stdin = "-"
+
+// compressed are the magic numbers of compressors whose files ftptap does
+// not read itself, with how to decompress them.
+var compressed = []struct {
+	magic []byte
+	name  string
+	tool  string
+}{
+	{[]byte{0xfd, '7', 'z', 'X', 'Z', 0}, "xz", "xz -dc"},
+	{[]byte{0x28, 0xb5, 0x2f, 0xfd}, "zstd", "zstd -dc"},
+	{[]byte("BZh"), "bzip2", "bzip2 -dc"},
+	{[]byte{0x04, 0x22, 0x4d, 0x18}, "lz4", "lz4 -dc"},
+}
+
 func openCapture(name string) (*capFile, error) {
-	f, err := os.Open(name)
-	if err != nil {
-		return nil, fmt.Errorf("tap: %w", err)
+	f := os.Stdin
+	if name != Stdin {
+		var err error
+		if f, err = os.Open(name); err != nil {
+			return nil, fmt.Errorf("tap: %w", err)
+		}
+	} else {
+		name = "stdin"
 	}
 	cf := &capFile{name: name, f: f}
+	fail := func(format string, args ...any) (*capFile, error) {
+		if f != os.Stdin {
+			f.Close()
+		}
+		return nil, fmt.Errorf("tap: %s: "+format, append([]any{name}, args...)...)
+	}
 	var r io.Reader = bufio.NewReaderSize(f, 1<<16)
-	magic, _ := r.(*bufio.Reader).Peek(4)
+	magic, _ := r.(*bufio.Reader).Peek(24)
 	if len(magic) >= 2 && magic[0] == 0x1f && magic[1] == 0x8b {
 		zr, err := gzip.NewReader(r)
 		if err != nil {
-			f.Close()
-			return nil, fmt.Errorf("tap: %s: gzip: %w", name, err)
+			return fail("gzip: %w", err)
 		}
 		br := bufio.NewReaderSize(zr, 1<<16)
 		r = br
-		magic, _ = br.Peek(4)
+		magic, _ = br.Peek(24)
+	}
+	for _, c := range compressed {
+		if bytes.HasPrefix(magic, c.magic) {
+			src := name
+			if name == "stdin" {
+				src = "FILE"
+			}
+			return fail("compressed with %s: decompress it first (%s %s | ftptap replay -)", c.name, c.tool, src)
+		}
 	}
 	switch {
 	case len(magic) < 4:
-		f.Close()
-		return nil, fmt.Errorf("tap: %s: not a capture file (too short)", name)
-	case bytes.Equal(magic, []byte{0x0a, 0x0d, 0x0d, 0x0a}):
-		ng, err := pcapgo.NewNgReader(r, pcapgo.NgReaderOptions{})
+		return fail("not a capture file (%d bytes: too short)", len(magic))
+	case bytes.Equal(magic[:4], []byte{0x0a, 0x0d, 0x0d, 0x0a}):
+		cf.ng = newNgFraming(r)
+		ng, err := pcapgo.NewNgReader(cf.ng, pcapgo.NgReaderOptions{WantMixedLinkType: true})
 		if err != nil {
-			f.Close()
-			return nil, fmt.Errorf("tap: %s: pcapng: %w", name, err)
+			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || cf.ng.cut() {
+				return fail("pcapng: truncated in its section header (%d bytes): not a whole capture file", cf.ng.total)
+			}
+			return fail("pcapng: %v", err)
 		}
-		cf.src, cf.link = ng, ng.LinkType()
+		cf.src, cf.ngr = ng, ng
 	default:
 		pr, err := pcapgo.NewReader(r)
 		if err != nil {
-			f.Close()
-			return nil, fmt.Errorf("tap: %s: not a pcap or pcapng file: %w", name, err)
+			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+				return fail("pcap: truncated in its file header (%d bytes): not a whole capture file", len(magic))
+			}
+			return fail("not a pcap or pcapng file: %v", err)
 		}
 		if pr.Snaplen() == 0 || pr.Snaplen() > maxFrame {
 			// The reader sizes its buffer from each frame's length: a
 			// hostile length must be an error, not an allocation.
 			pr.SetSnaplen(maxFrame)
 		}
+		// pcapgo keeps the link type's low byte only (see
+		// decode.LinkTypeLinuxSLL2); the header holds 16 bits.
+		var order binary.ByteOrder = binary.LittleEndian
+		if magic[0] == 0xa1 { // a1b2c3d4 or a1b23c4d written big endian
+			order = binary.BigEndian
+		}
+		full := order.Uint32(magic[20:24]) & 0xffff
+		if err := checkLinkNumber(full); err != nil {
+			return fail("%v", err)
+		}
 		cf.src, cf.link = pr, pr.LinkType()
 	}
 	return cf, nil
+}
+
+// checkLinkNumber refuses link types above 255 other than LINUX_SLL2:
+// their low byte would pass for another link type.
+func checkLinkNumber(full uint32) error {
+	if full > 255 && full != decode.LinkTypeLinuxSLL2Number {
+		return fmt.Errorf("link type %d is not supported (supported: Ethernet, raw IP, loopback, Linux cooked v1 and v2)", full)
+	}
+	return nil
 }
 
 // next reads the file's next frame into cf.data/cf.ci.
@@ -135,6 +204,10 @@ func (cf *capFile) next() (err error) {
 	}()
 	data, ci, err := cf.src.ZeroCopyReadPacketData()
 	if err != nil {
+		if errors.Is(err, io.EOF) && cf.ng != nil && cf.ng.cut() {
+			// pcapgo's pcapng reader says io.EOF for a cut block too.
+			err = io.ErrUnexpectedEOF
+		}
 		if errors.Is(err, io.EOF) {
 			return io.EOF
 		}
@@ -143,13 +216,24 @@ func (cf *capFile) next() (err error) {
 		}
 		return fmt.Errorf("tap: %s: frame %d: %w", cf.name, cf.frames+1, err)
 	}
+	if cf.ngr != nil {
+		// Each interface of a pcapng file has its own link type.
+		low := ci.AncillaryData[0].(layers.LinkType)
+		if full, ok := cf.ng.link(ci.InterfaceIndex, uint8(low)); ok {
+			if err := checkLinkNumber(uint32(full)); err != nil {
+				return fmt.Errorf("tap: %s: frame %d: interface %d: %w", cf.name, cf.frames+1, ci.InterfaceIndex, err)
+			}
+		}
+		cf.link = low
+		ci.AncillaryData = nil
+	}
 	cf.frames++
 	// The reader reuses its buffer; the frame must outlive the read of the
 	// next one (see ReadFrame), so it is copied into one of two buffers.
 	cf.cur ^= 1
 	b := append(cf.buf[cf.cur][:0], data...)
 	cf.buf[cf.cur] = b
-	cf.data, cf.ci = b, ci
+	cf.data, cf.ci, cf.curLink = b, ci, cf.link
 	return nil
 }
 
@@ -164,7 +248,7 @@ func (s *FileSource) ReadFrame() (pipeline.Frame, error) {
 		return pipeline.Frame{}, io.EOF
 	}
 	cf := s.h[0]
-	fr := pipeline.Frame{Data: cf.data, Info: cf.ci, Side: cf.side, LinkType: cf.link}
+	fr := pipeline.Frame{Data: cf.data, Info: cf.ci, Side: cf.side, LinkType: cf.curLink}
 	// fr.Data stays valid while the file reads ahead into its other
 	// buffer.
 	if err := cf.next(); err != nil {
@@ -178,10 +262,12 @@ func (s *FileSource) ReadFrame() (pipeline.Frame, error) {
 	return fr, nil
 }
 
-// Close closes every file.
+// Close closes every file (not standard input).
 func (s *FileSource) Close() error {
 	for _, cf := range s.files {
-		cf.f.Close()
+		if cf.f != os.Stdin {
+			cf.f.Close()
+		}
 	}
 	return nil
 }

@@ -1,0 +1,5 @@
+//go:build !linux
+
+package tap
+
+func checkPort(string) error { return errUnimplemented }
