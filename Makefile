@@ -11,7 +11,7 @@ CHECK_PLATFORMS := linux/amd64 linux/arm64 linux/arm linux/386 linux/riscv64 \
 # make test checks one platform of each other OS (linux/arm is built by test-arm).
 TEST_PLATFORMS := windows/amd64 darwin/arm64 freebsd/amd64
 
-.PHONY: help build test unit vet check cross test-arm package demo bench bench-live fuzz
+.PHONY: help build test unit vet check cross test-arm package demo bench bench-live bench-tftp fuzz
 
 help: ## list the targets
 	@grep -hE '^[a-z][a-zA-Z_-]*:.*## ' $(MAKEFILE_LIST) | sort | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -51,15 +51,20 @@ package: cross ## Debian packages for arm64, armhf and amd64 into dist/ (nfpm)
 	VERSION=$(VERSION) OUT=$(DIST) cross/package.sh arm64 armhf amd64
 
 bench: ## benchmarks with figures
-	$(GO) test -run='^$$' -bench=. -benchmem ./ftpstate ./decode ./pipeline ./leds ./natsbus
+	$(GO) test -run='^$$' -bench=. -benchmem ./ftpstate ./tftpstate ./decode ./pipeline ./leds ./natsbus
 
 fuzz: ## a short run of each fuzz target
 	$(GO) test -run='^$$' -fuzz=FuzzParseReply -fuzztime=20s ./ftpstate
 	$(GO) test -run='^$$' -fuzz=FuzzParseCommand -fuzztime=20s ./ftpstate
 	$(GO) test -run='^$$' -fuzz=FuzzTracker -fuzztime=30s ./ftpstate
+	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=20s ./tftpstate
+	$(GO) test -run='^$$' -fuzz=FuzzTracker -fuzztime=30s ./tftpstate
 
 demo: build ## ftptap inline on live FTP traffic in a lab of network namespaces (root)
 	BIN=$(BIN) ./lab/demo.sh
 
 bench-live: ## live capture under iperf3 load: packets, kernel drops, command-channel events lost (root)
 	$(GO) test -run='^$$' -bench=BenchmarkLiveLoad -benchtime=5x -timeout 30m ./internal/lab -load=20s
+
+bench-tftp: ## live TFTP under iperf3 -u load: datagrams of load, frames the kernel filter passed, transfers lost (root)
+	$(GO) test -run='^$$' -bench=BenchmarkTFTPUnderUDPLoad -benchtime=5x -timeout 10m ./internal/lab -load=10s

@@ -26,6 +26,27 @@ import (
 	"github.com/google/gopacket/pcapgo"
 )
 
+// NeedTFTP lists the programs the TFTP scenarios run besides Need (atftpd
+// is unpacked by AtftpdBinary).
+var NeedTFTP = []string{"/usr/sbin/in.tftpd", "tftp", "atftp", "curl", "apt-get", "dpkg"}
+
+// CanRunTFTP is CanRun for the TFTP scenarios.
+func CanRunTFTP() string {
+	if why := CanRun(); why != "" {
+		return why
+	}
+	var miss []string
+	for _, p := range NeedTFTP {
+		if _, err := exec.LookPath(p); err != nil {
+			miss = append(miss, p)
+		}
+	}
+	if len(miss) > 0 {
+		return "the TFTP lab needs " + strings.Join(miss, ", ") + " (./cross/setup.sh installs them)"
+	}
+	return ""
+}
+
 // TFTPServer is one of the lab's TFTP servers: tftpd-hpa (the Debian
 // package) on Vsftpd's addresses, atftpd (its package unpacked, since the
 // two conflict) on PureFTPd's IPv4 address. Both serve TFTPRoot.

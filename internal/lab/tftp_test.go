@@ -26,6 +26,9 @@ func TestTFTPRecord(t *testing.T) {
 	if !*update {
 		t.Skip("re-records tftpstate/testdata/lab; run with -update")
 	}
+	if why := CanRunTFTP(); why != "" {
+		t.Skip("lab: " + why)
+	}
 	root := filepath.Join("..", "..", "tftpstate", "testdata", "lab")
 	for _, sc := range TFTPScenarios {
 		t.Run(sc.Name, func(t *testing.T) {
@@ -62,6 +65,9 @@ func TestTFTPRecord(t *testing.T) {
 // capture of the same traffic and checks that replay gives the same TFTP
 // events.
 func TestTFTPLive(t *testing.T) {
+	if why := CanRunTFTP(); why != "" {
+		t.Skip("lab: " + why)
+	}
 	bin := ftptapBin(t)
 	for _, sc := range TFTPScenarios {
 		t.Run(sc.Name, func(t *testing.T) {
