@@ -14,6 +14,7 @@ type summary struct {
 	sessions []*sumSession
 	byID     map[uint64]*sumSession
 	alerts   []string
+	tftp     []event.Event // tftp.end events, in order
 }
 
 type sumSession struct {
@@ -33,6 +34,10 @@ func newSummary() *summary { return &summary{byID: map[uint64]*sumSession{}} }
 
 func (s *summary) Event(ev *event.Event, _ []byte) {
 	if ev.Session == 0 {
+		return
+	}
+	if ev.Proto == event.ProtoTFTP {
+		s.tftpEvent(ev)
 		return
 	}
 	ss := s.byID[ev.Session]
@@ -106,6 +111,7 @@ func (s *summary) write(w io.Writer) {
 			fmt.Fprintln(w, "  "+f)
 		}
 	}
+	s.writeTFTP(w)
 	if len(s.alerts) > 0 {
 		fmt.Fprintln(w, "\nALERTS")
 		for _, a := range s.alerts {

@@ -184,6 +184,8 @@ type watchEvent struct {
 	Role       string           `json:"role"`
 	State      string           `json:"state"`
 	Counters   map[string]int64 `json:"counters"`
+
+	watchTFTP // tftp.request, tftp.end
 }
 
 // formatRow renders one event as a table row; a payload that is not an
@@ -258,6 +260,8 @@ func (e *watchEvent) detail() string {
 			state = "INCOMPLETE"
 		}
 		return fmt.Sprintf("%s %s %s %d B %d %s %s %d ms", e.Command, e.File, e.Direction, e.Bytes, e.Code, state, e.Mode, e.DurationMS)
+	case "tftp.request", "tftp.end":
+		return e.tftpDetail()
 	case "tls":
 		return strings.TrimSpace(e.Command+" "+e.Arg) + ": command channel encrypted"
 	case "alert":

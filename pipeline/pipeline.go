@@ -77,6 +77,8 @@ type Stats struct {
 	Events      atomic.Uint64
 	LastSeq     atomic.Uint64
 	OpenSession atomic.Int64
+	TFTPOpen    atomic.Int64  // TFTP transfers being tracked
+	TFTPEnded   atomic.Uint64 // TFTP transfers ended (tftp.end events)
 }
 
 // Pipeline connects a source to the tracker and the sinks.
@@ -266,7 +268,7 @@ func (p *Pipeline) Feed(f Frame) {
 				p.last = f.Info.Timestamp
 			}
 			p.tracker.Advance(p.last)
-			p.tftp.Advance(p.last)
+			p.advanceTFTP(p.last)
 			p.Stats.OpenSession.Store(int64(p.tracker.OpenSessions()))
 		}
 		p.drainInjected()

@@ -1,6 +1,8 @@
 package pipeline
 
 import (
+	"time"
+
 	"github.com/ftptap/ftptap/event"
 	"github.com/ftptap/ftptap/tftpstate"
 )
@@ -11,10 +13,22 @@ import (
 func (p *Pipeline) feedPacket() {
 	if p.pkt.Transport == event.TransportTCP {
 		p.tracker.Feed(&p.pkt)
-		p.tftp.Advance(p.pkt.Time)
+		p.advanceTFTP(p.pkt.Time)
 		return
 	}
 	p.tftp.Feed(&p.pkt)
+	p.tftpStats()
+}
+
+// advanceTFTP lets the TFTP tracker's time pass (its timeouts run).
+func (p *Pipeline) advanceTFTP(now time.Time) {
+	p.tftp.Advance(now)
+	p.tftpStats()
+}
+
+func (p *Pipeline) tftpStats() {
+	p.Stats.TFTPOpen.Store(int64(p.tftp.OpenTransfers()))
+	p.Stats.TFTPEnded.Store(p.tftp.Stats().Ended)
 }
 
 // TFTP returns the pipeline's TFTP tracker, for reading its counters on the

@@ -28,6 +28,7 @@ type Tracker struct {
 	// byClient holds the transfers by the client's endpoint (its transfer
 	// ID): a client port carries one transfer at a time.
 	byClient map[netip.AddrPort]*transfer
+	open     int // transfers in byClient that have not ended
 	nextID   uint64
 	now      time.Time
 	swept    time.Time
@@ -50,15 +51,7 @@ func (t *Tracker) Stats() Stats { return t.stats }
 
 // OpenTransfers returns the transfers in progress (not those that ended and
 // linger).
-func (t *Tracker) OpenTransfers() int {
-	n := 0
-	for _, x := range t.byClient {
-		if !x.ended {
-			n++
-		}
-	}
-	return n
-}
+func (t *Tracker) OpenTransfers() int { return t.open }
 
 func (t *Tracker) isServerPort(p uint16) bool { return slices.Contains(t.cfg.ServerPorts, p) }
 
@@ -137,6 +130,7 @@ func (t *Tracker) request(p *event.Packet) {
 	t.nextID++
 	x := newTransfer(t.nextID, p, &pk)
 	t.byClient[p.Src] = x
+	t.open++
 	t.stats.Requests++
 	ev := x.event(event.TypeTFTPRequest, p.Time)
 	t.emit(&ev)
@@ -233,6 +227,7 @@ func (t *Tracker) sorted() []*transfer {
 // end reports the transfer's end and what went wrong, in plain words.
 func (t *Tracker) end(x *transfer, reason string) {
 	x.ended, x.endedAt = true, t.now
+	t.open--
 	ev := x.event(event.TypeTFTPEnd, x.last)
 	ev.Reason = reason
 	t.stats.Ended++

@@ -1,0 +1,62 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/ftptap/ftptap/event"
+	"github.com/ftptap/ftptap/pipeline"
+	"github.com/ftptap/ftptap/tap"
+)
+
+// TestTFTPSummaryAndWatch replays a lab capture of TFTP errors and
+// transfers and checks what --summary and watch make of its events.
+func TestTFTPSummaryAndWatch(t *testing.T) {
+	dir := "../tftpstate/testdata/lab/"
+	for _, tt := range []struct {
+		capture string
+		summary []string
+		rows    []string
+	}{
+		{"errors", []string{"t6    10.77.0.2:50737  10.77.0.1:69  read   private.bin  octet  0      512      false     error  2 access violation",
+			"6 TFTP transfers", "t1 tftp_error: the download of \"nosuch.bin\" ended with error 1 (file not found)"},
+			[]string{"tftp.request        10.77.0.2:58654 -> 10.77.0.1:69 read nosuch.bin octet",
+				"tftp.end            read nosuch.bin octet 0 B in 0 blocks of 512, INCOMPLETE, error, error 1 file not found: File not found via 10.77.0.1:"}},
+		{"atftp-blksize", []string{"read  blk200000.bin  octet  200000  1428     true      done"},
+			[]string{"blksize=1428 tsize=0", "read blk200000.bin octet 200000 B in 141 blocks of 1428, complete, done via 10.77.0.3:"}},
+	} {
+		t.Run(tt.capture, func(t *testing.T) {
+			src, err := tap.OpenFiles(dir+tt.capture+"/porta.pcap", dir+tt.capture+"/portb.pcap")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer src.Close()
+			sum := newSummary()
+			var rows []string
+			p, err := pipeline.New(pipeline.Options{Tap: "lab", Sinks: []pipeline.Sink{sum, pipeline.SinkFunc(func(ev *event.Event, js []byte) {
+				rows = append(rows, formatRow("ftptap.lab."+ev.Subject(), js))
+			})}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := p.Run(context.Background(), src); err != nil {
+				t.Fatal(err)
+			}
+			var b bytes.Buffer
+			sum.write(&b)
+			for _, want := range tt.summary {
+				if !strings.Contains(b.String(), want) {
+					t.Errorf("summary lacks %q:\n%s", want, b.String())
+				}
+			}
+			all := strings.Join(rows, "\n")
+			for _, want := range tt.rows {
+				if !strings.Contains(all, want) {
+					t.Errorf("watch rows lack %q:\n%s", want, all)
+				}
+			}
+		})
+	}
+}
