@@ -20,7 +20,8 @@
 // Each transfer is keyed by the client's endpoint, which RFC 1350 keeps for
 // the whole transfer. Repeated requests, DATA blocks and ACKs are counted
 // once (and as retransmits); bytes come from the blocks' sizes, so a
-// retransmission is never counted twice.
+// retransmission is never counted twice. A tftp.end reports the bytes
+// acknowledged (known to have arrived) and the bytes sent.
 //
 // # Events
 //

@@ -209,6 +209,50 @@ func TestTracker(t *testing.T) {
 		}, []summary{request("read", "one"), {Type: "alert", Kind: "tftp_too_many_transfers"},
 			{Type: "tftp.end", Op: "read", File: "one", Mode: "octet", Reason: "timeout", BlkSize: 512, ErrorCode: -1},
 			{Type: "alert", Kind: "tftp_no_reply"}}},
+		{"windowsize 4 (RFC 7440): one ACK per four blocks, mode mail reported", nil, func(r *run) {
+			r.udp(cli, srv, req(OpRRQ, "w.bin", "MAIL", "windowsize", "4"))
+			r.udp(tid, cli, oack("windowsize", "4"))
+			r.udp(cli, tid, ack(0))
+			for b := uint16(1); b <= 4; b++ {
+				r.udp(tid, cli, data(b, 512))
+			}
+			r.udp(cli, tid, ack(4))
+			r.udp(tid, cli, data(5, 512))
+			r.udp(tid, cli, data(6, 1))
+			r.udp(cli, tid, ack(6))
+		}, []summary{{Type: "tftp.request", Op: "read", File: "w.bin", Mode: "mail"},
+			{Type: "tftp.end", Op: "read", File: "w.bin", Mode: "mail", Reason: "done", Bytes: 5*512 + 1, Blocks: 6, BlkSize: 512, Complete: true, ErrorCode: -1, Transfer: tid.String()}}},
+		{"the client went away: its port answers ICMP unreachable", nil, func(r *run) {
+			r.udp(cli, srv, req(OpRRQ, "g", "octet"))
+			r.udp(tid, cli, data(1, 512))
+			r.udp(cli, tid, ack(1))
+			r.udp(tid, cli, data(2, 512))
+			r.icmp(tid, cli, 3)
+			r.udp(tid, cli, data(2, 512))
+		}, []summary{request("read", "g"),
+			{Type: "tftp.end", Op: "read", File: "g", Mode: "octet", Reason: "timeout", Bytes: 512, Blocks: 2, BlkSize: 512, Retransmits: 1, ErrorCode: -1, Transfer: tid.String()},
+			{Type: "alert", Kind: "tftp_stall"}}},
+		{"a capture that missed blocks", nil, func(r *run) {
+			r.udp(cli, srv, req(OpWRQ, "m", "octet"))
+			r.udp(tid, cli, ack(0))
+			r.udp(cli, tid, data(1, 512))
+			r.udp(cli, tid, data(3, 7)) // blocks 2 and its ACKs not captured
+			r.udp(tid, cli, ack(3))
+		}, []summary{request("write", "m"),
+			{Type: "tftp.end", Op: "write", File: "m", Mode: "octet", Reason: "done", Bytes: 1031, Blocks: 3, BlkSize: 512, Complete: true, ErrorCode: -1, Transfer: tid.String()},
+			{Type: "alert", Kind: "tftp_capture_gap"}}},
+		{"a new request from the same port abandons a stalled transfer", nil, func(r *run) {
+			r.udp(cli, srv, req(OpRRQ, "one", "octet"))
+			r.udp(tid, cli, data(1, 512))
+			r.udp(cli, tid, ack(1))
+			r.udp(cli, srv, req(OpRRQ, "two", "octet"))
+			r.udp(tid2, cli, errPkt(1, "File not found"))
+		}, []summary{request("read", "one"),
+			{Type: "tftp.end", Op: "read", File: "one", Mode: "octet", Reason: "timeout", Bytes: 512, Blocks: 1, BlkSize: 512, ErrorCode: -1, Transfer: tid.String()},
+			{Type: "alert", Kind: "tftp_stall"},
+			request("read", "two"),
+			{Type: "tftp.end", Op: "read", File: "two", Mode: "octet", Reason: "error", BlkSize: 512, ErrorCode: 1, Transfer: tid2.String()},
+			{Type: "alert", Kind: "tftp_error"}}},
 		{"malformed request", nil, func(r *run) {
 			r.udp(cli, srv, []byte("\x00\x01no terminator"))
 			r.udp(cli, srv, []byte("\x00\x02\x00octet\x00"))

@@ -326,7 +326,10 @@ func (x *transfer) diagnose(reason string) []diagnosis {
 			"Fix: load the conntrack TFTP helper (nf_conntrack_tftp, with an nftables \"ct helper\" rule for udp port %d), allow UDP from the server's ephemeral ports to the client, or use a TFTP-aware NAT",
 			what, x.tid, tries(), rej, x.server.Port(), x.server.Port())})
 	case reason == "timeout" && !x.complete:
-		side := "its acknowledgment never came"
+		side := fmt.Sprintf("block %d was sent and never acknowledged (it or its acknowledgment was lost on the way), and the sender gave up", x.hiData)
+		if x.hiAck >= x.hiData {
+			side = fmt.Sprintf("block %d was acknowledged, and the next one never came", x.hiAck)
+		}
 		if x.final > 0 {
 			side = fmt.Sprintf("the last block (%d) was sent but its acknowledgment never came", x.final)
 		}

@@ -255,10 +255,20 @@ func (l *Lab) BlockTFTPReplies(reject bool) error {
 	if reject {
 		verdict = "reject"
 	}
+	return l.tftpRules(verdict)
+}
+
+// StallTFTPReplies makes the client namespace drop UDP from the servers'
+// new ports once n bytes of it have come in: a transfer that starts and
+// then stalls mid-way.
+func (l *Lab) StallTFTPReplies(n int) error {
+	return l.tftpRules(fmt.Sprintf("quota over %d bytes drop", n))
+}
+
+func (l *Lab) tftpRules(verdict string) error {
 	rules := fmt.Sprintf(`table inet ftplabtftp {
 	chain input {
 		type filter hook input priority 0; policy accept;
-		ct state established,related accept
 		udp sport != 69 ip saddr 10.77.0.0/24 %s
 		udp sport != 69 ip6 saddr fd77::/64 %s
 	}

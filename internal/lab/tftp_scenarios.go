@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -22,6 +24,8 @@ type TFTPScenario struct {
 	Name  string
 	Setup func(l *Lab) error // before the recording starts; nil: none
 	Run   func(l *Lab, ctx context.Context) ([]TFTPExpect, []*Run, error)
+	// Big scenarios are run live, not recorded into testdata.
+	Big bool
 }
 
 // TFTPExpect is what a transfer comes to, by construction: the truth
@@ -50,6 +54,9 @@ func failed(server netip.AddrPort, file string, c int) TFTPExpect {
 func timedOut(server netip.AddrPort, file string, blocked bool) TFTPExpect {
 	return TFTPExpect{Server: server, Op: "read", File: file, Mode: "octet", Outcome: "timeout", ReplyBlocked: blocked}
 }
+
+// wrapFile takes 65,626 blocks of 512 bytes: block numbers wrap past 65535.
+var wrapFile = File{"wrap.bin", 65625*512 + 100}
 
 // NoTFTP4 and NoTFTP6 are addresses of the server namespace where nothing
 // listens (the scenarios that need them add them).
@@ -183,11 +190,67 @@ var TFTPScenarios = []TFTPScenario{
 			r := l.hpa(ctx, TftpdHPA.IP4, "binary\nget f1000.bin hpa-blocked.bin")
 			return []TFTPExpect{timedOut(TftpdHPA.Addr(false), "f1000.bin", true)}, []*Run{r}, nil
 		}},
+	{Name: "stall",
+		Setup: func(l *Lab) error { return l.StallTFTPReplies(20000) },
+		Run: func(l *Lab, ctx context.Context) ([]TFTPExpect, []*Run, error) {
+			// The client's firewall lets the first 20 kB of the reply in,
+			// then drops the rest: the transfer stalls mid-way. The client
+			// acknowledged what it wrote to its file, so the file's size
+			// is what the transfer moved.
+			defer l.UnblockTFTPReplies()
+			r := l.hpa(ctx, TftpdHPA.IP4, "binary\nget blk200000.bin hpa-stall.bin")
+			st, err := os.Stat(filepath.Join(l.ClientDir(), "hpa-stall.bin"))
+			if err != nil {
+				return nil, []*Run{r}, err
+			}
+			if st.Size() == 0 || st.Size() >= 200000 {
+				return nil, []*Run{r}, fmt.Errorf("the stalled transfer wrote %d bytes", st.Size())
+			}
+			e := timedOut(TftpdHPA.Addr(false), "blk200000.bin", false)
+			e.Bytes = st.Size()
+			return []TFTPExpect{e}, []*Run{r}, nil
+		}},
+	{Name: "wrap", Big: true,
+		Setup: func(l *Lab) error {
+			return os.WriteFile(filepath.Join(l.TFTPRoot(), wrapFile.Name), wrapFile.Bytes(), 0o644)
+		},
+		Run: func(l *Lab, ctx context.Context) ([]TFTPExpect, []*Run, error) {
+			// Past block 65535 at blksize 512: the block numbers wrap to 0.
+			r := l.hpa(ctx, TftpdHPA.IP4, "binary\nget "+wrapFile.Name+" hpa-wrap.bin")
+			err := checkFile(filepath.Join(l.ClientDir(), "hpa-wrap.bin"), wrapFile, false)
+			return []TFTPExpect{done(TftpdHPA.Addr(false), "read", wrapFile.Name, int64(wrapFile.Size))}, []*Run{r}, err
+		}},
+	{Name: "atftp-windowsize", Run: func(l *Lab, ctx context.Context) ([]TFTPExpect, []*Run, error) {
+		// RFC 7440: atftp asks atftpd for four blocks per ACK.
+		r := l.TFTPClient(ctx, "atftp", []string{"--option", "windowsize 4", "--option", "blksize 1024", "-g", "-r", "blk200000.bin", "-l", "atftp-win.bin", Atftpd.IP4.String()}, "")
+		err := checkFile(filepath.Join(l.ClientDir(), "atftp-win.bin"), tftpFile("blk200000.bin"), false)
+		return []TFTPExpect{done(Atftpd.Addr(false), "read", "blk200000.bin", 200000)}, []*Run{r}, firstErr(r.Err, err)
+	}},
 	{Name: "nothing-listens",
 		Setup: func(l *Lab) error { return l.extraServerAddrs() },
 		Run: func(l *Lab, ctx context.Context) ([]TFTPExpect, []*Run, error) {
 			// No server on 10.77.0.4: the kernel answers port unreachable.
 			r := l.hpa(ctx, NoTFTP4, "binary\nget f1000.bin hpa-none.bin")
+			return []TFTPExpect{timedOut(netip.AddrPortFrom(NoTFTP4, 69), "f1000.bin", false)}, []*Run{r}, nil
+		}},
+	{Name: "request-dropped",
+		Setup: func(l *Lab) error {
+			if err := l.extraServerAddrs(); err != nil {
+				return err
+			}
+			// A firewall in front of 10.77.0.4 drops TFTP requests
+			// silently: no ICMP comes back.
+			cmd := exec.Command("ip", "netns", "exec", l.ServerNS, "nft", "-f", "-")
+			cmd.Stdin = strings.NewReader("table inet ftplabtftp {\n\tchain input {\n\t\ttype filter hook input priority 0; policy accept;\n\t\tip daddr " +
+				NoTFTP4.String() + " udp dport 69 drop\n\t}\n}\n")
+			if out, err := cmd.CombinedOutput(); err != nil {
+				return fmt.Errorf("lab: nft: %w: %s", err, bytes.TrimSpace(out))
+			}
+			return nil
+		},
+		Run: func(l *Lab, ctx context.Context) ([]TFTPExpect, []*Run, error) {
+			defer l.InNS(l.ServerNS, "nft", "delete", "table", "inet", "ftplabtftp")
+			r := l.hpa(ctx, NoTFTP4, "binary\nget f1000.bin hpa-dropped.bin")
 			return []TFTPExpect{timedOut(netip.AddrPortFrom(NoTFTP4, 69), "f1000.bin", false)}, []*Run{r}, nil
 		}},
 	{Name: "concurrent", Run: func(l *Lab, ctx context.Context) ([]TFTPExpect, []*Run, error) {
