@@ -190,6 +190,17 @@ var TFTPScenarios = []TFTPScenario{
 			r := l.hpa(ctx, TftpdHPA.IP4, "binary\nget f1000.bin hpa-blocked.bin")
 			return []TFTPExpect{timedOut(TftpdHPA.Addr(false), "f1000.bin", true)}, []*Run{r}, nil
 		}},
+	{Name: "reply-rejected",
+		Setup: func(l *Lab) error { return l.BlockTFTPReplies(true) },
+		Run: func(l *Lab, ctx context.Context) ([]TFTPExpect, []*Run, error) {
+			// The client's firewall refuses UDP from the server's new
+			// port with ICMP port unreachable; atftp repeats its request
+			// (with tsize: the server's answer is an OACK) until it gives
+			// up.
+			defer l.UnblockTFTPReplies()
+			r := l.TFTPClient(ctx, "atftp", []string{"--option", "tsize 0", "--tftp-timeout", "1", "-g", "-r", "f1000.bin", "-l", "atftp-rejected.bin", Atftpd.IP4.String()}, "")
+			return []TFTPExpect{timedOut(Atftpd.Addr(false), "f1000.bin", true)}, []*Run{r}, nil
+		}},
 	{Name: "stall",
 		Setup: func(l *Lab) error { return l.StallTFTPReplies(20000) },
 		Run: func(l *Lab, ctx context.Context) ([]TFTPExpect, []*Run, error) {
