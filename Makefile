@@ -52,13 +52,23 @@ package: cross ## Debian packages for arm64, armhf and amd64 into dist/ (nfpm)
 
 bench: ## benchmarks with figures
 	$(GO) test -run='^$$' -bench=. -benchmem ./ftpstate ./tftpstate ./decode ./pipeline ./leds ./natsbus
+	$(GO) test -run='^$$' -bench=BenchmarkSummaryMillion -benchtime=1x ./firmware
 
-fuzz: ## a short run of each fuzz target
-	$(GO) test -run='^$$' -fuzz=FuzzParseReply -fuzztime=20s ./ftpstate
-	$(GO) test -run='^$$' -fuzz=FuzzParseCommand -fuzztime=20s ./ftpstate
-	$(GO) test -run='^$$' -fuzz=FuzzTracker -fuzztime=30s ./ftpstate
-	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=20s ./tftpstate
-	$(GO) test -run='^$$' -fuzz=FuzzTracker -fuzztime=30s ./tftpstate
+FUZZTIME ?= 20s
+FUZZ := $(GO) test -run='^$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s
+
+fuzz: ## a bounded run (FUZZTIME each, about 3 min in all) of every fuzz target; crashers land in testdata/fuzz
+	$(FUZZ) -fuzz=FuzzParseReply ./ftpstate
+	$(FUZZ) -fuzz=FuzzParseCommand ./ftpstate
+	$(FUZZ) -fuzz=FuzzTracker ./ftpstate
+	$(FUZZ) -fuzz=FuzzEventJSON ./ftpstate
+	$(FUZZ) -fuzz=FuzzDecode ./decode
+	$(FUZZ) -fuzz=FuzzDecodeUDP ./decode
+	$(FUZZ) -fuzz=FuzzCaptureFile ./tap
+	$(FUZZ) -fuzz=FuzzSpoolSegment ./natsbus
+	$(FUZZ) -fuzz=FuzzConfig ./firmware
+	$(FUZZ) -fuzz=FuzzParse ./tftpstate
+	$(FUZZ) -fuzz=FuzzTracker ./tftpstate
 
 demo: build ## ftptap inline on live FTP traffic in a lab of network namespaces (root)
 	BIN=$(BIN) ./lab/demo.sh

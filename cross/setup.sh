@@ -87,4 +87,20 @@ if ! go_ok; then
 	exit 1
 fi
 
+# A new login shell finds this Go too, so that the README's next commands
+# (make build, make demo) work after the quick start: setup puts its
+# directory on PATH in /etc/profile.d when it is not on the default PATH.
+gobin=$(dirname "$(command -v go)")
+profile_d=${FTPTAP_PROFILE_D:-/etc/profile.d}
+case ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:" in
+*":$gobin:"*) ;;
+*)
+	if [ "$(id -u)" = 0 ] || [ -w "$profile_d" ]; then
+		printf '# Written by ftptap cross/setup.sh: the Go it found or fetched, for login shells.\ncase ":$PATH:" in *":%s:"*) ;; *) PATH="%s:$PATH" ;; esac\n' \
+			"$gobin" "$gobin" >"$profile_d/ftptap-go.sh"
+		echo "setup: $profile_d/ftptap-go.sh puts $gobin on PATH for login shells (this one: . $profile_d/ftptap-go.sh)" >&2
+	fi
+	;;
+esac
+
 exec make "${1:-test}"

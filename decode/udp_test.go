@@ -2,11 +2,15 @@ package decode
 
 import (
 	"net"
+	"os"
+	"path/filepath"
 	"testing"
+	"unsafe"
 
 	"github.com/ftptap/ftptap/event"
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
+	"github.com/google/gopacket/pcapgo"
 )
 
 func TestDecodeUDP(t *testing.T) {
@@ -118,4 +122,67 @@ func TestDecodeUDPIgnores(t *testing.T) {
 			t.Errorf("%s: decoded as %v", name, p.Transport)
 		}
 	}
+}
+
+// FuzzDecodeUDP: any frame, with UDP set. Seeds: the frames of the TFTP lab
+// captures (datagrams, ICMP unreachables), under each link type's header.
+// Invariants: no panic; decoding is deterministic; a payload lies inside
+// the frame; a whole UDP datagram agrees with gopacket's (ports, payload).
+func FuzzDecodeUDP(f *testing.F) {
+	names, _ := filepath.Glob("../tftpstate/testdata/lab/*/port*.pcap")
+	for _, name := range names {
+		fh, err := os.Open(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		r, err := pcapgo.NewReader(fh)
+		if err != nil {
+			f.Fatal(err)
+		}
+		for i := 0; i < 40; i++ {
+			data, _, err := r.ReadPacketData()
+			if err != nil {
+				break
+			}
+			for li, link := range fuzzLinks {
+				if b := relink(data, link); b != nil && i%5 == 0 {
+					f.Add(b, uint8(li))
+				}
+			}
+		}
+		fh.Close()
+	}
+	f.Fuzz(func(t *testing.T, data []byte, li uint8) {
+		link := fuzzLinks[int(li)%len(fuzzLinks)]
+		d, err := New(link)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.UDP = true
+		var p, q event.Packet
+		ok := d.Decode(data, &p)
+		if ok2 := d.Decode(data, &q); ok2 != ok || ok && (p.Transport != q.Transport || !samePacket(&p, &q) || p.Code != q.Code || p.Length != q.Length) {
+			t.Fatalf("two decodes differ: %v %+v, %v %+v", ok, p, ok2, q)
+		}
+		if !ok || p.Transport == event.TransportTCP {
+			return
+		}
+		if len(p.Payload) > 0 {
+			lo := uintptr(unsafe.Pointer(unsafe.SliceData(data)))
+			pp := uintptr(unsafe.Pointer(unsafe.SliceData(p.Payload)))
+			if pp < lo || pp+uintptr(len(p.Payload)) > lo+uintptr(len(data)) {
+				t.Fatalf("payload of %d bytes lies outside the %d-byte frame", len(p.Payload), len(data))
+			}
+		}
+		if p.Transport == event.TransportUDP && link == layers.LinkTypeEthernet && p.Length == len(p.Payload) {
+			pk := gopacket.NewPacket(data, layers.LayerTypeEthernet, gopacket.DecodeOptions{NoCopy: true})
+			u, _ := pk.Layer(layers.LayerTypeUDP).(*layers.UDP)
+			if u == nil {
+				return // gopacket stops at what it cannot follow (a fragment, say)
+			}
+			if uint16(u.SrcPort) != p.Src.Port() || uint16(u.DstPort) != p.Dst.Port() || string(u.Payload) != string(p.Payload) {
+				t.Fatalf("Decode: %v > %v %q; gopacket: %d > %d %q", p.Src, p.Dst, p.Payload, u.SrcPort, u.DstPort, u.Payload)
+			}
+		}
+	})
 }

@@ -35,7 +35,7 @@ func metricsFlags(fs *flag.FlagSet, cmd string) {
 	if cmd == "replay" {
 		return // a replay is over before anyone could scrape it
 	}
-	fs.StringVar(&metricsFlag, "metrics", "", "serve Prometheus /metrics on this management address (default: the config's metrics.listen; off: none)")
+	fs.StringVar(&metricsFlag, "metrics", "", "serve Prometheus /metrics on this management `ADDRESS` (host:port) (default: the config's metrics.listen; off: none)")
 }
 
 // statusCounters returns the figures of a running command, in a fixed

@@ -20,11 +20,11 @@ func TestTFTPSummaryAndWatch(t *testing.T) {
 		summary []string
 		rows    []string
 	}{
-		{"errors", []string{"t6    10.77.0.2:50737  10.77.0.1:69  read   private.bin  octet  0      512      false     error  2 access violation",
-			"6 TFTP transfers", "t1 tftp_error: the download of \"nosuch.bin\" ended with error 1 (file not found)"},
+		{"errors", []string{"t6       10.77.0.2:50737        10.77.0.1:69           TFTP read   octet            0 B  incomplete      1ms  private.bin  error 2 access violation: File must have global read permissions",
+			"0 sessions, 0 transfers, 6 TFTP transfers", "TFTP ALERTS\n  6 × tftp_error (t1, t2, t3, t4, t5, ...): the download of \"nosuch.bin\" ended with error 1 (file not found)"},
 			[]string{"tftp.request        10.77.0.2:58654 -> 10.77.0.1:69 read nosuch.bin octet",
 				"tftp.end            read nosuch.bin octet 0 B in 0 blocks of 512, INCOMPLETE, error, error 1 file not found: File not found via 10.77.0.1:"}},
-		{"atftp-blksize", []string{"read  blk200000.bin  octet  200000  1428     true      done"},
+		{"atftp-blksize", []string{"t1       10.77.0.2:59182        10.77.0.3:69           TFTP read   octet      195.3 KiB  complete        3ms  blk200000.bin  done", ", 1 TFTP transfer\n"},
 			[]string{"blksize=1428 tsize=0", "read blk200000.bin octet 200000 B in 141 blocks of 1428, complete, done via 10.77.0.3:"}},
 	} {
 		t.Run(tt.capture, func(t *testing.T) {
@@ -33,7 +33,8 @@ func TestTFTPSummaryAndWatch(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer src.Close()
-			sum := newSummary()
+			var b bytes.Buffer
+			sum := newSummary(&b)
 			var rows []string
 			p, err := pipeline.New(pipeline.Options{Tap: "lab", Sinks: []pipeline.Sink{sum, pipeline.SinkFunc(func(ev *event.Event, js []byte) {
 				rows = append(rows, formatRow("ftptap.lab."+ev.Subject(), js))
@@ -44,7 +45,6 @@ func TestTFTPSummaryAndWatch(t *testing.T) {
 			if err := p.Run(context.Background(), src); err != nil {
 				t.Fatal(err)
 			}
-			var b bytes.Buffer
 			sum.write(&b)
 			for _, want := range tt.summary {
 				if !strings.Contains(b.String(), want) {

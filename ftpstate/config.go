@@ -27,6 +27,12 @@ type Config struct {
 	// case the reply announcing its port arrives later through the other
 	// tap port. Default: 2s.
 	SYNHold time.Duration
+	// ClockStep is the forward jump of packet time taken as a step of the
+	// clock (NTP setting it), not as time that passed: sessions do not time
+	// out in it. A jump back of more than 10s is always a step. Default: 24h
+	// (a replay may have long quiet gaps); a live tap, whose pipeline
+	// advances the clock every second, uses a minute.
+	ClockStep time.Duration
 
 	// MaxSessions caps the command channels tracked at once. Default: 4096.
 	MaxSessions int
@@ -87,6 +93,7 @@ func (c *Config) withDefaults() Config {
 	def(&d.DataTimeout, 30*time.Second)
 	def(&d.Linger, 5*time.Second)
 	def(&d.SYNHold, 2*time.Second)
+	def(&d.ClockStep, 24*time.Hour)
 	defi := func(p *int, v int) {
 		if *p <= 0 {
 			*p = v

@@ -67,7 +67,10 @@
 // # Transfers
 //
 // RETR, STOR, STOU, APPE, LIST, NLST and MLSD take the newest announcement
-// and its connection. A transfer ends when both its final reply and the end
+// and its connection. In a session caught mid-way that has shown no
+// announcement yet (the capture began between PASV and RETR), a transfer
+// takes the data connection between the session's two hosts instead: the
+// SYN held from just before the command, or the next one. A transfer ends when both its final reply and the end
 // of its data connection are in (or one of them and a linger), with its
 // bytes, final code, completeness (a 2xx final reply, and a data connection
 // not reset before its FIN) and duration.

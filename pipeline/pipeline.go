@@ -264,11 +264,11 @@ func (p *Pipeline) Run(ctx context.Context, src Source) error {
 func (p *Pipeline) Feed(f Frame) {
 	if len(f.Data) == 0 {
 		if !f.Info.Timestamp.IsZero() {
-			if f.Info.Timestamp.After(p.last) {
-				p.last = f.Info.Timestamp
-			}
-			p.tracker.Advance(p.last)
-			p.advanceTFTP(p.last)
+			// The tracker takes clock steps out (see ftpstate's clock):
+			// it gets the time as it is, and p.last follows its clock.
+			p.tracker.Advance(f.Info.Timestamp)
+			p.last = p.tracker.Now()
+			p.advanceTFTP(f.Info.Timestamp)
 			p.Stats.OpenSession.Store(int64(p.tracker.OpenSessions()))
 		}
 		p.drainInjected()

@@ -13,6 +13,7 @@ import (
 func (p *Pipeline) feedPacket() {
 	if p.pkt.Transport == event.TransportTCP {
 		p.tracker.Feed(&p.pkt)
+		p.last = p.tracker.Now() // ftpstate's clock, clock steps taken out
 		p.advanceTFTP(p.pkt.Time)
 		return
 	}
