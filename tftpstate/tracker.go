@@ -11,12 +11,13 @@ import (
 
 // Stats are the tracker's counters.
 type Stats struct {
-	Requests  uint64 // RRQs and WRQs that started a transfer
-	Repeats   uint64 // requests repeated by their client before any answer got through
-	Ended     uint64 // tftp.end events
-	Unmatched uint64 // UDP datagrams that belong to no transfer
-	Malformed uint64 // datagrams on a transfer's ports, or to a server port, that are not valid TFTP
-	CapHits   uint64 // requests dropped because MaxTransfers was reached
+	Requests   uint64 // RRQs and WRQs that started a transfer
+	Repeats    uint64 // requests repeated by their client before any answer got through
+	Ended      uint64 // tftp.end events
+	Unmatched  uint64 // UDP datagrams that belong to no transfer
+	Malformed  uint64 // datagrams on a transfer's ports, or to a server port, that are not valid TFTP
+	CapHits    uint64 // requests dropped because MaxTransfers was reached
+	ClockSteps uint64 // steps of the packet clock taken out (see clock)
 }
 
 // Tracker follows TFTP transfers. It is not safe for concurrent use: one
@@ -34,6 +35,11 @@ type Tracker struct {
 	swept    time.Time
 
 	lastCap, lastMalformed time.Time // global alerts, at most one a minute
+
+	// The clock guard (see clock): the latest packet or Advance time as
+	// given, and the sum of the clock steps seen, taken out of it.
+	lastRaw time.Time
+	shift   time.Duration
 
 	stats Stats
 }
@@ -58,18 +64,59 @@ func (t *Tracker) isServerPort(p uint16) bool { return slices.Contains(t.cfg.Ser
 // Feed tracks one packet. Packets other than UDP datagrams and ICMP
 // unreachables are ignored, as are datagrams of no TFTP transfer.
 func (t *Tracker) Feed(p *event.Packet) {
+	if p.Transport != event.TransportUDP && p.Transport != event.TransportUnreachable {
+		return
+	}
+	raw := p.Time
+	p.Time = t.clock(raw)
 	if p.Time.After(t.now) {
 		t.now = p.Time
 	}
-	switch p.Transport {
-	case event.TransportUDP:
+	if p.Transport == event.TransportUDP {
 		t.datagram(p)
-	case event.TransportUnreachable:
+	} else {
 		t.unreachable(p)
-	default:
-		return
 	}
+	p.Time = raw
 	t.sweepMaybe()
+}
+
+// Steps of the packet clock (a Pi without a real-time clock whose time NTP
+// sets while it runs): a jump back by more than clockStepBack, or forward by
+// more than clockStepForward, as ftpstate takes them.
+const (
+	clockStepBack    = 10 * time.Second
+	clockStepForward = 24 * time.Hour
+)
+
+// clock maps a packet (or Advance) time onto the tracker's time line, with
+// steps of the clock taken out: transfers carry on across a step, their
+// timeouts keep counting and their durations stay true. Events carry the
+// new clock (see send). ftpstate reports the step (its clock_step alert).
+func (t *Tracker) clock(raw time.Time) time.Time {
+	if raw.IsZero() {
+		return raw
+	}
+	if t.lastRaw.IsZero() {
+		t.lastRaw = raw
+		return raw.Add(t.shift)
+	}
+	d := raw.Sub(t.lastRaw)
+	switch {
+	case d > clockStepForward || d < -clockStepBack:
+		t.shift -= d
+		t.lastRaw = raw
+		t.stats.ClockSteps++
+	case d > 0:
+		t.lastRaw = raw
+	}
+	return raw.Add(t.shift)
+}
+
+// send emits an event, on the packets' clock.
+func (t *Tracker) send(ev *event.Event) {
+	ev.Time = ev.Time.Add(-t.shift)
+	t.emit(ev)
 }
 
 func (t *Tracker) datagram(p *event.Packet) {
@@ -133,7 +180,7 @@ func (t *Tracker) request(p *event.Packet) {
 	t.open++
 	t.stats.Requests++
 	ev := x.event(event.TypeTFTPRequest, p.Time)
-	t.emit(&ev)
+	t.send(&ev)
 }
 
 func (t *Tracker) unreachable(p *event.Packet) {
@@ -159,6 +206,7 @@ func (t *Tracker) unreachable(p *event.Packet) {
 // Advance lets time pass to now (packet time, or a tick of a live source):
 // transfers idle for Timeout end.
 func (t *Tracker) Advance(now time.Time) {
+	now = t.clock(now)
 	if now.After(t.now) {
 		t.now = now
 	}
@@ -170,6 +218,7 @@ func (t *Tracker) Advance(now time.Time) {
 // packets were repeats, or no answer came), "shutdown" where it was still
 // moving.
 func (t *Tracker) Flush(now time.Time) {
+	now = t.clock(now)
 	if now.After(t.now) {
 		t.now = now
 	}
@@ -231,7 +280,7 @@ func (t *Tracker) end(x *transfer, reason string) {
 	ev := x.event(event.TypeTFTPEnd, x.last)
 	ev.Reason = reason
 	t.stats.Ended++
-	t.emit(&ev)
+	t.send(&ev)
 	for _, a := range x.diagnose(reason) {
 		t.alert(x, x.client, x.server, a.kind, "%s", a.detail)
 	}
@@ -244,5 +293,5 @@ func (t *Tracker) alert(x *transfer, client, server netip.AddrPort, kind, format
 		ev.Session = x.id
 		ev.Time = x.last
 	}
-	t.emit(&ev)
+	t.send(&ev)
 }

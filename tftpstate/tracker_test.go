@@ -328,3 +328,35 @@ func TestEventJSON(t *testing.T) {
 		t.Errorf("subject %q", s)
 	}
 }
+
+// TestClockStep: the packet clock steps back a day, then forward a year,
+// in the middle of a transfer (NTP setting a Pi's clock): the transfer
+// carries on to its end, no timeout fires, its duration stays true, and
+// events carry the new clock.
+func TestClockStep(t *testing.T) {
+	r := newRun(t, &Config{Timeout: 5 * time.Second})
+	r.udp(cli, srv, req(OpRRQ, "c.bin", "octet"))
+	r.udp(tid, cli, data(1, 512))
+	r.now = r.now.Add(-24 * time.Hour)
+	r.udp(cli, tid, ack(1))
+	r.udp(tid, cli, data(2, 512))
+	r.tr.Advance(r.now.Add(time.Second))
+	r.now = r.now.Add(365 * 24 * time.Hour)
+	r.udp(cli, tid, ack(2))
+	r.udp(tid, cli, data(3, 1))
+	r.udp(cli, tid, ack(3))
+	evs := r.flush()
+	got := sum(evs)
+	want := []summary{request("read", "c.bin"),
+		{Type: "tftp.end", Op: "read", File: "c.bin", Mode: "octet", Reason: "done", Bytes: 1025, Blocks: 3, BlkSize: 512, Complete: true, ErrorCode: -1, Transfer: tid.String()}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("events (-want +got):\n%s", diff)
+	}
+	// 60 ms of packets and the second Advance let pass; the steps none.
+	if end := evs[1]; end.DurationMS < 60 || end.DurationMS > 1060 || !end.Time.Equal(r.now) {
+		t.Errorf("end at %v after %d ms, want %v after 60 to 1060 ms", end.Time, end.DurationMS, r.now)
+	}
+	if n := r.tr.Stats().ClockSteps; n != 2 {
+		t.Errorf("%d clock steps, want 2", n)
+	}
+}
