@@ -17,6 +17,7 @@ func (p *Pipeline) feedPacket() {
 		p.advanceTFTP(p.pkt.Time)
 		return
 	}
+	p.Stats.NotTCP.Add(1) // the counter's meaning stays: frames that are not TCP
 	p.tftp.Feed(&p.pkt)
 	p.tftpStats()
 }
