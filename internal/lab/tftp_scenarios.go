@@ -77,8 +77,8 @@ func (l *Lab) hpa(ctx context.Context, host netip.Addr, commands string) *Run {
 }
 
 // checkFile compares a file the client received (or the server stored)
-// with the lab's file.
-func checkFile(path string, f File, netascii bool) error {
+// with the lab's file (netascii's line ends are converted back by then).
+func checkFile(path string, f File) error {
 	got, err := os.ReadFile(path)
 	if err != nil {
 		return err
@@ -106,7 +106,7 @@ var TFTPScenarios = []TFTPScenario{
 	{Name: "hpa-read", Run: func(l *Lab, ctx context.Context) ([]TFTPExpect, []*Run, error) {
 		// tftp-hpa asks with no options: 512-byte blocks.
 		r := l.hpa(ctx, TftpdHPA.IP4, "binary\nget f1000.bin hpa-f1000.bin")
-		err := checkFile(filepath.Join(l.ClientDir(), "hpa-f1000.bin"), tftpFile("f1000.bin"), false)
+		err := checkFile(filepath.Join(l.ClientDir(), "hpa-f1000.bin"), tftpFile("f1000.bin"))
 		return []TFTPExpect{done(TftpdHPA.Addr(false), "read", "f1000.bin", 1000)}, []*Run{r}, err
 	}},
 	{Name: "hpa-netascii", Run: func(l *Lab, ctx context.Context) ([]TFTPExpect, []*Run, error) {
@@ -115,20 +115,20 @@ var TFTPScenarios = []TFTPScenario{
 		r := l.hpa(ctx, TftpdHPA.IP4, "ascii\nget readme.txt hpa-readme.txt")
 		e := done(TftpdHPA.Addr(false), "read", "readme.txt", int64(len(tftpFile("readme.txt").Bytes())+bytes.Count(tftpFile("readme.txt").Bytes(), []byte("\n"))))
 		e.Mode = "netascii"
-		err := checkFile(filepath.Join(l.ClientDir(), "hpa-readme.txt"), tftpFile("readme.txt"), true)
+		err := checkFile(filepath.Join(l.ClientDir(), "hpa-readme.txt"), tftpFile("readme.txt"))
 		return []TFTPExpect{e}, []*Run{r}, err
 	}},
 	{Name: "curl-exact512", Run: func(l *Lab, ctx context.Context) ([]TFTPExpect, []*Run, error) {
 		// 1024 bytes: two full blocks and an empty third. curl asks for
 		// tsize and blksize 512 (options: the server answers OACK).
 		r := l.TFTPClient(ctx, "curl", []string{"-sS", "--max-time", "20", "-o", "curl-exact.bin", "tftp://" + TftpdHPA.IP4.String() + "/exact1024.bin"}, "")
-		err := checkFile(filepath.Join(l.ClientDir(), "curl-exact.bin"), tftpFile("exact1024.bin"), false)
+		err := checkFile(filepath.Join(l.ClientDir(), "curl-exact.bin"), tftpFile("exact1024.bin"))
 		return []TFTPExpect{done(TftpdHPA.Addr(false), "read", "exact1024.bin", 1024)}, []*Run{r}, firstErr(r.Err, err)
 	}},
 	{Name: "atftp-blksize", Run: func(l *Lab, ctx context.Context) ([]TFTPExpect, []*Run, error) {
 		// atftp asks atftpd for blksize 1428 and tsize.
 		r := l.TFTPClient(ctx, "atftp", []string{"--option", "blksize 1428", "--option", "tsize 0", "-g", "-r", "blk200000.bin", "-l", "atftp-blk.bin", Atftpd.IP4.String()}, "")
-		err := checkFile(filepath.Join(l.ClientDir(), "atftp-blk.bin"), tftpFile("blk200000.bin"), false)
+		err := checkFile(filepath.Join(l.ClientDir(), "atftp-blk.bin"), tftpFile("blk200000.bin"))
 		return []TFTPExpect{done(Atftpd.Addr(false), "read", "blk200000.bin", 200000)}, []*Run{r}, firstErr(r.Err, err)
 	}},
 	{Name: "write", Run: func(l *Lab, ctx context.Context) ([]TFTPExpect, []*Run, error) {
@@ -144,8 +144,8 @@ var TFTPScenarios = []TFTPScenario{
 		r1 := l.TFTPClient(ctx, "curl", []string{"-sS", "--max-time", "20", "--tftp-blksize", "1024", "-T", big.Name, "tftp://" + TftpdHPA.IP4.String() + "/up-curl.bin"}, "")
 		r2 := l.TFTPClient(ctx, "atftp", []string{"-p", "-l", f.Name, "-r", "up-atftp.bin", Atftpd.IP4.String()}, "")
 		err := firstErr(r1.Err, r2.Err,
-			checkFile(filepath.Join(l.TFTPRoot(), "up-curl.bin"), big, false),
-			checkFile(filepath.Join(l.TFTPRoot(), "up-atftp.bin"), f, false))
+			checkFile(filepath.Join(l.TFTPRoot(), "up-curl.bin"), big),
+			checkFile(filepath.Join(l.TFTPRoot(), "up-atftp.bin"), f))
 		return []TFTPExpect{done(TftpdHPA.Addr(false), "write", "up-curl.bin", 200000), done(Atftpd.Addr(false), "write", "up-atftp.bin", 1000)},
 			[]*Run{r1, r2}, err
 	}},
@@ -153,8 +153,8 @@ var TFTPScenarios = []TFTPScenario{
 		r1 := l.hpa(ctx, TftpdHPA.IP6, "binary\nget exact1024.bin hpa6-exact.bin")
 		r2 := l.TFTPClient(ctx, "curl", []string{"-sS", "-g", "--max-time", "20", "--tftp-blksize", "1400", "-o", "curl6.bin", "tftp://[" + TftpdHPA.IP6.String() + "]/blk200000.bin"}, "")
 		err := firstErr(r2.Err,
-			checkFile(filepath.Join(l.ClientDir(), "hpa6-exact.bin"), tftpFile("exact1024.bin"), false),
-			checkFile(filepath.Join(l.ClientDir(), "curl6.bin"), tftpFile("blk200000.bin"), false))
+			checkFile(filepath.Join(l.ClientDir(), "hpa6-exact.bin"), tftpFile("exact1024.bin")),
+			checkFile(filepath.Join(l.ClientDir(), "curl6.bin"), tftpFile("blk200000.bin")))
 		return []TFTPExpect{done(TftpdHPA.Addr(true), "read", "exact1024.bin", 1024), done(TftpdHPA.Addr(true), "read", "blk200000.bin", 200000)},
 			[]*Run{r1, r2}, err
 	}},
@@ -228,13 +228,13 @@ var TFTPScenarios = []TFTPScenario{
 		Run: func(l *Lab, ctx context.Context) ([]TFTPExpect, []*Run, error) {
 			// Past block 65535 at blksize 512: the block numbers wrap to 0.
 			r := l.hpa(ctx, TftpdHPA.IP4, "binary\nget "+wrapFile.Name+" hpa-wrap.bin")
-			err := checkFile(filepath.Join(l.ClientDir(), "hpa-wrap.bin"), wrapFile, false)
+			err := checkFile(filepath.Join(l.ClientDir(), "hpa-wrap.bin"), wrapFile)
 			return []TFTPExpect{done(TftpdHPA.Addr(false), "read", wrapFile.Name, int64(wrapFile.Size))}, []*Run{r}, err
 		}},
 	{Name: "atftp-windowsize", Run: func(l *Lab, ctx context.Context) ([]TFTPExpect, []*Run, error) {
 		// RFC 7440: atftp asks atftpd for four blocks per ACK.
 		r := l.TFTPClient(ctx, "atftp", []string{"--option", "windowsize 4", "--option", "blksize 1024", "-g", "-r", "blk200000.bin", "-l", "atftp-win.bin", Atftpd.IP4.String()}, "")
-		err := checkFile(filepath.Join(l.ClientDir(), "atftp-win.bin"), tftpFile("blk200000.bin"), false)
+		err := checkFile(filepath.Join(l.ClientDir(), "atftp-win.bin"), tftpFile("blk200000.bin"))
 		return []TFTPExpect{done(Atftpd.Addr(false), "read", "blk200000.bin", 200000)}, []*Run{r}, firstErr(r.Err, err)
 	}},
 	{Name: "nothing-listens",
@@ -281,9 +281,9 @@ var TFTPScenarios = []TFTPScenario{
 		}
 		wg.Wait()
 		err := firstErr(runs[0].Err, runs[1].Err,
-			checkFile(filepath.Join(l.ClientDir(), "c1.bin"), tftpFile("blk200000.bin"), false),
-			checkFile(filepath.Join(l.ClientDir(), "c2.bin"), tftpFile("blk200000.bin"), false),
-			checkFile(filepath.Join(l.ClientDir(), "c3.bin"), tftpFile("f1000.bin"), false))
+			checkFile(filepath.Join(l.ClientDir(), "c1.bin"), tftpFile("blk200000.bin")),
+			checkFile(filepath.Join(l.ClientDir(), "c2.bin"), tftpFile("blk200000.bin")),
+			checkFile(filepath.Join(l.ClientDir(), "c3.bin"), tftpFile("f1000.bin")))
 		return []TFTPExpect{done(TftpdHPA.Addr(false), "read", "blk200000.bin", 200000), done(Atftpd.Addr(false), "read", "blk200000.bin", 200000),
 			done(TftpdHPA.Addr(false), "read", "f1000.bin", 1000)}, runs, err
 	}},
