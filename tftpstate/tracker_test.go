@@ -175,6 +175,12 @@ func TestTracker(t *testing.T) {
 		}, []summary{request("read", "x"),
 			{Type: "tftp.end", Op: "read", File: "x", Mode: "octet", Reason: "timeout", BlkSize: 512, Retransmits: 1, ErrorCode: -1},
 			{Type: "alert", Kind: "tftp_no_reply"}}},
+		{"a firewall refuses the request with ICMP administratively prohibited", nil, func(r *run) {
+			r.udp(cli, srv, req(OpRRQ, "x", "octet"))
+			r.icmp(cli, srv, 13)
+		}, []summary{request("read", "x"),
+			{Type: "tftp.end", Op: "read", File: "x", Mode: "octet", Reason: "timeout", BlkSize: 512, ErrorCode: -1},
+			{Type: "alert", Kind: "tftp_no_reply"}}},
 		{"the reply from a new port blocked: the client asks again, two server ports answer", nil, func(r *run) {
 			r.udp(cli, srv, req(OpRRQ, "y", "octet"))
 			r.udp(tid, cli, data(1, 512))
@@ -274,6 +280,9 @@ func TestTracker(t *testing.T) {
 				}
 				if m["proto"] != "tftp" || !strings.HasPrefix(m["session"].(string), "t") || m["client"] == "" {
 					t.Errorf("event without proto, session or client: %s", js)
+				}
+				if ev.Kind == "tftp_no_reply" && strings.Contains(ev.Detail, "prohibited") != strings.Contains(ev.Detail, "a firewall on the way refuses") {
+					t.Errorf("an ICMP prohibited is a firewall, not nothing listening: %s", ev.Detail)
 				}
 				if ev.Type == event.TypeAlert && len(ev.Detail) < 20 {
 					t.Errorf("alert %s without a plain-words detail: %q", ev.Kind, ev.Detail)

@@ -309,8 +309,16 @@ func (x *transfer) diagnose(reason string) []diagnosis {
 			what, x.errCode, event.ErrorName(x.errCode), who, text, hint)})
 	case !x.tid.IsValid():
 		if x.unreachRequest {
-			d = append(d, diagnosis{"tftp_no_reply", fmt.Sprintf("%s: the request to %v (%s) was answered by ICMP %s: nothing listens on that port",
-				what, x.server, tries(), unreachName(x.unreachCode, x.server.Addr().Is6() && !x.server.Addr().Is4In6()))})
+			v6 := x.server.Addr().Is6() && !x.server.Addr().Is4In6()
+			meaning := "nothing listens on that port"
+			switch {
+			case strings.Contains(unreachName(x.unreachCode, v6), "prohibited"):
+				meaning = "a firewall on the way refuses TFTP to that host"
+			case unreachName(x.unreachCode, v6) != "port unreachable":
+				meaning = "the server cannot be reached"
+			}
+			d = append(d, diagnosis{"tftp_no_reply", fmt.Sprintf("%s: the request to %v (%s) was answered by ICMP %s: %s",
+				what, x.server, tries(), unreachName(x.unreachCode, v6), meaning)})
 		} else {
 			d = append(d, diagnosis{"tftp_no_reply", fmt.Sprintf("%s: the request to %v (%s) was never answered, and no ICMP unreachable came back: "+
 				"no server there, or a firewall drops the request (a host with no server usually answers port unreachable, so a silent drop points at a firewall)",
