@@ -3,8 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ftptap/ftptap/event"
 	"github.com/ftptap/ftptap/pipeline"
@@ -58,5 +61,36 @@ func TestTFTPSummaryAndWatch(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestTFTPConfig: timeouts.tftp and limits.tftp reach the TFTP tracker,
+// and a value out of range names the key.
+func TestTFTPConfig(t *testing.T) {
+	load := func(text string) (*Config, error) {
+		path := filepath.Join(t.TempDir(), "config.yaml")
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := LoadConfig(path)
+		if err == nil {
+			err = cfg.Validate()
+		}
+		return cfg, err
+	}
+	cfg, err := load("timeouts:\n  tftp: 5s\nlimits:\n  tftp: 10\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tc := cfg.TFTPConfig(); tc.Timeout != 5*time.Second || tc.MaxTransfers != 10 {
+		t.Errorf("TFTPConfig %+v", tc)
+	}
+	for text, want := range map[string]string{
+		"timeouts:\n  tftp: 100ms\n": "timeouts.tftp",
+		"limits:\n  tftp: -1\n":      "limits.tftp",
+	} {
+		if _, err := load(text); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: error %v, want it to name %s", text, err, want)
+		}
 	}
 }
