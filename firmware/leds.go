@@ -48,12 +48,18 @@ func reportDegraded(reason string, on bool) {
 	if p := ledPanel.Load(); p != nil {
 		p.SetDegraded(reason, on)
 	}
+	if w := webServer.Load(); w != nil {
+		w.SetDegraded(reason, on)
+	}
 }
 
-// reportPort tells the heartbeat LED whether a tap port is up.
+// reportPort tells the heartbeat LED (and the page) whether a tap port is up.
 func reportPort(side event.Side, up bool) {
 	if p := ledPanel.Load(); p != nil {
 		p.SetPort(side, up)
+	}
+	if w := webServer.Load(); w != nil {
+		w.SetPort(side, up)
 	}
 }
 

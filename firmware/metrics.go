@@ -84,6 +84,7 @@ func statusCounters(env *sinkEnv) []event.Counter {
 			event.Counter{Name: "nats_connected", Value: conn},
 		)
 	}
+	c = append(c, carveCounters()...)
 	if panel := ledPanel.Load(); panel != nil {
 		for _, s := range panel.States() {
 			c = append(c, event.Counter{Name: "led_" + s.Role.String(), Value: int64(s.State)})

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"strings"
 	"sync"
@@ -165,7 +166,12 @@ func runTap(ctx context.Context, cfg *Config, stdout io.Writer, logger *slog.Log
 		return err
 	}
 	var capture atomic.Pointer[tap.LiveSource] // set once capture is open
-	env := &sinkEnv{cmd: "run", cfg: cfg, pipeline: p, live: true, counters: func() []event.Counter {
+	env := &sinkEnv{cmd: "run", cfg: cfg, pipeline: p, live: true, setDataFilter: func(eps []netip.AddrPort, pairs [][2]netip.Addr) error {
+		if l := capture.Load(); l != nil {
+			return l.SetDataFilter(&tap.DataFilter{Endpoints: eps, Pairs: pairs})
+		}
+		return nil
+	}, counters: func() []event.Counter {
 		if l := capture.Load(); l != nil {
 			return captureCounters(l.Stats())
 		}
@@ -204,11 +210,15 @@ func runTap(ctx context.Context, cfg *Config, stdout io.Writer, logger *slog.Log
 	// flushes the tracker.
 	var wg sync.WaitGroup
 	runCtx, stopWatchers := context.WithCancel(ctx)
-	wg.Add(2)
+	wg.Add(3)
 	go func() {
 		defer wg.Done()
 		<-runCtx.Done()
 		live.Close()
+	}()
+	go func() {
+		defer wg.Done()
+		watchPortLinks(runCtx, cfg, p.Inject, logger)
 	}()
 	go func() {
 		defer wg.Done()

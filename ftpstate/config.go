@@ -73,7 +73,11 @@ type DataSegment struct {
 	Command  string
 	File     string
 	Offset   int64 // byte offset in the transfer's stream, from the sequence number
-	Payload  []byte
+	// Sender is true for a segment that travels the transfer's way (server
+	// to client for RETR and listings, client to server for uploads); the
+	// other direction of the connection has offsets of its own.
+	Sender  bool
+	Payload []byte
 }
 
 func (c *Config) withDefaults() Config {

@@ -36,13 +36,16 @@ type Tracker struct {
 
 	nextID    uint64
 	nextXfer  uint64
-	now       time.Time // the tracker's own time line: packet time plus shift
+	seg       DataSegment // handed to cfg.OnData: reused, so data segments do not allocate
+	now       time.Time   // the tracker's own time line: packet time plus shift
 	nextSweep time.Time
 
 	// The clock guard (see clock): the latest packet or Advance time as
 	// given, and the sum of the clock steps seen, taken out of it.
 	lastRaw time.Time
 	shift   time.Duration
+
+	out event.Event // the event being emitted (see emitEvent)
 
 	stats         Stats
 	lastGlobalCap struct {
@@ -429,10 +432,10 @@ func (t *Tracker) sweepSession(s *session) {
 		t.releaseWait(s, false)
 	}
 	for _, d := range slices.Clone(s.conns) {
-		if d.state == dataSynSent && t.now.Sub(d.synTime) >= t.cfg.DataTimeout {
+		if d.state == dataSynSent && t.now.Sub(d.synTime.Time()) >= t.cfg.DataTimeout {
 			t.failData(d, "timeout")
 		}
-		if d.done && t.now.Sub(d.doneTime) >= t.cfg.DataTimeout {
+		if d.done && t.now.Sub(d.doneTime.Time()) >= t.cfg.DataTimeout {
 			// One FIN seen and the other missing from the capture: the
 			// connection is long over.
 			t.dropData(d)
@@ -478,7 +481,11 @@ func (t *Tracker) emitEvent(s *session, ev *event.Event) {
 		ev.Server = s.server
 	}
 	t.stats.Events++
-	t.emit(ev)
+	// emit gets a copy in the tracker, not ev itself: passed on to a
+	// function value, ev would escape, and every event would be a heap
+	// allocation of its own at the caller.
+	t.out = *ev
+	t.emit(&t.out)
 }
 
 // alert reports an anomaly of a session (s may be nil).

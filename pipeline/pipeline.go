@@ -93,11 +93,16 @@ type Pipeline struct {
 	// with its error: Run reports them.
 	unsupported map[layers.LinkType]*linkFailure
 	pkt         event.Packet
+	frame       Frame // the frame handed to packet observers
 	seq         uint64
 	buf         []byte
 	queue       []event.Event // events waiting for dispatch (FIFO)
 	last        time.Time     // newest packet time
 	Stats       Stats
+
+	annotators []Annotator
+	dataObs    []DataObserver
+	packetObs  []PacketObserver
 
 	mu       sync.Mutex // guards injected
 	injected []event.Event
@@ -117,7 +122,17 @@ func New(opts Options) (*Pipeline, error) {
 	if p.seq > 0 {
 		p.seq--
 	}
-	p.tracker = ftpstate.New(opts.Tracker, p.emit)
+	tc := ftpstate.Config{}
+	if opts.Tracker != nil {
+		tc = *opts.Tracker
+	}
+	if tc.OnData == nil {
+		tc.OnData = p.onData
+	}
+	for _, sk := range opts.Sinks {
+		p.observe(sk)
+	}
+	p.tracker = ftpstate.New(&tc, p.emit)
 	p.tftp = tftpstate.New(opts.TFTP, p.emit)
 	return p, nil
 }
@@ -127,7 +142,10 @@ func New(opts Options) (*Pipeline, error) {
 func (p *Pipeline) Tracker() *ftpstate.Tracker { return p.tracker }
 
 // AddSink adds a sink; call it before Run.
-func (p *Pipeline) AddSink(s Sink) { p.opts.Sinks = append(p.opts.Sinks, s) }
+func (p *Pipeline) AddSink(s Sink) {
+	p.opts.Sinks = append(p.opts.Sinks, s)
+	p.observe(s)
+}
 
 // decoderFor returns the decoder of a link type, made once; nil for a link
 // type that cannot be decoded (also remembered, so such frames cost a
@@ -177,9 +195,18 @@ func (p *Pipeline) linkErrors() error {
 	return errors.Join(errs...)
 }
 
+// maxQueued bounds the events queued during one call into the tracker.
+const maxQueued = 256
+
 // emit is the tracker's event callback: it queues, and dispatch numbers.
+// A flush or a sweep that ends thousands of sessions at once would queue
+// all their events (a hundred thousand idle sessions: 50 MB); past
+// maxQueued they are sent on from here, in the same order.
 func (p *Pipeline) emit(ev *event.Event) {
 	p.queue = append(p.queue, *ev)
+	if len(p.queue) >= maxQueued {
+		p.dispatch()
+	}
 }
 
 // Emit adds an event of the pipeline's own (a status or led event, say) to
@@ -217,7 +244,12 @@ func (p *Pipeline) drainInjected() {
 // that sinks emit while handling them.
 func (p *Pipeline) dispatch() {
 	for i := 0; i < len(p.queue); i++ {
-		ev := &p.queue[i]
+		// A copy: annotators may Emit, which can move the queue.
+		e := p.queue[i]
+		ev := &e
+		for _, a := range p.annotators {
+			a.Annotate(ev)
+		}
 		p.seq++
 		ev.Seq = p.seq
 		ev.Tap = p.opts.Tap
@@ -287,18 +319,31 @@ func (p *Pipeline) Feed(f Frame) {
 	}
 	if !d.Decode(f.Data, &p.pkt) {
 		p.Stats.NotTCP.Add(1)
+		if len(p.packetObs) > 0 {
+			p.frame = f
+			p.observePacket(&p.frame, nil)
+			p.frame = Frame{}
+		}
 		return
 	}
 	p.pkt.Time = f.Info.Timestamp
 	p.pkt.Side = f.Side
 	p.feedPacket()
-	p.pkt.Payload = nil
 	if len(p.queue) > 0 {
 		// Sessions start and end with events only: the count is
 		// refreshed here, not for every frame.
 		p.Stats.OpenSession.Store(int64(p.tracker.OpenSessions()))
 		p.dispatch()
 	}
+	if len(p.packetObs) > 0 {
+		p.frame = f
+		p.observePacket(&p.frame, p.tcpPacket())
+		p.frame = Frame{}
+		if len(p.queue) > 0 {
+			p.dispatch()
+		}
+	}
+	p.pkt.Payload = nil
 	if p.nInject.Load() > 0 {
 		p.drainInjected()
 		p.dispatch()

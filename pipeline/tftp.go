@@ -33,6 +33,15 @@ func (p *Pipeline) tftpStats() {
 	p.Stats.TFTPEnded.Store(p.tftp.Stats().Ended)
 }
 
+// tcpPacket is the decoded packet for the packet observers, whose
+// contract is TCP segments only: nil for a UDP datagram or an ICMP error.
+func (p *Pipeline) tcpPacket() *event.Packet {
+	if p.pkt.Transport != event.TransportTCP {
+		return nil
+	}
+	return &p.pkt
+}
+
 // TFTP returns the pipeline's TFTP tracker, for reading its counters on the
 // pipeline goroutine (from a sink).
 func (p *Pipeline) TFTP() *tftpstate.Tracker { return p.tftp }

@@ -26,8 +26,15 @@ const (
 //
 // It is entered at "udp4" and "udp6" with A holding the IP protocol (next
 // header) and X the offset of the IP header, and jumps only within itself,
-// so the TCP part's jump lengths do not change.
-func (p *asm) tftpShapes() {
+// so the TCP part's jump lengths do not change. With pass false (the
+// command-channel socket's filter) it drops all of it.
+func (p *asm) tftpShapes(pass bool) {
+	if !pass {
+		p.label("udp4")
+		p.label("udp6")
+		p.add(bpf.RetConstant{Val: 0})
+		return
+	}
 	p.label("udp4")
 	p.jeq(17, "", "icmp4")
 	p.add(bpf.LoadIndirect{Off: 6, Size: 2}) // flags and fragment offset

@@ -2,6 +2,7 @@ package tap
 
 import (
 	"net"
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -80,6 +81,15 @@ func TestFilterProgramTFTP(t *testing.T) {
 		{"ICMP unreachable about TCP", func(t *testing.T) []byte { return icmpFrame(t, 4, 3, layers.IPProtocolTCP) }, false},
 		{"ICMPv6 neighbour solicitation", func(t *testing.T) []byte { return icmpFrame(t, 6, 135, layers.IPProtocolUDP) }, false},
 	}
+	// The command-channel socket's filter passes no TFTP.
+	ctl, err := filterProgram(filterControl, ports)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctlVM, err := bpf.NewVM(ctl)
+	if err != nil {
+		t.Fatal(err)
+	}
 	vms := map[Filter]*bpf.VM{}
 	for _, f := range []Filter{FilterFTP, FilterTCP} {
 		prog, err := filterProgram(f, ports)
@@ -92,6 +102,25 @@ func TestFilterProgramTFTP(t *testing.T) {
 		}
 		vms[f] = vm
 	}
+	// With the most data channels the filter takes (carving on), TFTP
+	// still passes the same.
+	df := &DataFilter{Pairs: make([][2]netip.Addr, MaxHostPairs)}
+	for i := range MaxDataEndpoints {
+		df.Endpoints = append(df.Endpoints, netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}), 40000))
+	}
+	for i := range df.Pairs {
+		df.Pairs[i] = [2]netip.Addr{netip.AddrFrom4([4]byte{10, 2, 0, byte(i)}), netip.AddrFrom4([4]byte{10, 3, 0, byte(i)})}
+	}
+	full, err := filterProgramData(FilterFTP, ports, df)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fullVM, err := bpf.NewVM(full)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const filterFTPFull Filter = 99 // a name for the map only
+	vms[filterFTPFull] = fullVM
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			b := tt.frame(t)
@@ -103,6 +132,9 @@ func TestFilterProgramTFTP(t *testing.T) {
 				if got := n > 0; got != tt.pass {
 					t.Errorf("%v filter: pass = %v, want %v", f, got, tt.pass)
 				}
+			}
+			if n, err := ctlVM.Run(b); err != nil || n > 0 {
+				t.Errorf("command-channel filter: %d, %v: passes TFTP", n, err)
 			}
 		})
 	}

@@ -287,6 +287,9 @@ func (s *FileSource) ReadFrame() (pipeline.Frame, error) {
 	}
 	cf := s.h[0]
 	fr := pipeline.Frame{Data: cf.data, Info: cf.ci, Side: cf.side, LinkType: cf.curLink}
+	if cf.ngr != nil && len(s.files) == 1 {
+		fr.Side = cf.ngPort(cf.ci.InterfaceIndex)
+	}
 	// fr.Data stays valid while the file reads ahead into its other
 	// buffer.
 	if err := cf.next(); err != nil {
@@ -351,4 +354,22 @@ func (h *fileHeap) Pop() any {
 	x := old[len(old)-1]
 	*h = old[:len(old)-1]
 	return x
+}
+
+// ngPort returns the tap port of a pcapng interface. An interface that
+// ftptap saved (pcapsave) describes itself as "tap port A" or "tap port B",
+// so a single saved file replays with both ports; any other interface is of
+// the file's own port.
+func (cf *capFile) ngPort(i int) event.Side {
+	intf, err := cf.ngr.Interface(i)
+	if err != nil {
+		return cf.side
+	}
+	switch intf.Description {
+	case "tap port A":
+		return event.SideA
+	case "tap port B":
+		return event.SideB
+	}
+	return cf.side
 }
