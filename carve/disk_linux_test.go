@@ -70,7 +70,7 @@ func TestMinFree(t *testing.T) {
 	if err := syscall.Statfs(dir, &st); err != nil {
 		t.Fatal(err)
 	}
-	if free := int64(st.Bavail) * st.Bsize; free < 1<<20 {
+	if free := int64(st.Bavail) * int64(st.Bsize); free < 1<<20 {
 		t.Errorf("only %d bytes left free", free)
 	}
 }
