@@ -11,7 +11,7 @@ CHECK_PLATFORMS := linux/amd64 linux/arm64 linux/arm linux/386 linux/riscv64 \
 # make test checks one platform of each other OS (linux/arm is built by test-arm).
 TEST_PLATFORMS := windows/amd64 darwin/arm64 freebsd/amd64
 
-.PHONY: help build test unit vet check cross test-arm package demo bench bench-live fuzz test-web
+.PHONY: help build test unit vet check cross test-arm test-vm package demo bench bench-scale bench-live fuzz soak test-web
 
 help: ## list the targets
 	@grep -hE '^[a-z][a-zA-Z_-]*:.*## ' $(MAKEFILE_LIST) | sort | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -47,15 +47,25 @@ cross: ## static binaries for the Pi (linux arm64, armv7, armv6) and amd64 into 
 test-arm: ## the unit and replay tests built for arm64 and arm (GOARM=6), run under qemu-user
 	cross/test-arm.sh
 
+test-vm: ## ftptap on emulated Raspberry Pis and ARM kernels under QEMU: rings, transfers, GPIO LEDs (root; docs/vm.md)
+	GOOS=linux GOARCH=arm64 $(GO) vet -tags vmguest ./cross/vm
+	cross/vm/run.sh $(VM_GUESTS)
+
 package: cross ## Debian packages for arm64, armhf and amd64 into dist/ (nfpm)
 	VERSION=$(VERSION) OUT=$(DIST) cross/package.sh arm64 armhf amd64
 
 test-web: ## the page in headless Chromium only, screenshots into the directory FTPTAP_ARTIFACTS names (default: a temporary one)
 	$(GO) test -count=1 -v -run 'TestBrowser' ./web
 
-bench: ## benchmarks with figures
-	$(GO) test -run='^$$' -bench=. -benchmem ./ftpstate ./decode ./pipeline ./leds ./natsbus
+bench: ## benchmarks with figures; ftptap replay against tcpdump and tshark on generated captures (docs/performance.md)
+	$(GO) test -run='^$$' -bench=. -benchmem ./event ./decode ./pipeline ./tap ./leds ./natsbus ./web
+	$(GO) test -run='^$$' -bench=. -benchtime=1x ./ftpstate -mem.sessions=100000
 	$(GO) test -run='^$$' -bench=BenchmarkSummaryMillion -benchtime=1x ./firmware
+	$(GO) test -run='^$$' -bench=. -benchtime=1x -timeout 60m ./internal/perf -perf
+
+bench-scale: ## the scaling table: replay at 1x, 10x, 100x the mixed capture, 1k/10k/100k open sessions (needs 15 GB in /tmp)
+	$(GO) test -run='^$$' -bench='Mixed|IdleReplay' -benchtime=1x -timeout 120m ./internal/perf -perf \
+		-perf.scales=1,10,100 -perf.sessions=1000,10000,100000 -perf.runs=1 -perf.drop-large
 
 FUZZTIME ?= 20s
 FUZZ := $(GO) test -run='^$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s
@@ -64,14 +74,24 @@ fuzz: ## a bounded run (FUZZTIME each, about 3 min in all) of every fuzz target;
 	$(FUZZ) -fuzz=FuzzParseReply ./ftpstate
 	$(FUZZ) -fuzz=FuzzParseCommand ./ftpstate
 	$(FUZZ) -fuzz=FuzzTracker ./ftpstate
-	$(FUZZ) -fuzz=FuzzEventJSON ./ftpstate
+	$(FUZZ) -fuzz=FuzzSegments ./ftpstate
+	$(FUZZ) -fuzz=FuzzEventJSON ./event
 	$(FUZZ) -fuzz=FuzzDecode ./decode
 	$(FUZZ) -fuzz=FuzzCaptureFile ./tap
 	$(FUZZ) -fuzz=FuzzSpoolSegment ./natsbus
 	$(FUZZ) -fuzz=FuzzConfig ./firmware
 
+soak: ## the lab captures replayed 3,000 times, time-shifted and clock-stepped, into the embedded NATS server: heap, goroutines, open files
+	$(GO) test -run='^$$' -bench=BenchmarkSoak -benchtime=3000x -timeout 60m ./pipeline
+
 demo: build ## ftptap inline on live FTP traffic in a lab of network namespaces (root)
 	BIN=$(BIN) ./lab/demo.sh
 
+# make bench-live STORM_TIME=3s: a quick look at the session storm.
+STORM_RATE ?= 1000
+STORM_TIME ?= 30s
+
 bench-live: ## live capture under iperf3 load: packets, kernel drops, command-channel events lost (root)
 	$(GO) test -run='^$$' -bench=BenchmarkLiveLoad -benchtime=5x -timeout 30m ./internal/lab -load=20s
+	$(GO) test -run='^$$' -bench='BenchmarkLive(Downloads|Storm)' -benchtime=1x -timeout 30m ./internal/lab -live-heavy \
+		-load=20s -downloads=50 -storm-rate=$(STORM_RATE) -storm-time=$(STORM_TIME)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -47,6 +48,7 @@ flags:
 	host := fs.String("host", "", "print only events with an end at `IP` (client, server or data connection); NATS gets all")
 	port := fs.String("port", "", "print only events with an end on TCP `PORT`; NATS gets all")
 	session := fs.String("session", "", "print only the events of session `N` (as the summary numbers it: 7 or s7); NATS gets all")
+	readAhead := fs.Bool("read-ahead", true, "read the files ahead on a second goroutine (same events, sooner)")
 	var ports portList
 	fs.Var(&ports, "control-port", "TCP `PORT` of FTP command channels (repeatable; default 21)")
 	for _, o := range sinkOptions {
@@ -120,11 +122,20 @@ flags:
 		return err
 	}
 	start := time.Now()
+	var in pipeline.Source = src
+	// Standard input may stall (tcpdump -w - | ftptap replay -): read
+	// ahead, a frame could wait there for the ones after it, and Ctrl-C
+	// for the next batch. Files are read to their end at once.
+	if *readAhead && !slices.Contains(files, tap.Stdin) {
+		a := pipeline.ReadAhead(src, pipeline.AheadOptions{})
+		defer a.Close()
+		in = a
+	}
 	stopProgress := func() {}
 	if isTerminal(stderr) {
 		stopProgress = showProgress(stderr, src, p, start)
 	}
-	runErr := p.Run(ctx, src)
+	runErr := p.Run(ctx, in)
 	stopProgress()
 	closeErr := closeSinks()
 	if sum != nil {

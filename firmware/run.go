@@ -210,11 +210,15 @@ func runTap(ctx context.Context, cfg *Config, stdout io.Writer, logger *slog.Log
 	// flushes the tracker.
 	var wg sync.WaitGroup
 	runCtx, stopWatchers := context.WithCancel(ctx)
-	wg.Add(2)
+	wg.Add(3)
 	go func() {
 		defer wg.Done()
 		<-runCtx.Done()
 		live.Close()
+	}()
+	go func() {
+		defer wg.Done()
+		watchPortLinks(runCtx, cfg, p.Inject, logger)
 	}()
 	go func() {
 		defer wg.Done()

@@ -41,25 +41,31 @@ const (
 // dataConn is a TCP connection tied to an announcement. Its byte counts
 // come from sequence numbers, so retransmissions are not counted twice and
 // bytes missing from the capture are.
+//
+// A tap may track tens of thousands at once, so the struct is kept small
+// (see docs/performance.md): its map key is not stored (keyOf(from, to)
+// gives it) and its times take 8 bytes each.
 type dataConn struct {
-	key      connKey
 	sess     *session
 	exp      *expectation
-	mode     event.Mode
+	xfer     *transfer
 	from, to netip.AddrPort // the connecting and the listening side
+	synTime  instant
+	openTime instant
+	doneTime instant
+	hiSeq    [2]uint32
+	hi       [2]int64 // bytes, per direction: 0 from→to, 1 to→from
+	mode     event.Mode
 	state    dataState
-	synTime  time.Time
-	openTime time.Time
-	doneTime time.Time
 	done     bool // FIN or RST seen: no more data
 	dark     bool // found by address, on a session gone TLS
 	rst      bool
 	fin      [2]bool
 	init     [2]bool
-	hiSeq    [2]uint32
-	hi       [2]int64 // bytes, per direction: 0 from→to, 1 to→from
-	xfer     *transfer
 }
+
+// key is the connection's key in Tracker.data.
+func (d *dataConn) key() connKey { return keyOf(d.from, d.to) }
 
 // transfer is one RETR, STOR, STOU, APPE, LIST, NLST or MLSD.
 type transfer struct {
@@ -285,7 +291,7 @@ func (t *Tracker) openData(k connKey, e *expectation, from, to netip.AddrPort, p
 		return
 	}
 	s := e.sess
-	d := &dataConn{key: k, sess: s, exp: e, mode: e.mode, from: from, to: to, state: dataSynSent, synTime: p.Time}
+	d := &dataConn{sess: s, exp: e, mode: e.mode, from: from, to: to, state: dataSynSent, synTime: instantOf(p.Time)}
 	t.data[k] = d
 	s.conns = append(s.conns, d)
 	t.stats.DataConns++
@@ -326,7 +332,7 @@ func (t *Tracker) openDarkData(k connKey, s *session, p *event.Packet) {
 	if p.Src.Addr() == s.server.Addr() {
 		mode = event.ModeActive
 	}
-	d := &dataConn{key: k, sess: s, mode: mode, from: p.Src, to: p.Dst, state: dataSynSent, synTime: p.Time, dark: true}
+	d := &dataConn{sess: s, mode: mode, from: p.Src, to: p.Dst, state: dataSynSent, synTime: instantOf(p.Time), dark: true}
 	t.data[k] = d
 	s.conns = append(s.conns, d)
 	t.stats.DataConns++
@@ -338,7 +344,7 @@ func (t *Tracker) setOpen(d *dataConn) {
 		return
 	}
 	d.state = dataOpen
-	d.openTime = t.now
+	d.openTime = instantOf(t.now)
 	ev := event.Event{Type: event.TypeDataOpen, Mode: d.mode, Endpoint: d.to, From: d.from, To: d.to}
 	if e := d.exp; e != nil {
 		e.opened = true
@@ -423,7 +429,7 @@ func (t *Tracker) dataDone(d *dataConn) {
 		return
 	}
 	d.done = true
-	d.doneTime = t.now
+	d.doneTime = instantOf(t.now)
 	if d.state == dataSynSent {
 		d.state = dataClosed
 		return
@@ -454,7 +460,7 @@ func (t *Tracker) failData(d *dataConn, reason string) {
 	}
 	d.state = dataClosed
 	d.done = true
-	d.doneTime = t.now
+	d.doneTime = instantOf(t.now)
 	e := d.exp
 	if reason == "aborted" {
 		// The connecting side gave up before any answer: as good as
@@ -504,8 +510,8 @@ func (t *Tracker) diagnose(d *dataConn, reason string) string {
 
 // dropData forgets a data connection.
 func (t *Tracker) dropData(d *dataConn) {
-	if t.data[d.key] == d {
-		delete(t.data, d.key)
+	if k := d.key(); t.data[k] == d {
+		delete(t.data, k)
 	}
 	s := d.sess
 	if i := slices.Index(s.conns, d); i >= 0 {
@@ -630,7 +636,7 @@ func (t *Tracker) openAdopted(k connKey, s *session, p *event.Packet) {
 	if p.Src.Addr() == s.server.Addr() {
 		mode = event.ModeActive
 	}
-	d := &dataConn{key: k, sess: s, mode: mode, from: p.Src, to: p.Dst, state: dataSynSent, synTime: p.Time, xfer: x}
+	d := &dataConn{sess: s, mode: mode, from: p.Src, to: p.Dst, state: dataSynSent, synTime: instantOf(p.Time), xfer: x}
 	x.conn = d
 	t.data[k] = d
 	s.conns = append(s.conns, d)
@@ -698,7 +704,7 @@ func refusedCommand(x *transfer, code int) bool {
 	d := x.conn
 	// A passive connection the client made before sending the command
 	// is not an attempt for it: the server has not touched it yet.
-	return d == nil || d.state == dataOpen && !d.done && d.hi[0]+d.hi[1] == 0 && d.synTime.Before(x.start)
+	return d == nil || d.state == dataOpen && !d.done && d.hi[0]+d.hi[1] == 0 && d.synTime < instantOf(x.start)
 }
 
 // releaseExpect gives the announcement of a refused transfer command back
@@ -733,7 +739,7 @@ func (t *Tracker) maybeEndTransfer(x *transfer) {
 	switch {
 	case x.replied && (d == nil || d.done):
 	case x.replied && t.now.Sub(x.replyTime) >= t.cfg.Linger:
-	case !x.replied && d != nil && d.done && t.now.Sub(d.doneTime) >= t.cfg.DataTimeout:
+	case !x.replied && d != nil && d.done && t.now.Sub(d.doneTime.Time()) >= t.cfg.DataTimeout:
 	default:
 		return
 	}
@@ -768,8 +774,8 @@ func (t *Tracker) endTransferNow(x *transfer) {
 			// in the capture: the announced size settles it.
 			ev.Bytes = x.sizeHint
 		}
-		if d.done && d.doneTime.After(end) {
-			end = d.doneTime
+		if d.done && d.doneTime.Time().After(end) {
+			end = d.doneTime.Time()
 		}
 	}
 	if d == nil && !s.tls && (x.prelim != 0 && x.code != 425 || x.exp != nil && (x.code == 226 || x.code == 250)) {

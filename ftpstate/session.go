@@ -11,7 +11,6 @@ import (
 // session is one FTP command channel.
 type session struct {
 	id             uint64
-	key            connKey
 	client, server netip.AddrPort
 	start, last    time.Time
 	midstream      bool
@@ -57,6 +56,10 @@ type session struct {
 	lineAlerted  [2]bool
 	capsReported map[string]int
 }
+
+// key is the session's key in Tracker.sessions (not stored: a tap keeps
+// thousands of sessions, see docs/performance.md).
+func (s *session) key() connKey { return keyOf(s.client, s.server) }
 
 // waitSeg is a command-channel segment that acknowledges bytes of the
 // other direction not yet seen: it waits for them (see orderedPayload).
@@ -118,7 +121,7 @@ func (t *Tracker) newSession(k connKey, client, server netip.AddrPort, clientSid
 		return nil
 	}
 	t.nextID++
-	s := &session{id: t.nextID, key: k, client: client, server: server, start: start, last: start, midstream: midstream, greeting: !midstream}
+	s := &session{id: t.nextID, client: client, server: server, start: start, last: start, midstream: midstream, greeting: !midstream}
 	t.sessions[k] = s
 	t.addOrder(s)
 	t.stats.Sessions++
@@ -180,7 +183,7 @@ func (t *Tracker) controlPacket(s *session, p *event.Packet) {
 			// caught mid-way has no SYN of its own to compare with: any
 			// SYN after its FIN is a new connection).
 			t.endSession(s, s.endReason("close"))
-			t.startSession(s.key, p, false)
+			t.startSession(s.key(), p, false)
 			return
 		}
 		s.syn[d] = true
@@ -787,11 +790,11 @@ func (t *Tracker) endSession(s *session, reason string) {
 	t.stopAdopt(s)
 	s.ended = true
 	if s.reset || s.fin[0] || s.fin[1] {
-		t.rememberClosed(s.key)
+		t.rememberClosed(s.key())
 	}
 	ev := event.Event{Type: event.TypeSessionEnd, Reason: reason}
 	t.emitEvent(s, &ev)
-	delete(t.sessions, s.key)
+	delete(t.sessions, s.key())
 	if s.tls {
 		delete(t.dark, addrPair{s.client.Addr(), s.server.Addr()})
 	}

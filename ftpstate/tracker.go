@@ -45,6 +45,8 @@ type Tracker struct {
 	lastRaw time.Time
 	shift   time.Duration
 
+	out event.Event // the event being emitted (see emitEvent)
+
 	stats         Stats
 	lastGlobalCap struct {
 		kind string
@@ -430,10 +432,10 @@ func (t *Tracker) sweepSession(s *session) {
 		t.releaseWait(s, false)
 	}
 	for _, d := range slices.Clone(s.conns) {
-		if d.state == dataSynSent && t.now.Sub(d.synTime) >= t.cfg.DataTimeout {
+		if d.state == dataSynSent && t.now.Sub(d.synTime.Time()) >= t.cfg.DataTimeout {
 			t.failData(d, "timeout")
 		}
-		if d.done && t.now.Sub(d.doneTime) >= t.cfg.DataTimeout {
+		if d.done && t.now.Sub(d.doneTime.Time()) >= t.cfg.DataTimeout {
 			// One FIN seen and the other missing from the capture: the
 			// connection is long over.
 			t.dropData(d)
@@ -479,7 +481,11 @@ func (t *Tracker) emitEvent(s *session, ev *event.Event) {
 		ev.Server = s.server
 	}
 	t.stats.Events++
-	t.emit(ev)
+	// emit gets a copy in the tracker, not ev itself: passed on to a
+	// function value, ev would escape, and every event would be a heap
+	// allocation of its own at the caller.
+	t.out = *ev
+	t.emit(&t.out)
 }
 
 // alert reports an anomaly of a session (s may be nil).

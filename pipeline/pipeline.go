@@ -181,9 +181,18 @@ func (p *Pipeline) linkErrors() error {
 	return errors.Join(errs...)
 }
 
+// maxQueued bounds the events queued during one call into the tracker.
+const maxQueued = 256
+
 // emit is the tracker's event callback: it queues, and dispatch numbers.
+// A flush or a sweep that ends thousands of sessions at once would queue
+// all their events (a hundred thousand idle sessions: 50 MB); past
+// maxQueued they are sent on from here, in the same order.
 func (p *Pipeline) emit(ev *event.Event) {
 	p.queue = append(p.queue, *ev)
+	if len(p.queue) >= maxQueued {
+		p.dispatch()
+	}
 }
 
 // Emit adds an event of the pipeline's own (a status or led event, say) to

@@ -1,0 +1,69 @@
+package event
+
+import (
+	"math/rand/v2"
+	"net/netip"
+	"testing"
+	"time"
+)
+
+// TestAppendTime: the hand-made timestamp is time.Time.AppendFormat's, for
+// times across the years (the layout's four-digit ones, and outside them),
+// in any zone.
+func TestAppendTime(t *testing.T) {
+	const layout = "2006-01-02T15:04:05.000000Z"
+	zone := time.FixedZone("x", -(9*3600 + 30*60))
+	times := []time.Time{
+		{},
+		time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC),
+		time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(-5, 6, 7, 8, 9, 10, 11, time.UTC),
+		time.Date(2026, 11, 25, 10, 0, 0, 1500, zone),
+		time.Unix(0, 0),
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 10000 {
+		times = append(times, time.Unix(r.Int64N(400<<30)-200<<30, r.Int64N(1e9)).In(zone))
+	}
+	for _, tm := range times {
+		if got, want := string(appendTime(nil, tm)), tm.UTC().Format(layout); got != want {
+			t.Fatalf("appendTime(%v) = %s, want %s", tm, got, want)
+		}
+	}
+}
+
+func benchEvents() []Event {
+	t0 := time.Date(2026, 11, 25, 10, 0, 0, 123456000, time.UTC)
+	c, s := netip.MustParseAddrPort("10.0.0.2:40000"), netip.MustParseAddrPort("10.0.0.1:21")
+	return []Event{
+		{Tap: "bench", Seq: 1, Time: t0, Type: TypeRequest, Proto: ProtoFTP, Session: 42, Client: c, Server: s, Command: "CWD", Arg: "pub"},
+		{Tap: "bench", Seq: 2, Time: t0, Type: TypeResponse, Proto: ProtoFTP, Session: 42, Client: c, Server: s, Command: "CWD", Code: 250, Text: "Directory successfully changed."},
+		{Tap: "bench", Seq: 3, Time: t0, Type: TypeTransferEnd, Proto: ProtoFTP, Session: 42, Client: c, Server: s, Command: "RETR", File: "pub/file.bin",
+			Direction: DirDownload, Bytes: 1 << 20, Code: 226, Complete: true, Mode: ModePassive, DurationMS: 12, Endpoint: s},
+	}
+}
+
+// TestAppendJSONNoAllocs: encoding an event into a buffer that has room
+// allocates nothing.
+func TestAppendJSONNoAllocs(t *testing.T) {
+	evs := benchEvents()
+	buf := make([]byte, 0, 1024)
+	for _, ev := range evs {
+		if n := testing.AllocsPerRun(100, func() { buf = ev.AppendJSON(buf[:0]) }); n != 0 {
+			t.Errorf("%s: %v allocations, want 0", ev.Type, n)
+		}
+	}
+}
+
+// BenchmarkAppendJSON reports events encoded per second (a request, a
+// response and a transfer.end in turn).
+func BenchmarkAppendJSON(b *testing.B) {
+	evs := benchEvents()
+	buf := make([]byte, 0, 1024)
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		buf = evs[i%len(evs)].AppendJSON(buf[:0])
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}

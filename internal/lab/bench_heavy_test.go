@@ -1,0 +1,297 @@
+//go:build linux
+
+package lab
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var (
+	heavy     = flag.Bool("live-heavy", false, "run the heavy live benchmarks (make bench-live sets it)")
+	downloads = flag.Int("downloads", 50, "BenchmarkLiveDownloads: concurrent FTP downloads of big.bin")
+	stormRate = flag.Int("storm-rate", 1000, "BenchmarkLiveStorm: new FTP sessions per second")
+	stormTime = flag.Duration("storm-time", 30*time.Second, "BenchmarkLiveStorm: how long the storm lasts (try 3s for a quick look)")
+)
+
+// cpuOf returns the user and system CPU time of a process that has
+// exited.
+func cpuOf(p *Proc) time.Duration {
+	if p.Cmd.ProcessState == nil {
+		return 0
+	}
+	ru, ok := p.Cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	if !ok {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkLiveDownloads runs -downloads concurrent passive downloads of
+// big.bin (16 MiB) through the bridge, at full speed, while iperf3 pushes
+// TCP alongside, b.N rounds. It reports ftptap's CPU seconds per GB
+// bridged (FTP and iperf3 bytes), its kernel drops and the command-channel
+// events lost (requests and replies curl's transcripts show that ftptap
+// did not report). The targets are 0 drops and 0 lost.
+//
+//	make bench-live    (go test -bench=LiveDownloads ./internal/lab -downloads=50)
+func BenchmarkLiveDownloads(b *testing.B) {
+	if !*heavy {
+		b.Skip("lab: heavy live benchmark: run with -live-heavy (make bench-live)")
+	}
+	if why := CanRun(); why != "" {
+		b.Skip("lab: " + why)
+	}
+	if _, err := os.Stat("/usr/bin/iperf3"); err != nil {
+		b.Skip("lab: needs iperf3 (./cross/setup.sh installs it)")
+	}
+	bin, err := BuildFtptap()
+	if err != nil {
+		b.Fatal(err)
+	}
+	l := New(b, Options{})
+	dir := b.TempDir()
+	events := filepath.Join(dir, "events.jsonl")
+	ft, err := l.StartFtptap(bin, "--tap", "bench", "--events", events)
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv, err := l.Start(l.ServerNS, nil, nil, "iperf3", "-s", "-B", Vsftpd.IP4.String(), "-1")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer srv.Stop(time.Second)
+	l.waitListen(netip.AddrPortFrom(Vsftpd.IP4, 5201), 5*time.Second)
+	iperfOut := filepath.Join(dir, "iperf.json")
+	of, err := os.Create(iperfOut)
+	if err != nil {
+		b.Fatal(err)
+	}
+	secs := fmt.Sprint(max(1, int(loadTime.Seconds())))
+	cli, err := l.Start(l.ClientNS, of, of, "iperf3", "-c", Vsftpd.IP4.String(), "-t", secs, "-J")
+	of.Close()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var big File
+	for _, f := range Files {
+		if f.Name == "big.bin" {
+			big = f
+		}
+	}
+	var runs []*Run
+	var ftpBytes int64
+	b.ResetTimer()
+	for range b.N {
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		for range *downloads {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r := l.Curl(context.Background(), "-o", "/dev/null", Vsftpd.URL(false, "pub/"+big.Name))
+				mu.Lock()
+				defer mu.Unlock()
+				if r.Err != nil {
+					b.Errorf("download: %v", r.Err)
+					return
+				}
+				runs = append(runs, r)
+				ftpBytes += int64(big.Size)
+			}()
+		}
+		wg.Wait()
+	}
+	b.StopTimer()
+	loadErr := cli.Wait(*loadTime + 30*time.Second)
+	time.Sleep(200 * time.Millisecond)
+	if err := ft.Term(); err != nil {
+		b.Fatal(err)
+	}
+	ev, err := os.ReadFile(events)
+	if err != nil {
+		b.Fatal(err)
+	}
+	lost, want := commandEventsLost(runs, ev)
+	stopped := logFields(ft.Log(), "stopped")
+	ib, ierr := iperfBytes(iperfOut)
+	if ierr != nil || loadErr != nil {
+		b.Logf("iperf3: %v %v", loadErr, ierr)
+	}
+	gb := float64(ftpBytes+ib) / 1e9
+	cpu := cpuOf(ft.Proc)
+	b.ReportMetric(float64(lost), "cmd-events-lost")
+	b.ReportMetric(float64(want), "cmd-events-expected")
+	b.ReportMetric(float64(stopped["kernel_drops"]), "kernel-drops")
+	b.ReportMetric(gb, "GB-bridged")
+	b.ReportMetric(cpu.Seconds()/gb, "cpu-s/GB")
+	fmt.Fprintf(os.Stderr, "%d downloads x%d + iperf3: %.2f GB bridged (FTP %.2f GB), ftptap %.2f CPU s (%.2f s/GB), kernel drops %d, command-channel events lost %d of %d\n",
+		*downloads, b.N, gb, float64(ftpBytes)/1e9, cpu.Seconds(), cpu.Seconds()/gb, stopped["kernel_drops"], lost, want)
+	if lost > 0 {
+		b.Errorf("%d of %d command-channel events lost", lost, want)
+	}
+}
+
+var (
+	stormOnce sync.Once
+	stormBin  string
+	stormErr  error
+)
+
+// buildStorm builds ftpstorm next to the ftptap binary.
+func buildStorm(b *testing.B) string {
+	b.Helper()
+	stormOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "ftplab-storm-")
+		if err != nil {
+			stormErr = err
+			return
+		}
+		stormBin = filepath.Join(dir, "ftpstorm")
+		cmd := exec.Command("go", "build", "-o", stormBin, "github.com/ftptap/ftptap/internal/lab/ftpstorm")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			stormErr = fmt.Errorf("build ftpstorm: %v: %s", err, out)
+		}
+	})
+	if stormErr != nil {
+		b.Fatal(stormErr)
+	}
+	b.Cleanup(func() { os.RemoveAll(filepath.Dir(stormBin)) })
+	return stormBin
+}
+
+// BenchmarkLiveStorm opens -storm-rate new FTP sessions per second
+// through the bridge for -storm-time (each logs in and quits), b.N times,
+// and checks that ftptap reported every session's events: a session.start,
+// a request for every command sent and a response for every reply read.
+// It reports sessions per second reached, sessions and events lost, and
+// kernel drops; the targets are 0 of each.
+//
+//	make bench-live    (go test -bench=LiveStorm ./internal/lab -storm-rate=1000 -storm-time=30s)
+func BenchmarkLiveStorm(b *testing.B) {
+	if !*heavy {
+		b.Skip("lab: heavy live benchmark: run with -live-heavy (make bench-live)")
+	}
+	if why := CanRun(); why != "" {
+		b.Skip("lab: " + why)
+	}
+	bin, err := BuildFtptap()
+	if err != nil {
+		b.Fatal(err)
+	}
+	storm := buildStorm(b)
+	l := New(b, Options{})
+	dir := b.TempDir()
+	events := filepath.Join(dir, "events.jsonl")
+	ft, err := l.StartFtptap(bin, "--tap", "bench", "--events", events)
+	if err != nil {
+		b.Fatal(err)
+	}
+	type sess struct{ sent, read int }
+	clients := map[string]sess{}
+	var started time.Time
+	var took time.Duration
+	b.ResetTimer()
+	for i := range b.N {
+		out := filepath.Join(dir, fmt.Sprintf("storm-%d.txt", i))
+		of, err := os.Create(out)
+		if err != nil {
+			b.Fatal(err)
+		}
+		errf, _ := os.Create(out + ".err")
+		started = time.Now()
+		p, err := l.Start(l.ClientNS, of, errf, storm, "-server", netip.AddrPortFrom(Vsftpd.IP4, 21).String(),
+			"-rate", strconv.Itoa(*stormRate), "-duration", stormTime.String())
+		of.Close()
+		errf.Close()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := p.Wait(*stormTime + time.Minute); err != nil {
+			msg, _ := os.ReadFile(out + ".err")
+			b.Fatalf("ftpstorm: %v: %s", err, msg)
+		}
+		took += time.Since(started)
+		msg, _ := os.ReadFile(out + ".err")
+		b.Log(strings.TrimSpace(string(msg)))
+		f, _ := os.Open(out)
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			var port, sent, read int
+			if _, err := fmt.Sscan(sc.Text(), &port, &sent, &read); err == nil {
+				clients[netip.AddrPortFrom(ClientIP4, uint16(port)).String()] = sess{sent, read}
+			}
+		}
+		f.Close()
+	}
+	b.StopTimer()
+	time.Sleep(500 * time.Millisecond)
+	if err := ft.Term(); err != nil {
+		b.Fatal(err)
+	}
+	type got struct{ start, req, resp int }
+	seen := map[string]*got{}
+	f, err := os.Open(events)
+	if err != nil {
+		b.Fatal(err)
+	}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var e struct{ Type, Client string }
+		if json.Unmarshal(sc.Bytes(), &e) != nil {
+			continue
+		}
+		g := seen[e.Client]
+		if g == nil {
+			g = &got{}
+			seen[e.Client] = g
+		}
+		switch e.Type {
+		case "session.start":
+			g.start++
+		case "request":
+			g.req++
+		case "response":
+			g.resp++
+		}
+	}
+	f.Close()
+	var lostSessions, lostEvents, wantEvents int
+	for c, s := range clients {
+		g := seen[c]
+		if g == nil || g.start == 0 {
+			lostSessions++
+			g = &got{}
+		}
+		wantEvents += 1 + s.sent + s.read
+		lostEvents += max(0, 1-g.start) + max(0, s.sent-g.req) + max(0, s.read-g.resp)
+	}
+	stopped := logFields(ft.Log(), "stopped")
+	rate := float64(len(clients)) / took.Seconds()
+	b.ReportMetric(float64(len(clients)), "sessions")
+	b.ReportMetric(rate, "sessions/s")
+	b.ReportMetric(float64(lostSessions), "sessions-lost")
+	b.ReportMetric(float64(lostEvents), "events-lost")
+	b.ReportMetric(float64(stopped["kernel_drops"]), "kernel-drops")
+	b.ReportMetric(cpuOf(ft.Proc).Seconds(), "ftptap-cpu-s")
+	fmt.Fprintf(os.Stderr, "storm: %d sessions at %.0f/s, ftptap %.2f CPU s: sessions lost %d, events lost %d of %d, kernel drops %d\n",
+		len(clients), rate, cpuOf(ft.Proc).Seconds(), lostSessions, lostEvents, wantEvents, stopped["kernel_drops"])
+	if lostSessions > 0 || lostEvents > 0 {
+		b.Errorf("%d sessions and %d of %d events lost", lostSessions, lostEvents, wantEvents)
+	}
+}

@@ -1,0 +1,156 @@
+package pipeline
+
+import (
+	"errors"
+	"sync"
+)
+
+// AheadOptions size the ring of a read-ahead source. Zero fields take the
+// defaults.
+type AheadOptions struct {
+	Batches int // batches in the ring; default 8
+	Frames  int // most frames in a batch; default 512
+	Bytes   int // a batch is sent once its frames hold this many bytes; default 256 KiB
+}
+
+// AheadSource reads another source ahead of its consumer, on a goroutine of
+// its own: frames are copied into a bounded ring of batches, reused, so
+// reading (file I/O, pcap parsing, the copy) runs on a second core while
+// the pipeline goroutine tracks. Frames come out in the order the source
+// gave them, with the same bytes, so the events are the same as without
+// it; only the time they take differs.
+//
+// It is for finite sources (capture files): a batch goes to the consumer
+// when it is full, at a tick and at the end, so on a live source a frame
+// could wait for the ones after it. A Frame's Data stays valid until the
+// next ReadFrame, as the Source contract says (in fact until the batch
+// after it is taken).
+type AheadSource struct {
+	src  Source
+	full chan *batch
+	free chan *batch
+	stop chan struct{}
+	wg   sync.WaitGroup
+	once sync.Once
+
+	cur  *batch // the batch being consumed; nil before the first
+	next int    // index of the next frame of cur
+	err  error  // the source's error, once reached
+}
+
+// batch is frames read ahead, their bytes back to back in buf.
+type batch struct {
+	buf    []byte
+	frames []Frame
+	err    error // the error the source returned after frames, if any
+}
+
+var errAheadClosed = errors.New("pipeline: read-ahead source closed")
+
+// ReadAhead starts reading src ahead. Close stops it (and does not close
+// src, which the caller owns).
+func ReadAhead(src Source, o AheadOptions) *AheadSource {
+	if o.Batches <= 0 {
+		o.Batches = 8
+	}
+	if o.Frames <= 0 {
+		o.Frames = 512
+	}
+	if o.Bytes <= 0 {
+		o.Bytes = 256 << 10
+	}
+	a := &AheadSource{
+		src:  src,
+		full: make(chan *batch, o.Batches),
+		free: make(chan *batch, o.Batches),
+		stop: make(chan struct{}),
+	}
+	for range o.Batches {
+		a.free <- &batch{buf: make([]byte, 0, o.Bytes+2048), frames: make([]Frame, 0, o.Frames)}
+	}
+	a.wg.Add(1)
+	go a.read(o)
+	return a
+}
+
+// read fills batches until the source ends or Close is called.
+func (a *AheadSource) read(o AheadOptions) {
+	defer a.wg.Done()
+	defer close(a.full)
+	for {
+		var b *batch
+		select {
+		case b = <-a.free:
+		case <-a.stop:
+			return
+		}
+		b.buf, b.frames, b.err = b.buf[:0], b.frames[:0], nil
+		for len(b.frames) < o.Frames && len(b.buf) < o.Bytes {
+			f, err := a.src.ReadFrame()
+			if err != nil {
+				b.err = err
+				break
+			}
+			if len(f.Data) > 0 {
+				// A frame that would not fit makes the buffer grow: the
+				// frames before it keep pointing at the old array,
+				// which nothing writes to any more.
+				off := len(b.buf)
+				b.buf = append(b.buf, f.Data...)
+				f.Data = b.buf[off:len(b.buf):len(b.buf)]
+			}
+			b.frames = append(b.frames, f)
+			if len(f.Data) == 0 {
+				break // a tick: time moved on, hand it over now
+			}
+		}
+		select {
+		case a.full <- b:
+		case <-a.stop:
+			return
+		}
+		if b.err != nil {
+			return
+		}
+	}
+}
+
+// ReadFrame returns the next frame of the source, or the error the source
+// returned after its last frame.
+func (a *AheadSource) ReadFrame() (Frame, error) {
+	for {
+		if a.err != nil {
+			return Frame{}, a.err
+		}
+		if a.cur != nil && a.next < len(a.cur.frames) {
+			a.next++
+			return a.cur.frames[a.next-1], nil
+		}
+		if a.cur != nil {
+			if a.cur.err != nil {
+				a.err = a.cur.err
+				continue
+			}
+			// Every frame of cur has been returned and the consumer
+			// has asked for the next: the last one's Data may go.
+			a.free <- a.cur
+			a.cur = nil
+		}
+		b, ok := <-a.full
+		if !ok {
+			a.err = errAheadClosed
+			continue
+		}
+		a.cur, a.next = b, 0
+	}
+}
+
+// Close stops the reading goroutine and waits for it. It is safe to call
+// more than once; ReadFrame must not be running.
+func (a *AheadSource) Close() error {
+	a.once.Do(func() {
+		close(a.stop)
+		a.wg.Wait()
+	})
+	return nil
+}
