@@ -11,7 +11,7 @@ CHECK_PLATFORMS := linux/amd64 linux/arm64 linux/arm linux/386 linux/riscv64 \
 # make test checks one platform of each other OS (linux/arm is built by test-arm).
 TEST_PLATFORMS := windows/amd64 darwin/arm64 freebsd/amd64
 
-.PHONY: help build test unit vet check cross test-arm package demo bench bench-scale bench-live fuzz
+.PHONY: help build test unit vet check cross test-arm package demo bench bench-scale bench-live fuzz soak test-web
 
 help: ## list the targets
 	@grep -hE '^[a-z][a-zA-Z_-]*:.*## ' $(MAKEFILE_LIST) | sort | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -50,19 +50,35 @@ test-arm: ## the unit and replay tests built for arm64 and arm (GOARM=6), run un
 package: cross ## Debian packages for arm64, armhf and amd64 into dist/ (nfpm)
 	VERSION=$(VERSION) OUT=$(DIST) cross/package.sh arm64 armhf amd64
 
+test-web: ## the page in headless Chromium only, screenshots into the directory FTPTAP_ARTIFACTS names (default: a temporary one)
+	$(GO) test -count=1 -v -run 'TestBrowser' ./web
+
 bench: ## benchmarks with figures; ftptap replay against tcpdump and tshark on generated captures (docs/performance.md)
-	$(GO) test -run='^$$' -bench=. -benchmem ./event ./decode ./pipeline ./tap ./leds ./natsbus
+	$(GO) test -run='^$$' -bench=. -benchmem ./event ./decode ./pipeline ./tap ./leds ./natsbus ./web
 	$(GO) test -run='^$$' -bench=. -benchtime=1x ./ftpstate -mem.sessions=100000
+	$(GO) test -run='^$$' -bench=BenchmarkSummaryMillion -benchtime=1x ./firmware
 	$(GO) test -run='^$$' -bench=. -benchtime=1x -timeout 60m ./internal/perf -perf
 
 bench-scale: ## the scaling table: replay at 1x, 10x, 100x the mixed capture, 1k/10k/100k open sessions (needs 15 GB in /tmp)
 	$(GO) test -run='^$$' -bench='Mixed|IdleReplay' -benchtime=1x -timeout 120m ./internal/perf -perf \
 		-perf.scales=1,10,100 -perf.sessions=1000,10000,100000 -perf.runs=1 -perf.drop-large
 
-fuzz: ## a short run of each fuzz target
-	$(GO) test -run='^$$' -fuzz=FuzzParseReply -fuzztime=20s ./ftpstate
-	$(GO) test -run='^$$' -fuzz=FuzzParseCommand -fuzztime=20s ./ftpstate
-	$(GO) test -run='^$$' -fuzz=FuzzTracker -fuzztime=30s ./ftpstate
+FUZZTIME ?= 20s
+FUZZ := $(GO) test -run='^$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s
+
+fuzz: ## a bounded run (FUZZTIME each, about 3 min in all) of every fuzz target; crashers land in testdata/fuzz
+	$(FUZZ) -fuzz=FuzzParseReply ./ftpstate
+	$(FUZZ) -fuzz=FuzzParseCommand ./ftpstate
+	$(FUZZ) -fuzz=FuzzTracker ./ftpstate
+	$(FUZZ) -fuzz=FuzzSegments ./ftpstate
+	$(FUZZ) -fuzz=FuzzEventJSON ./event
+	$(FUZZ) -fuzz=FuzzDecode ./decode
+	$(FUZZ) -fuzz=FuzzCaptureFile ./tap
+	$(FUZZ) -fuzz=FuzzSpoolSegment ./natsbus
+	$(FUZZ) -fuzz=FuzzConfig ./firmware
+
+soak: ## the lab captures replayed 3,000 times, time-shifted and clock-stepped, into the embedded NATS server: heap, goroutines, open files
+	$(GO) test -run='^$$' -bench=BenchmarkSoak -benchtime=3000x -timeout 60m ./pipeline
 
 demo: build ## ftptap inline on live FTP traffic in a lab of network namespaces (root)
 	BIN=$(BIN) ./lab/demo.sh

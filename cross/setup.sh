@@ -14,7 +14,9 @@ apt_pkgs=(make git ca-certificates gcc libc6-dev  # gcc: go test -race needs cgo
 	vsftpd curl lftp nftables iperf3 procps  # lab: real FTP servers and clients in namespaces
 	libsodium23 libssl3 libcap2 libpam0g libcrypt1  # lab: pure-ftpd's libraries (it conflicts with vsftpd, so the lab unpacks its package)
 	time  # benchmarks: peak RSS of ftptap, tcpdump and tshark
-	qemu-user-static systemd)  # cross: ARM tests under qemu-user; systemd-analyze, systemd-sysusers for the package
+	tshark  # pcapsave: Wireshark's reader checks the saved pcapng
+	qemu-user-static systemd  # cross: ARM tests under qemu-user; systemd-analyze, systemd-sysusers for the package
+	chromium fonts-dejavu-core)  # web: the page's tests in headless Chromium
 
 need=()
 for p in "${apt_pkgs[@]}"; do
@@ -86,5 +88,21 @@ if ! go_ok; then
 	echo "setup: Go $GO_MIN or newer is needed; found: $(go version 2>&1)" >&2
 	exit 1
 fi
+
+# A new login shell finds this Go too, so that the README's next commands
+# (make build, make demo) work after the quick start: setup puts its
+# directory on PATH in /etc/profile.d when it is not on the default PATH.
+gobin=$(dirname "$(command -v go)")
+profile_d=${FTPTAP_PROFILE_D:-/etc/profile.d}
+case ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:" in
+*":$gobin:"*) ;;
+*)
+	if [ "$(id -u)" = 0 ] || [ -w "$profile_d" ]; then
+		printf '# Written by ftptap cross/setup.sh: the Go it found or fetched, for login shells.\ncase ":$PATH:" in *":%s:"*) ;; *) PATH="%s:$PATH" ;; esac\n' \
+			"$gobin" "$gobin" >"$profile_d/ftptap-go.sh"
+		echo "setup: $profile_d/ftptap-go.sh puts $gobin on PATH for login shells (this one: . $profile_d/ftptap-go.sh)" >&2
+	fi
+	;;
+esac
 
 exec make "${1:-test}"

@@ -102,20 +102,3 @@ func TestDecodeIgnores(t *testing.T) {
 		t.Error("a cut SLL2 header decoded as TCP")
 	}
 }
-
-// FuzzDecode: any bytes, any supported link type, no panic; a decoded
-// payload lies within the frame.
-func FuzzDecode(f *testing.F) {
-	f.Add([]byte("\x02\x00\x00\x00\x00\x02\x02\x00\x00\x00\x00\x01\x08\x00E\x00\x00(\x00\x00\x00\x00@\x06\x00\x00\n\x00\x00\x02\n\x00\x00\x01\xc3P\x00\x15"), uint8(0))
-	links := []layers.LinkType{layers.LinkTypeEthernet, layers.LinkTypeRaw, layers.LinkTypeLinuxSLL, layers.LinkTypeNull, LinkTypeLinuxSLL2}
-	f.Fuzz(func(t *testing.T, data []byte, li uint8) {
-		d, err := New(links[int(li)%len(links)])
-		if err != nil {
-			t.Fatal(err)
-		}
-		var p event.Packet
-		if d.Decode(data, &p) && len(p.Payload) > len(data) {
-			t.Fatalf("payload of %d bytes from a %d-byte frame", len(p.Payload), len(data))
-		}
-	})
-}

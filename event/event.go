@@ -197,6 +197,17 @@ type Event struct {
 	Bytes      int64
 	Complete   bool
 	DurationMS int64
+	// Transfer numbers the transfer within the run (not in the JSON form):
+	// ftpstate.DataSegment.Transfer names the same transfer.
+	Transfer uint64
+	// Carving (transfer.end, when ftptap carves files): SHA256 is the hex
+	// SHA-256 of the carved file, Carved its path relative to the carving
+	// directory (empty: not carved), Gaps the bytes missing from the
+	// capture (zeros in the file). Carving fills them in before sinks see
+	// the event; SHA256 empty leaves all three out of the JSON form.
+	SHA256 string
+	Carved string
+	Gaps   int64
 	// DataNotSeen: the server's replies show a data connection was made,
 	// but it did not cross the tap, so Bytes is unknown (written as
 	// "data_seen":false in place of "bytes").
@@ -377,6 +388,11 @@ func (e *Event) AppendJSON(b []byte) []byte {
 		}
 		if e.Text != "" {
 			b = appendField(b, "text", e.Text)
+		}
+		if e.SHA256 != "" {
+			b = appendField(b, "sha256", e.SHA256)
+			b = appendField(b, "carved", e.Carved)
+			b = appendInt(b, "gaps", e.Gaps)
 		}
 	case TypeTLS:
 		b = appendField(b, "command", e.Command)

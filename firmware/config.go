@@ -47,6 +47,8 @@ type Config struct {
 	NATS    NATSConfig    `yaml:"nats"`
 	LEDs    LEDConfig     `yaml:"leds"`
 	Metrics MetricsConfig `yaml:"metrics"`
+	Carve   CarveConfig   `yaml:"carve"`
+	Web     WebConfig     `yaml:"web"`
 
 	src *configSource // nil: not read from a file
 }
@@ -127,6 +129,15 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.LEDs.validate(); err != nil {
+		return err
+	}
+	if err := c.Carve.validate(); err != nil {
+		return err
+	}
+	if err := c.Capture.Save.validate(); err != nil {
+		return err
+	}
+	if err := c.validateWeb(); err != nil {
 		return err
 	}
 	return nil

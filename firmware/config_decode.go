@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 )
@@ -19,7 +20,13 @@ import (
 func decodeStrict(b []byte, cfg any) error {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(b, &doc); err != nil {
-		return errors.New(strings.TrimPrefix(err.Error(), "yaml: "))
+		msg := strings.TrimPrefix(err.Error(), "yaml: ")
+		if !strings.Contains(msg, "line ") {
+			// Some of yaml.v3's errors (control characters, bad UTF-8)
+			// name no place: name the line of the first such byte.
+			msg = fmt.Sprintf("line %d: not YAML: %s", badByteLine(b), msg)
+		}
+		return errors.New(msg)
 	}
 	if doc.Kind == 0 || len(doc.Content) == 0 {
 		return nil // empty file: defaults
@@ -216,4 +223,21 @@ func wantOf(t reflect.Type) string {
 		return "a section of keys"
 	}
 	return t.String()
+}
+
+// badByteLine returns the line of the first byte YAML refuses (a control
+// character or invalid UTF-8), or the last line.
+func badByteLine(b []byte) int {
+	line := 1
+	for len(b) > 0 {
+		r, n := utf8.DecodeRune(b)
+		if r == utf8.RuneError && n <= 1 || r < 0x20 && r != '\t' && r != '\n' && r != '\r' || r == 0x7f {
+			return line
+		}
+		if r == '\n' {
+			line++
+		}
+		b = b[n:]
+	}
+	return line
 }

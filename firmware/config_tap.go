@@ -20,6 +20,8 @@ type CaptureConfig struct {
 	Filter string `yaml:"filter"`
 	// RingMiB is the size of each port's capture ring in MiB. Default: 8.
 	RingMiB int `yaml:"ring_mib"`
+	// Save keeps the FTP traffic as pcapng files (see SaveConfig).
+	Save SaveConfig `yaml:"save"`
 }
 
 // BridgeConfig is the bridge: key of the config: either true or false, or a

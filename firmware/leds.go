@@ -48,12 +48,18 @@ func reportDegraded(reason string, on bool) {
 	if p := ledPanel.Load(); p != nil {
 		p.SetDegraded(reason, on)
 	}
+	if w := webServer.Load(); w != nil {
+		w.SetDegraded(reason, on)
+	}
 }
 
-// reportPort tells the heartbeat LED whether a tap port is up.
+// reportPort tells the heartbeat LED (and the page) whether a tap port is up.
 func reportPort(side event.Side, up bool) {
 	if p := ledPanel.Load(); p != nil {
 		p.SetPort(side, up)
+	}
+	if w := webServer.Load(); w != nil {
+		w.SetPort(side, up)
 	}
 }
 
@@ -92,7 +98,7 @@ func ledFlags(fs *flag.FlagSet, cmd string) {
 		def = "the config's leds.mode, else gpio"
 	}
 	ledsFlag = ""
-	fs.StringVar(&ledsFlag, "leds", "", "LEDs: gpio (the configured pins), term (drawn on stderr), log (led events) or off (default: "+def+")")
+	fs.StringVar(&ledsFlag, "leds", "", "`MODE` of the LEDs: gpio (the configured pins), term (drawn on stderr), log (led events) or off (default: "+def+")")
 }
 
 // ledMode is the LED mode of a command: --leds, else (run) the config's,
@@ -312,11 +318,11 @@ func (e *prefixError) Unwrap() error { return e.err }
 func testLEDs(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("leds", stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: ftptap leds test [flags]\n\nLights each configured LED in turn and prints its role.\n\nflags:")
-		fs.PrintDefaults()
+		fmt.Fprintln(fs.Output(), "usage: ftptap leds test [flags]\n\nLights each configured LED in turn and prints its role.\n\nexample:\n  ftptap leds test --hold 2s\n\nflags:")
+		printFlags(fs)
 	}
-	configPath := fs.String("config", DefaultConfigPath, "config file")
-	hold := fs.Duration("hold", time.Second, "how long each LED stays lit")
+	configPath := fs.String("config", DefaultConfigPath, "config `FILE`")
+	hold := fs.Duration("hold", time.Second, "how long each LED stays lit (a `DURATION`)")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err

@@ -43,11 +43,18 @@ func main() {
 }
 
 func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+	switch {
+	case len(args) == 0:
 		usage(stderr)
-		if len(args) == 0 {
-			return 2
-		}
+		return 2
+	case args[0] == "--version" || args[0] == "-version":
+		args = []string{"version"}
+	case len(args) >= 2 && args[0] == "help":
+		// ftptap help replay: that command's help.
+		args = []string{args[1], "--help"}
+	case args[0] == "help" || args[0] == "-h" || args[0] == "--help" || args[0] == "-help":
+		// Asked for: on stdout, so that it pages and greps.
+		usage(stdout)
 		return 0
 	}
 	c, ok := commands[args[0]]
@@ -55,13 +62,21 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "ftptap: unknown command %q (try \"ftptap help\")\n", args[0])
 		return 2
 	}
+	if wantsHelp(args[1:]) {
+		// The command prints its usage on its error output: help that
+		// was asked for goes to stdout.
+		stderr = stdout
+	}
 	if err := c.run(ctx, args[1:], stdout, stderr); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
 		fmt.Fprintf(stderr, "ftptap %s: %v\n", c.name, err)
-		if errors.Is(err, errUsage) {
+		switch {
+		case errors.Is(err, errUsage):
 			return 2
+		case errors.Is(err, errInterrupted):
+			return 130
 		}
 		return 1
 	}
@@ -69,7 +84,7 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 func usage(w io.Writer) {
-	fmt.Fprintln(w, "usage: ftptap COMMAND [flags] [args]")
+	fmt.Fprintln(w, "usage: ftptap COMMAND [flags] [args]   (ftptap help COMMAND, ftptap --version)")
 	fmt.Fprintln(w, "\ncommands:")
 	names := make([]string, 0, len(commands))
 	for n := range commands {

@@ -35,7 +35,7 @@ func metricsFlags(fs *flag.FlagSet, cmd string) {
 	if cmd == "replay" {
 		return // a replay is over before anyone could scrape it
 	}
-	fs.StringVar(&metricsFlag, "metrics", "", "serve Prometheus /metrics on this management address (default: the config's metrics.listen; off: none)")
+	fs.StringVar(&metricsFlag, "metrics", "", "serve Prometheus /metrics on this management `ADDRESS` (host:port) (default: the config's metrics.listen; off: none)")
 }
 
 // statusCounters returns the figures of a running command, in a fixed
@@ -81,6 +81,7 @@ func statusCounters(env *sinkEnv) []event.Counter {
 			event.Counter{Name: "nats_connected", Value: conn},
 		)
 	}
+	c = append(c, carveCounters()...)
 	if panel := ledPanel.Load(); panel != nil {
 		for _, s := range panel.States() {
 			c = append(c, event.Counter{Name: "led_" + s.Role.String(), Value: int64(s.State)})

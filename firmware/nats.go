@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -36,7 +38,7 @@ func natsFlags(fs *flag.FlagSet, cmd string) {
 		def = "the config's nats.urls, else the embedded server"
 	}
 	natsFlag = ""
-	fs.StringVar(&natsFlag, "nats", "", "publish events to the NATS server at URL (several: comma-separated), or off (default: "+def+")")
+	fs.StringVar(&natsFlag, "nats", "", "publish events to the NATS server at `URL` (several: comma-separated), or off (default: "+def+")")
 }
 
 // natsLogf logs connection changes and trouble through slog (journald
@@ -92,7 +94,7 @@ func attachNATS(ctx context.Context, env *sinkEnv) (func() error, error) {
 				Type:   event.TypeAlert,
 				Time:   alertTime(env),
 				Kind:   natsOverflowAlert,
-				Detail: fmt.Sprintf("%d events were not published: the NATS queue or spool is full (is the server out of reach?)", n),
+				Detail: fmt.Sprintf("%d events were not published: the NATS queue or spool is full, or its disk (is the server out of reach?)", n),
 			})
 		},
 	}
@@ -103,7 +105,12 @@ func attachNATS(ctx context.Context, env *sinkEnv) (func() error, error) {
 	if len(urls) > 0 {
 		co := cfg.clientOptions(urls, tap)
 		co.Logf = natsLogf
-		if nc, err = natsbus.Dial(co); err != nil {
+		if env.cmd == "replay" {
+			// A person waits: fail now, naming the server and why.
+			if nc, err = natsbus.DialOnce(co); err != nil {
+				return nil, unreachable(urls, err)
+			}
+		} else if nc, err = natsbus.Dial(co); err != nil {
 			return nil, err
 		}
 		if cfg.JetStream != nil && !*cfg.JetStream {
@@ -298,4 +305,36 @@ func checkManagementAddr(cfg *Config, listen, key string) error {
 		}
 	}
 	return nil
+}
+
+// unreachable explains a failed first connection: nats.go reports a refused
+// connection only as "no servers available", so each server is dialled
+// once more to name the cause (connection refused, no such host).
+func unreachable(urls []string, err error) error {
+	var causes []string
+	for _, u := range urls {
+		pu, perr := url.Parse(u)
+		if perr != nil || pu.Host == "" {
+			continue
+		}
+		host := pu.Host
+		if pu.Port() == "" {
+			host = net.JoinHostPort(pu.Hostname(), "4222")
+		}
+		c, derr := net.DialTimeout("tcp", host, 2*time.Second)
+		if derr != nil {
+			var oe *net.OpError
+			if errors.As(derr, &oe) && oe.Err != nil {
+				derr = oe.Err
+			}
+			causes = append(causes, fmt.Sprintf("%s: %v", u, derr))
+			continue
+		}
+		c.Close()
+		causes = append(causes, fmt.Sprintf("%s: %v", u, err))
+	}
+	if len(causes) == 0 {
+		return err
+	}
+	return fmt.Errorf("nats: cannot reach %s", strings.Join(causes, "; "))
 }

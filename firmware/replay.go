@@ -3,8 +3,13 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
 
 	"github.com/ftptap/ftptap/event"
 	"github.com/ftptap/ftptap/pipeline"
@@ -18,16 +23,34 @@ func init() {
 func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("replay", stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: ftptap replay [flags] FILE...\n\nSeveral files are several tap ports (A, B, ...), merged by timestamp.\n\nflags:")
-		fs.PrintDefaults()
+		fmt.Fprint(fs.Output(), `usage: ftptap replay [flags] FILE...
+
+Runs the pipeline over capture files (pcap or pcapng, gzip-compressed or
+not; - reads standard input) and prints the events as JSON lines, or with
+--summary as tables. Several files are several tap ports (A, B, ...),
+merged by timestamp. A line on stderr says what was read.
+
+examples:
+  ftptap replay --tap lab1 capture.pcap
+  ftptap replay --summary porta.pcap portb.pcap
+  ftptap replay --types transfer.end,login,alert --host 10.0.0.5 capture.pcapng
+  tcpdump -i any -w - port 21 | ftptap replay -
+
+flags:
+`)
+		printFlags(fs)
 	}
-	tapID := fs.String("tap", "", "the tap's id in events (default: config, else the host name)")
+	tapID := fs.String("tap", "", "the tap's `ID` in events (default: config, else the host name)")
 	wantSummary := fs.Bool("summary", false, "print a readable table of sessions and transfers instead of events")
-	configPath := fs.String("config", "", "config file (default: none for replay)")
-	showPass := fs.Bool("show-passwords", false, "put PASS arguments into events")
+	configPath := fs.String("config", "", "config `FILE` (default: none for replay)")
+	showPass := fs.Bool("show-passwords", false, "put PASS arguments, and replies that echo them, into events")
+	types := fs.String("types", "", "print only events of these `TYPES`, comma-separated (transfer.end,login,alert); NATS gets all")
+	host := fs.String("host", "", "print only events with an end at `IP` (client, server or data connection); NATS gets all")
+	port := fs.String("port", "", "print only events with an end on TCP `PORT`; NATS gets all")
+	session := fs.String("session", "", "print only the events of session `N` (as the summary numbers it: 7 or s7); NATS gets all")
 	readAhead := fs.Bool("read-ahead", true, "read the files ahead on a second goroutine (same events, sooner)")
 	var ports portList
-	fs.Var(&ports, "control-port", "TCP port of FTP command channels (repeatable; default 21)")
+	fs.Var(&ports, "control-port", "TCP `PORT` of FTP command channels (repeatable; default 21)")
 	for _, o := range sinkOptions {
 		o.flags(fs, "replay")
 	}
@@ -39,6 +62,13 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fs.Usage()
 		return fmt.Errorf("%w: no capture file given", errUsage)
 	}
+	sel, err := parseSelection(*types, *host, *port, *session)
+	if err != nil {
+		return err
+	}
+	// The sinks (NATS) log through the default logger: the format of
+	// ftptap run.
+	slog.SetDefault(slog.New(slog.NewTextHandler(stderr, nil)))
 	cfg, err := LoadConfig(*configPath)
 	if err != nil {
 		return err
@@ -64,42 +94,143 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 
 	out := bufio.NewWriterSize(stdout, 64<<10)
 	var sum *summary
-	var sinks []pipeline.Sink
+	var sessions, printed uint64
+	sinks := []pipeline.Sink{pipeline.SinkFunc(func(ev *event.Event, _ []byte) {
+		if ev.Type == event.TypeSessionStart {
+			sessions++
+		}
+	})}
 	if *wantSummary {
-		sum = newSummary()
-		sinks = append(sinks, sum)
+		sum = newSummary(out)
+		sinks = append(sinks, filtered(sel, pipeline.SinkFunc(func(ev *event.Event, js []byte) {
+			printed++
+			sum.Event(ev, js)
+		})))
 	} else {
-		sinks = append(sinks, pipeline.SinkFunc(func(ev *event.Event, js []byte) {
+		sinks = append(sinks, filtered(sel, pipeline.SinkFunc(func(ev *event.Event, js []byte) {
+			printed++
 			out.Write(js)
 			out.WriteByte('\n')
-		}))
+		})))
 	}
 	p, err := pipeline.New(pipeline.Options{Tap: cfg.TapID(), Tracker: cfg.TrackerConfig(), Sinks: sinks})
 	if err != nil {
 		return err
 	}
-	closeSinks, err := attachSinks(ctx, &sinkEnv{cmd: "replay", cfg: cfg, pipeline: p})
+	closeSinks, err := attachSinks(ctx, &sinkEnv{cmd: "replay", cfg: cfg, pipeline: p, inputs: files})
 	if err != nil {
 		return err
 	}
+	start := time.Now()
 	var in pipeline.Source = src
-	if *readAhead {
+	// Standard input may stall (tcpdump -w - | ftptap replay -): read
+	// ahead, a frame could wait there for the ones after it, and Ctrl-C
+	// for the next batch. Files are read to their end at once.
+	if *readAhead && !slices.Contains(files, tap.Stdin) {
 		a := pipeline.ReadAhead(src, pipeline.AheadOptions{})
 		defer a.Close()
 		in = a
 	}
+	stopProgress := func() {}
+	if isTerminal(stderr) {
+		stopProgress = showProgress(stderr, src, p, start)
+	}
 	runErr := p.Run(ctx, in)
+	stopProgress()
 	closeErr := closeSinks()
 	if sum != nil {
 		sum.write(out)
 	}
-	if err := out.Flush(); err != nil {
-		return fmt.Errorf("write events: %w", err)
+	flushErr := out.Flush()
+
+	// The closing line: a replay that printed nothing says why.
+	st := &p.Stats
+	frames := st.Frames[0].Load() + st.Frames[1].Load() + st.Frames[2].Load()
+	line := fmt.Sprintf("ftptap replay: %s read (%d not TCP/IP), %s, %s", plural(frames, "frame"), st.NotTCP.Load(),
+		plural(sessions, "session"), plural(st.Events.Load(), "event"))
+	if sel != nil {
+		line += fmt.Sprintf(" (%d selected)", printed)
+	}
+	fmt.Fprintf(stderr, "%s in %s\n", line, time.Since(start).Round(time.Millisecond))
+	if ctx.Err() != nil {
+		return fmt.Errorf("%w: the events of the %s read are written", errInterrupted, plural(frames, "frame"))
+	}
+	if flushErr != nil {
+		return fmt.Errorf("write events: %w", flushErr)
 	}
 	if runErr != nil {
 		return runErr
 	}
 	return closeErr
+}
+
+// errInterrupted marks a command stopped by SIGINT or SIGTERM; main exits
+// 130, as a shell does for Ctrl-C.
+var errInterrupted = errors.New("interrupted")
+
+// plural writes n and the noun, in the plural unless n is 1.
+func plural[N ~int | ~int64 | ~uint64](n N, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// showProgress redraws one line on a terminal every half second: bytes
+// read, frames per second and, when the size is known, the time left. The
+// returned function stops it and clears the line.
+func showProgress(w io.Writer, src *tap.FileSource, p *pipeline.Pipeline, start time.Time) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(500 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				fmt.Fprint(w, "\r\x1b[K")
+				return
+			case <-t.C:
+				read, size := src.Progress()
+				st := &p.Stats
+				frames := st.Frames[0].Load() + st.Frames[1].Load() + st.Frames[2].Load()
+				fmt.Fprint(w, "\r\x1b[K"+progressLine(read, size, frames, time.Since(start)))
+			}
+		}
+	})
+	return func() {
+		close(done)
+		wg.Wait()
+	}
+}
+
+// progressLine is the text of the progress line.
+func progressLine(read, size int64, frames uint64, elapsed time.Duration) string {
+	s := "read " + humanBytes(read)
+	if size > 0 {
+		s += " of " + humanBytes(size)
+	}
+	if sec := elapsed.Seconds(); sec > 0 {
+		s += fmt.Sprintf(", %.0f frames/s", float64(frames)/sec)
+	}
+	if size > 0 && read > 0 && read < size {
+		left := time.Duration(float64(elapsed) * float64(size-read) / float64(read))
+		s += ", " + left.Round(time.Second).String() + " left"
+	}
+	return s
+}
+
+// humanBytes writes a size in bytes, KiB, MiB or GiB.
+func humanBytes(n int64) string {
+	switch {
+	case n < 1024:
+		return fmt.Sprintf("%d B", n)
+	case n < 1<<20:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	case n < 1<<30:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	}
+	return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
 }
 
 // portList is a repeatable flag of TCP ports.

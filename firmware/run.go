@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"strings"
 	"sync"
@@ -34,26 +35,35 @@ type runFlags struct {
 func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("run", stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, `usage: ftptap run --port-a IF --port-b IF [--no-bridge] [--tap ID] [--events FILE|-] [--config FILE]
+		fmt.Fprintln(fs.Output(), `usage: ftptap run --port-a IF --port-b IF [--no-bridge] [--tap ID] [--events FILE|-] [--config FILE]
 
 Captures on two interfaces, the ports of an inline tap, and reports every FTP
 session that crosses it. By default ftptap bridges the two ports (the kernel
 forwards, so the link survives ftptap); --no-bridge where something else
 forwards. Needs CAP_NET_RAW and, for the bridge, CAP_NET_ADMIN.
 
+Everything is checked before the ports are touched: a port that carries a
+global address or the default route (the management NIC) is refused unless
+--force.
+
+examples:
+  ftptap run --port-a eth1 --port-b eth2 --events -
+  ftptap run --config /etc/ftptap/config.yaml
+  ftptap run --port-a eth1 --port-b eth2 --no-bridge --nats off --events /var/log/ftptap.jsonl
+
 flags:`)
-		fs.PrintDefaults()
+		printFlags(fs)
 	}
 	var f runFlags
-	fs.StringVar(&f.portA, "port-a", "", "interface of tap port A (default: config port_a)")
-	fs.StringVar(&f.portB, "port-b", "", "interface of tap port B (default: config port_b)")
+	fs.StringVar(&f.portA, "port-a", "", "`IF`: interface of tap port A (default: config port_a)")
+	fs.StringVar(&f.portB, "port-b", "", "`IF`: interface of tap port B (default: config port_b)")
 	fs.BoolVar(&f.noBridge, "no-bridge", false, "do not bridge the ports: something else forwards (passive tap, SPAN)")
 	fs.BoolVar(&f.force, "force", false, "bridge a port even if it carries a global address or the default route (config bridge.force)")
-	fs.StringVar(&f.tapID, "tap", "", "the tap's id in events (default: config, else the host name)")
+	fs.StringVar(&f.tapID, "tap", "", "the tap's `ID` in events (default: config, else the host name)")
 	fs.StringVar(&f.events, "events", "", "write events as JSON lines to `FILE` (appended), or - for stdout (default: config events, else none)")
 	fs.StringVar(&f.config, "config", "", "config `FILE` (default: "+DefaultConfigPath+" if present)")
 	fs.BoolVar(&f.showPass, "show-passwords", false, "put PASS arguments into events")
-	fs.Var(&f.ports, "control-port", "TCP port of FTP command channels (repeatable; default 21)")
+	fs.Var(&f.ports, "control-port", "TCP `PORT` of FTP command channels (repeatable; default 21)")
 	for _, o := range sinkOptions {
 		o.flags(fs, "run")
 	}
@@ -148,13 +158,20 @@ func runTap(ctx context.Context, cfg *Config, stdout io.Writer, logger *slog.Log
 		}
 		sinks = append(sinks, events)
 	}
-	p, err := pipeline.New(pipeline.Options{Tap: cfg.TapID(), Tracker: cfg.TrackerConfig(), Sinks: sinks})
+	tc := cfg.TrackerConfig()
+	tc.ClockStep = liveClockStep
+	p, err := pipeline.New(pipeline.Options{Tap: cfg.TapID(), Tracker: tc, Sinks: sinks})
 	if err != nil {
 		events.Close()
 		return err
 	}
 	var capture atomic.Pointer[tap.LiveSource] // set once capture is open
-	env := &sinkEnv{cmd: "run", cfg: cfg, pipeline: p, live: true, counters: func() []event.Counter {
+	env := &sinkEnv{cmd: "run", cfg: cfg, pipeline: p, live: true, setDataFilter: func(eps []netip.AddrPort, pairs [][2]netip.Addr) error {
+		if l := capture.Load(); l != nil {
+			return l.SetDataFilter(&tap.DataFilter{Endpoints: eps, Pairs: pairs})
+		}
+		return nil
+	}, counters: func() []event.Counter {
 		if l := capture.Load(); l != nil {
 			return captureCounters(l.Stats())
 		}
@@ -193,11 +210,15 @@ func runTap(ctx context.Context, cfg *Config, stdout io.Writer, logger *slog.Log
 	// flushes the tracker.
 	var wg sync.WaitGroup
 	runCtx, stopWatchers := context.WithCancel(ctx)
-	wg.Add(2)
+	wg.Add(3)
 	go func() {
 		defer wg.Done()
 		<-runCtx.Done()
 		live.Close()
+	}()
+	go func() {
+		defer wg.Done()
+		watchPortLinks(runCtx, cfg, p.Inject, logger)
 	}()
 	go func() {
 		defer wg.Done()

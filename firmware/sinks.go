@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"flag"
+	"net/netip"
 
 	"github.com/ftptap/ftptap/event"
 	"github.com/ftptap/ftptap/pipeline"
@@ -24,6 +25,11 @@ type sinkEnv struct {
 	cfg      *Config
 	pipeline *pipeline.Pipeline
 	live     bool
+	inputs   []string // replay: the capture files, one per tap port
+	// setDataFilter tells the live source's kernel filter which data
+	// channels to pass (run: tap.LiveSource.SetDataFilter once capture is
+	// open); nil on replay.
+	setDataFilter func(eps []netip.AddrPort, pairs [][2]netip.Addr) error
 	// counters adds the source's own figures (run: kernel_drops) to status
 	// events and /metrics; nil: none. Safe to call from any goroutine.
 	counters func() []event.Counter

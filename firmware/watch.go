@@ -23,21 +23,26 @@ func init() {
 func runWatch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("watch", stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, `usage: ftptap watch [flags] [SUBJECT-FILTER]
+		fmt.Fprintln(fs.Output(), `usage: ftptap watch [flags] [SUBJECT-FILTER]
 
 Prints events as they come, as a table or as JSON lines. The filter is a NATS
 subject (default ftptap.>), e.g. 'ftptap.*.request.USER' (every USER command),
 'ftptap.lab1.response.227', 'ftptap.*.transfer.end', 'ftptap.*.alert.>'.
 
+examples:
+  ftptap watch
+  ftptap watch --server nats://10.0.0.5:4222 'ftptap.*.alert.>'
+  ftptap watch --json --count 10 'ftptap.lab1.transfer.end'
+
 flags:`)
-		fs.PrintDefaults()
+		printFlags(fs)
 	}
-	server := fs.String("server", "", "NATS server URL(s), comma-separated (default: the config's nats.urls, else "+defaultWatchServer+")")
+	server := fs.String("server", "", "NATS server `URL`(s), comma-separated (default: the config's nats.urls, else "+defaultWatchServer+")")
 	asJSON := fs.Bool("json", false, "print each event's JSON as it came")
-	count := fs.Int("count", 0, "exit after this many events (0: until interrupted)")
-	configPath := fs.String("config", DefaultConfigPath, "config file for the servers and credentials (its nats: section), if present")
-	creds := fs.String("creds", "", "NATS .creds file")
-	token := fs.String("token", "", "NATS token")
+	count := fs.Int("count", 0, "exit after `N` events (0: until interrupted)")
+	configPath := fs.String("config", DefaultConfigPath, "config `FILE` for the servers and credentials (its nats: section), if present")
+	creds := fs.String("creds", "", "NATS .creds `FILE`")
+	token := fs.String("token", "", "NATS `TOKEN`")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -52,6 +57,9 @@ flags:`)
 	}
 	if err := checkSubjectFilter(subject); err != nil {
 		return fmt.Errorf("%w: subject %q: %v", errUsage, subject, err)
+	}
+	if w := subjectWarning(subject); w != "" {
+		fmt.Fprintln(stderr, "ftptap watch: warning: "+w)
 	}
 	cfg, err := LoadConfig(*configPath)
 	if err != nil {
@@ -177,6 +185,7 @@ type watchEvent struct {
 	File       string           `json:"file"`
 	Direction  string           `json:"direction"`
 	Bytes      int64            `json:"bytes"`
+	DataSeen   *bool            `json:"data_seen"` // false: the data connection did not cross the tap
 	Complete   bool             `json:"complete"`
 	DurationMS int64            `json:"duration_ms"`
 	Kind       string           `json:"kind"`
@@ -191,7 +200,7 @@ type watchEvent struct {
 func formatRow(subject string, data []byte) string {
 	var e watchEvent
 	if err := json.Unmarshal(data, &e); err != nil || e.Type == "" {
-		return fmt.Sprintf("%-16s %-10s %-8s %-19s %q", "-", "-", "-", subject, truncate(string(data), 200))
+		return fmt.Sprintf("%-16s %-10s %-8s %-19s %q", "-", "-", "-", clean(subject, 64), truncate(string(data), 200))
 	}
 	ts := e.TS
 	if t, err := time.Parse(time.RFC3339Nano, e.TS); err == nil {
@@ -201,7 +210,23 @@ func formatRow(subject string, data []byte) string {
 	if sess == "" {
 		sess = "-"
 	}
-	return fmt.Sprintf("%-16s %-10s %-8s %-19s %s", ts, truncate(e.Tap, 10), sess, e.Type, truncate(e.detail(), 300))
+	// Strings from the wire (file names, replies) are escaped: a peer
+	// must not send escape sequences to the terminal.
+	return fmt.Sprintf("%-16s %-10s %-8s %-19s %s", clean(ts, 32), clean(e.Tap, 10), clean(sess, 8), clean(e.Type, 19), clean(e.detail(), 300))
+}
+
+// subjectWarning says why a subject filter outside ftptap.> likely
+// matches nothing: taps publish only under that prefix.
+func subjectWarning(subject string) string {
+	prefix := natsbus.Prefix + "."
+	if strings.HasPrefix(subject, prefix) || subject == natsbus.Prefix+".>" {
+		return ""
+	}
+	hint := prefix + subject
+	if subject == ">" {
+		hint = prefix + ">"
+	}
+	return fmt.Sprintf("subject filter %q is outside %s>, where taps publish: it may match no event (did you mean %q?)", subject, prefix, hint)
 }
 
 func truncate(s string, n int) string {
@@ -257,7 +282,13 @@ func (e *watchEvent) detail() string {
 		if !e.Complete {
 			state = "INCOMPLETE"
 		}
-		return fmt.Sprintf("%s %s %s %d B %d %s %s %d ms", e.Command, e.File, e.Direction, e.Bytes, e.Code, state, e.Mode, e.DurationMS)
+		bytes := fmt.Sprintf("%d B", e.Bytes)
+		if e.DataSeen != nil && !*e.DataSeen {
+			bytes = "data not seen"
+		}
+		return fmt.Sprintf("%s %s %s %s %d %s %s %d ms", e.Command, e.File, e.Direction, bytes, e.Code, state, e.Mode, e.DurationMS)
+	case "data.close":
+		return fmt.Sprintf("%s %s -> %s %s %s", e.Mode, e.From, e.To, humanBytes(e.Bytes), e.Reason)
 	case "tls":
 		return strings.TrimSpace(e.Command+" "+e.Arg) + ": command channel encrypted"
 	case "alert":

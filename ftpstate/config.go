@@ -27,6 +27,12 @@ type Config struct {
 	// case the reply announcing its port arrives later through the other
 	// tap port. Default: 2s.
 	SYNHold time.Duration
+	// ClockStep is the forward jump of packet time taken as a step of the
+	// clock (NTP setting it), not as time that passed: sessions do not time
+	// out in it. A jump back of more than 10s is always a step. Default: 24h
+	// (a replay may have long quiet gaps); a live tap, whose pipeline
+	// advances the clock every second, uses a minute.
+	ClockStep time.Duration
 
 	// MaxSessions caps the command channels tracked at once. Default: 4096.
 	MaxSessions int
@@ -67,7 +73,11 @@ type DataSegment struct {
 	Command  string
 	File     string
 	Offset   int64 // byte offset in the transfer's stream, from the sequence number
-	Payload  []byte
+	// Sender is true for a segment that travels the transfer's way (server
+	// to client for RETR and listings, client to server for uploads); the
+	// other direction of the connection has offsets of its own.
+	Sender  bool
+	Payload []byte
 }
 
 func (c *Config) withDefaults() Config {
@@ -87,6 +97,7 @@ func (c *Config) withDefaults() Config {
 	def(&d.DataTimeout, 30*time.Second)
 	def(&d.Linger, 5*time.Second)
 	def(&d.SYNHold, 2*time.Second)
+	def(&d.ClockStep, 24*time.Hour)
 	defi := func(p *int, v int) {
 		if *p <= 0 {
 			*p = v

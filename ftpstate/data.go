@@ -210,6 +210,8 @@ func (t *Tracker) newExpect(s *session, mode event.Mode, via string, ep, alt net
 		t.capHit(s, "too_many_expected", "more than %d data channels announced and not finished: the oldest are dropped", t.cfg.MaxExpected)
 		t.finishExpect(s.expects[0])
 	}
+	s.announced = true
+	t.stopAdopt(s)
 	e := &expectation{sess: s, mode: mode, via: via, endpoint: ep, alt: alt, at: t.now}
 	s.expects = append(s.expects, e)
 	s.current = e
@@ -406,7 +408,9 @@ func (t *Tracker) dataPacket(d *dataConn, p *event.Packet) {
 		if len(p.Payload) > 0 && t.cfg.OnData != nil && d.xfer != nil {
 			x := d.xfer
 			off := d.hi[dir] - int64(int32(d.hiSeq[dir]-end)) - int64(len(p.Payload))
-			t.cfg.OnData(&DataSegment{Session: d.sess.id, Transfer: x.id, Command: x.cmd, File: x.file, Offset: off, Payload: p.Payload})
+			t.seg = DataSegment{Session: d.sess.id, Transfer: x.id, Command: x.cmd, File: x.file, Offset: off, Sender: dir == senderDir(d, x), Payload: p.Payload}
+			t.cfg.OnData(&t.seg)
+			t.seg.Payload = nil
 		}
 	}
 	if f.Has(event.FlagFIN) {
@@ -530,6 +534,8 @@ func (t *Tracker) startTransfer(s *session, cmd, arg string) *transfer {
 	}
 	if e := s.current; e != nil && e.xfer == nil {
 		useExpect(x, e)
+	} else if s.midstream && !s.announced && !s.tls {
+		t.adoptFor(s, x)
 	} else if s.tls {
 		// Dark: the newest connection between the hosts is the best guess.
 		for i := len(s.conns) - 1; i >= 0; i-- {
@@ -542,6 +548,100 @@ func (t *Tracker) startTransfer(s *session, cmd, arg string) *transfer {
 	}
 	s.transfers = append(s.transfers, x)
 	return x
+}
+
+// adoptFor lets transfer x of a session caught mid-way, whose
+// announcement came before the capture began, take the data connection
+// between the session's two hosts: one whose SYN was held just before the
+// command (a passive client connects before it sends RETR), or the next
+// one (an active server connects after it).
+func (t *Tracker) adoptFor(s *session, x *transfer) {
+	if s.adopt == nil {
+		t.nAdopt++
+	}
+	s.adopt = x
+	n := len(t.held)
+	for i := n - 1; i >= 0; i-- { // newest first
+		h := &t.held[(t.heldNext+i)%n]
+		if h.used || h.time.IsZero() || t.now.Sub(h.time) > t.cfg.SYNHold || !h.flags.Has(event.FlagSYN) || h.flags.Has(event.FlagACK) || !t.betweenHosts(s, h.src, h.dst) {
+			continue
+		}
+		k := keyOf(h.src, h.dst)
+		if t.data[k] != nil {
+			continue
+		}
+		h.used = true
+		p := event.Packet{Time: h.time, Side: h.side, Src: h.src, Dst: h.dst, Seq: h.seq, Flags: h.flags}
+		t.openAdopted(k, s, &p)
+		d := t.data[k]
+		for j := 0; j < n && d != nil; j++ { // what else was held of it (its SYN-ACK), oldest first
+			h := &t.held[(t.heldNext+j)%n]
+			if h.used || h.time.IsZero() || keyOf(h.src, h.dst) != k {
+				continue
+			}
+			h.used = true
+			q := event.Packet{Time: h.time, Side: h.side, Src: h.src, Dst: h.dst, Seq: h.seq, Flags: h.flags}
+			t.dataPacket(d, &q)
+			d = t.data[k]
+		}
+		return
+	}
+}
+
+// betweenHosts reports whether a connection from src to dst goes between
+// the two hosts of session s, as a data connection would (the client to
+// the server, or the server to the client), on no control port.
+func (t *Tracker) betweenHosts(s *session, src, dst netip.AddrPort) bool {
+	c, v := s.client.Addr(), s.server.Addr()
+	if !(src.Addr() == c && dst.Addr() == v || src.Addr() == v && dst.Addr() == c) {
+		return false
+	}
+	return !t.isControlPort(src.Port()) && !t.isControlPort(dst.Port())
+}
+
+// adopter finds the session whose transfer waits for a data connection
+// from src to dst with no announcement (see adoptFor).
+func (t *Tracker) adopter(src, dst netip.AddrPort) *session {
+	if t.nAdopt == 0 {
+		return nil
+	}
+	for _, s := range t.order {
+		if s.adopt != nil && !s.ended && t.betweenHosts(s, src, dst) {
+			return s
+		}
+	}
+	return nil
+}
+
+// stopAdopt ends the wait of s for an unannounced data connection.
+func (t *Tracker) stopAdopt(s *session) {
+	if s.adopt != nil {
+		s.adopt = nil
+		t.nAdopt--
+	}
+}
+
+// openAdopted tracks the data connection of the transfer s waits for.
+func (t *Tracker) openAdopted(k connKey, s *session, p *event.Packet) {
+	x := s.adopt
+	t.stopAdopt(s)
+	if x == nil || x.ended || x.conn != nil {
+		return
+	}
+	if len(t.data) >= t.cfg.MaxDataConns {
+		t.capHit(nil, "too_many_data_conns", "more than %d data connections at once", t.cfg.MaxDataConns)
+		return
+	}
+	mode := event.ModePassive
+	if p.Src.Addr() == s.server.Addr() {
+		mode = event.ModeActive
+	}
+	d := &dataConn{sess: s, mode: mode, from: p.Src, to: p.Dst, state: dataSynSent, synTime: instantOf(p.Time), xfer: x}
+	x.conn = d
+	t.data[k] = d
+	s.conns = append(s.conns, d)
+	t.stats.DataConns++
+	t.dataPacket(d, p)
 }
 
 // useExpect ties transfer x to announcement e and to the connection made
@@ -604,7 +704,7 @@ func refusedCommand(x *transfer, code int) bool {
 	d := x.conn
 	// A passive connection the client made before sending the command
 	// is not an attempt for it: the server has not touched it yet.
-	return d == nil || d.state == dataOpen && !d.done && d.hi[0]+d.hi[1] == 0
+	return d == nil || d.state == dataOpen && !d.done && d.hi[0]+d.hi[1] == 0 && d.synTime < instantOf(x.start)
 }
 
 // releaseExpect gives the announcement of a refused transfer command back
@@ -653,7 +753,7 @@ func (t *Tracker) endTransferNow(x *transfer) {
 	}
 	x.ended = true
 	s := x.sess
-	ev := event.Event{Type: event.TypeTransferEnd, Command: x.cmd, File: x.file, Direction: x.dir, Code: x.code, Text: x.text}
+	ev := event.Event{Type: event.TypeTransferEnd, Command: x.cmd, File: x.file, Direction: x.dir, Code: x.code, Text: x.text, Transfer: x.id}
 	end := t.now
 	if x.replied {
 		end = x.replyTime
@@ -668,17 +768,7 @@ func (t *Tracker) endTransferNow(x *transfer) {
 		if !ev.Endpoint.IsValid() {
 			ev.Endpoint = d.to
 		}
-		// The sender: the server for downloads and listings, the client
-		// for uploads; the connecting side is the server in active mode.
-		senderIsFrom := d.mode == event.ModeActive
-		if x.dir == event.DirUpload {
-			senderIsFrom = !senderIsFrom
-		}
-		dir := 1
-		if senderIsFrom {
-			dir = 0
-		}
-		ev.Bytes = d.hi[dir]
+		ev.Bytes = d.hi[senderDir(d, x)]
 		if x.sizeHint > ev.Bytes && (x.sizeHint-ev.Bytes)%(1<<32) == 0 {
 			// Sequence numbers wrapped around 4 GiB between two segments
 			// in the capture: the announced size settles it.
@@ -702,12 +792,15 @@ func (t *Tracker) endTransferNow(x *transfer) {
 		if code == 0 {
 			code = x.code
 		}
-		t.alertOnce(s, "data_not_seen", "the server answered %s with %d, so a data connection was made, but it did not cross the tap: the tap sees only the command channel (a SPAN or mirror of port 21 alone, asymmetric routing, or a data path that bypasses the tap); such transfers report data_seen false and no byte count", x.cmd, code)
+		t.alertOnce(s, "data_not_seen", "the server answered %s with %d, so a data connection was made, but it did not cross the tap; this usually means the tap sees only the command channel (a SPAN or mirror of port 21 alone, asymmetric routing, or a data path that bypasses the tap); such transfers report data_seen false and no byte count", x.cmd, code)
 	}
 	ev.Complete = x.replied && x.code >= 200 && x.code < 300 && (d == nil || !d.rst || d.fin[0] || d.fin[1])
 	ev.DurationMS = end.Sub(x.start).Milliseconds()
 	ev.Time = t.now
 	t.emitEvent(s, &ev)
+	if s.adopt == x {
+		t.stopAdopt(s)
+	}
 	if i := slices.Index(s.transfers, x); i >= 0 {
 		s.transfers = slices.Delete(s.transfers, i, i+1)
 	}
@@ -717,4 +810,18 @@ func (t *Tracker) endTransferNow(x *transfer) {
 	if d != nil {
 		d.xfer = nil
 	}
+}
+
+// senderDir is the direction of d (0 from→to, 1 to→from) that carries
+// transfer x's bytes: the server sends downloads and listings, the client
+// uploads, and the connecting side is the server in active mode.
+func senderDir(d *dataConn, x *transfer) int {
+	senderIsFrom := d.mode == event.ModeActive
+	if x.dir == event.DirUpload {
+		senderIsFrom = !senderIsFrom
+	}
+	if senderIsFrom {
+		return 0
+	}
+	return 1
 }

@@ -461,3 +461,27 @@ func TestValidateReportsFirstField(t *testing.T) {
 		}
 	}
 }
+
+// TestReplyEchoesPassword: a reply that echoes the password (some servers
+// log the login line back) is redacted as the PASS request is, unless
+// ShowPasswords (issue 10).
+func TestReplyEchoesPassword(t *testing.T) {
+	for _, show := range []bool{false, true} {
+		tr, r, clock := newTracker(&Config{ShowPasswords: show})
+		k := newConn(tr, clock, "10.0.0.2:40000", "10.0.0.1:21", 1000, 5000)
+		k.handshake()
+		k.send(false, "220 ready\r\n")
+		k.send(true, "USER bob\r\n")
+		k.send(false, "331 Password required for bob.\r\n")
+		k.send(true, "PASS s3cr3t-pw\r\n")
+		k.send(false, "230 User bob logged in, PASS s3cr3t-pw, welcome. Your password s3cr3t-pw expires soon\r\n")
+		d := dialogue(r)
+		want := `< 230 "User bob logged in, PASS ****, welcome. Your password **** expires soon" [PASS]`
+		if show {
+			want = `< 230 "User bob logged in, PASS s3cr3t-pw, welcome. Your password s3cr3t-pw expires soon" [PASS]`
+		}
+		if !strings.Contains(d, want) || !show && strings.Contains(d, "s3cr3t") {
+			t.Errorf("ShowPasswords %v: events:\n%s\nwant %s", show, d, want)
+		}
+	}
+}

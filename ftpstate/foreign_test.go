@@ -398,3 +398,101 @@ end close
 		t.Errorf("%d sessions after a retransmitted FIN", n)
 	}
 }
+
+// TestLostTransferCommandUsesAnnouncement: the RETR after a PASV is
+// missing from the capture, but its 150 and 226 are there: the
+// announcement was used, not unused, and no transfer is made up for a
+// command nobody saw.
+func TestLostTransferCommandUsesAnnouncement(t *testing.T) {
+	tr, r, clock, k := loggedIn(nil)
+	pasv(k)
+	k.cseq += uint32(len("RETR f\r\n")) // lost
+	k.send(false, "150 Opening BINARY mode data connection for f (3 bytes).\r\n")
+	k.send(false, "226 Transfer complete.\r\n")
+	k.send(true, "PASV\r\n")
+	k.send(false, "227 Entering Passive Mode (10,0,0,1,156,65).\r\n")
+	tr.Flush(clock.Add(time.Second))
+	f := r.of(event.TypeDataFail)
+	if len(f) != 1 || f[0].Endpoint.String() != "10.0.0.1:40001" {
+		t.Errorf("data.fail = %+v, want only the second PASV's, unused at the end\n%s", f, dialogue(r))
+	}
+	if e := r.of(event.TypeTransferEnd); len(e) != 0 {
+		t.Errorf("transfer.end = %+v", e)
+	}
+}
+
+// TestRefusedAfterConnectUsesAnnouncement: the server connected back for
+// the RETR, then refused it: that command did use the PORT address (the
+// connection was attempted for it), and the LIST after it has none.
+func TestRefusedAfterConnectUsesAnnouncement(t *testing.T) {
+	tr, r, clock, k := loggedIn(nil)
+	k.send(true, "PORT 10,0,0,2,156,100\r\n")
+	k.send(false, "200 PORT command successful.\r\n")
+	k.send(true, "RETR f\r\n")
+	d := newConn(tr, clock, "10.0.0.1:20", "10.0.0.2:40036", 7000, 9000)
+	d.handshake()
+	k.send(false, "550 Permission denied.\r\n")
+	d.close()
+	k.send(true, "LIST\r\n")
+	k.send(false, "425 Use PORT or PASV first.\r\n")
+	e := r.of(event.TypeTransferEnd)
+	if len(e) != 2 || e[0].Mode != event.ModeActive || e[1].Mode != event.ModeUnknown {
+		t.Fatalf("transfer.end = %+v\n%s", e, dialogue(r))
+	}
+}
+
+// TestCutBeforeTransferAdoptsDataConn: the capture began between the
+// announcement and the transfer command. The session, caught mid-way, has
+// seen no announcement; the data connection between its two hosts is the
+// transfer's: the client's, held from just before RETR (passive), or the
+// server's, made after it (active).
+func TestCutBeforeTransferAdoptsDataConn(t *testing.T) {
+	t.Run("passive", func(t *testing.T) {
+		tr, r, clock := newTracker(nil)
+		k := newConn(tr, clock, "10.0.0.2:40000", "10.0.0.1:21", 1000, 5000)
+		d := newConn(tr, clock, "10.0.0.2:40001", "10.0.0.1:40000", 7000, 9000)
+		d.handshake()
+		k.send(true, "RETR f\r\n")
+		k.send(false, "150 Opening BINARY mode data connection for f (500 bytes).\r\n")
+		d.send(false, strings.Repeat("x", 500))
+		d.close()
+		k.send(false, "226 Transfer complete.\r\n")
+		e := r.of(event.TypeTransferEnd)
+		if len(e) != 1 || e[0].Bytes != 500 || e[0].DataNotSeen || e[0].Mode != event.ModePassive || !e[0].Complete {
+			t.Fatalf("transfer.end = %+v\n%s", e, dialogue(r))
+		}
+		if o := r.of(event.TypeDataOpen); len(o) != 1 || o[0].From.String() != "10.0.0.2:40001" {
+			t.Errorf("data.open = %+v", o)
+		}
+	})
+	t.Run("active", func(t *testing.T) {
+		tr, r, clock := newTracker(nil)
+		k := newConn(tr, clock, "10.0.0.2:40000", "10.0.0.1:21", 1000, 5000)
+		k.send(true, "NLST\r\n")
+		d := newConn(tr, clock, "10.0.0.1:20", "10.0.0.2:40036", 7000, 9000)
+		d.handshake()
+		k.send(false, "150 Here comes the directory listing.\r\n")
+		d.send(true, strings.Repeat("n", 30))
+		d.close()
+		k.send(false, "226 Directory send OK.\r\n")
+		e := r.of(event.TypeTransferEnd)
+		if len(e) != 1 || e[0].Bytes != 30 || e[0].Mode != event.ModeActive {
+			t.Fatalf("transfer.end = %+v\n%s", e, dialogue(r))
+		}
+	})
+	t.Run("not with an announcement in sight", func(t *testing.T) {
+		tr, r, clock := newTracker(nil)
+		k := newConn(tr, clock, "10.0.0.2:40000", "10.0.0.1:21", 1000, 5000)
+		k.send(true, "PASV\r\n")
+		k.send(false, "227 Entering Passive Mode (10,0,0,1,156,64).\r\n")
+		k.send(true, "RETR f\r\n")
+		k.send(false, "425 Failed to establish connection.\r\n")
+		k.send(true, "LIST\r\n")
+		d := newConn(tr, clock, "10.0.0.2:40001", "10.0.0.1:50000", 7000, 9000) // an unrelated connection
+		d.handshake()
+		k.send(false, "425 Use PORT or PASV first.\r\n")
+		if o := r.of(event.TypeDataOpen); len(o) != 0 {
+			t.Errorf("data.open = %+v", o)
+		}
+	})
+}

@@ -136,6 +136,27 @@ func TestCorpusFacts(t *testing.T) {
 				t.Errorf("complete transfers with bytes: %d, want 5 (4 RETR, 1 LIST)", n)
 			}
 		}},
+		{"cwd-navigation.pcap", nil, func(t *testing.T, evs []jsonEvent) {
+			// Only the command channel is in the capture: 687 RETRs
+			// answered 150 and 226, whose data connections did not
+			// cross the tap. Their bytes are unknown, not 0, and their
+			// announcements were used.
+			if n := count(evs, func(e jsonEvent) bool {
+				_, hasBytes := e["bytes"]
+				return e.s("type") == "transfer.end" && e.s("command") == "RETR" && e["data_seen"] == false && !hasBytes && e.n("code") == 226 && e["complete"] == true
+			}); n != 687 {
+				t.Errorf("RETRs with data_seen false and no bytes: %d, want 687", n)
+			}
+			if n := count(evs, typ("transfer.end")); n != 687 {
+				t.Errorf("transfer.end: %d, want 687", n)
+			}
+			if n := count(evs, typ("data.fail")); n != 0 {
+				t.Errorf("data.fail: %d, want 0", n)
+			}
+			if n := count(evs, alert("data_not_seen")); n != 1 {
+				t.Errorf("data_not_seen alerts: %d, want 1 (one per session)", n)
+			}
+		}},
 		{"pe-single.pcap", nil, func(t *testing.T, evs []jsonEvent) {
 			if n := count(evs, typ("data.open")); n != 1 {
 				t.Errorf("data.open: %d, want 1 (one data connection kept)", n)

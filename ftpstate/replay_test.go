@@ -101,6 +101,12 @@ func readCapture(t testing.TB, names ...string) *memSource {
 // replay runs the pipeline over capture files and returns the JSON lines.
 func replay(t testing.TB, cfg *ftpstate.Config, names ...string) []byte {
 	t.Helper()
+	return replaySource(t, cfg, readCapture(t, names...))
+}
+
+// replaySource runs the pipeline over frames read already.
+func replaySource(t testing.TB, cfg *ftpstate.Config, src *memSource) []byte {
+	t.Helper()
 	var out bytes.Buffer
 	w := bufio.NewWriter(&out)
 	p, err := pipeline.New(pipeline.Options{Tap: "test", Tracker: cfg, Sinks: []pipeline.Sink{pipeline.SinkFunc(func(ev *event.Event, js []byte) {
@@ -110,7 +116,7 @@ func replay(t testing.TB, cfg *ftpstate.Config, names ...string) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := p.Run(context.Background(), readCapture(t, names...)); err != nil {
+	if err := p.Run(context.Background(), src); err != nil {
 		t.Fatal(err)
 	}
 	w.Flush()

@@ -2,6 +2,7 @@ package ftpstate
 
 import (
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/ftptap/ftptap/event"
@@ -35,16 +36,19 @@ type session struct {
 	wait     []waitSeg // segments waiting for the other direction to catch up
 	waitSize int
 
-	user     string
-	loggedIn bool
-	quit     bool // QUIT was sent
-	quitOK   bool // and answered with 2xx
-	tls      bool // AUTH TLS/SSL accepted: the channel is dark
+	user       string
+	loggedIn   bool
+	quit       bool // QUIT was sent
+	quitOK     bool // and answered with 2xx
+	lostPrelim bool // a 1xx answered a command missing from the capture
+	tls        bool // AUTH TLS/SSL accepted: the channel is dark
 
 	expects   []*expectation // announced, not yet finished
 	conns     []*dataConn    // data connections
 	transfers []*transfer    // transfers not yet reported
 	current   *expectation   // the newest announcement, which the next transfer uses
+	announced bool           // an announcement was seen
+	adopt     *transfer      // caught mid-way before any announcement: takes the next connection between the hosts
 
 	halfClosed bool // one FIN seen
 	reset      bool
@@ -648,11 +652,19 @@ func (t *Tracker) response(s *session, code int, text string) {
 	cmd := ""
 	if pc != nil {
 		cmd = pc.cmd
+		if (cmd == "PASS" || cmd == "ACCT") && !t.cfg.ShowPasswords {
+			text = redactEcho(text, pc.arg)
+		}
 	}
 	ev := event.Event{Type: event.TypeResponse, Code: code, Text: text, Command: cmd}
 	t.emitEvent(s, &ev)
-	if pc == nil {
-		return
+	if pc == nil || pc.cmd == "" {
+		t.lostCommandReply(s, code)
+		if pc == nil {
+			return
+		}
+	} else if code >= 200 || code == 0 {
+		s.lostPrelim = false // the 1xx, if any, was this command's
 	}
 	final := code >= 200 || code == 0
 	switch pc.cmd {
@@ -697,6 +709,28 @@ func (t *Tracker) response(s *session, code int, text string) {
 	if pc.xfer != nil {
 		t.transferReply(pc.xfer, code, text, final)
 	}
+}
+
+// lostCommandReply watches the replies to commands missing from the
+// capture (or to none): a 1xx, then a final reply other than 425, is a
+// transfer whose command was lost, and it used the session's newest
+// announcement, which is then retired without being reported unused. No
+// transfer is reported: its command and file are unknown.
+func (t *Tracker) lostCommandReply(s *session, code int) {
+	if s.greeting {
+		return
+	}
+	if code >= 100 && code < 200 {
+		s.lostPrelim = true
+		return
+	}
+	if s.lostPrelim && code != 425 {
+		if c := s.current; c != nil && c.xfer == nil && !c.opened && !t.hasConn(c) {
+			c.unseen = true
+			t.finishExpect(c)
+		}
+	}
+	s.lostPrelim = false
 }
 
 // invalidResponse reports a server line without a reply code. It is shown
@@ -753,6 +787,7 @@ func (t *Tracker) endSession(s *session, reason string) {
 	for _, e := range append([]*expectation(nil), s.expects...) {
 		t.finishExpect(e)
 	}
+	t.stopAdopt(s)
 	s.ended = true
 	if s.reset || s.fin[0] || s.fin[1] {
 		t.rememberClosed(s.key())
@@ -764,4 +799,21 @@ func (t *Tracker) endSession(s *session, reason string) {
 		delete(t.dark, addrPair{s.client.Addr(), s.server.Addr()})
 	}
 	s.pending = nil
+}
+
+// redactEcho hides a password that a reply to PASS or ACCT echoes ("230
+// User logged in, PASS secret"), as the request's argument is hidden: after
+// "PASS " wherever it stands, and the bare password when it is long enough
+// not to match ordinary words of the reply by chance.
+func redactEcho(text, pass string) string {
+	if pass == "" || !strings.Contains(text, pass) {
+		return text
+	}
+	for _, pre := range []string{"PASS ", "pass ", "Pass "} {
+		text = strings.ReplaceAll(text, pre+pass, pre+"****")
+	}
+	if len(pass) >= 4 {
+		text = strings.ReplaceAll(text, pass, "****")
+	}
+	return text
 }

@@ -28,6 +28,7 @@ type Tracker struct {
 
 	held     []heldPacket // unmatched SYN/RST packets, a ring of cfg.MaxHeldSYNs
 	heldNext int
+	nAdopt   int                   // sessions with a transfer waiting for an unannounced data connection
 	greets   [detectSlots]greeting // possible FTP greetings on other ports (see detect)
 	greetN   int
 	closed   [closedSlots]closedConn // command channels seen to end lately (see wasClosed)
@@ -35,8 +36,14 @@ type Tracker struct {
 
 	nextID    uint64
 	nextXfer  uint64
-	now       time.Time
+	seg       DataSegment // handed to cfg.OnData: reused, so data segments do not allocate
+	now       time.Time   // the tracker's own time line: packet time plus shift
 	nextSweep time.Time
+
+	// The clock guard (see clock): the latest packet or Advance time as
+	// given, and the sum of the clock steps seen, taken out of it.
+	lastRaw time.Time
+	shift   time.Duration
 
 	out event.Event // the event being emitted (see emitEvent)
 
@@ -59,6 +66,7 @@ type Stats struct {
 	CapHits        uint64 // times a cap was hit
 	Anomalies      uint64 // anomalies seen, repeats reported once included
 	HeldMatched    uint64 // SYNs matched after being held
+	ClockSteps     uint64 // steps of the packet clock (see ClockStepAlert)
 }
 
 type connKey struct{ a, b netip.AddrPort }
@@ -150,9 +158,67 @@ func (t *Tracker) isControlPort(p uint16) bool {
 	return false
 }
 
+// ClockStepAlert is the alert kind of a step of the packet clock: a Pi has
+// no real-time clock, boots with a stale time, and NTP steps it, often by
+// months, forward or backward, while the tap runs; packet timestamps jump
+// with it.
+const ClockStepAlert = "clock_step"
+
+// Steps of the packet clock: a jump back by more than clockStepBack (more
+// than the reordering of two tap ports under load), or forward by more than
+// Config.ClockStep.
+const clockStepBack = 10 * time.Second
+
+// clock maps a packet (or Advance) time onto the tracker's time line. A
+// step of the clock is taken out: the tracker's time carries on from the
+// time before the step, as if no time had passed in it, so open sessions
+// survive, timeouts keep counting from where they were, and durations stay
+// true. Events carry the new clock (see emitEvent). Each step is reported
+// once, as a ClockStepAlert.
+func (t *Tracker) clock(raw time.Time) time.Time {
+	if raw.IsZero() {
+		return raw
+	}
+	if t.lastRaw.IsZero() {
+		t.lastRaw = raw
+		return raw.Add(t.shift)
+	}
+	d := raw.Sub(t.lastRaw)
+	switch {
+	case d > t.cfg.ClockStep || d < -clockStepBack:
+		t.shift -= d
+		t.lastRaw = raw
+		t.stats.ClockSteps++
+		dir := "forward"
+		if d < 0 {
+			dir, d = "back", -d
+		}
+		t.alert(nil, ClockStepAlert, "packet time stepped %s by %v (the clock was set): sessions, timeouts and durations carry on across the step", dir, d)
+	case d > 0:
+		t.lastRaw = raw
+	}
+	return raw.Add(t.shift)
+}
+
+// Now returns the tracker's current time on the clock of the packets
+// (after a clock step, the new clock); zero before the first packet.
+func (t *Tracker) Now() time.Time {
+	if t.now.IsZero() {
+		return t.now
+	}
+	return t.now.Add(-t.shift)
+}
+
 // Feed tracks one TCP segment. Segments must come in capture order (small
-// reorderings between tap ports are tolerated).
+// reorderings between tap ports are tolerated). Feed does not keep p.
 func (t *Tracker) Feed(p *event.Packet) {
+	raw := p.Time
+	p.Time = t.clock(raw)
+	t.feed(p)
+	p.Time = raw
+}
+
+func (t *Tracker) feed(p *event.Packet) {
 	t.stats.Packets++
 	if p.Time.After(t.now) {
 		t.now = p.Time
@@ -197,6 +263,10 @@ func (t *Tracker) newConn(k connKey, p *event.Packet) {
 		}
 		if s := t.darkSession(p.Src.Addr(), p.Dst.Addr()); s != nil {
 			t.openDarkData(k, s, p)
+			return
+		}
+		if s := t.adopter(p.Src, p.Dst); s != nil {
+			t.openAdopted(k, s, p)
 			return
 		}
 		t.hold(p)
@@ -301,6 +371,7 @@ func (t *Tracker) replayHeld(ep netip.AddrPort) {
 // Advance runs the timeouts due at now (packet time, or the wall clock of a
 // live tap when no packets come). Time never goes backwards.
 func (t *Tracker) Advance(now time.Time) {
+	now = t.clock(now)
 	if now.After(t.now) {
 		t.now = now
 	}
@@ -310,6 +381,7 @@ func (t *Tracker) Advance(now time.Time) {
 // Flush ends every open session with reason "shutdown" (or "quit" when QUIT
 // was answered), reporting open transfers and unused data channels first.
 func (t *Tracker) Flush(now time.Time) {
+	now = t.clock(now)
 	if now.After(t.now) {
 		t.now = now
 	}
@@ -397,6 +469,12 @@ func (t *Tracker) sweepSession(s *session) {
 func (t *Tracker) emitEvent(s *session, ev *event.Event) {
 	ev.Time = t.now
 	ev.Proto = event.ProtoFTP
+	if t.shift != 0 && !ev.Time.IsZero() {
+		ev.Time = ev.Time.Add(-t.shift) // the packets' clock, not the tracker's own
+	}
+	if ev.DurationMS < 0 {
+		ev.DurationMS = 0 // a packet reordered across a transfer's end
+	}
 	if s != nil {
 		ev.Session = s.id
 		ev.Client = s.client

@@ -3,9 +3,11 @@ package ftpstate_test
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/ftptap/ftptap/internal/truth"
+	"github.com/ftptap/ftptap/pipeline"
 )
 
 // TestGenTruth replays each lab capture of the corpus, both as the two tap
@@ -63,6 +65,91 @@ func TestLabTruth(t *testing.T) {
 			}
 			if len(tr.Sessions) == 0 {
 				t.Error("truth.json names no session")
+			}
+		})
+	}
+}
+
+// TestControlOnlyLabTruth replays the lab captures with every segment but
+// the command channels' removed, as a tap on a SPAN of port 21 alone sees
+// them: real servers' 150 and 226 with no data connection in sight. The
+// facts of the command channels must all be there; the transfers say
+// data_seen false instead of a byte count, no announcement a transfer used
+// is reported unused, and each session with such transfers has one
+// data_not_seen alert.
+func TestControlOnlyLabTruth(t *testing.T) {
+	dirs, err := filepath.Glob("testdata/lab/*")
+	if err != nil || len(dirs) == 0 {
+		t.Fatal("no lab captures in testdata/lab")
+	}
+	if _, err := os.Stat(corpusDir); err == nil {
+		gen, _ := filepath.Glob(filepath.Join(corpusDir, "gen", "*"))
+		dirs = append(dirs, gen...)
+	} else {
+		t.Logf("corpus not found at %s: its lab captures are skipped", corpusDir)
+	}
+	for _, dir := range dirs {
+		t.Run(filepath.Base(filepath.Dir(dir))+"-"+filepath.Base(dir), func(t *testing.T) {
+			tr, err := truth.Load(filepath.Join(dir, "truth.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			src := readCapture(t, filepath.Join(dir, "porta.pcap"), filepath.Join(dir, "portb.pcap"))
+			all := len(src.frames)
+			src.frames = slices.DeleteFunc(src.frames, func(f pipeline.Frame) bool {
+				tcp := tcpOf(f)
+				return tcp == nil || tcp.SrcPort != 21 && tcp.DstPort != 21
+			})
+			if len(src.frames) == all {
+				t.Fatalf("no data-channel frames to remove from %d", all)
+			}
+			out := replaySource(t, nil, src)
+			// What a control-only capture cannot show: byte counts,
+			// data connections and their failures.
+			used := map[string]bool{}
+			for i := range tr.Sessions {
+				s := &tr.Sessions[i]
+				for j := range s.Transfers {
+					x := &s.Transfers[j]
+					x.Bytes, x.DataFrom, x.DataTo = nil, "", ""
+					used[x.Endpoint] = true
+				}
+				s.DataFail = nil
+			}
+			misses, spurious := truth.Check(tr, out)
+			for _, m := range misses {
+				t.Error(m)
+			}
+			if spurious != 0 {
+				t.Errorf("%d spurious facts", spurious)
+			}
+			alerts := map[string]int{}
+			xfers := map[string]int{}
+			for _, e := range parseEvents(t, out) {
+				switch e.s("type") {
+				case "transfer.end":
+					_, hasBytes := e["bytes"]
+					if e.n("code") >= 200 && e.n("code") < 300 && (e["data_seen"] != false || hasBytes) {
+						t.Errorf("transfer.end %s %s: data_seen %v, bytes %v", e.s("command"), e.s("file"), e["data_seen"], e["bytes"])
+					}
+					if e["data_seen"] == false {
+						xfers[e.s("session")]++
+					}
+				case "data.fail":
+					if used[e.s("endpoint")] {
+						t.Errorf("data.fail %s %s: a transfer used it", e.s("endpoint"), e.s("reason"))
+					}
+				case "alert":
+					if e.s("kind") == "data_not_seen" {
+						alerts[e.s("session")]++
+					}
+				}
+			}
+			t.Logf("%d of %d frames kept; transfers without data per session: %v", len(src.frames), all, xfers)
+			for s, n := range xfers {
+				if alerts[s] != 1 {
+					t.Errorf("session %s: %d transfers without data, %d data_not_seen alerts, want 1", s, n, alerts[s])
+				}
 			}
 		})
 	}

@@ -426,3 +426,20 @@ func writeCert(t *testing.T, dir, name string, parent *x509.Certificate, parentK
 	c, _ := x509.ParseCertificate(der)
 	return c, key
 }
+
+// The server's warning about plaintext passwords is not logged for the
+// random passwords of ftptap's own users; it is for an admin password
+// given in clear.
+func TestPlaintextWarning(t *testing.T) {
+	for _, tt := range []struct {
+		admin AdminAuth
+		want  int
+	}{{AdminAuth{}, 0}, {AdminAuth{Token: "t"}, 0}, {AdminAuth{User: "ops", Password: "pw"}, 1}} {
+		var logs logLines
+		s := startServer(t, ServerOptions{StoreDir: t.TempDir(), Admin: tt.admin, Logf: logs.logf})
+		s.Close()
+		if got := logs.count("Plaintext passwords"); got != tt.want {
+			t.Errorf("admin %+v: %d warnings, want %d: %q", tt.admin, got, tt.want, logs.lines)
+		}
+	}
+}

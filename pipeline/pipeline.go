@@ -86,11 +86,16 @@ type Pipeline struct {
 	// with its error: Run reports them.
 	unsupported map[layers.LinkType]*linkFailure
 	pkt         event.Packet
+	frame       Frame // the frame handed to packet observers
 	seq         uint64
 	buf         []byte
 	queue       []event.Event // events waiting for dispatch (FIFO)
 	last        time.Time     // newest packet time
 	Stats       Stats
+
+	annotators []Annotator
+	dataObs    []DataObserver
+	packetObs  []PacketObserver
 
 	mu       sync.Mutex // guards injected
 	injected []event.Event
@@ -107,7 +112,17 @@ func New(opts Options) (*Pipeline, error) {
 	if p.seq > 0 {
 		p.seq--
 	}
-	p.tracker = ftpstate.New(opts.Tracker, p.emit)
+	tc := ftpstate.Config{}
+	if opts.Tracker != nil {
+		tc = *opts.Tracker
+	}
+	if tc.OnData == nil {
+		tc.OnData = p.onData
+	}
+	for _, sk := range opts.Sinks {
+		p.observe(sk)
+	}
+	p.tracker = ftpstate.New(&tc, p.emit)
 	return p, nil
 }
 
@@ -116,7 +131,10 @@ func New(opts Options) (*Pipeline, error) {
 func (p *Pipeline) Tracker() *ftpstate.Tracker { return p.tracker }
 
 // AddSink adds a sink; call it before Run.
-func (p *Pipeline) AddSink(s Sink) { p.opts.Sinks = append(p.opts.Sinks, s) }
+func (p *Pipeline) AddSink(s Sink) {
+	p.opts.Sinks = append(p.opts.Sinks, s)
+	p.observe(s)
+}
 
 // decoderFor returns the decoder of a link type, made once; nil for a link
 // type that cannot be decoded (also remembered, so such frames cost a
@@ -212,7 +230,12 @@ func (p *Pipeline) drainInjected() {
 // that sinks emit while handling them.
 func (p *Pipeline) dispatch() {
 	for i := 0; i < len(p.queue); i++ {
-		ev := &p.queue[i]
+		// A copy: annotators may Emit, which can move the queue.
+		e := p.queue[i]
+		ev := &e
+		for _, a := range p.annotators {
+			a.Annotate(ev)
+		}
 		p.seq++
 		ev.Seq = p.seq
 		ev.Tap = p.opts.Tap
@@ -258,10 +281,10 @@ func (p *Pipeline) Run(ctx context.Context, src Source) error {
 func (p *Pipeline) Feed(f Frame) {
 	if len(f.Data) == 0 {
 		if !f.Info.Timestamp.IsZero() {
-			if f.Info.Timestamp.After(p.last) {
-				p.last = f.Info.Timestamp
-			}
-			p.tracker.Advance(p.last)
+			// The tracker takes clock steps out (see ftpstate's clock):
+			// it gets the time as it is, and p.last follows its clock.
+			p.tracker.Advance(f.Info.Timestamp)
+			p.last = p.tracker.Now()
 			p.Stats.OpenSession.Store(int64(p.tracker.OpenSessions()))
 		}
 		p.drainInjected()
@@ -280,18 +303,32 @@ func (p *Pipeline) Feed(f Frame) {
 	}
 	if !d.Decode(f.Data, &p.pkt) {
 		p.Stats.NotTCP.Add(1)
+		if len(p.packetObs) > 0 {
+			p.frame = f
+			p.observePacket(&p.frame, nil)
+			p.frame = Frame{}
+		}
 		return
 	}
 	p.pkt.Time = f.Info.Timestamp
 	p.pkt.Side = f.Side
 	p.tracker.Feed(&p.pkt)
-	p.pkt.Payload = nil
+	p.last = p.tracker.Now()
 	if len(p.queue) > 0 {
 		// Sessions start and end with events only: the count is
 		// refreshed here, not for every frame.
 		p.Stats.OpenSession.Store(int64(p.tracker.OpenSessions()))
 		p.dispatch()
 	}
+	if len(p.packetObs) > 0 {
+		p.frame = f
+		p.observePacket(&p.frame, &p.pkt)
+		p.frame = Frame{}
+		if len(p.queue) > 0 {
+			p.dispatch()
+		}
+	}
+	p.pkt.Payload = nil
 	if p.nInject.Load() > 0 {
 		p.drainInjected()
 		p.dispatch()

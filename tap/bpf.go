@@ -2,6 +2,7 @@ package tap
 
 import (
 	"fmt"
+	"net/netip"
 	"slices"
 
 	"golang.org/x/net/bpf"
@@ -28,7 +29,12 @@ const packetOutgoing = 4
 // once, on its ingress port, even on kernels without
 // PACKET_IGNORE_OUTGOING), then applies filterProgram.
 func kernelFilter(f Filter, ports []uint16) ([]bpf.RawInstruction, error) {
-	prog, err := filterProgram(f, ports)
+	return kernelFilterData(f, ports, nil)
+}
+
+// kernelFilterData is kernelFilter with data channels (see DataFilter).
+func kernelFilterData(f Filter, ports []uint16, df *DataFilter) ([]bpf.RawInstruction, error) {
+	prog, err := filterProgramData(f, ports, df)
 	if err != nil {
 		return nil, err
 	}
@@ -56,10 +62,25 @@ func kernelFilter(f Filter, ports []uint16) ([]bpf.RawInstruction, error) {
 // first next header; IPv6 extension headers are rare on TCP and the decoder
 // does not follow them either.
 func filterProgram(f Filter, ports []uint16) ([]bpf.Instruction, error) {
+	return filterProgramData(f, ports, nil)
+}
+
+// filterProgramData is filterProgram with the data channels df names
+// passed whole by FilterFTP (nil: none; see DataFilter).
+func filterProgramData(f Filter, ports []uint16, df *DataFilter) ([]bpf.Instruction, error) {
+	var eps []netip.AddrPort
+	var pairs [][2]netip.Addr
+	if df != nil && f == FilterFTP {
+		eps, pairs = df.Endpoints, df.Pairs
+		if len(eps) > MaxDataEndpoints || len(pairs) > MaxHostPairs {
+			return nil, fmt.Errorf("tap: %d data endpoints and %d host pairs: at most %d and %d fit the kernel filter", len(eps), len(pairs), MaxDataEndpoints, MaxHostPairs)
+		}
+	}
+	dynamic := len(eps)+len(pairs) > 0
 	switch f {
 	case FilterAll:
 		return []bpf.Instruction{bpf.RetConstant{Val: snapLen}}, nil
-	case FilterFTP, FilterTCP:
+	case FilterFTP, FilterTCP, filterControl:
 	default:
 		return nil, fmt.Errorf("tap: unknown filter %v", f)
 	}
@@ -74,6 +95,16 @@ func filterProgram(f Filter, ports []uint16) ([]bpf.Instruction, error) {
 	}
 
 	var p asm
+	if dynamic {
+		// The kernel's checker (check_load_and_stores) wants every
+		// scratch cell stored before any load on every path, as it
+		// walks the program in order, returns included: store them all
+		// first.
+		p.add(bpf.LoadConstant{Dst: bpf.RegA, Val: 0})
+		for _, n := range []int{scratchIP, scratchTCP, scratchFamily} {
+			p.add(bpf.StoreScratch{Src: bpf.RegA, N: n})
+		}
+	}
 	vlanTypes := []uint32{0x8100, 0x88a8, 0x9100}
 	p.add(bpf.LoadAbsolute{Off: 12, Size: 2})
 	for _, v := range vlanTypes {
@@ -98,6 +129,9 @@ func filterProgram(f Filter, ports []uint16) ([]bpf.Instruction, error) {
 	p.jeq(0x86dd, "ip6", "drop")
 
 	p.label("ip4")
+	p.add(bpf.StoreScratch{Src: bpf.RegX, N: scratchIP})
+	p.add(bpf.LoadConstant{Dst: bpf.RegA, Val: 4})
+	p.add(bpf.StoreScratch{Src: bpf.RegA, N: scratchFamily})
 	p.add(bpf.LoadIndirect{Off: 9, Size: 1}) // protocol
 	p.jeq(6, "", "drop")
 	p.add(bpf.LoadIndirect{Off: 6, Size: 2}) // flags and fragment offset
@@ -110,6 +144,9 @@ func filterProgram(f Filter, ports []uint16) ([]bpf.Instruction, error) {
 	p.ja("tcp")
 
 	p.label("ip6")
+	p.add(bpf.StoreScratch{Src: bpf.RegX, N: scratchIP})
+	p.add(bpf.LoadConstant{Dst: bpf.RegA, Val: 6})
+	p.add(bpf.StoreScratch{Src: bpf.RegA, N: scratchFamily})
 	p.add(bpf.LoadIndirect{Off: 6, Size: 1}) // next header
 	p.jeq(6, "", "drop")
 	p.add(bpf.TXA{})
@@ -118,7 +155,21 @@ func filterProgram(f Filter, ports []uint16) ([]bpf.Instruction, error) {
 
 	// X is the offset of the TCP header.
 	p.label("tcp")
-	if f == FilterFTP {
+	if f == filterControl {
+		// The command channels only: what OpenControl reads.
+		p.add(bpf.LoadIndirect{Off: 0, Size: 2}) // source port
+		for _, port := range ports {
+			p.jeq(uint32(port), "pass", "")
+		}
+		p.add(bpf.LoadIndirect{Off: 2, Size: 2}) // destination port
+		for _, port := range ports {
+			p.jeq(uint32(port), "pass", "")
+		}
+		p.label("drop")
+		p.add(bpf.RetConstant{Val: 0})
+		p.label("pass")
+		p.add(bpf.RetConstant{Val: snapLen})
+	} else if f == FilterFTP {
 		p.add(bpf.LoadIndirect{Off: 13, Size: 1}) // flags
 		p.jset(0x07, "pass", "")                  // FIN, SYN or RST
 		// A sample of the rest: segments that start in the first MiB of
@@ -136,16 +187,161 @@ func filterProgram(f Filter, ports []uint16) ([]bpf.Instruction, error) {
 		for _, port := range ports {
 			p.jeq(uint32(port), "pass", "")
 		}
+		if dynamic {
+			p.ja("endpoints")
+		}
 		p.label("drop")
 		p.add(bpf.RetConstant{Val: 0})
 		p.label("pass")
 		p.add(bpf.RetConstant{Val: snapLen})
+		if dynamic {
+			// After the returns, so that no jump above reaches past
+			// the tables.
+			p.label("endpoints")
+			p.add(bpf.StoreScratch{Src: bpf.RegX, N: scratchTCP})
+			p.endpoints(eps)
+			p.pairs(pairs)
+			p.add(bpf.RetConstant{Val: 0})
+		}
 	} else {
 		p.add(bpf.RetConstant{Val: snapLen})
 		p.label("drop")
 		p.add(bpf.RetConstant{Val: 0})
 	}
 	return p.assemble()
+}
+
+// filterControl passes the segments of the command channels only (see
+// OpenControl); it is not a filter LiveOptions can name.
+const filterControl Filter = 100
+
+// Scratch memory of the filter: the offsets of the IP and TCP headers and
+// the IP version, for the data-channel endpoint table.
+const (
+	scratchIP = iota
+	scratchTCP
+	scratchFamily
+)
+
+// DataFilter names the data channels FilterFTP passes whole, besides what
+// it always passes.
+type DataFilter struct {
+	// Endpoints are announced data-channel endpoints: every segment to or
+	// from one passes.
+	Endpoints []netip.AddrPort
+	// Pairs are the two hosts of open command channels: segments between
+	// them pass when both ports are 20 or unprivileged (1024 and up), as
+	// every data connection's are. They let a data connection through
+	// before its announcement is known (see package datachan); traffic
+	// between other hosts, or to the pair's service ports, does not pass.
+	Pairs [][2]netip.Addr
+}
+
+// MaxDataEndpoints and MaxHostPairs bound a DataFilter: an endpoint takes
+// 14 (IPv4) or 26 (IPv6) instructions, a host pair up to 40, and a classic
+// BPF program has at most 4096.
+const (
+	MaxDataEndpoints = 96
+	MaxHostPairs     = 24
+)
+
+// pairs appends the host-pair table (see DataFilter.Pairs).
+func (p *asm) pairs(pairs [][2]netip.Addr) {
+	for k, pr := range pairs {
+		a, b := pr[0].Unmap(), pr[1].Unmap()
+		if a.Is4() != b.Is4() {
+			continue
+		}
+		fam := uint32(6)
+		src, dst := uint32(8), uint32(24)
+		if a.Is4() {
+			fam, src, dst = 4, 12, 16
+		}
+		next := fmt.Sprintf("pair%d_next", k)
+		rev := fmt.Sprintf("pair%d_rev", k)
+		ports := fmt.Sprintf("pair%d_ports", k)
+		dport := fmt.Sprintf("pair%d_dport", k)
+		pass := fmt.Sprintf("pair%d_pass", k)
+		p.add(bpf.LoadScratch{Dst: bpf.RegA, N: scratchFamily})
+		p.jeq(fam, "", next)
+		p.add(bpf.LoadScratch{Dst: bpf.RegX, N: scratchIP})
+		p.addr(src, a, rev)
+		p.addr(dst, b, rev)
+		p.ja(ports)
+		p.label(rev)
+		p.addr(src, b, next)
+		p.addr(dst, a, next)
+		p.label(ports)
+		p.add(bpf.LoadScratch{Dst: bpf.RegX, N: scratchTCP})
+		p.add(bpf.LoadIndirect{Off: 0, Size: 2})
+		p.jeq(20, dport, "")
+		p.jge(1024, dport, next)
+		p.label(dport)
+		p.add(bpf.LoadIndirect{Off: 2, Size: 2})
+		p.jeq(20, pass, "")
+		p.jge(1024, pass, next)
+		p.label(pass)
+		p.add(bpf.RetConstant{Val: snapLen})
+		p.label(next)
+	}
+}
+
+// addr compares the address at X+off with a, jumping to fail on the first
+// word that differs.
+func (p *asm) addr(off uint32, a netip.Addr, fail string) {
+	b := a.AsSlice()
+	for w := 0; w < len(b); w += 4 {
+		p.add(bpf.LoadIndirect{Off: off + uint32(w), Size: 4})
+		p.jeq(uint32(b[w])<<24|uint32(b[w+1])<<16|uint32(b[w+2])<<8|uint32(b[w+3]), "", fail)
+	}
+}
+
+// endpoints appends the endpoint table: a segment whose source or
+// destination is one of eps passes (its own return, so no jump reaches
+// past 255 instructions); one that matches none falls through, past the
+// table. The TCP header's offset is in scratch memory.
+func (p *asm) endpoints(eps []netip.AddrPort) {
+	var v4, v6 []netip.AddrPort
+	for _, ep := range eps {
+		if a := ep.Addr().Unmap(); a.Is4() {
+			v4 = append(v4, netip.AddrPortFrom(a, ep.Port()))
+		} else {
+			v6 = append(v6, ep)
+		}
+	}
+	n := 0
+	side := func(ep netip.AddrPort, portOff, addrOff uint32, next string) {
+		p.add(bpf.LoadScratch{Dst: bpf.RegX, N: scratchTCP})
+		p.add(bpf.LoadIndirect{Off: portOff, Size: 2})
+		p.jeq(uint32(ep.Port()), "", next)
+		p.add(bpf.LoadScratch{Dst: bpf.RegX, N: scratchIP})
+		b := ep.Addr().AsSlice()
+		for w := 0; w < len(b); w += 4 {
+			p.add(bpf.LoadIndirect{Off: addrOff + uint32(w), Size: 4})
+			p.jeq(uint32(b[w])<<24|uint32(b[w+1])<<16|uint32(b[w+2])<<8|uint32(b[w+3]), "", next)
+		}
+		p.add(bpf.RetConstant{Val: snapLen})
+	}
+	table := func(fam uint32, eps []netip.AddrPort, src, dst uint32, end string) {
+		if len(eps) == 0 {
+			return
+		}
+		p.add(bpf.LoadScratch{Dst: bpf.RegA, N: scratchFamily})
+		p.jeq(fam, end+"_body", "")
+		p.ja(end) // another family: the whole table is skipped
+		p.label(end + "_body")
+		for _, ep := range eps {
+			n++
+			mid, next := fmt.Sprintf("ep%d_src", n), fmt.Sprintf("ep%d_next", n)
+			side(ep, 2, dst, mid)
+			p.label(mid)
+			side(ep, 0, src, next)
+			p.label(next)
+		}
+		p.label(end)
+	}
+	table(4, v4, 12, 16, "ep4_end")
+	table(6, v6, 8, 24, "ep6_end")
 }
 
 // asm is a classic BPF program with symbolic jump targets.
@@ -174,6 +370,11 @@ func (p *asm) label(name string) {
 func (p *asm) jeq(v uint32, jt, jf string) {
 	p.jumps = append(p.jumps, jump{len(p.ins), jt, jf})
 	p.add(bpf.JumpIf{Cond: bpf.JumpEqual, Val: v})
+}
+
+func (p *asm) jge(v uint32, jt, jf string) {
+	p.jumps = append(p.jumps, jump{len(p.ins), jt, jf})
+	p.add(bpf.JumpIf{Cond: bpf.JumpGreaterOrEqual, Val: v})
 }
 
 func (p *asm) jset(v uint32, jt, jf string) {

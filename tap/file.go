@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync/atomic"
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
@@ -42,6 +43,8 @@ type capFile struct {
 	link layers.LinkType // of the frame read ahead
 	// curLink is the link type of cf.data (pcapng: of its interface).
 	curLink layers.LinkType
+	size    int64            // the file's size; 0: not known (a pipe)
+	read    atomic.Int64     // bytes read from the file so far
 	ng      *ngFraming       // pcapng only
 	ngr     *pcapgo.NgReader // pcapng only
 	buf     [2][]byte        // the frame returned and the one read ahead: no allocation per frame
@@ -116,14 +119,36 @@ func openCapture(name string) (*capFile, error) {
 	} else {
 		name = "stdin"
 	}
-	cf := &capFile{name: name, f: f}
-	fail := func(format string, args ...any) (*capFile, error) {
+	cf, err := newCapture(name, f)
+	if err != nil {
 		if f != os.Stdin {
 			f.Close()
 		}
+		return nil, err
+	}
+	cf.f = f
+	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
+		cf.size = st.Size()
+	}
+	return cf, nil
+}
+
+// newCapture reads the header of a pcap or pcapng stream, gzipped or not;
+// name is for errors.
+func newCapture(name string, in io.Reader) (cf *capFile, err error) {
+	defer func() {
+		// pcapgo's pcapng reader divides by a time resolution that can
+		// overflow to zero, and trusts lengths in the header blocks: a
+		// hostile header is one error, never a crash (FuzzCaptureFile).
+		if r := recover(); r != nil {
+			cf, err = nil, fmt.Errorf("tap: %s: malformed capture header (%v)", name, r)
+		}
+	}()
+	cf = &capFile{name: name}
+	fail := func(format string, args ...any) (*capFile, error) {
 		return nil, fmt.Errorf("tap: %s: "+format, append([]any{name}, args...)...)
 	}
-	var r io.Reader = bufio.NewReaderSize(f, 1<<16)
+	var r io.Reader = bufio.NewReaderSize(countingReader{in, &cf.read}, 1<<16)
 	magic, _ := r.(*bufio.Reader).Peek(24)
 	if len(magic) >= 2 && magic[0] == 0x1f && magic[1] == 0x8b {
 		zr, err := gzip.NewReader(r)
@@ -147,7 +172,7 @@ func openCapture(name string) (*capFile, error) {
 	case len(magic) < 4:
 		return fail("not a capture file (%d bytes: too short)", len(magic))
 	case bytes.Equal(magic[:4], []byte{0x0a, 0x0d, 0x0d, 0x0a}):
-		cf.ng = newNgFraming(r)
+		cf.ng = newNgFraming(&ngGuard{r: r})
 		ng, err := pcapgo.NewNgReader(cf.ng, pcapgo.NgReaderOptions{WantMixedLinkType: true})
 		if err != nil {
 			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || cf.ng.cut() {
@@ -156,6 +181,8 @@ func openCapture(name string) (*capFile, error) {
 			return fail("pcapng: %v", err)
 		}
 		cf.src, cf.ngr = ng, ng
+	case !isPcapMagic(magic[:4]):
+		return fail("not a pcap or pcapng file (it starts with %q)", magic[:min(len(magic), 8)])
 	default:
 		pr, err := pcapgo.NewReader(r)
 		if err != nil {
@@ -182,6 +209,17 @@ func openCapture(name string) (*capFile, error) {
 		cf.src, cf.link = pr, pr.LinkType()
 	}
 	return cf, nil
+}
+
+// isPcapMagic reports whether b starts a classic pcap file: microsecond
+// or nanosecond timestamps, either byte order.
+func isPcapMagic(b []byte) bool {
+	for _, m := range []uint32{0xa1b2c3d4, 0xa1b23c4d} {
+		if binary.LittleEndian.Uint32(b) == m || binary.BigEndian.Uint32(b) == m {
+			return true
+		}
+	}
+	return false
 }
 
 // checkLinkNumber refuses link types above 255 other than LINUX_SLL2:
@@ -249,6 +287,9 @@ func (s *FileSource) ReadFrame() (pipeline.Frame, error) {
 	}
 	cf := s.h[0]
 	fr := pipeline.Frame{Data: cf.data, Info: cf.ci, Side: cf.side, LinkType: cf.curLink}
+	if cf.ngr != nil && len(s.files) == 1 {
+		fr.Side = cf.ngPort(cf.ci.InterfaceIndex)
+	}
 	// fr.Data stays valid while the file reads ahead into its other
 	// buffer.
 	if err := cf.next(); err != nil {
@@ -260,6 +301,31 @@ func (s *FileSource) ReadFrame() (pipeline.Frame, error) {
 		heap.Fix(&s.h, 0)
 	}
 	return fr, nil
+}
+
+// Progress returns the bytes read so far from all files and their total
+// size; size is 0 when it is not known (standard input, a pipe). It may be
+// called from any goroutine.
+func (s *FileSource) Progress() (read, size int64) {
+	for _, cf := range s.files {
+		read += cf.read.Load()
+		if cf.size == 0 {
+			size = -1 << 62
+		}
+		size += cf.size
+	}
+	return read, max(size, 0)
+}
+
+type countingReader struct {
+	r io.Reader
+	n *atomic.Int64
+}
+
+func (c countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
 }
 
 // Close closes every file (not standard input).
@@ -288,4 +354,22 @@ func (h *fileHeap) Pop() any {
 	x := old[len(old)-1]
 	*h = old[:len(old)-1]
 	return x
+}
+
+// ngPort returns the tap port of a pcapng interface. An interface that
+// ftptap saved (pcapsave) describes itself as "tap port A" or "tap port B",
+// so a single saved file replays with both ports; any other interface is of
+// the file's own port.
+func (cf *capFile) ngPort(i int) event.Side {
+	intf, err := cf.ngr.Interface(i)
+	if err != nil {
+		return cf.side
+	}
+	switch intf.Description {
+	case "tap port A":
+		return event.SideA
+	case "tap port B":
+		return event.SideB
+	}
+	return cf.side
 }

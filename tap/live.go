@@ -219,3 +219,10 @@ var ErrNoInterface = errors.New("no such interface")
 
 // ErrInterfaceDown is wrapped by errors about an interface that is down.
 var ErrInterfaceDown = errors.New("interface is down")
+
+// SetDataFilter replaces the kernel filter of both ports with one that also
+// passes the data channels df names (with FilterFTP; the wider filters
+// pass them already; nil: none). The kernel swaps a socket's filter at once
+// (SO_ATTACH_FILTER on a live socket), so no frame is filtered by neither
+// program. It may be called from any goroutine.
+func (l *LiveSource) SetDataFilter(df *DataFilter) error { return l.s.setFilter(df) }

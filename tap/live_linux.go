@@ -39,13 +39,9 @@ type liveSource struct {
 }
 
 func openLive(names [2]string, o LiveOptions) (*liveSource, error) {
-	raw, err := kernelFilter(o.Filter, o.ControlPorts)
+	filter, err := sockFilter(o.Filter, o.ControlPorts, nil)
 	if err != nil {
 		return nil, err
-	}
-	filter := make([]unix.SockFilter, len(raw))
-	for i, ins := range raw {
-		filter[i] = unix.SockFilter{Code: ins.Op, Jt: ins.Jt, Jf: ins.Jf, K: ins.K}
 	}
 	s := &liveSource{opts: o, efd: -1, hold: 2*o.BlockTimeout + 2*time.Millisecond}
 	for i, name := range names {
@@ -222,4 +218,43 @@ func (s *liveSource) free() {
 		unix.Close(s.efd)
 		s.efd = -1
 	}
+}
+
+// sockFilter assembles the kernel filter into the kernel's form.
+func sockFilter(f Filter, ports []uint16, df *DataFilter) ([]unix.SockFilter, error) {
+	raw, err := kernelFilterData(f, ports, df)
+	if err != nil {
+		return nil, err
+	}
+	filter := make([]unix.SockFilter, len(raw))
+	for i, ins := range raw {
+		filter[i] = unix.SockFilter{Code: ins.Op, Jt: ins.Jt, Jf: ins.Jf, K: ins.K}
+	}
+	return filter, nil
+}
+
+// setFilter attaches a filter with data-channel endpoints to both rings.
+func (s *liveSource) setFilter(df *DataFilter) error {
+	if s.opts.Filter != FilterFTP {
+		return nil
+	}
+	filter, err := sockFilter(s.opts.Filter, s.opts.ControlPorts, df)
+	if err != nil {
+		return err
+	}
+	s.statsMu.Lock() // the rings' fds live while it is held
+	defer s.statsMu.Unlock()
+	if s.closed.Load() {
+		return net.ErrClosed
+	}
+	prog := unix.SockFprog{Len: uint16(len(filter)), Filter: &filter[0]}
+	for _, r := range s.rings {
+		if r == nil || r.fd < 0 {
+			continue
+		}
+		if err := unix.SetsockoptSockFprog(r.fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &prog); err != nil {
+			return r.opError("filter", err)
+		}
+	}
+	return nil
 }

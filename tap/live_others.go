@@ -20,3 +20,10 @@ func openLive([2]string, LiveOptions) (*liveSource, error) { return nil, errUnim
 func (*liveSource) readFrame() (pipeline.Frame, error) { return pipeline.Frame{}, errUnimplemented }
 func (*liveSource) close() error                       { return nil }
 func (*liveSource) stats() Stats                       { return Stats{} }
+func (*liveSource) setFilter(*DataFilter) error        { return errUnimplemented }
+
+type controlSource struct{}
+
+func openControl([2]string, []uint16) (*controlSource, error) { return nil, errUnimplemented }
+func (*controlSource) readFrame() (pipeline.Frame, error)     { return pipeline.Frame{}, errUnimplemented }
+func (*controlSource) close() error                           { return nil }

@@ -40,24 +40,6 @@ func cpuOf(p *Proc) time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-func iperfBytes(path string) (int64, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return 0, err
-	}
-	var r struct {
-		End struct {
-			SumReceived struct {
-				Bytes int64 `json:"bytes"`
-			} `json:"sum_received"`
-		} `json:"end"`
-	}
-	if err := json.Unmarshal(b, &r); err != nil {
-		return 0, err
-	}
-	return r.End.SumReceived.Bytes, nil
-}
-
 // BenchmarkLiveDownloads runs -downloads concurrent passive downloads of
 // big.bin (16 MiB) through the bridge, at full speed, while iperf3 pushes
 // TCP alongside, b.N rounds. It reports ftptap's CPU seconds per GB

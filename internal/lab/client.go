@@ -19,7 +19,7 @@ import (
 // Run is one run of a real FTP client in the client namespace and what it
 // said it did.
 type Run struct {
-	Tool       string // curl or lftp
+	Tool       string // curl, lftp or ftpclient
 	Args       []string
 	Start, End time.Time
 	Output     []byte // standard output
@@ -72,6 +72,33 @@ func (l *Lab) Lftp(ctx context.Context, script string) *Run {
 	r.Log, _ = os.ReadFile(trace)
 	os.Remove(trace)
 	r.Sessions = parseLftp(r.Log)
+	return r
+}
+
+// Scripted runs the lab's scripted client (internal/lab/ftpclient) in the
+// client namespace: it sends cmds to s one at a time, in this order and no
+// other (no PASV of its own before a transfer command). Its transcript is
+// its output.
+func (l *Lab) Scripted(ctx context.Context, s Server, cmds ...string) *Run {
+	bin, err := buildClient()
+	if err != nil {
+		return &Run{Tool: "ftpclient", Err: err}
+	}
+	r := l.client(ctx, bin, append([]string{s.Addr(false).String()}, cmds...), nil)
+	r.Tool = "ftpclient"
+	t := &Transcript{Server: s.Addr(false)}
+	for _, ln := range strings.Split(string(r.Output), "\n") {
+		switch {
+		case strings.HasPrefix(ln, "local_port="):
+			p, _ := strconv.Atoi(strings.TrimPrefix(ln, "local_port="))
+			t.LocalPort = uint16(p)
+		case strings.HasPrefix(ln, "> "):
+			t.Lines = append(t.Lines, Line{Sent: true, Text: ln[2:]})
+		case strings.HasPrefix(ln, "< "):
+			t.Lines = append(t.Lines, Line{Text: ln[2:]})
+		}
+	}
+	r.Sessions = []*Transcript{t}
 	return r
 }
 

@@ -43,11 +43,44 @@ func BuildFtptap() (string, error) {
 	return buildBin, buildErr
 }
 
-// CleanupBuild removes what BuildFtptap built.
+// CleanupBuild removes what BuildFtptap and the scripted client's build
+// built.
 func CleanupBuild() {
 	if buildBin != "" {
 		os.RemoveAll(filepath.Dir(buildBin))
 	}
+	if clientBin != "" {
+		os.RemoveAll(filepath.Dir(clientBin))
+	}
+}
+
+var (
+	clientOnce sync.Once
+	clientBin  string
+	clientErr  error
+)
+
+// buildClient builds the scripted FTP client (internal/lab/ftpclient) once
+// per process and returns its path.
+func buildClient() (string, error) {
+	clientOnce.Do(func() {
+		gobin, err := exec.LookPath("go")
+		if err != nil {
+			gobin = filepath.Join(runtime.GOROOT(), "bin", "go")
+		}
+		dir, err := os.MkdirTemp("", "ftplab-client-")
+		if err != nil {
+			clientErr = fmt.Errorf("lab: %w", err)
+			return
+		}
+		clientBin = filepath.Join(dir, "ftpclient")
+		cmd := exec.Command(gobin, "build", "-o", clientBin, "github.com/ftptap/ftptap/internal/lab/ftpclient")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			clientErr = fmt.Errorf("lab: build ftpclient: %w: %s", err, out)
+		}
+	})
+	return clientBin, clientErr
 }
 
 // Ftptap is ftptap run capturing on the lab's tap ports.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 )
@@ -83,6 +84,16 @@ var Scenarios = []Scenario{
 		Name:  "badlogin",
 		About: "a wrong password (530), then the right one and a download from the user's home",
 		Run:   (*Lab).badLogin,
+	},
+	{
+		Name:  "refused-retr",
+		About: "vsftpd refuses RETR of a missing file and of a directory (550); the LIST after them, with no new PASV, uses the same passive port, and an NLST the same PORT after a refused RETR",
+		Run:   (*Lab).refusedRetr,
+	},
+	{
+		Name:  "half-close",
+		About: "a client that closes without QUIT, and one whose FIN follows its QUIT before the 221 comes (the server's last reply after the client's FIN)",
+		Run:   (*Lab).halfClose,
 	},
 	{
 		Name:  "pasv-refused",
@@ -206,6 +217,51 @@ quit`, Vsftpd.IP4, dir, dir, src, dir))
 		}
 	}
 	return []*Run{r}, sums, nil
+}
+
+// refusedRetr drives vsftpd with the scripted client: transfer commands
+// the server refuses, each followed by one it serves on the same
+// announcement.
+func (l *Lab) refusedRetr(ctx context.Context) ([]*Run, map[string]string, error) {
+	r := l.Scripted(ctx, Vsftpd, "USER anonymous", "CWD pub", "TYPE I",
+		"PASV", "RETR nothere.bin", "RETR /", "LIST",
+		"PORT", "RETR nothere.bin", "NLST",
+		"QUIT")
+	if r.Err != nil {
+		return []*Run{r}, nil, r.Err
+	}
+	var codes []string
+	for _, ln := range r.Sessions[0].Lines {
+		if !ln.Sent && len(ln.Text) > 3 && ln.Text[3] == ' ' {
+			codes = append(codes, ln.Text[:3])
+		}
+	}
+	// Greeting, USER (the lab's vsftpd takes anonymous without a
+	// password), CWD, TYPE, PASV, two refused RETRs, the LIST's 150 and
+	// 226, PORT, the refused RETR, the NLST's 150 and 226, QUIT.
+	want := "220 230 250 200 227 550 550 150 226 200 550 150 226 221"
+	if got := strings.Join(codes, " "); got != want {
+		return []*Run{r}, nil, fmt.Errorf("vsftpd answered %s, want %s", got, want)
+	}
+	return []*Run{r}, nil, nil
+}
+
+// halfClose ends two vsftpd sessions from the client side: by closing the
+// command channel without QUIT, and by a FIN right behind QUIT.
+func (l *Lab) halfClose(ctx context.Context) ([]*Run, map[string]string, error) {
+	r1 := l.Scripted(ctx, Vsftpd, "USER anonymous", "CWD pub")
+	if r1.Err != nil {
+		return []*Run{r1}, nil, r1.Err
+	}
+	r2 := l.Scripted(ctx, Vsftpd, "USER anonymous", "-QUIT", "FIN")
+	runs := []*Run{r1, r2}
+	if r2.Err != nil {
+		return runs, nil, r2.Err
+	}
+	if !strings.Contains(string(r2.Output), "< 221 ") {
+		return runs, nil, fmt.Errorf("no 221 after the client's FIN:\n%s", r2.Output)
+	}
+	return runs, nil, nil
 }
 
 // Concurrent is how many sessions the concurrent scenario runs at once.

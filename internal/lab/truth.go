@@ -205,7 +205,12 @@ func sessionTruth(t *Transcript, ctl *Conn, conns []*Conn, used map[*Conn]bool, 
 			if cur == nil || cur.used {
 				continue
 			}
-			cur.used = true
+			// A command refused outright (a final 4xx or 5xx but 425 and
+			// 426, with no 1xx) leaves the announcement to the next
+			// transfer command: the server still listens, or still
+			// holds the PORT address.
+			refused := e.code >= 400 && e.code != 425 && e.code != 426 && !e.prelim
+			cur.used = !refused
 			x := truth.Transfer{
 				Command:   e.cmd,
 				File:      e.arg,
@@ -222,7 +227,7 @@ func sessionTruth(t *Transcript, ctl *Conn, conns []*Conn, used map[*Conn]bool, 
 			}
 			x.Complete = e.code == 226 || e.code == 250
 			var n int64
-			if c := cur.conn; c != nil && c.Answered {
+			if c := cur.conn; c != nil && c.Answered && !refused {
 				from := serverIP
 				if x.Direction == "upload" {
 					from = ctl.From.Addr()

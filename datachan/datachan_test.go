@@ -1,0 +1,100 @@
+package datachan_test
+
+import (
+	"net/netip"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/ftptap/ftptap/datachan"
+	"github.com/ftptap/ftptap/event"
+)
+
+var (
+	cli = netip.MustParseAddrPort("10.77.0.2:41186")
+	srv = netip.MustParseAddrPort("10.77.0.1:21")
+)
+
+func TestAnnounced(t *testing.T) {
+	ap := netip.MustParseAddrPort
+	tests := []struct {
+		name     string
+		payload  string
+		from     netip.AddrPort
+		toServer bool
+		want     []netip.AddrPort
+	}{
+		{"PORT", "PORT 10,77,0,2,192,79\r\n", cli, true, []netip.AddrPort{ap("10.77.0.2:49231")}},
+		{"PORT behind a NAT", "PORT 192,168,1,5,192,79\r\n", cli, true, []netip.AddrPort{ap("192.168.1.5:49231"), ap("10.77.0.2:49231")}},
+		{"EPRT v6", "EPRT |2|fd77::2|40000|\r\n", netip.MustParseAddrPort("[fd77::2]:5000"), true, []netip.AddrPort{ap("[fd77::2]:40000")}},
+		{"227", "227 Entering Passive Mode (10,77,0,1,156,68).\r\n", srv, false, []netip.AddrPort{ap("10.77.0.1:40004")}},
+		{"229", "229 Entering Extended Passive Mode (|||40100|)\r\n", srv, false, []netip.AddrPort{ap("10.77.0.1:40100")}},
+		{"pipelined in one segment", "200 OK\r\n227 =10,77,0,1,156,69\r\n", srv, false, []netip.AddrPort{ap("10.77.0.1:40005")}},
+		{"a reply from the client is not one", "227 (10,77,0,1,156,68)\r\n", cli, true, nil},
+		{"a command from the server is not one", "PORT 10,77,0,2,192,79\r\n", srv, false, nil},
+		{"malformed", "PORT 10,77,0,2,999,1\r\n227 no numbers\r\n", cli, true, nil},
+		{"other commands", "RETR f\r\nLIST\r\n", cli, true, nil},
+	}
+	for _, tt := range tests {
+		got := datachan.Announced([]byte(tt.payload), tt.from, tt.toServer)
+		if diff := cmp.Diff(tt.want, got, cmp.Comparer(func(a, b netip.AddrPort) bool { return a == b })); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", tt.name, diff)
+		}
+	}
+}
+
+// TestTable: endpoints join at data.expect or from Watch, leave at the end
+// of their connection or session, and the oldest give way past the cap.
+func TestTable(t *testing.T) {
+	var got []netip.AddrPort
+	sets := 0
+	var pairs [][2]netip.Addr
+	tb := datachan.New(func(eps []netip.AddrPort, ps [][2]netip.Addr) error {
+		got = append(got[:0], eps...)
+		pairs = append(pairs[:0], ps...)
+		sets++
+		return nil
+	}, nil)
+	ep := netip.MustParseAddrPort("10.77.0.1:40004")
+	ev := func(typ event.Type, sess uint64, e netip.AddrPort) {
+		tb.Event(&event.Event{Type: typ, Proto: event.ProtoFTP, Session: sess, Endpoint: e, To: e}, nil)
+	}
+	tb.Add(ep) // Watch saw the 227 first
+	ev(event.TypeDataExpect, 1, ep)
+	if len(got) != 1 || got[0] != ep || sets != 1 {
+		t.Fatalf("after the announcement: %v (%d sets)", got, sets)
+	}
+	ev(event.TypeDataClose, 1, ep)
+	if len(got) != 0 {
+		t.Errorf("after data.close: %v", got)
+	}
+	ev(event.TypeDataExpect, 2, ep)
+	ev(event.TypeSessionEnd, 2, netip.AddrPort{})
+	if len(got) != 0 {
+		t.Errorf("after session.end: %v", got)
+	}
+	// Host pairs: from Watch, confirmed by session.start, gone with the
+	// last session.end.
+	c, s := netip.MustParseAddr("10.77.0.2"), netip.MustParseAddr("10.77.0.1")
+	tb.AddPair(s, c)
+	tb.Event(&event.Event{Type: event.TypeSessionStart, Proto: event.ProtoFTP, Session: 3, Client: netip.AddrPortFrom(c, 1), Server: netip.AddrPortFrom(s, 21)}, nil)
+	tb.Event(&event.Event{Type: event.TypeSessionStart, Proto: event.ProtoFTP, Session: 4, Client: netip.AddrPortFrom(c, 2), Server: netip.AddrPortFrom(s, 21)}, nil)
+	tb.AddPair(c, s)
+	if len(pairs) != 1 {
+		t.Fatalf("pairs %v, want one", pairs)
+	}
+	tb.Event(&event.Event{Type: event.TypeSessionEnd, Proto: event.ProtoFTP, Session: 3, Client: netip.AddrPortFrom(c, 1), Server: netip.AddrPortFrom(s, 21)}, nil)
+	if len(pairs) != 1 {
+		t.Errorf("a pair with a session left went: %v", pairs)
+	}
+	tb.Event(&event.Event{Type: event.TypeSessionEnd, Proto: event.ProtoFTP, Session: 4, Client: netip.AddrPortFrom(c, 2), Server: netip.AddrPortFrom(s, 21)}, nil)
+	if len(pairs) != 0 {
+		t.Errorf("after the last session.end: pairs %v", pairs)
+	}
+	for i := range datachan.MaxEndpoints + 5 {
+		tb.Add(netip.AddrPortFrom(ep.Addr(), uint16(50000+i)))
+	}
+	if len(got) != datachan.MaxEndpoints || got[0].Port() != 50005 {
+		t.Errorf("past the cap: %d endpoints, the first %v", len(got), got[0])
+	}
+}

@@ -1,0 +1,5 @@
+//go:build !unix
+
+package web_test
+
+func setRcvbuf(fd uintptr, n int) {}
