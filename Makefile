@@ -11,7 +11,7 @@ CHECK_PLATFORMS := linux/amd64 linux/arm64 linux/arm linux/386 linux/riscv64 \
 # make test checks one platform of each other OS (linux/arm is built by test-arm).
 TEST_PLATFORMS := windows/amd64 darwin/arm64 freebsd/amd64
 
-.PHONY: help build test unit vet check cross test-arm package demo bench bench-scale bench-live fuzz soak test-web
+.PHONY: help build test unit vet check cross test-arm test-vm package demo bench bench-scale bench-live fuzz soak test-web
 
 help: ## list the targets
 	@grep -hE '^[a-z][a-zA-Z_-]*:.*## ' $(MAKEFILE_LIST) | sort | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -46,6 +46,10 @@ cross: ## static binaries for the Pi (linux arm64, armv7, armv6) and amd64 into 
 
 test-arm: ## the unit and replay tests built for arm64 and arm (GOARM=6), run under qemu-user
 	cross/test-arm.sh
+
+test-vm: ## ftptap on emulated Raspberry Pis and ARM kernels under QEMU: rings, transfers, GPIO LEDs (root; docs/vm.md)
+	GOOS=linux GOARCH=arm64 $(GO) vet -tags vmguest ./cross/vm
+	cross/vm/run.sh $(VM_GUESTS)
 
 package: cross ## Debian packages for arm64, armhf and amd64 into dist/ (nfpm)
 	VERSION=$(VERSION) OUT=$(DIST) cross/package.sh arm64 armhf amd64

@@ -16,7 +16,28 @@ apt_pkgs=(make git ca-certificates gcc libc6-dev  # gcc: go test -race needs cgo
 	time  # benchmarks: peak RSS of ftptap, tcpdump and tshark
 	tshark  # pcapsave: Wireshark's reader checks the saved pcapng
 	qemu-user-static systemd  # cross: ARM tests under qemu-user; systemd-analyze, systemd-sysusers for the package
-	chromium fonts-dejavu-core)  # web: the page's tests in headless Chromium
+	chromium fonts-dejavu-core  # web: the page's tests in headless Chromium
+	qemu-system-arm cpio)  # test-vm: emulated Raspberry Pis and ARM kernels, their initramfs
+
+# make test-vm builds its guests from Debian's packages for these
+# architectures (apt-get download), so apt must know them.
+vm_archs=(arm64 armel)
+if [ "${1:-test}" = test-vm ]; then
+	add=()
+	for a in "${vm_archs[@]}"; do
+		[ "$a" = "$(dpkg --print-architecture)" ] || dpkg --print-foreign-architectures | grep -x "$a" >/dev/null || add+=("$a")
+	done
+	if ((${#add[@]})); then
+		if [ "$(id -u)" != 0 ]; then
+			echo "setup: need root to add the architectures ${add[*]}" >&2
+			exit 1
+		fi
+		for a in "${add[@]}"; do
+			dpkg --add-architecture "$a"
+		done
+		flock /tmp/ftptap-apt.lock apt-get update -qq
+	fi
+fi
 
 need=()
 for p in "${apt_pkgs[@]}"; do

@@ -212,6 +212,8 @@ func TestSummaryTruth(t *testing.T) {
 	ev(event.Event{Type: event.TypeDataOpen, Endpoint: ep})
 	ev(event.Event{Type: event.TypeTransferEnd, Command: "RETR", File: "a\tb\x1b]0;pwned\x07.txt", Bytes: 1258291, Code: 226, Complete: true, Mode: event.ModePassive, Endpoint: ep})
 	ev(event.Event{Type: event.TypeTransferEnd, Command: "RETR", File: strings.Repeat("x", 600), Code: 550, Mode: event.ModePassive, Endpoint: netip.MustParseAddrPort("10.0.0.1:40002")})
+	// The replies show a data connection the tap did not see.
+	ev(event.Event{Type: event.TypeTransferEnd, Command: "STOR", File: "up.bin", Code: 226, Complete: true, DataNotSeen: true, Mode: event.ModePassive, Endpoint: ep})
 	for range 500 {
 		ev(event.Event{Type: event.TypeDataFail, Mode: event.ModeActive, Via: "PORT", Reason: "unused", Detail: "the server never connected"})
 	}
@@ -226,7 +228,8 @@ func TestSummaryTruth(t *testing.T) {
 		"  550  incomplete",
 		"500 × PORT announced, never used",
 		"500 × PORT announced, never used (s1): the server never connected",
-		"1 session, 2 transfers",
+		"1 session, 3 transfers",
+		"-  226  complete         0s  up.bin",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("summary lacks %q:\n%s", want, out)

@@ -56,7 +56,7 @@ type Config struct {
 // TimeoutConfig holds the tracker's timeouts, in packet time. Zero: default.
 type TimeoutConfig struct {
 	Idle    time.Duration `yaml:"idle"`     // session idle: 15m
-	Data    time.Duration `yaml:"data"`     // unanswered data SYN: 30s
+	Data    time.Duration `yaml:"data"`     // unanswered data SYN, untaken announcement: 30s
 	Linger  time.Duration `yaml:"linger"`   // transfer end halves: 5s
 	SYNHold time.Duration `yaml:"syn_hold"` // unmatched SYNs held: 2s
 }

@@ -166,10 +166,18 @@ func runTap(ctx context.Context, cfg *Config, stdout io.Writer, logger *slog.Log
 		return err
 	}
 	var capture atomic.Pointer[tap.LiveSource] // set once capture is open
+	// The sinks start before capture does: a data filter set meanwhile
+	// waits in pending and is applied once capture is open.
+	var filterMu sync.Mutex // guards pending
+	var pending *tap.DataFilter
 	env := &sinkEnv{cmd: "run", cfg: cfg, pipeline: p, live: true, setDataFilter: func(eps []netip.AddrPort, pairs [][2]netip.Addr) error {
+		f := &tap.DataFilter{Endpoints: eps, Pairs: pairs}
+		filterMu.Lock()
+		defer filterMu.Unlock()
 		if l := capture.Load(); l != nil {
-			return l.SetDataFilter(&tap.DataFilter{Endpoints: eps, Pairs: pairs})
+			return l.SetDataFilter(f)
 		}
+		pending = f
 		return nil
 	}, counters: func() []event.Counter {
 		if l := capture.Load(); l != nil {
@@ -203,7 +211,14 @@ func runTap(ctx context.Context, cfg *Config, stdout io.Writer, logger *slog.Log
 		return abort(captureError(err))
 	}
 	defer live.Close()
+	filterMu.Lock()
 	capture.Store(live)
+	if pending != nil {
+		if err := live.SetDataFilter(pending); err != nil {
+			logger.Warn("datachan: " + err.Error())
+		}
+	}
+	filterMu.Unlock()
 	src := &watchedSource{src: live, start: time.Now()}
 
 	// Close the source when ctx ends: that unblocks ReadFrame, and Run

@@ -49,7 +49,10 @@
 // carries a plain-language diagnosis. An announcement is reported unused
 // when the server refuses it (a 4xx or 5xx to PORT), when a newer one
 // replaces it with no connection made to it, when a transfer that took it
-// ends with no connection made, or when the session ends.
+// ends with no connection made, when no transfer command has taken it for
+// Config.DataTimeout (30 s) since it was made, or since a refused command
+// gave it back (below), with no connection made to it, or when the session
+// ends. Each is reported once.
 //
 // Announced addresses that are not the peer's own are reported: a private
 // one from a public peer (or 0.0.0.0) as a NAT that does not rewrite them,
@@ -84,6 +87,18 @@
 // the PORT address, and the next transfer command takes it, with a
 // connection the client already made to it. A 425 or 426 speaks of the
 // data connection itself, and retires the announcement with the transfer.
+//
+// An announcement reported unused for the timeout is still matched until a
+// newer one replaces it or the session ends. Servers differ in how long
+// they listen: vsftpd keeps its passive port open until the next transfer
+// command, however late; others close it after a while. So the report
+// says what the capture showed by then (nothing took it), and a
+// connection made to the same endpoint later is still the next transfer's,
+// with its data.open, rather than lost to a transfer of unknown mode: the
+// endpoint and the session's hosts make the match as sure as before the
+// timeout. A transfer command that takes an expired announcement and gets
+// no connection to it reports mode unknown and no endpoint, as nothing
+// shows that the server still listened there.
 //
 // When no data connection of a transfer crossed the tap but the server's
 // replies show one was made (a 1xx not followed by 425, or a 226 or 250

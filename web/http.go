@@ -154,6 +154,10 @@ const (
 )
 
 func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodHead {
+		w.Header().Set("Content-Type", "text/event-stream")
+		return
+	}
 	rc := http.NewResponseController(w)
 	s.mu.Lock()
 	switch {

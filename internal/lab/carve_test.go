@@ -73,7 +73,7 @@ func TestLiveCarve(t *testing.T) {
 				t.Fatalf("ftptap replay %s: %v", files[0], err)
 			}
 			checkTruth(t, "saved pcapng", p.Truth, fromSaved)
-			if diff := sameEvents(live, fromSaved); diff != "" {
+			if diff := SameEvents(live, fromSaved); diff != "" {
 				t.Errorf("live and the saved pcapng replayed differ:\n%s", diff)
 			}
 			if t.Failed() {

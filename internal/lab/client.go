@@ -47,14 +47,26 @@ type Line struct {
 // a curl run is at most one command channel per host. Its transcript
 // comes from curl's -v trace, its local port from --write-out.
 func (l *Lab) Curl(ctx context.Context, args ...string) *Run {
-	full := append([]string{"-v", "-sS", "--max-time", "60", "-w", "ftplab local_port=%{local_port}\\n"}, args...)
+	full := append(append([]string(nil), CurlArgs...), args...)
 	r := l.client(ctx, "curl", full, nil)
-	r.Sessions = parseCurl(r.Log)
-	if m := regexp.MustCompile(`ftplab local_port=(\d+)`).FindSubmatch(r.Output); m != nil && len(r.Sessions) == 1 {
-		p, _ := strconv.Atoi(string(m[1]))
-		r.Sessions[0].LocalPort = uint16(p)
-	}
+	r.Sessions = ParseCurl(r.Log, r.Output)
 	return r
+}
+
+// CurlArgs are the options Curl gives every curl run, before its own: a
+// trace for ParseCurl on stderr, its local port on stdout, a time limit.
+var CurlArgs = []string{"-v", "-sS", "--max-time", "60", "-w", "ftplab local_port=%{local_port}\\n"}
+
+// ParseCurl reads the transcripts of a curl run made with CurlArgs
+// elsewhere (in a virtual machine, say): trace is its stderr, output its
+// stdout.
+func ParseCurl(trace, output []byte) []*Transcript {
+	ts := parseCurl(trace)
+	if m := regexp.MustCompile(`ftplab local_port=(\d+)`).FindSubmatch(output); m != nil && len(ts) == 1 {
+		p, _ := strconv.Atoi(string(m[1]))
+		ts[0].LocalPort = uint16(p)
+	}
+	return ts
 }
 
 // LftpSettings are the lftp settings every Lftp run starts with: fail on

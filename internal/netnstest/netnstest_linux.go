@@ -129,9 +129,13 @@ func (l *Lab) Veth(t testing.TB, ns1 netns.NsHandle, n1 string, ns2 netns.NsHand
 	}
 }
 
+// Handle returns a route netlink handle in ns, closed when the test ends.
+// Only NETLINK_ROUTE: with no family named, netlink opens XFRM and
+// netfilter sockets too, which fail on a kernel that has them as modules
+// not loaded (Debian's, in make test-vm's guests).
 func (l *Lab) Handle(t testing.TB, ns netns.NsHandle) *netlink.Handle {
 	t.Helper()
-	h, err := netlink.NewHandleAt(ns)
+	h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# run.sh [GUEST...]: boot each guest under QEMU and run ftptap's scenario
+# in it (make test-vm). Guests: raspi3b (default: all of them). Prints one
+# line per guest: the QEMU machine, the kernel, the page size, what was
+# proven, the result and the time it took; exits non-zero if one failed.
+#
+# Kernels and roots come from Debian's packages (mkroot.sh) and are kept
+# in FTPTAP_VM_CACHE (default /var/cache/ftptap-vm), one folder per set of
+# package versions, so a run after the first fetches nothing. ftptap and
+# the guest's test binary are built fresh each time. Console logs go to
+# FTPTAP_VM_LOGS (default /tmp/ftptap-vm). Where QEMU is missing, each
+# guest is skipped with the reason. FTPTAP_VM_TIMEOUT bounds one guest
+# (seconds, default 420).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+cache=${FTPTAP_VM_CACHE:-/var/cache/ftptap-vm}
+logs=${FTPTAP_VM_LOGS:-/tmp/ftptap-vm}
+limit=${FTPTAP_VM_TIMEOUT:-420}
+mkdir -p "$cache" "$logs"
+
+# name|qemu|machine and options|Debian arch|kernel package|device tree|console|GOARCH|GOARM|what it proves
+guests=(
+	"raspi3b|qemu-system-aarch64|-M raspi3b|arm64|linux-image-arm64|broadcom/bcm2837-rpi-3-b.dtb|ttyAMA0|arm64||TPACKET_V3 rings, PASV+PORT through vsftpd/curl, events = truth = replay, 0 drops, LEDs on the BCM2835 GPIO"
+)
+
+want=("$@")
+failed=()
+summary=()
+for g in "${guests[@]}"; do
+	IFS='|' read -r name qemu machine arch kpkg dtb console goarch goarm proves <<<"$g"
+	if ((${#want[@]})) && [[ " ${want[*]} " != *" $name "* ]]; then
+		continue
+	fi
+	start=$SECONDS
+	if ! command -v "$qemu" >/dev/null; then
+		summary+=("$(printf '%-8s %-40s SKIP: %s not found (apt-get install qemu-system-arm)' "$name" "" "$qemu")")
+		continue
+	fi
+	if ! dpkg --print-foreign-architectures | grep -x "$arch" >/dev/null && [ "$(dpkg --print-architecture)" != "$arch" ]; then
+		echo "test-vm: $name: Debian architecture $arch not added: dpkg --add-architecture $arch; apt-get update (cross/setup.sh test-vm does it)" >&2
+		failed+=("$name")
+		continue
+	fi
+
+	# The kernel and root, built once per set of package versions.
+	key=$(apt-cache policy "$kpkg:$arch" busybox-static:"$arch" vsftpd:"$arch" curl:"$arch" tcpdump:"$arch" nftables:"$arch" |
+		awk '/Candidate:/ { print $2 }' | sha256sum | cut -c1-12)
+	parts="$cache/$arch-$kpkg-$key"
+	if [ ! -e "$parts/root.cpio.gz" ]; then
+		echo "test-vm: $name: building its kernel and root from Debian's packages into $parts" >&2
+		cross/vm/mkroot.sh "$arch" "$kpkg" "$parts"
+	fi
+	kver=$(awk '$1 ~ /^linux-image-/ { sub(/^linux-image-/, "", $1); print $1 }' "$parts/packages.txt")
+
+	# ftptap and the guest's test binary, for the guest's CPU.
+	tmp=$(mktemp -d)
+	mkdir -p "$tmp/root"
+	env CGO_ENABLED=0 GOOS=linux GOARCH="$goarch" ${goarm:+GOARM="$goarm"} \
+		go build -trimpath -ldflags "-s -w" -o "$tmp/root/ftptap" ./firmware
+	env CGO_ENABLED=0 GOOS=linux GOARCH="$goarch" ${goarm:+GOARM="$goarm"} \
+		go test -c -tags vmguest -ldflags "-s -w" -o "$tmp/root/init" ./cross/vm
+	(cd "$tmp/root" && printf '%s\n' . init ftptap | cpio -o -H newc --quiet | gzip -1) >"$tmp/overlay.cpio.gz"
+	cat "$parts/root.cpio.gz" "$tmp/overlay.cpio.gz" >"$tmp/initrd"
+
+	log="$logs/$name.log"
+	: >"$log"
+	# shellcheck disable=SC2086 # machine holds several options
+	"$qemu" $machine -kernel "$parts/vmlinuz" ${dtb:+-dtb "$parts/dtbs/$dtb"} -initrd "$tmp/initrd" \
+		-append "console=$console rdinit=/init panic=-1 quiet -- -test.v -test.timeout $((limit - 60))s" \
+		-display none -monitor none -serial "file:$log" -no-reboot </dev/null >"$tmp/qemu.out" 2>&1 &
+	qpid=$!
+	boot=$SECONDS
+	result=
+	while :; do
+		if grep -q '^ftptap-vm: exit ' "$log"; then
+			result=$(awk '/^ftptap-vm: exit / { print $3; exit }' "$log" | tr -d '\r')
+			break
+		fi
+		if ! kill -0 "$qpid" 2>/dev/null; then
+			break
+		fi
+		if ((SECONDS - boot > limit)); then
+			echo "test-vm: $name: no result after ${limit}s" >&2
+			break
+		fi
+		sleep 1
+	done
+	kill "$qpid" 2>/dev/null || true
+	wait "$qpid" 2>/dev/null || true
+	took=$((SECONDS - start))
+	page=$(awk '/^ftptap-vm: kernel / { print $NF; exit }' "$log" | tr -d '\r')
+	if [ "$result" = 0 ]; then
+		res=PASS
+	else
+		res=FAIL
+		failed+=("$name")
+		echo "test-vm: $name: FAIL (exit ${result:-none}); console log $log:" >&2
+		tail -n 80 "$log" >&2
+		cat "$tmp/qemu.out" >&2
+	fi
+	grep '^ftptap-vm: ' "$log" | tr -d '\r' | sed "s/^ftptap-vm:/  $name:/" >&2 || true
+	summary+=("$(printf '%-8s %-20s kernel %-16s page %-5s %-4s %4ds  %s' "$name" "${machine#-M }" "$kver" "${page:-?}" "$res" "$took" "$proves")")
+	rm -rf "$tmp"
+done
+
+for s in "${summary[@]}"; do
+	echo "$s"
+done
+if ((${#failed[@]})); then
+	echo "test-vm: FAIL: ${failed[*]}" >&2
+	exit 1
+fi
