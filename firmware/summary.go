@@ -28,6 +28,7 @@ type summary struct {
 	transfers int
 	alerts    map[string]*sumGroup // by kind
 	fails     map[string]*sumGroup // by what failed: "PORT announced, never used"
+	tftp      sumTFTP
 }
 
 // sumGroup is a repeated alert or failure.
@@ -71,6 +72,10 @@ const (
 
 func (s *summary) Event(ev *event.Event, _ []byte) {
 	if ev.Session == 0 {
+		return
+	}
+	if ev.Proto == event.ProtoTFTP {
+		s.tftpEvent(ev)
 		return
 	}
 	ss := s.open[ev.Session]
@@ -223,7 +228,8 @@ func (s *summary) write(w io.Writer) {
 	}
 	writeGroups(w, "DATA-CHANNEL FAILURES", s.fails)
 	writeGroups(w, "ALERTS", s.alerts)
-	fmt.Fprintf(w, "\n%s, %s\n", plural(s.sessions, "session"), plural(s.transfers, "transfer"))
+	s.writeTFTP(w)
+	fmt.Fprintf(w, "\n%s, %s%s\n", plural(s.sessions, "session"), plural(s.transfers, "transfer"), s.tftpTotal())
 }
 
 func writeGroups(w io.Writer, title string, m map[string]*sumGroup) {
