@@ -125,7 +125,7 @@ flags:
 			out.WriteByte('\n')
 		})))
 	}
-	p, err := pipeline.New(pipeline.Options{Tap: cfg.TapID(), Tracker: cfg.TrackerConfig(), Sinks: sinks})
+	p, err := pipeline.New(pipeline.Options{Tap: cfg.TapID(), Tracker: cfg.TrackerConfig(), TFTP: cfg.TFTPConfig(), Sinks: sinks})
 	if err != nil {
 		return err
 	}

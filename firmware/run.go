@@ -160,7 +160,7 @@ func runTap(ctx context.Context, cfg *Config, stdout io.Writer, logger *slog.Log
 	}
 	tc := cfg.TrackerConfig()
 	tc.ClockStep = liveClockStep
-	p, err := pipeline.New(pipeline.Options{Tap: cfg.TapID(), Tracker: tc, Sinks: sinks})
+	p, err := pipeline.New(pipeline.Options{Tap: cfg.TapID(), Tracker: tc, TFTP: cfg.TFTPConfig(), Sinks: sinks})
 	if err != nil {
 		events.Close()
 		return err

@@ -28,10 +28,12 @@ type summary struct {
 	transfers int
 	alerts    map[string]*sumGroup // by kind
 	fails     map[string]*sumGroup // by what failed: "PORT announced, never used"
+	tftp      sumTFTP
 	// types, when not nil, are the kinds of lines shown (replay --summary
-	// --types): transfer.end its transfer rows, data.fail the failures,
-	// alert the alerts. Every session keeps its row, and its columns and
-	// byte counts are worked out from all its events, selected or not.
+	// --types): transfer.end its transfer rows, tftp.end the TFTP rows,
+	// data.fail the failures, alert the alerts. Every FTP session keeps its
+	// row, and its columns and byte counts are worked out from all its
+	// events, selected or not.
 	types map[event.Type]bool
 	// selecting: replay selects by host, port, session or type, so no
 	// session shown is not no session seen.
@@ -83,9 +85,13 @@ func (s *summary) Event(ev *event.Event, _ []byte) {
 	}
 	if s.types != nil && !s.types[ev.Type] {
 		switch ev.Type {
-		case event.TypeTransferEnd, event.TypeDataFail, event.TypeAlert:
+		case event.TypeTransferEnd, event.TypeTFTPEnd, event.TypeDataFail, event.TypeAlert:
 			return
 		}
+	}
+	if ev.Proto == event.ProtoTFTP {
+		s.tftpEvent(ev)
+		return
 	}
 	ss := s.open[ev.Session]
 	if ss == nil {
@@ -244,7 +250,8 @@ func (s *summary) write(w io.Writer) {
 	}
 	writeGroups(w, "DATA-CHANNEL FAILURES", s.fails)
 	writeGroups(w, "ALERTS", s.alerts)
-	fmt.Fprintf(w, "\n%s, %s\n", plural(s.sessions, "session"), plural(s.transfers, "transfer"))
+	s.writeTFTP(w)
+	fmt.Fprintf(w, "\n%s, %s%s\n", plural(s.sessions, "session"), plural(s.transfers, "transfer"), s.tftpTotal())
 }
 
 func writeGroups(w io.Writer, title string, m map[string]*sumGroup) {
