@@ -113,6 +113,10 @@ func TestTFTPLive(t *testing.T) {
 			}
 			checkTFTP(t, "live", tr, live)
 			checkTFTPCarve(t, "live", l.TFTPRoot(), filepath.Join(dir, "carve-live"), live)
+			// --carve with no capture.ring_mib: the ring is raised, said once.
+			if n := strings.Count(ft.Log(), "capture ring raised"); n != 1 || !strings.Contains(ft.Log(), "ring_mib=32") {
+				t.Errorf("ftptap said %d times that it raised the capture ring", n)
+			}
 			cmd := exec.Command(bin, "replay", "--tap", "lab", "--carve", filepath.Join(dir, "carve-replay"), filepath.Join(dir, PortA+".pcap"), filepath.Join(dir, PortB+".pcap"))
 			var stderr bytes.Buffer
 			cmd.Stderr = &stderr
