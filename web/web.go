@@ -92,6 +92,7 @@ type Server struct {
 // session is one session the page follows: what the tables show and its
 // diagram.
 type session struct {
+	key     uint64 // in the open map
 	view    Session
 	diagram ladder.Diagram
 }
@@ -381,13 +382,23 @@ func (s *Server) eventLocked(ev *event.Event) {
 		if ev.Type == event.TypeSessionEnd || ev.Type == event.TypeTFTPEnd {
 			return // one that was not followed
 		}
+		if ev.Type == event.TypeAlert {
+			// A TFTP transfer's alerts come right after its tftp.end: they
+			// belong to the diagram of the transfer just ended.
+			for i := len(s.ended) - 1; i >= max(0, len(s.ended)-4); i-- {
+				if s.ended[i].key == k {
+					s.ended[i].diagram.Add(ev)
+					return
+				}
+			}
+		}
 		if len(s.open) >= s.opts.MaxOpen {
 			if ev.Type == event.TypeSessionStart || ev.Type == event.TypeTFTPRequest {
 				s.notShown++
 			}
 			return
 		}
-		ss = &session{view: Session{ID: sid(k), Proto: ev.Proto.String(), Client: addr(ev.Client), Server: addr(ev.Server), Start: ev.Time}}
+		ss = &session{key: k, view: Session{ID: sid(k), Proto: ev.Proto.String(), Client: addr(ev.Client), Server: addr(ev.Server), Start: ev.Time}}
 		if ss.view.Proto == "" {
 			ss.view.Proto = "ftp"
 		}

@@ -74,7 +74,8 @@ function fill(table, rows) {
 // retransmissions and the server's transfer port.
 function tftpFigures(x) {
   if (x.proto !== 'tftp') return '';
-  let s = ', TFTP ' + (x.blocks || 0) + ' blocks of ' + x.blksize + ' B';
+  const n = x.blocks || 0;
+  let s = ', TFTP ' + n + (n === 1 ? ' block' : ' blocks') + ' of up to ' + x.blksize + ' B';
   if (x.retransmits) s += ', ' + x.retransmits + ' retransmitted';
   if (x.transfer_port) s += ', from ' + x.transfer_port;
   return s;
