@@ -93,11 +93,13 @@ demo: build ## ftptap inline on live FTP traffic in a lab of network namespaces 
 # make bench-live STORM_TIME=3s: a quick look at the session storm.
 STORM_RATE ?= 1000
 STORM_TIME ?= 30s
+# make bench-live RING_MIB=32: ftptap's capture.ring_mib in the heavy runs (0: its default, 8).
+RING_MIB ?= 0
 
 bench-live: ## live capture under iperf3 load: packets, kernel drops, command-channel events lost (root)
 	$(GO) test -run='^$$' -bench=BenchmarkLiveLoad -benchtime=5x -timeout 30m ./internal/lab -load=20s
 	$(GO) test -run='^$$' -bench='BenchmarkLive(Downloads|Storm)' -benchtime=1x -timeout 30m ./internal/lab -live-heavy \
-		-load=20s -downloads=50 -storm-rate=$(STORM_RATE) -storm-time=$(STORM_TIME)
+		-load=20s -downloads=50 -storm-rate=$(STORM_RATE) -storm-time=$(STORM_TIME) -ring-mib=$(RING_MIB)
 
 bench-tftp: ## live TFTP under iperf3 -u load: datagrams of load, frames the kernel filter passed, transfers lost (root)
 	$(GO) test -run='^$$' -bench=BenchmarkTFTPUnderUDPLoad -benchtime=5x -timeout 10m ./internal/lab -load=10s
