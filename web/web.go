@@ -391,6 +391,9 @@ func (s *Server) eventLocked(ev *event.Event) {
 					return
 				}
 			}
+			if ev.Proto == event.ProtoTFTP {
+				return // no tftp.end would ever close a session made of it
+			}
 		}
 		if len(s.open) >= s.opts.MaxOpen {
 			if ev.Type == event.TypeSessionStart || ev.Type == event.TypeTFTPRequest {
