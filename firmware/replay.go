@@ -102,8 +102,20 @@ flags:
 	})}
 	if *wantSummary {
 		sum = newSummary(out)
-		sinks = append(sinks, filtered(sel, pipeline.SinkFunc(func(ev *event.Event, js []byte) {
-			printed++
+		// The summary sees every event of the selected hosts, ports and
+		// sessions: --types picks the lines it shows, not what it counts
+		// (a transfer's bytes are known from its data.open).
+		var ofSessions *selection
+		if sel != nil {
+			sum.types, sum.selecting = sel.types, true
+			s := *sel
+			s.types = nil
+			ofSessions = &s
+		}
+		sinks = append(sinks, filtered(ofSessions, pipeline.SinkFunc(func(ev *event.Event, js []byte) {
+			if sel == nil || sel.match(ev) {
+				printed++
+			}
 			sum.Event(ev, js)
 		})))
 	} else {
@@ -135,7 +147,10 @@ flags:
 	if isTerminal(stderr) {
 		stopProgress = showProgress(stderr, src, p, start)
 	}
+	// Ctrl-C ends a read that waits on standard input too.
+	stopInterrupt := context.AfterFunc(ctx, src.Interrupt)
 	runErr := p.Run(ctx, in)
+	stopInterrupt()
 	stopProgress()
 	closeErr := closeSinks()
 	if sum != nil {
