@@ -94,7 +94,7 @@ func attachNATS(ctx context.Context, env *sinkEnv) (func() error, error) {
 				Type:   event.TypeAlert,
 				Time:   alertTime(env),
 				Kind:   natsOverflowAlert,
-				Detail: fmt.Sprintf("%d events were not published: the NATS queue or spool is full (is the server out of reach?)", n),
+				Detail: fmt.Sprintf("%d events were not published: the NATS queue or spool is full, or its disk (is the server out of reach?)", n),
 			})
 		},
 	}

@@ -160,16 +160,24 @@ func runTap(ctx context.Context, cfg *Config, stdout io.Writer, logger *slog.Log
 	}
 	tc := cfg.TrackerConfig()
 	tc.ClockStep = liveClockStep
-	p, err := pipeline.New(pipeline.Options{Tap: cfg.TapID(), Tracker: tc, Sinks: sinks})
+	p, err := pipeline.New(pipeline.Options{Tap: cfg.TapID(), Tracker: tc, TFTP: cfg.TFTPConfig(), Sinks: sinks})
 	if err != nil {
 		events.Close()
 		return err
 	}
 	var capture atomic.Pointer[tap.LiveSource] // set once capture is open
+	// The sinks start before capture does: a data filter set meanwhile
+	// waits in pending and is applied once capture is open.
+	var filterMu sync.Mutex // guards pending
+	var pending *tap.DataFilter
 	env := &sinkEnv{cmd: "run", cfg: cfg, pipeline: p, live: true, setDataFilter: func(eps []netip.AddrPort, pairs [][2]netip.Addr) error {
+		f := &tap.DataFilter{Endpoints: eps, Pairs: pairs}
+		filterMu.Lock()
+		defer filterMu.Unlock()
 		if l := capture.Load(); l != nil {
-			return l.SetDataFilter(&tap.DataFilter{Endpoints: eps, Pairs: pairs})
+			return l.SetDataFilter(f)
 		}
+		pending = f
 		return nil
 	}, counters: func() []event.Counter {
 		if l := capture.Load(); l != nil {
@@ -197,24 +205,36 @@ func runTap(ctx context.Context, cfg *Config, stdout io.Writer, logger *slog.Log
 		bridge = br.Name
 	}
 	opts := cfg.LiveOptions()
+	applyRing(cfg, opts, logger)
 	opts.Logf = func(format string, args ...any) { logger.Warn(fmt.Sprintf(format, args...)) }
 	live, err := tap.OpenLive(cfg.PortA, cfg.PortB, opts)
 	if err != nil {
 		return abort(captureError(err))
 	}
 	defer live.Close()
+	filterMu.Lock()
 	capture.Store(live)
+	if pending != nil {
+		if err := live.SetDataFilter(pending); err != nil {
+			logger.Warn("datachan: " + err.Error())
+		}
+	}
+	filterMu.Unlock()
 	src := &watchedSource{src: live, start: time.Now()}
 
 	// Close the source when ctx ends: that unblocks ReadFrame, and Run
 	// flushes the tracker.
 	var wg sync.WaitGroup
 	runCtx, stopWatchers := context.WithCancel(ctx)
-	wg.Add(2)
+	wg.Add(3)
 	go func() {
 		defer wg.Done()
 		<-runCtx.Done()
 		live.Close()
+	}()
+	go func() {
+		defer wg.Done()
+		watchPortLinks(runCtx, cfg, p.Inject, logger)
 	}()
 	go func() {
 		defer wg.Done()

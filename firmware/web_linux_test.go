@@ -76,6 +76,9 @@ func TestRunWeb(t *testing.T) {
 	os.WriteFile(config, []byte(fmt.Sprintf("web:\n  listen: 127.0.0.1:0\n  token: s3cret\n  tls: {cert: %s, key: %s}\n", certFile, keyFile)), 0o644)
 	p := startRun(t, l, bin, nil, append([]string{"run", "--port-a", "pa", "--port-b", "pb", "--tap", "t1", "--config", config}, quiet...)...)
 	p.waitLog(t, "web: serving the page")
+	// The page is served from before the bridge is made (everything that
+	// can be refused is set up first); capture starts after.
+	p.waitLog(t, "msg=capturing")
 	m := regexp.MustCompile(`url=https://(127\.0\.0\.1:\d+)/`).FindStringSubmatch(p.stderr.String())
 	if m == nil {
 		t.Fatalf("no https URL in the log:\n%s", p.stderr.String())

@@ -17,7 +17,10 @@ type Config struct {
 	IdleTimeout time.Duration
 	// DataTimeout fails a data connection whose SYN has had no answer for
 	// this long, and an announced data channel nobody connected to in this
-	// long once its transfer is over. Default: 30s.
+	// long once its transfer is over. An announcement that no transfer
+	// command has taken for this long (since it was made, or since a
+	// refused command gave it back) and no connection went to is reported
+	// unused. Default: 30s.
 	DataTimeout time.Duration
 	// Linger is how long a finished transfer waits for the other half of its
 	// end (the final reply, or the close of its data connection) before it

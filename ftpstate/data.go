@@ -25,6 +25,16 @@ type expectation struct {
 	unseen   bool      // a transfer's replies show it was used, though no connection crossed the tap
 	done     bool
 
+	// free is when it was last left without a transfer: its announcement,
+	// or the refusal of the transfer command that had taken it (refused,
+	// refusedCode). No transfer command for DataTimeout from then, and no
+	// connection to it: it is reported unused and expired, but still
+	// matched (see expireIdle).
+	free        time.Time
+	refused     string
+	refusedCode int
+	expired     bool
+
 	// bounce: an active-mode address that is not the client's (and no NAT
 	// case): the bounce alert waits for what the server does with it.
 	bounce, bounceShown bool
@@ -212,7 +222,7 @@ func (t *Tracker) newExpect(s *session, mode event.Mode, via string, ep, alt net
 	}
 	s.announced = true
 	t.stopAdopt(s)
-	e := &expectation{sess: s, mode: mode, via: via, endpoint: ep, alt: alt, at: t.now}
+	e := &expectation{sess: s, mode: mode, via: via, endpoint: ep, alt: alt, at: t.now, free: t.now}
 	s.expects = append(s.expects, e)
 	s.current = e
 	t.expects[ep] = e
@@ -282,6 +292,33 @@ func (t *Tracker) finishExpect(e *expectation) {
 	if s.current == e {
 		s.current = nil
 	}
+}
+
+// expireIdle reports the announcements of s that no transfer command has
+// taken for DataTimeout since they were made (or since the refused command
+// that had taken them released them), and that no connection went to, as
+// unused. An expired announcement stays matched all the same: vsftpd,
+// for one, keeps its passive port listening until a transfer command comes,
+// however late, so a connection to it later is still the next transfer's.
+func (t *Tracker) expireIdle(s *session) {
+	for _, e := range s.expects {
+		if e.done || e.failed || e.xfer != nil || e.opened || t.now.Sub(e.free) < t.cfg.DataTimeout || t.hasConn(e) {
+			continue
+		}
+		e.failed, e.expired = true, true
+		detail := fmt.Sprintf("%s announced %s at %s, but no transfer command used it within %s", e.via, e.endpoint, t.clockOf(e.at), t.cfg.DataTimeout)
+		if e.refused != "" {
+			detail = fmt.Sprintf("%s announced %s at %s; %s was refused (%d) at %s and no transfer command used it in the %s after", e.via, e.endpoint, t.clockOf(e.at), e.refused, e.refusedCode, t.clockOf(e.free), t.cfg.DataTimeout)
+		}
+		ev := event.Event{Type: event.TypeDataFail, Mode: e.mode, Via: e.via, Endpoint: e.endpoint, Reason: "unused", Detail: detail}
+		t.emitEvent(s, &ev)
+	}
+}
+
+// clockOf is tracker time tm as a detail shows it: the time of day, UTC,
+// on the packets' clock as it is now (as the event's ts is, after a step).
+func (t *Tracker) clockOf(tm time.Time) string {
+	return tm.Add(-t.shift).UTC().Format("15:04:05.000")
 }
 
 // openData starts tracking a data connection to an announced endpoint.
@@ -715,6 +752,7 @@ func (t *Tracker) releaseExpect(x *transfer) {
 	e, s := x.exp, x.sess
 	x.released = true
 	e.xfer = nil
+	e.free, e.refused, e.refusedCode = t.now, x.cmd, x.code
 	if d := x.conn; d != nil {
 		d.xfer = nil
 		x.conn = nil
@@ -758,7 +796,9 @@ func (t *Tracker) endTransferNow(x *transfer) {
 	if x.replied {
 		end = x.replyTime
 	}
-	if e := x.exp; e != nil {
+	if e := x.exp; e != nil && (!e.expired || x.conn != nil) {
+		// An expired announcement (reported unused) that no connection
+		// came to is not known to be the transfer's: its mode is unknown.
 		ev.Mode = e.mode
 		ev.Endpoint = e.endpoint
 	}

@@ -47,8 +47,12 @@
 // other tap port) is held briefly and matched. A data connection answered
 // by a RST fails as refused, one never answered as timeout; each failure
 // carries a plain-language diagnosis. An announcement is reported unused
-// when a newer one replaces it with no connection made to it, or when the
-// session ends.
+// when the server refuses it (a 4xx or 5xx to PORT), when a newer one
+// replaces it with no connection made to it, when a transfer that took it
+// ends with no connection made, when no transfer command has taken it for
+// Config.DataTimeout (30 s) since it was made, or since a refused command
+// gave it back (below), with no connection made to it, or when the session
+// ends. Each is reported once.
 //
 // Announced addresses that are not the peer's own are reported: a private
 // one from a public peer (or 0.0.0.0) as a NAT that does not rewrite them,
@@ -70,10 +74,11 @@
 // and its connection. In a session caught mid-way that has shown no
 // announcement yet (the capture began between PASV and RETR), a transfer
 // takes the data connection between the session's two hosts instead: the
-// SYN held from just before the command, or the next one. A transfer ends when both its final reply and the end
-// of its data connection are in (or one of them and a linger), with its
-// bytes, final code, completeness (a 2xx final reply, and a data connection
-// not reset before its FIN) and duration.
+// SYN held from just before the command, or the next one. A transfer ends
+// when both its final reply and the end of its data connection are in (or
+// one of them and a linger), with its bytes, final code, completeness (a
+// 2xx final reply, and a data connection not reset before its FIN) and
+// duration.
 //
 // A transfer command the server refuses outright (a final 4xx or 5xx other
 // than 425 and 426, with no 1xx before it and no connection attempted for
@@ -83,13 +88,28 @@
 // connection the client already made to it. A 425 or 426 speaks of the
 // data connection itself, and retires the announcement with the transfer.
 //
+// An announcement reported unused for the timeout is still matched until a
+// newer one replaces it or the session ends. Servers differ in how long
+// they listen: vsftpd keeps its passive port open until the next transfer
+// command, however late; others close it after a while. So the report
+// says what the capture showed by then (nothing took it), and a
+// connection made to the same endpoint later is still the next transfer's,
+// with its data.open, rather than lost to a transfer of unknown mode: the
+// endpoint and the session's hosts make the match as sure as before the
+// timeout. A transfer command that takes an expired announcement and gets
+// no connection to it reports mode unknown and no endpoint, as nothing
+// shows that the server still listened there.
+//
 // When no data connection of a transfer crossed the tap but the server's
 // replies show one was made (a 1xx not followed by 425, or a 226 or 250
-// for an announced channel), the capture holds the command channel only: a
-// SPAN or mirror of port 21 alone, asymmetric routing, a data path that
-// bypasses the tap. The transfer.end then says data_seen false and carries
-// no byte count (they are unknown, not 0), the announcement is not
-// reported unused, and one data_not_seen alert per session explains it.
+// for an announced channel), the tap most likely sees the command channel
+// only: a SPAN or mirror of port 21 alone, asymmetric routing, a data path
+// that bypasses the tap. The transfer.end then says data_seen false and
+// carries no byte count (they are unknown, not 0), the announcement is not
+// reported unused, and one data_not_seen alert per session explains it. A
+// 1xx and a final reply to a command lost from the capture show the same
+// of the newest announcement: it is retired, not reported unused, and no
+// transfer is made up for a command nobody saw.
 //
 // # Security and limits
 //

@@ -133,6 +133,170 @@ func TestRefusedAnnouncementRetired(t *testing.T) {
 	}
 }
 
+// TestRefusedAnnouncementTimesOut: RETR is refused and no transfer command
+// comes for DataTimeout after the refusal: the announcement is reported
+// unused once, when the timeout passes, with what happened in its detail.
+// The LIST that comes later still gets the connection made to the same
+// endpoint (vsftpd keeps its passive port listening that long).
+func TestRefusedAnnouncementTimesOut(t *testing.T) {
+	tr, r, clock, k := loggedIn(nil)
+	pasv(k)
+	k.send(true, "RETR nothere\r\n")
+	k.send(false, "550 Failed to open file.\r\n")
+	refused := *clock
+	tr.Advance(refused.Add(30*time.Second - time.Millisecond))
+	if f := r.of(event.TypeDataFail); len(f) != 0 {
+		t.Fatalf("data.fail before the timeout: %+v", f)
+	}
+	tr.Advance(refused.Add(30 * time.Second))
+	f := r.of(event.TypeDataFail)
+	want := "PASV announced 10.0.0.1:40000 at 10:00:00.010; RETR was refused (550) at 10:00:00.012 and no transfer command used it in the 30s after"
+	if len(f) != 1 || f[0].Reason != "unused" || f[0].Endpoint.String() != "10.0.0.1:40000" || f[0].Mode != event.ModePassive || f[0].Detail != want || !f[0].Time.Equal(refused.Add(30*time.Second)) {
+		t.Fatalf("data.fail = %+v\nwant one unused at %v: %s", f, refused.Add(30*time.Second), want)
+	}
+	*clock = refused.Add(45 * time.Second)
+	k.send(true, "LIST\r\n")
+	d := newConn(tr, clock, "10.0.0.2:40001", "10.0.0.1:40000", 7000, 9000)
+	d.handshake()
+	k.send(false, "150 Here comes the directory listing.\r\n")
+	d.send(false, strings.Repeat("x", 300))
+	d.close()
+	k.send(false, "226 Directory send OK.\r\n")
+	tr.Flush(*clock)
+	wantDialogue(t, after(r), `> PASV 
+< 227 "Entering Passive Mode (10,0,0,1,156,64)." [PASV]
+expect PASV 10.0.0.1:40000
+> RETR nothere
+< 550 "Failed to open file." [RETR]
+transfer RETR "nothere" 0 bytes code 550 complete false passive
+fail 10.0.0.1:40000 unused
+> LIST 
+open 10.0.0.2:40001 -> 10.0.0.1:40000
+< 150 "Here comes the directory listing." [LIST]
+close 10.0.0.2:40001 -> 10.0.0.1:40000 300 close
+< 226 "Directory send OK." [LIST]
+transfer LIST "" 300 bytes code 226 complete true passive
+end shutdown
+`)
+	if o := r.of(event.TypeDataOpen); len(o) != 1 || o[0].Endpoint.String() != "10.0.0.1:40000" || o[0].Via != "PASV" {
+		t.Errorf("data.open = %+v", o)
+	}
+}
+
+// TestExpiredAnnouncementNoConnection: a transfer command after the
+// announcement expired, with no connection to it (the server closed its
+// passive port and says so): the transfer's mode is unknown, and the
+// announcement is not reported twice.
+func TestExpiredAnnouncementNoConnection(t *testing.T) {
+	tr, r, clock, k := loggedIn(nil)
+	pasv(k)
+	k.send(true, "RETR nothere\r\n")
+	k.send(false, "550 No such file.\r\n")
+	*clock = clock.Add(time.Minute)
+	k.send(true, "LIST\r\n")
+	k.send(false, "425 Use PORT or PASV first.\r\n")
+	k.send(true, "QUIT\r\n")
+	k.send(false, "221 Goodbye.\r\n")
+	k.close()
+	tr.Flush(*clock)
+	e := r.of(event.TypeTransferEnd)
+	if len(e) != 2 || e[1].Command != "LIST" || e[1].Mode != event.ModeUnknown || e[1].Endpoint.IsValid() || e[1].Code != 425 || e[1].DataNotSeen {
+		t.Fatalf("transfer.end = %+v\n%s", e, dialogue(r))
+	}
+	if f := r.of(event.TypeDataFail); len(f) != 1 || f[0].Reason != "unused" {
+		t.Errorf("data.fail = %+v, want one unused", f)
+	}
+}
+
+// TestRefusedAnnouncementWithinTimeout: the timeout counts from the
+// refusal, not from the announcement: a LIST 45s after the PASV but 25s
+// after the refused RETR uses the announcement, and nothing is unused.
+func TestRefusedAnnouncementWithinTimeout(t *testing.T) {
+	tr, r, clock, k := loggedIn(nil)
+	pasv(k)
+	*clock = clock.Add(20 * time.Second)
+	k.send(true, "RETR nothere\r\n")
+	k.send(false, "550 Failed to open file.\r\n")
+	*clock = clock.Add(25 * time.Second)
+	k.send(true, "LIST\r\n")
+	d := newConn(tr, clock, "10.0.0.2:40001", "10.0.0.1:40000", 7000, 9000)
+	d.handshake()
+	k.send(false, "150 Here comes the directory listing.\r\n")
+	d.send(false, strings.Repeat("x", 300))
+	d.close()
+	k.send(false, "226 Directory send OK.\r\n")
+	tr.Advance(clock.Add(10 * time.Minute))
+	tr.Flush(*clock)
+	if f := r.of(event.TypeDataFail); len(f) != 0 {
+		t.Errorf("data.fail = %+v\n%s", f, dialogue(r))
+	}
+	e := r.of(event.TypeTransferEnd)
+	if len(e) != 2 || e[1].Command != "LIST" || e[1].Bytes != 300 || e[1].Mode != event.ModePassive || e[1].Endpoint.String() != "10.0.0.1:40000" || !e[1].Complete {
+		t.Fatalf("transfer.end = %+v\n%s", e, dialogue(r))
+	}
+}
+
+// TestRefusedAnnouncementSessionEnds: the session ends before the timeout:
+// the announcement is reported unused then, once.
+func TestRefusedAnnouncementSessionEnds(t *testing.T) {
+	tr, r, clock, k := loggedIn(nil)
+	pasv(k)
+	k.send(true, "RETR nothere\r\n")
+	k.send(false, "550 Failed to open file.\r\n")
+	refused := *clock
+	*clock = clock.Add(5 * time.Second)
+	k.send(true, "QUIT\r\n")
+	k.send(false, "221 Goodbye.\r\n")
+	k.close()
+	tr.Advance(clock.Add(time.Minute))
+	tr.Flush(clock.Add(time.Minute))
+	f := r.of(event.TypeDataFail)
+	if len(f) != 1 || f[0].Reason != "unused" || f[0].Endpoint.String() != "10.0.0.1:40000" || !f[0].Time.Before(refused.Add(30*time.Second)) {
+		t.Fatalf("data.fail = %+v, want one unused before %v", f, refused.Add(30*time.Second))
+	}
+	end := r.of(event.TypeSessionEnd)
+	if len(end) != 1 || end[0].Reason != "quit" || f[0].Time.After(end[0].Time) || !strings.HasSuffix(after(r), "fail 10.0.0.1:40000 unused\nend quit\n") {
+		t.Errorf("the unused announcement is not reported with the end of the session:\n%s", after(r))
+	}
+}
+
+// TestAnnouncementTimesOut: an announcement no transfer command takes is
+// reported unused after DataTimeout (configured here), unless a connection
+// was made to it: a client that connected and is slow to send its command
+// still gets its transfer.
+func TestAnnouncementTimesOut(t *testing.T) {
+	t.Run("untaken", func(t *testing.T) {
+		tr, r, clock, k := loggedIn(&Config{DataTimeout: 10 * time.Second})
+		pasv(k)
+		tr.Advance(clock.Add(10 * time.Second))
+		tr.Flush(clock.Add(time.Minute))
+		f := r.of(event.TypeDataFail)
+		want := "PASV announced 10.0.0.1:40000 at 10:00:00.010, but no transfer command used it within 10s"
+		if len(f) != 1 || f[0].Reason != "unused" || f[0].Detail != want || !f[0].Time.Equal(clock.Add(10*time.Second)) {
+			t.Errorf("data.fail = %+v\nwant one unused at %v: %s", f, clock.Add(10*time.Second), want)
+		}
+	})
+	t.Run("connected", func(t *testing.T) {
+		tr, r, clock, k := loggedIn(&Config{DataTimeout: 10 * time.Second})
+		pasv(k)
+		d := newConn(tr, clock, "10.0.0.2:40001", "10.0.0.1:40000", 7000, 9000)
+		d.handshake()
+		tr.Advance(clock.Add(time.Minute))
+		*clock = clock.Add(time.Minute)
+		k.send(true, "RETR f\r\n")
+		k.send(false, "150 Opening BINARY mode data connection for f (5 bytes).\r\n")
+		d.send(false, "hello")
+		d.close()
+		k.send(false, "226 Transfer complete.\r\n")
+		if f := r.of(event.TypeDataFail); len(f) != 0 {
+			t.Errorf("data.fail = %+v", f)
+		}
+		if e := r.of(event.TypeTransferEnd); len(e) != 1 || e[0].Bytes != 5 || e[0].Mode != event.ModePassive || !e[0].Complete {
+			t.Errorf("transfer.end = %+v\n%s", e, dialogue(r))
+		}
+	})
+}
+
 // TestForeignPORTServerConnectsToClient: the client names another host in
 // PORT (a public address, so no NAT case), and the server connects from
 // port 20 to the client's own address at the announced port: that

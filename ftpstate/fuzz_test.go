@@ -2,6 +2,8 @@ package ftpstate
 
 import (
 	"bytes"
+	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -158,4 +160,144 @@ func run(in []byte) *rec {
 	*clock = clock.Add(time.Second)
 	tr.Flush(*clock)
 	return r
+}
+
+// FuzzSegments feeds segments of a command channel and two data
+// connections with flags, sequence numbers and timing from the input:
+// keep-alives, retransmissions, gaps, FINs and RSTs at any point, pauses
+// past the timeouts. Every 3 bytes are one segment: byte 0 picks the
+// connection and direction (bits 0-2) and the flags (bits 3-6: SYN, FIN,
+// RST, no ACK); byte 1 the payload (a line from fuzzLines on the command
+// channel, that many bytes on a data connection); byte 2 the sequence
+// number (bits 0-1: next, one byte back as a keep-alive, a retransmission,
+// a gap) and the pause before it (bits 2-7, in steps of 500 ms). The
+// tracker's invariants must hold: the same events for the same input,
+// every session and data connection that opens closes after Flush, no
+// transfer counts more bytes than the data connections carried.
+func FuzzSegments(f *testing.F) {
+	seg := func(conn, flags, payload, seqPause byte) []byte { return []byte{conn | flags<<3, payload, seqPause} }
+	const syn, fin, rst = 1, 2, 4
+	// A session seen only as its teardown: FIN, FIN, ACK.
+	f.Add(slices.Concat(seg(0, fin, 0, 0), seg(1, fin, 0, 0), seg(0, 0, 0, 0)))
+	// Client FIN without QUIT, a long pause, the server's 500 OOPS, the
+	// client's RST.
+	f.Add(slices.Concat(seg(0, syn, 0, 0), seg(1, syn, 0, 0), seg(1, 0, 1, 0), seg(0, fin, 0, 0), seg(1, 0, 9, 40<<2), seg(0, rst, 0, 0)))
+	// Keep-alives both ways in a session caught mid-way.
+	f.Add(slices.Concat(seg(1, 0, 7, 0), seg(0, 0, 10, 1), seg(1, 0, 0, 0), seg(0, 0, 2, 0), seg(1, 0, 10, 1|20<<2)))
+	// PASV, a refused RETR, LIST on the same port, its data connection.
+	f.Add(slices.Concat(seg(0, syn, 0, 0), seg(1, syn, 0, 0), seg(1, 0, 1, 0), seg(0, 0, 3, 0), seg(1, 0, 4, 0), seg(0, 0, 5, 0), seg(1, 0, 6, 0),
+		seg(0, 0, 11, 0), seg(2, syn, 0, 0), seg(6, syn, 0, 0), seg(1, 0, 7, 0), seg(6, 0, 200, 0), seg(6, fin, 0, 0), seg(2, fin, 0, 0), seg(1, 0, 8, 0)))
+	// A transfer whose data connection never shows.
+	f.Add(slices.Concat(seg(1, 0, 4, 0), seg(0, 0, 5, 0), seg(1, 0, 7, 0), seg(1, 0, 8, 0), seg(0, 0, 12, 0), seg(1, 0, 13, 0)))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		a, fed := runSegments(in)
+		b, _ := runSegments(in)
+		if a.dump() != b.dump() {
+			t.Fatalf("same input, different events:\n%s\n---\n%s", a.dump(), b.dump())
+		}
+		starts, ends, opens, closes := 0, 0, 0, 0
+		for _, e := range a.evs {
+			switch e.Type {
+			case event.TypeSessionStart:
+				starts++
+			case event.TypeSessionEnd:
+				ends++
+			case event.TypeDataOpen:
+				opens++
+			case event.TypeDataClose:
+				closes++
+			case event.TypeTransferEnd:
+				if e.Bytes < 0 || e.Bytes > fed || e.DataNotSeen && e.Bytes != 0 {
+					t.Fatalf("transfer.end %+v: %d data bytes were fed", e, fed)
+				}
+			}
+		}
+		if starts != ends || opens != closes {
+			t.Fatalf("after Flush: %d starts, %d ends, %d opens, %d closes\n%s", starts, ends, opens, closes, a.dump())
+		}
+	})
+}
+
+// fuzzLines are the command-channel payloads of FuzzSegments.
+var fuzzLines = []string{
+	"", "220 ready\r\n", "USER a\r\n", "PASV\r\n", "227 Entering Passive Mode (10,0,0,1,156,64).\r\n",
+	"RETR x\r\n", "550 Failed to open file.\r\n", "150 Here it comes.\r\n", "226 Transfer complete.\r\n",
+	"500 OOPS: vsf_sysutil_recv_peek: no data\r\n", "\x00", "LIST\r\n", "QUIT\r\n", "221 Goodbye.\r\n",
+	"PORT 192,0,2,9,156,164\r\n", "PORT 10,0,0,2,156,164\r\n", "200 PORT command successful.\r\n",
+	"EPSV\r\n", "229 Entering Extended Passive Mode (|||40000|)\r\n", "230-Hi\r\n", "230 ok\r\n",
+}
+
+// runSegments plays FuzzSegments' input and returns the events and the
+// data bytes fed.
+func runSegments(in []byte) (*rec, int64) {
+	tr, r, clock := newTracker(&Config{MaxLine: 256, MaxPending: 8, MaxExpected: 4, MaxReorder: 1024})
+	type end struct {
+		addr string
+		seq  uint32
+	}
+	conns := [3][2]end{
+		{{"10.0.0.2:40000", 1000}, {"10.0.0.1:21", 5000}},
+		{{"10.0.0.2:40001", 7000}, {"10.0.0.1:40000", 9000}},
+		{{"10.0.0.1:20", 11000}, {"10.0.0.2:40100", 13000}},
+	}
+	var fed int64
+	for len(in) >= 3 {
+		b0, b1, b2 := in[0], in[1], in[2]
+		in = in[3:]
+		c, dir := 0, int(b0&1)
+		switch b0 & 7 {
+		case 2, 6:
+			c, dir = 1, int(b0>>2&1)
+		case 3, 7:
+			c, dir = 2, int(b0>>2&1)
+		}
+		*clock = clock.Add(time.Millisecond + time.Duration(b2>>2)*500*time.Millisecond)
+		src, dst := &conns[c][dir], &conns[c][1-dir]
+		var payload []byte
+		if c == 0 {
+			payload = []byte(fuzzLines[int(b1)%len(fuzzLines)])
+		} else {
+			payload = bytes.Repeat([]byte{'x'}, int(b1))
+		}
+		var fl event.Flags
+		if b0&(1<<3) != 0 {
+			fl |= event.FlagSYN
+		}
+		if b0&(2<<3) != 0 {
+			fl |= event.FlagFIN
+		}
+		if b0&(4<<3) != 0 {
+			fl |= event.FlagRST
+		}
+		if b0&(8<<3) == 0 {
+			fl |= event.FlagACK
+		}
+		seq := src.seq
+		switch b2 & 3 {
+		case 1: // a keep-alive: one old byte
+			seq--
+			payload = []byte{0}
+		case 2: // a retransmission of the bytes before
+			seq -= uint32(len(payload))
+		case 3: // bytes lost before this segment (counted: the peer got them)
+			seq += 7
+			if c != 0 {
+				fed += 7
+			}
+		}
+		if c != 0 {
+			fed += int64(len(payload))
+		}
+		p := event.Packet{Time: *clock, Src: netip.MustParseAddrPort(src.addr), Dst: netip.MustParseAddrPort(dst.addr), Seq: seq, Ack: dst.seq, Flags: fl, Payload: payload}
+		tr.Feed(&p)
+		if b2&3 == 0 || b2&3 == 3 {
+			src.seq = seq + uint32(len(payload))
+			if fl.Has(event.FlagSYN) || fl.Has(event.FlagFIN) {
+				src.seq++
+			}
+		}
+	}
+	*clock = clock.Add(time.Second)
+	tr.Flush(*clock)
+	return r, fed
 }

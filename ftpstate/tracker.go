@@ -444,6 +444,9 @@ func (t *Tracker) sweepSession(s *session) {
 	for _, x := range slices.Clone(s.transfers) {
 		t.maybeEndTransfer(x)
 	}
+	if len(s.expects) > 0 {
+		t.expireIdle(s)
+	}
 	if s.halfClosed && t.now.Sub(s.last) >= halfCloseQuiet && !s.dataOpen() {
 		// One FIN is the end of one direction only: the server goes on
 		// with its last replies (a 226, then 221; vsftpd's "500 OOPS")

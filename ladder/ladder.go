@@ -209,7 +209,11 @@ func transferLabel(ev *event.Event) string {
 		b.WriteString("transfer incomplete: ")
 	}
 	b.WriteString(join(ev.Command, ev.File))
-	fmt.Fprintf(&b, ", %s, %s bytes in %d ms", ev.Direction, groupDigits(ev.Bytes), ev.DurationMS)
+	if ev.DataNotSeen {
+		fmt.Fprintf(&b, ", %s, data connection not seen, in %d ms", ev.Direction, ev.DurationMS)
+	} else {
+		fmt.Fprintf(&b, ", %s, %s bytes in %d ms", ev.Direction, groupDigits(ev.Bytes), ev.DurationMS)
+	}
 	if ev.Code != 0 {
 		fmt.Fprintf(&b, ", reply %d", ev.Code)
 	}

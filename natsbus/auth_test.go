@@ -289,9 +289,12 @@ func TestAdminCredentials(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, ev := range sessionEvents(2, 0, time.Now()) {
+			before := streamCount(t, js, stream)
+			evs := sessionEvents(2, 0, time.Now())
+			for _, ev := range evs {
 				n.emit(ev)
 			}
+			waitCount(t, js, stream, before+uint64(len(evs))) // stored before the purge, not after
 			if err := st.Purge(ctx); err != nil {
 				t.Fatalf("purge as admin: %v", err)
 			}
@@ -425,4 +428,21 @@ func writeCert(t *testing.T, dir, name string, parent *x509.Certificate, parentK
 	}
 	c, _ := x509.ParseCertificate(der)
 	return c, key
+}
+
+// The server's warning about plaintext passwords is not logged for the
+// random passwords of ftptap's own users; it is for an admin password
+// given in clear.
+func TestPlaintextWarning(t *testing.T) {
+	for _, tt := range []struct {
+		admin AdminAuth
+		want  int
+	}{{AdminAuth{}, 0}, {AdminAuth{Token: "t"}, 0}, {AdminAuth{User: "ops", Password: "pw"}, 1}} {
+		var logs logLines
+		s := startServer(t, ServerOptions{StoreDir: t.TempDir(), Admin: tt.admin, Logf: logs.logf})
+		s.Close()
+		if got := logs.count("Plaintext passwords"); got != tt.want {
+			t.Errorf("admin %+v: %d warnings, want %d: %q", tt.admin, got, tt.want, logs.lines)
+		}
+	}
 }

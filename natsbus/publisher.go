@@ -61,6 +61,7 @@ type Options struct {
 type Stats struct {
 	Accepted     uint64 // events taken by Event
 	Published    uint64 // events the server acknowledged
+	Spooled      uint64 // events written to the spool (on disk: they survive a crash of the process)
 	Dropped      uint64 // events dropped: queue or spool full, or after Close
 	Retries      uint64 // failed sends, each retried later
 	Pending      int    // events queued or spooled, not yet acknowledged
@@ -95,9 +96,13 @@ type Publisher struct {
 	accepted  atomic.Uint64
 	published atomic.Uint64
 	dropped   atomic.Uint64
+	spooled   atomic.Uint64
 	retries   atomic.Uint64
 	reported  uint64 // drops passed to OnDrop; writer goroutine only
-	reportAt  time.Time
+	// syncFailing: the last sync of the spool failed (logged once);
+	// writer goroutine only.
+	syncFailing bool
+	reportAt    time.Time
 }
 
 // NewPublisher starts a Publisher on nc, which the caller keeps and closes
@@ -194,6 +199,7 @@ func (p *Publisher) Stats() Stats {
 	return Stats{
 		Accepted:     p.accepted.Load(),
 		Published:    p.published.Load(),
+		Spooled:      p.spooled.Load(),
 		Dropped:      p.dropped.Load(),
 		Retries:      p.retries.Load(),
 		Pending:      q + n,
@@ -275,10 +281,16 @@ func (p *Publisher) writeLoop() {
 		batch := p.takeQueue()
 		if len(batch) > 0 {
 			n, err := p.spool.append(batch)
-			if err != nil && !failing {
-				p.logf("natsbus: spool: %v", err)
+			switch {
+			case err != nil && !failing:
+				// Said once (a full disk, say); the drops are counted
+				// and reported through OnDrop meanwhile.
+				p.logf("%v: events that cannot be stored are dropped and counted until it can write again", err)
+			case err == nil && failing:
+				p.logf("natsbus: spool: writing again, after %d events dropped in all", p.dropped.Load()+uint64(len(batch)-n))
 			}
 			failing = err != nil
+			p.spooled.Add(uint64(n))
 			if n < len(batch) {
 				p.dropped.Add(uint64(len(batch) - n))
 			}
@@ -317,9 +329,11 @@ func (p *Publisher) writeLoop() {
 }
 
 func (p *Publisher) syncSpool() {
-	if err := p.spool.sync(); err != nil {
-		p.logf("natsbus: %v", err)
+	err := p.spool.sync()
+	if err != nil && !p.syncFailing {
+		p.logf("%v", err) // once, until a sync succeeds again
 	}
+	p.syncFailing = err != nil
 }
 
 func (p *Publisher) reportDrops(now time.Time) {

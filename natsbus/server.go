@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -183,7 +184,11 @@ func StartServer(o ServerOptions) (*Server, error) {
 		return nil, fmt.Errorf("natsbus: server: %w", err)
 	}
 	if o.Logf != nil {
-		ns.SetLoggerV2(serverLogger{o.Logf}, false, false, false)
+		// The in-process and anonymous users' passwords are random and
+		// never written anywhere: the server's warning about plaintext
+		// passwords concerns only an admin password given in clear.
+		plain := o.Admin.Password != "" && !strings.HasPrefix(o.Admin.Password, "$2")
+		ns.SetLoggerV2(serverLogger{logf: o.Logf, quietPlaintext: !plain}, false, false, false)
 	}
 	ns.Start()
 	if !ns.ReadyForConnections(15 * time.Second) {
@@ -237,12 +242,18 @@ func (s *Server) Close() error {
 // (the start-up banner, every leaf node connect) are left out: a tap logs
 // to journald on an SD card.
 type serverLogger struct {
-	logf func(format string, args ...any)
+	logf           func(format string, args ...any)
+	quietPlaintext bool
 }
 
 func (l serverLogger) Noticef(format string, v ...any) {}
-func (l serverLogger) Warnf(format string, v ...any)   { l.logf("nats-server: warning: "+format, v...) }
-func (l serverLogger) Fatalf(format string, v ...any)  { l.logf("nats-server: fatal: "+format, v...) }
-func (l serverLogger) Errorf(format string, v ...any)  { l.logf("nats-server: error: "+format, v...) }
-func (l serverLogger) Debugf(format string, v ...any)  {}
-func (l serverLogger) Tracef(format string, v ...any)  {}
+func (l serverLogger) Warnf(format string, v ...any) {
+	if l.quietPlaintext && strings.HasPrefix(format, "Plaintext passwords detected") {
+		return
+	}
+	l.logf("nats-server: warning: "+format, v...)
+}
+func (l serverLogger) Fatalf(format string, v ...any) { l.logf("nats-server: fatal: "+format, v...) }
+func (l serverLogger) Errorf(format string, v ...any) { l.logf("nats-server: error: "+format, v...) }
+func (l serverLogger) Debugf(format string, v ...any) {}
+func (l serverLogger) Tracef(format string, v ...any) {}

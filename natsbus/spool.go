@@ -345,15 +345,33 @@ func (s *fileSpool) append(recs []record) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var buf []byte
+	inBuf, done := 0, 0 // records in buf; records written
 	flush := func() error {
 		if len(buf) == 0 {
 			return nil
 		}
 		_, err := s.tail.Write(buf)
-		buf = buf[:0]
 		if err != nil {
+			// A full disk (ENOSPC) may have taken part of buf. Cut the
+			// segment back to its last whole record, so that records
+			// appended once there is room again follow a whole one, and
+			// give the records back to the caller, who counts them as
+			// dropped.
+			tl := s.segs[len(s.segs)-1]
+			n := int64(len(buf))
+			tl.size -= n
+			tl.n -= inBuf
+			s.bytes -= n
+			s.count -= inBuf
+			s.next -= uint64(inBuf)
+			if terr := s.tail.Truncate(tl.size); terr != nil {
+				err = errors.Join(err, terr)
+			}
+			buf, inBuf = buf[:0], 0
 			return fmt.Errorf("natsbus: spool: write: %w", err)
 		}
+		done += inBuf
+		buf, inBuf = buf[:0], 0
 		s.dirty = true
 		return nil
 	}
@@ -361,17 +379,14 @@ func (s *fileSpool) append(recs []record) (int, error) {
 		r := &recs[i]
 		sz := int64(8 + len(r.subject) + len(r.id) + len(r.data) + 2*binary.MaxVarintLen16)
 		if int64(len(r.data)) > maxRecord/2 || s.bytes+sz > s.max {
-			if err := flush(); err != nil {
-				return i, err
-			}
-			return i, nil
+			return done, flush()
 		}
 		if s.tail == nil || (s.segs[len(s.segs)-1].size > 0 && s.segs[len(s.segs)-1].size+sz > s.segMax) {
 			if err := flush(); err != nil {
-				return i, err
+				return done, err
 			}
 			if err := s.rotateLocked(); err != nil {
-				return i, err
+				return done, err
 			}
 		}
 		before := len(buf)
@@ -383,8 +398,10 @@ func (s *fileSpool) append(recs []record) (int, error) {
 		s.bytes += n
 		s.count++
 		s.next++
+		inBuf++
 	}
-	return len(recs), flush()
+	err := flush()
+	return done, err
 }
 
 // rotateLocked starts a new tail segment.

@@ -381,7 +381,10 @@ func TestBridge(t *testing.T) {
 		t.Fatalf("no forwarding: %v", err)
 	}
 	c.Close()
-	if d := time.Since(start); d > time.Second {
+	// Spanning tree's listening and learning would hold frames back for
+	// 2 × 15 s; forwarding at once is well under that even on a loaded
+	// machine.
+	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("first connection across took %v", d)
 	}
 

@@ -22,9 +22,14 @@ import (
 
 // browser starts one headless Chromium for a test and its subtests. With
 // no Chromium it skips, except in CI (CI set), where that is a failure:
-// cross/setup.sh installs Debian's chromium.
+// cross/setup.sh installs Debian's chromium. Under qemu-user and -short
+// (cross/test-arm.sh) it skips: it runs natively in make unit.
 func browser(t *testing.T) context.Context {
 	t.Helper()
+	if os.Getenv("FTPTAP_EMULATED") != "" || testing.Short() {
+		// cross/test-arm.sh: the browser test runs natively, in make unit.
+		t.Skip("the browser test runs natively, without -short (make unit, make test-web)")
+	}
 	var path string
 	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
 		if p, err := exec.LookPath(name); err == nil {

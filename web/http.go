@@ -125,17 +125,20 @@ type client struct {
 // broadcastLocked queues a message for every browser, never waiting: a full
 // queue drops it and counts.
 func (s *Server) broadcastLocked(name string, v any) {
-	if len(s.clients) == 0 {
-		return
-	}
-	m := message(name, v)
+	var m []byte
 	for c := range s.clients {
-		select {
-		case c.ch <- m:
-		default:
+		// Only broadcastLocked sends, under s.mu: a queue with room now
+		// has room for this send. A message nobody has room for is never
+		// encoded.
+		if len(c.ch) == cap(c.ch) {
 			c.lost++
 			s.dropped++
+			continue
 		}
+		if m == nil {
+			m = message(name, v)
+		}
+		c.ch <- m
 	}
 }
 
@@ -151,6 +154,10 @@ const (
 )
 
 func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodHead {
+		w.Header().Set("Content-Type", "text/event-stream")
+		return
+	}
 	rc := http.NewResponseController(w)
 	s.mu.Lock()
 	switch {

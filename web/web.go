@@ -123,6 +123,7 @@ type Transfer struct {
 	Direction  string    `json:"direction"`
 	Mode       string    `json:"mode"`
 	Bytes      int64     `json:"bytes"`
+	DataSeen   bool      `json:"data_seen"` // false: the data connection did not cross the tap, Bytes is unknown
 	DurationMS int64     `json:"duration_ms"`
 	// Throughput is in bytes per second; 0 when the duration is too short
 	// to say.
@@ -327,10 +328,10 @@ func (s *Server) eventLocked(ev *event.Event) {
 	case event.TypeLED:
 		return
 	case event.TypeAlert:
-		s.addAlertLocked(Alert{Time: ev.Time, Kind: ev.Kind, Detail: ev.Detail})
+		s.addAlertLocked(ev, Alert{Kind: ev.Kind})
 	case event.TypeDataFail:
 		if ev.Reason != "unused" {
-			s.addAlertLocked(Alert{Time: ev.Time, Kind: "data." + ev.Reason, Mode: ev.Mode.String(), Detail: ev.Detail})
+			s.addAlertLocked(ev, Alert{Kind: "data." + ev.Reason, Mode: ev.Mode.String()})
 		}
 	case event.TypeTransferEnd:
 		s.addTransferLocked(ev)
@@ -386,7 +387,11 @@ func (s *Server) eventLocked(ev *event.Event) {
 	s.broadcastLocked("session", *v)
 }
 
-func (s *Server) addAlertLocked(a Alert) {
+func (s *Server) addAlertLocked(ev *event.Event, a Alert) {
+	a.Time, a.Detail = ev.Time, ev.Detail
+	if ev.Session != 0 {
+		a.Session, a.Client, a.Server = sid(ev.Session), addr(ev.Client), addr(ev.Server)
+	}
 	s.alerts = appendBounded(s.alerts, a, s.opts.MaxAlerts)
 	s.broadcastLocked("alert", a)
 }
@@ -395,9 +400,9 @@ func (s *Server) addTransferLocked(ev *event.Event) {
 	x := Transfer{
 		Time: ev.Time, Session: sid(ev.Session), Command: ev.Command, File: ev.File,
 		Direction: ev.Direction.String(), Mode: ev.Mode.String(), Bytes: ev.Bytes,
-		DurationMS: ev.DurationMS, Complete: ev.Complete, Code: ev.Code,
+		DurationMS: ev.DurationMS, Complete: ev.Complete, Code: ev.Code, DataSeen: !ev.DataNotSeen,
 	}
-	if ev.DurationMS > 0 {
+	if ev.DurationMS > 0 && !ev.DataNotSeen {
 		x.Throughput = float64(ev.Bytes) / (float64(ev.DurationMS) / 1000)
 	}
 	result := "incomplete"

@@ -30,7 +30,7 @@ const labDir = "../ftpstate/testdata/lab"
 // s1) can share one page. With stop set, it feeds frames only until stop
 // returns true for an event and leaves the sessions open, as a capture
 // still running would. It returns the events srv was given.
-func replay(t *testing.T, srv *web.Server, scenario string, offset uint64, stop func(*event.Event) bool) []event.Event {
+func replay(t testing.TB, srv *web.Server, scenario string, offset uint64, stop func(*event.Event) bool) []event.Event {
 	t.Helper()
 	src, err := tap.OpenFiles(filepath.Join(labDir, scenario, "porta.pcap"), filepath.Join(labDir, scenario, "portb.pcap"))
 	if err != nil {
@@ -127,7 +127,8 @@ func TestReplayState(t *testing.T) {
 			detail = ev.Detail
 		}
 	}
-	if len(st.Alerts) != 1 || st.Alerts[0].Kind != "data.refused" || st.Alerts[0].Detail != detail || !strings.Contains(detail, "RST") {
+	if len(st.Alerts) != 1 || st.Alerts[0].Kind != "data.refused" || st.Alerts[0].Detail != detail || !strings.Contains(detail, "RST") ||
+		st.Alerts[0].Session != "s201" || st.Alerts[0].Mode != "passive" || st.Alerts[0].Client != "10.77.0.2:41124" {
 		t.Errorf("alerts %+v, want one data.refused with %q", st.Alerts, detail)
 	}
 	want := map[string]string{"active": "off", "passive": "off", "alert": "on", "heartbeat": "blink-slow"}

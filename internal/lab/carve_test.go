@@ -9,6 +9,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -134,4 +136,114 @@ func checkCarved(t *testing.T, what string, tr *truth.Truth, events []byte, dir 
 		}
 	}
 	t.Logf("%s: %d files checked", what, n)
+}
+
+// TestLiveCarveBulk carves an lftp session's transfers while iperf3 pushes
+// bulk TCP through the bridge meanwhile, to a host with no FTP session and
+// to a service port (80) of the FTP server itself: the kernel filter lets
+// the data channels through whole and keeps the bulk out of user space
+// (only its SYN, FIN and the one segment in a thousand that the byte
+// counts sample pass).
+func TestLiveCarveBulk(t *testing.T) {
+	bin := ftptapBin(t)
+	if _, err := os.Stat("/usr/bin/iperf3"); err != nil {
+		t.Skip("lab: needs iperf3 (./cross/setup.sh installs it)")
+	}
+	l := New(t, Options{})
+	dir := t.TempDir()
+	events, carved := filepath.Join(dir, "events.jsonl"), filepath.Join(dir, "carve")
+	ft, err := l.StartFtptap(bin, "--tap", "lab", "--events", events, "--carve", carved)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var iperfs []string
+	for i, to := range []netip.AddrPort{netip.AddrPortFrom(PureFTPd.IP4, 5201), netip.AddrPortFrom(Vsftpd.IP4, 80)} {
+		srv, err := l.Start(l.ServerNS, nil, nil, "iperf3", "-s", "-B", to.Addr().String(), "-p", fmt.Sprint(to.Port()), "-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer srv.Stop(time.Second)
+		if err := l.waitListen(to, 5*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		out := filepath.Join(dir, fmt.Sprintf("iperf%d.json", i))
+		of, err := os.Create(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cli, err := l.Start(l.ClientNS, of, of, "iperf3", "-c", to.Addr().String(), "-p", fmt.Sprint(to.Port()), "-t", "3", "-J")
+		of.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cli.Wait(10 * time.Second)
+		iperfs = append(iperfs, out)
+	}
+	time.Sleep(300 * time.Millisecond)
+	sc, _ := ScenarioByName("multi")
+	runs, sums, err := sc.Run(l, context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * time.Second) // the bulk ends
+	if err := ft.Term(); err != nil {
+		t.Fatal(err)
+	}
+	ev, err := os.ReadFile(events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Every file of the session carved whole.
+	n := 0
+	for name, want := range sums {
+		found := false
+		for _, line := range bytes.Split(ev, []byte("\n")) {
+			if bytes.Contains(line, []byte(`"type":"transfer.end"`)) && bytes.Contains(line, []byte(`"sha256":"`+want+`"`)) && bytes.Contains(line, []byte(`"gaps":0`)) {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("%s (sha256 %s) not carved whole", name, want)
+		}
+		n++
+	}
+	var bulk int64
+	for _, f := range iperfs {
+		b, err := iperfBytes(f)
+		if err != nil {
+			t.Fatalf("iperf3: %v", err)
+		}
+		bulk += b
+	}
+	st := logFields(ft.Log(), "stopped")
+	segs := bulk / 1448
+	// FTP frames are a few hundred; the bulk's sample is about one segment
+	// per 1024 (the first MiB of each GiB of sequence space).
+	limit := int64(2000) + segs/1024*2
+	t.Logf("%d files; bulk %d MB (%d segments); kernel passed %d frames (limit %d), drops %d; %d client runs",
+		n, bulk>>20, segs, st["kernel_packets"], limit, st["kernel_drops"], len(runs))
+	if bulk < 10<<20 {
+		t.Fatalf("iperf3 moved only %d bytes", bulk)
+	}
+	if st["kernel_packets"] > limit {
+		t.Errorf("the kernel passed %d frames for %d bulk segments: bulk reaches user space", st["kernel_packets"], segs)
+	}
+}
+
+func iperfBytes(path string) (int64, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	var r struct {
+		End struct {
+			SumReceived struct {
+				Bytes int64 `json:"bytes"`
+			} `json:"sum_received"`
+		} `json:"end"`
+	}
+	if err := json.Unmarshal(b, &r); err != nil {
+		return 0, fmt.Errorf("%s: %w", path, err)
+	}
+	return r.End.SumReceived.Bytes, nil
 }

@@ -136,3 +136,19 @@ func report(b *testing.B, what string, n uint64, wall, cpu time.Duration) {
 	fmt.Fprintf(os.Stderr, "control capture to %s: %d events in %.2fs (cpu %.2fs): %.0f events/s, %.0f per CPU second\n",
 		what, n, wall.Seconds(), cpu.Seconds(), float64(n)/wall.Seconds(), float64(n)/cpu.Seconds())
 }
+
+// BenchmarkReplayMixed replays the mixed capture in-process (read ahead,
+// events encoded and dropped), for profiles of the replay path:
+//
+//	go test -run='^$' -bench=ReplayMixed -perf -cpuprofile cpu.out ./internal/perf
+//	go tool pprof -top cpu.out
+func BenchmarkReplayMixed(b *testing.B) {
+	need(b)
+	file := capture(b, "mixed-1.pcap", func(f *os.File) (*capgen.Writer, error) { return capgen.Mixed(f, 1) })
+	for range b.N {
+		n, wall, cpu := replayInto(b, file, pipeline.SinkFunc(func(*event.Event, []byte) {}), func() error { return nil })
+		b.ReportMetric(float64(n), "events")
+		b.ReportMetric(wall.Seconds(), "wall-s")
+		b.ReportMetric(cpu.Seconds(), "cpu-s")
+	}
+}

@@ -103,7 +103,7 @@ function render() {
   ns.textContent = model.notShown + ' more sessions are not shown (the page follows a bounded number).';
 
   fill('transfers', model.transfers.map(x => {
-    const tr = row('transfers', [clock(x.time), x.file, x.direction, size(x.bytes), x.duration_ms + ' ms',
+    const tr = row('transfers', [clock(x.time), x.file, x.direction, x.data_seen === false ? 'not seen' : size(x.bytes), x.duration_ms + ' ms',
       rate(x.throughput), (x.complete ? '✓ ' : '✗ ') + x.result, sessionLink(x.session)]);
     tr.dataset.result = x.complete ? 'complete' : 'incomplete';
     return tr;
