@@ -204,7 +204,7 @@ type Event struct {
 	// Transfer numbers the transfer within the run (not in the JSON form):
 	// ftpstate.DataSegment.Transfer names the same transfer.
 	Transfer uint64
-	// Carving (transfer.end, when ftptap carves files): SHA256 is the hex
+	// Carving (transfer.end and tftp.end, when ftptap carves files): SHA256 is the hex
 	// SHA-256 of the carved file, Carved its path relative to the carving
 	// directory (empty: not carved), Gaps the bytes missing from the
 	// capture (zeros in the file). Carving fills them in before sinks see

@@ -96,6 +96,11 @@ func (e *Event) appendTFTP(b []byte) []byte {
 	}
 	b = appendInt(b, "duration_ms", e.DurationMS)
 	b = appendInt(b, "retransmits", t.Retransmits)
+	if e.Type == TypeTFTPEnd && e.SHA256 != "" {
+		b = appendField(b, "sha256", e.SHA256)
+		b = appendField(b, "carved", e.Carved)
+		b = appendInt(b, "gaps", e.Gaps)
+	}
 	return b
 }
 

@@ -215,7 +215,7 @@ func TestConfigFileExamples(t *testing.T) {
 
 // TestConfigErrorLines checks that a value Validate refuses is reported with
 // the file and the line it is on, and that non-positive durations and
-// absurd limits are refused (issue 10: they were taken, or reported with no
+// absurd limits are refused (they used to be taken, or reported with no
 // line).
 func TestConfigErrorLines(t *testing.T) {
 	tests := []struct {

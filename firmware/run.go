@@ -205,6 +205,7 @@ func runTap(ctx context.Context, cfg *Config, stdout io.Writer, logger *slog.Log
 		bridge = br.Name
 	}
 	opts := cfg.LiveOptions()
+	applyRing(cfg, opts, logger)
 	opts.Logf = func(format string, args ...any) { logger.Warn(fmt.Sprintf(format, args...)) }
 	live, err := tap.OpenLive(cfg.PortA, cfg.PortB, opts)
 	if err != nil {

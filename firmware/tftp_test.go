@@ -94,3 +94,13 @@ func TestTFTPConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestTFTPClosingLine: a replay of TFTP alone counts its transfers in the
+// closing line, so "0 sessions" does not read as nothing seen.
+func TestTFTPClosingLine(t *testing.T) {
+	dir := "../tftpstate/testdata/lab/atftp-blksize/"
+	_, errs, code := runCmd(t, "replay", "--tap", "x", dir+"porta.pcap", dir+"portb.pcap")
+	if code != 0 || !strings.Contains(errs, " 0 sessions, 1 TFTP transfer, ") {
+		t.Errorf("exit %d, stderr %q: want the closing line to count 1 TFTP transfer", code, errs)
+	}
+}

@@ -100,10 +100,11 @@ type Pipeline struct {
 	last        time.Time     // newest packet time
 	Stats       Stats
 
-	annotators []Annotator
-	cur        event.Event // the event being dispatched
-	dataObs    []DataObserver
-	packetObs  []PacketObserver
+	annotators  []Annotator
+	cur         event.Event // the event being dispatched
+	dataObs     []DataObserver
+	packetObs   []PacketObserver
+	tftpDataObs []TFTPDataObserver
 
 	mu       sync.Mutex // guards injected
 	injected []event.Event
@@ -134,7 +135,14 @@ func New(opts Options) (*Pipeline, error) {
 		p.observe(sk)
 	}
 	p.tracker = ftpstate.New(&tc, p.emit)
-	p.tftp = tftpstate.New(opts.TFTP, p.emit)
+	var fc tftpstate.Config
+	if opts.TFTP != nil {
+		fc = *opts.TFTP
+	}
+	if fc.OnData == nil {
+		fc.OnData = p.onTFTPData
+	}
+	p.tftp = tftpstate.New(&fc, p.emit)
 	return p, nil
 }
 

@@ -22,6 +22,27 @@ type Config struct {
 	// MaxTransfers caps the transfers tracked at once (finished ones that
 	// linger included). Default: 4096.
 	MaxTransfers int
+
+	// OnData, when not nil, receives the payload of every DATA block of a
+	// transfer, repeats included, with its offset in the file (for carving
+	// files). It is called before the events the block causes. The segment
+	// is valid only during the call.
+	OnData func(*DataSegment)
+}
+
+// DataSegment is one DATA block handed to Config.OnData.
+type DataSegment struct {
+	Transfer uint64 // the transfer's session id in its events
+	File     string
+	// Block is the absolute block number (1 on, past the 16-bit wrap).
+	Block int64
+	// Offset is the block's offset in the file: (Block-1) times the
+	// block size in force (512, or the blksize of the server's OACK).
+	Offset int64
+	// Repeat is true for a block already seen (a retransmission or a
+	// duplicate); the first copy is the one to keep.
+	Repeat  bool
+	Payload []byte // the block's bytes as captured (short if the capture cut it)
 }
 
 const (

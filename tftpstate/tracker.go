@@ -42,6 +42,7 @@ type Tracker struct {
 	shift   time.Duration
 
 	stats Stats
+	seg   DataSegment // handed to cfg.OnData: reused, so DATA blocks do not allocate
 }
 
 // New returns a Tracker that calls emit for each event, on the goroutine
@@ -294,4 +295,14 @@ func (t *Tracker) alert(x *transfer, client, server netip.AddrPort, kind, format
 		ev.Time = x.last
 	}
 	t.send(&ev)
+}
+
+// onData hands a DATA block of x to Config.OnData.
+func (t *Tracker) onData(x *transfer, block int64, repeat bool, data []byte) {
+	if t.cfg.OnData == nil {
+		return
+	}
+	t.seg = DataSegment{Transfer: x.id, File: x.file, Block: block, Offset: (block - 1) * x.blksize, Repeat: repeat, Payload: data}
+	t.cfg.OnData(&t.seg)
+	t.seg.Payload = nil
 }

@@ -105,7 +105,7 @@ func (x *transfer) fromServer(t *Tracker, p *event.Packet) {
 		x.repeat = false
 		x.accept(pk.Options)
 	case pk.Op == OpDATA && x.op == OpRRQ:
-		x.data(pk.Block, p)
+		x.data(t, &pk, p)
 	case pk.Op == OpACK && x.op == OpWRQ:
 		x.ack(pk.Block, t)
 	case pk.Op == OpERROR:
@@ -140,7 +140,7 @@ func (x *transfer) fromClient(t *Tracker, p *event.Packet) {
 	case pk.Op == OpACK && x.op == OpRRQ:
 		x.ack(pk.Block, t)
 	case pk.Op == OpDATA && x.op == OpWRQ:
-		x.data(pk.Block, p)
+		x.data(t, &pk, p)
 	case pk.Op == OpERROR:
 		x.fail(&pk, true, t)
 	default:
@@ -178,13 +178,19 @@ func abs(w uint16, ref int64) int64 {
 }
 
 // data counts a DATA block once; a repeat is a retransmission.
-func (x *transfer) data(w uint16, p *event.Packet) {
-	a := abs(w, x.hiData+1)
+func (x *transfer) data(t *Tracker, pk *Packet, p *event.Packet) {
+	a := abs(pk.Block, x.hiData+1)
 	if a <= x.hiData || x.final > 0 && a > x.final {
 		x.retransmits++
 		x.repeat = true
+		if a >= 1 && (x.final == 0 || a <= x.final) {
+			// A block the capture may have missed the first time (out of
+			// order), or a repeat: the carver keeps the first copy.
+			t.onData(x, a, true, pk.Data)
+		}
 		return
 	}
+	t.onData(x, a, false, pk.Data)
 	x.repeat = false
 	if a > x.hiData+1 {
 		// Blocks the capture missed: counted at full size.

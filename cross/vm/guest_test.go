@@ -198,6 +198,7 @@ func TestGuest(t *testing.T) {
 		fmt.Println("ftptap-vm: no Raspberry Pi GPIO block (pinctrl-bcm2835): LEDs off, not checked")
 	}
 
+	step("namespaces and veths")
 	g := &guest{t: t, lab: netnstest.New(t)}
 	l := g.lab
 	for _, p := range []struct{ ns, dev string }{{l.ClientNS, "c0"}, {l.TapNS, "pa"}, {l.TapNS, "pb"}, {l.ServerNS, "s0"}} {
@@ -211,7 +212,9 @@ func TestGuest(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(work, "client", up.Name), up.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	step("vsftpd")
 	startVsftpd(t, g)
+	step("ftptap run")
 
 	ftLog := filepath.Join(work, "ftptap.log")
 	ftOut, err := os.Create(ftLog)
@@ -225,6 +228,7 @@ func TestGuest(t *testing.T) {
 		"--tap", "vm", "--events", live, "--leds", leds)
 	waitLog(t, ftLog, "msg=capturing", 180*time.Second)
 
+	step("tcpdump")
 	var caps []string
 	for _, port := range []string{"pa", "pb"} {
 		errf := filepath.Join(work, "tcpdump-"+port+".err")
@@ -247,6 +251,7 @@ func TestGuest(t *testing.T) {
 	srv := "ftp://" + netnstest.ServerIP4
 	var runs []*lab.Run
 
+	step("PASV download")
 	// A passive download, slowed so that the LEDs can be read during it.
 	r := g.curl("--disable-epsv", "--limit-rate", "50k", "-o", pasv.Name, srv+"/pub/"+pasv.Name)
 	if r.Err != nil {
@@ -259,6 +264,7 @@ func TestGuest(t *testing.T) {
 		s.waitOff(t, "passive", 10*time.Second)
 	}
 
+	step("PORT upload")
 	// An active upload.
 	r = g.curl("--ftp-port", netnstest.ClientIP4, "--disable-eprt", "--limit-rate", "25k",
 		"-T", up.Name, srv+"/upload/port-stor.bin")
@@ -272,6 +278,7 @@ func TestGuest(t *testing.T) {
 		s.waitOff(t, "active", 10*time.Second)
 	}
 
+	step("refused data connection")
 	// A passive data connection refused: the server's firewall answers
 	// the SYN with a reset, as lab.Reject has it.
 	rules := fmt.Sprintf(`table inet vmtest {
@@ -300,6 +307,7 @@ func TestGuest(t *testing.T) {
 	}
 	time.Sleep(500 * time.Millisecond) // past the rings' block timeout
 
+	step("stop")
 	// Stop: capture first, then ftptap, which ends its sessions, turns
 	// its LEDs off and reports its kernel counters.
 	g.mu.Lock()
@@ -335,6 +343,7 @@ func TestGuest(t *testing.T) {
 		t.Run("leds off at exit", ledsOffAtExit)
 	}
 
+	step("truth and replay")
 	// The truth of what the clients did, joined with the capture.
 	conns, err := lab.Conns(caps...)
 	if err != nil {
@@ -362,6 +371,12 @@ func TestGuest(t *testing.T) {
 	if diff := lab.SameEventsWithin(liveEv, replayed, replaySlack); diff != "" {
 		t.Errorf("live and replayed events differ:\n%s", diff)
 	}
+}
+
+// step marks the scenario's progress on the console, so that a guest
+// that stalls shows where.
+func step(what string) {
+	fmt.Printf("ftptap-vm: step %s (%s)\n", what, time.Now().Format("15:04:05"))
 }
 
 func flagOr(ok bool, a, b string) string {

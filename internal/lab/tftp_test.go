@@ -5,6 +5,8 @@ package lab
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"os"
@@ -92,7 +94,7 @@ func TestTFTPLive(t *testing.T) {
 			defer cancel()
 			tr, _, err := l.PlayTFTP(ctx, sc, dir,
 				func() (err error) {
-					ft, err = l.StartFtptap(bin, "--tap", "lab", "--events", events)
+					ft, err = l.StartFtptap(bin, "--tap", "lab", "--events", events, "--carve", filepath.Join(dir, "carve-live"))
 					return err
 				},
 				func() error {
@@ -110,7 +112,12 @@ func TestTFTPLive(t *testing.T) {
 				t.Fatal(err)
 			}
 			checkTFTP(t, "live", tr, live)
-			cmd := exec.Command(bin, "replay", "--tap", "lab", filepath.Join(dir, PortA+".pcap"), filepath.Join(dir, PortB+".pcap"))
+			checkTFTPCarve(t, "live", l.TFTPRoot(), filepath.Join(dir, "carve-live"), live)
+			// --carve with no capture.ring_mib: the ring is raised, said once.
+			if n := strings.Count(ft.Log(), "capture ring raised"); n != 1 || !strings.Contains(ft.Log(), "ring_mib=32") {
+				t.Errorf("ftptap said %d times that it raised the capture ring", n)
+			}
+			cmd := exec.Command(bin, "replay", "--tap", "lab", "--carve", filepath.Join(dir, "carve-replay"), filepath.Join(dir, PortA+".pcap"), filepath.Join(dir, PortB+".pcap"))
 			var stderr bytes.Buffer
 			cmd.Stderr = &stderr
 			replayed, err := cmd.Output()
@@ -118,6 +125,7 @@ func TestTFTPLive(t *testing.T) {
 				t.Fatalf("ftptap replay: %v: %s", err, stderr.Bytes())
 			}
 			checkTFTP(t, "replay", tr, replayed)
+			checkTFTPCarve(t, "replay", l.TFTPRoot(), filepath.Join(dir, "carve-replay"), replayed)
 			if a, b := tftpEvents(live), tftpEvents(replayed); a != b {
 				t.Errorf("live and replay differ:\nlive:\n%s\nreplay:\n%s", a, b)
 			}
@@ -153,7 +161,9 @@ func tftpEvents(events []byte) string {
 			// frames, not the same ones; the facts must agree all the same.
 			continue
 		}
-		for _, k := range []string{"seq", "ts", "session", "duration_ms", "tap"} {
+		// The carved path names the session; the hash and gaps depend on
+		// the frames each capture missed (checkTFTPCarve checks them).
+		for _, k := range []string{"seq", "ts", "session", "duration_ms", "tap", "carved", "sha256", "gaps"} {
 			delete(e, k)
 		}
 		b, _ := json.Marshal(e)
@@ -161,4 +171,53 @@ func tftpEvents(events []byte) string {
 	}
 	sort.Strings(out)
 	return strings.Join(out, "\n")
+}
+
+// checkTFTPCarve checks the files carved under dir against the TFTP
+// server's root after the run: each complete transfer with no gap in the
+// capture has the SHA-256 of the file the server served or received (for
+// netascii, with its line ends as CR LF, as on the wire).
+func checkTFTPCarve(t *testing.T, what, root, dir string, events []byte) {
+	t.Helper()
+	whole := 0
+	for _, line := range bytes.Split(events, []byte("\n")) {
+		var e struct {
+			Type, File, Mode, SHA256, Carved string
+			Complete                         bool
+			Gaps                             int64
+		}
+		if json.Unmarshal(line, &e) != nil || e.Type != "tftp.end" || !e.Complete {
+			continue
+		}
+		if e.Carved == "" {
+			t.Errorf("%s: %s moved whole, not carved", what, e.File)
+			continue
+		}
+		got, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(e.Carved)))
+		if err != nil {
+			t.Errorf("%s: %v", what, err)
+			continue
+		}
+		if s := sha256.Sum256(got); hex.EncodeToString(s[:]) != e.SHA256 {
+			t.Errorf("%s: %s: event sha256 %s, file's %x", what, e.Carved, e.SHA256, s)
+		}
+		if e.Gaps > 0 {
+			t.Logf("%s: %s: the capture missed %d bytes", what, e.Carved, e.Gaps)
+			continue
+		}
+		want, err := os.ReadFile(filepath.Join(root, e.File))
+		if err != nil {
+			t.Errorf("%s: %v", what, err)
+			continue
+		}
+		if e.Mode == "netascii" {
+			want = bytes.ReplaceAll(want, []byte("\n"), []byte("\r\n"))
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s: %s: carved %d bytes, the server's file is %d bytes and differs", what, e.Carved, len(got), len(want))
+			continue
+		}
+		whole++
+	}
+	t.Logf("%s: %d TFTP files carved whole", what, whole)
 }
