@@ -33,8 +33,9 @@ type Options struct {
 	// QueueLen caps the events waiting to be written to the spool.
 	// Default: 16384.
 	QueueLen int
-	// Window is how many events are published before waiting for their
-	// acknowledgements. Default: 256.
+	// Window is how many published events may wait for their
+	// acknowledgements at a time; each one acknowledged lets the next
+	// go. Default: 256.
 	Window int
 	// AckTimeout bounds the wait for an acknowledgement. Default: 5s.
 	AckTimeout time.Duration
