@@ -27,11 +27,11 @@ unit: ## the Go tests with the race detector, benchmarks once so they keep compi
 	$(GO) test -race -count=1 -timeout 20m -bench=. -benchtime=1x ./...
 
 test: ## everything CI runs: vet, the tests (native and ARM), builds for other OSes, a tree left as found
-	@git status --porcelain >.git/ftptap-test-before
+	@git status --porcelain >"$$(git rev-parse --git-dir)/ftptap-test-before"
 	@$(MAKE) --no-print-directory vet unit test-arm
 	@$(MAKE) --no-print-directory check CHECK_PLATFORMS="$(TEST_PLATFORMS)"
 	@$(GO) mod tidy -diff >/dev/null || (echo "go.mod/go.sum not tidy: run go mod tidy"; exit 1)
-	@git status --porcelain | diff -u .git/ftptap-test-before - || (echo "the tests changed the tree"; exit 1)
+	@git status --porcelain | diff -u "$$(git rev-parse --git-dir)/ftptap-test-before" - || (echo "the tests changed the tree"; exit 1)
 
 check: vet ## vet, then vet and build the tree for every GOOS/GOARCH in CHECK_PLATFORMS
 	@failed=; for p in $(CHECK_PLATFORMS); do \

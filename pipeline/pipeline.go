@@ -101,6 +101,7 @@ type Pipeline struct {
 	Stats       Stats
 
 	annotators  []Annotator
+	cur         event.Event // the event being dispatched
 	dataObs     []DataObserver
 	packetObs   []PacketObserver
 	tftpDataObs []TFTPDataObserver
@@ -252,9 +253,11 @@ func (p *Pipeline) drainInjected() {
 // that sinks emit while handling them.
 func (p *Pipeline) dispatch() {
 	for i := 0; i < len(p.queue); i++ {
-		// A copy: annotators may Emit, which can move the queue.
-		e := p.queue[i]
-		ev := &e
+		// A copy: annotators and sinks may Emit, which can move the
+		// queue. It lives in the pipeline, not on the heap: sinks do not
+		// keep ev past their call.
+		p.cur = p.queue[i]
+		ev := &p.cur
 		for _, a := range p.annotators {
 			a.Annotate(ev)
 		}
