@@ -62,6 +62,11 @@ func openLive(names [2]string, o LiveOptions) (*liveSource, error) {
 	return s, nil
 }
 
+// clockBack is how far the newest frame's timestamp may lie ahead of the
+// wall clock before it is taken as the clock having been set back: a frame
+// is stamped when it arrives, before it is read.
+const clockBack = time.Second
+
 // readFrame merges the two rings. A frame is returned when the other port
 // also has one pending (the earlier goes first), or when the other port can
 // no longer have an earlier one (see due).
@@ -94,8 +99,8 @@ func (s *liveSource) readFrame() (pipeline.Frame, error) {
 		if pick != nil {
 			pick.pending = false
 			s.lastOut = now
-			if pick.ci.Timestamp.After(s.lastTS) {
-				s.lastTS = pick.ci.Timestamp
+			if ts := pick.ci.Timestamp; ts.After(s.lastTS) || s.lastTS.Sub(ts) >= clockBack {
+				s.lastTS = ts
 			}
 			s.frames.Add(1)
 			return pipeline.Frame{Data: pick.data, Info: pick.ci, Side: pick.side, LinkType: layers.LinkTypeEthernet}, nil
@@ -110,8 +115,14 @@ func (s *liveSource) readFrame() (pipeline.Frame, error) {
 		default:
 			if since := now.Sub(s.lastOut); since >= s.opts.Tick {
 				s.lastOut = now
-				ts := now.Add(-s.hold)
-				if ts.Before(s.lastTS) {
+				// The wall clock only, as the kernel stamps frames: a
+				// monotonic reading would hide a step of the clock
+				// from the tracker (Time.Sub prefers it).
+				ts := now.Round(0).Add(-s.hold)
+				// Not before a frame already handed out, unless the
+				// clock was set back: then the tick carries the new
+				// clock, so that time (timeouts) goes on.
+				if ts.Before(s.lastTS) && s.lastTS.Sub(ts) < clockBack {
 					ts = s.lastTS
 				}
 				return pipeline.Frame{Info: gopacket.CaptureInfo{Timestamp: ts}}, nil

@@ -213,7 +213,7 @@ func TestGuest(t *testing.T) {
 		t.Fatal(err)
 	}
 	step("vsftpd")
-	startVsftpd(t, g)
+	vsftpd := startVsftpd(t, g, "")
 	step("ftptap run")
 
 	ftLog := filepath.Join(work, "ftptap.log")
@@ -371,6 +371,12 @@ func TestGuest(t *testing.T) {
 	if diff := lab.SameEventsWithin(liveEv, replayed, replaySlack); diff != "" {
 		t.Errorf("live and replayed events differ:\n%s", diff)
 	}
+
+	// run.sh sets ftptap_clock=1 on the kernel's command line of the
+	// guests that step their clock; the kernel hands it to init.
+	if os.Getenv("ftptap_clock") == "1" {
+		t.Run("clock step", func(t *testing.T) { testClockStep(t, g, vsftpd) })
+	}
 }
 
 // step marks the scenario's progress on the console, so that a guest
@@ -452,7 +458,7 @@ func checkFile(t *testing.T, path string, f lab.File) {
 // startVsftpd starts Debian's vsftpd in the server namespace, configured
 // as the lab's: anonymous download and upload, passive ports from the
 // lab's range, active connections from port 20.
-func startVsftpd(t *testing.T, g *guest) {
+func startVsftpd(t *testing.T, g *guest, extra string) *exec.Cmd {
 	t.Helper()
 	conf := fmt.Sprintf(`listen=YES
 listen_ipv6=NO
@@ -474,7 +480,7 @@ port_enable=YES
 connect_from_port_20=YES
 log_ftp_protocol=YES
 vsftpd_log_file=%s
-`, netnstest.ServerIP4, ftpRoot, lab.Vsftpd.PassiveMin, lab.Vsftpd.PassiveMax, filepath.Join(work, "vsftpd.log"))
+`, netnstest.ServerIP4, ftpRoot, lab.Vsftpd.PassiveMin, lab.Vsftpd.PassiveMax, filepath.Join(work, "vsftpd.log")) + extra
 	path := filepath.Join(work, "vsftpd.conf")
 	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
@@ -484,7 +490,7 @@ vsftpd_log_file=%s
 		t.Fatal(err)
 	}
 	defer out.Close()
-	g.start(g.lab.ServerNS, out, "vsftpd", path)
+	cmd := g.start(g.lab.ServerNS, out, "vsftpd", path)
 	// Ready when it greets, from inside its own namespace: nothing goes
 	// through the tap.
 	deadline := time.Now().Add(120 * time.Second)
@@ -500,7 +506,7 @@ vsftpd_log_file=%s
 			greet, _ = bufio.NewReader(c).ReadString('\n')
 		})
 		if strings.HasPrefix(greet, "220") {
-			return
+			return cmd
 		}
 		if time.Now().After(deadline) {
 			b, _ := os.ReadFile(out.Name())

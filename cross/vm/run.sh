@@ -10,7 +10,9 @@
 # the guest's test binary are built fresh each time. Console logs go to
 # FTPTAP_VM_LOGS (default /tmp/ftptap-vm). Where QEMU is missing, each
 # guest is skipped with the reason. FTPTAP_VM_TIMEOUT bounds one guest
-# (seconds, default 420).
+# (seconds, default 420). The guests named in FTPTAP_VM_CLOCK (default
+# virt16k) also step their own clock, forward and back, during transfers
+# through the tap (guest_test.go's testClockStep).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 cache=${FTPTAP_VM_CACHE:-/var/cache/ftptap-vm}
@@ -36,7 +38,7 @@ fi
 guests=(
 	"raspi3b|qemu-system-aarch64|-M raspi3b|arm64|linux-image-arm64|broadcom/bcm2837-rpi-3-b.dtb|ttyAMA0|arm64||arm64 build, TPACKET_V3 rings, PASV+PORT via vsftpd/curl, events = truth = replay, 0 drops, LEDs on the BCM2835 GPIO"
 	"raspi0|qemu-system-arm|-M raspi0|armel|linux-image-rpi|bcm2835-rpi-zero.dtb:/soc/watchdog@7e100000|ttyAMA0|arm|6|armv6 build on an ARM1176 and a 32-bit kernel: the same rings, transfers, checks and LEDs"
-	"virt16k|qemu-system-aarch64|-M virt -cpu cortex-a76 -m 512M -nic none|arm64|linux-image-6.12-arm64-16k||ttyAMA0|arm64||16 KiB pages (a Pi 5's kernel and core): ring blocks, the same transfers and checks, no GPIO"
+	"virt16k|qemu-system-aarch64|-M virt -cpu cortex-a76 -m 512M -nic none|arm64|linux-image-6.12-arm64-16k||ttyAMA0|arm64||16 KiB pages (a Pi 5's kernel and core): ring blocks, the same transfers and checks, no GPIO; its clock stepped ±90 days mid-download"
 )
 bins=$(mktemp -d)
 trap 'rm -rf "$bins"' EXIT
@@ -95,12 +97,14 @@ for g in "${guests[@]}"; do
 
 	# A guest that fails is booted once more (FTPTAP_VM_TRIES, default 2);
 	# the first failure's lines stay in the output and in GUEST-try1.log.
+	clock=
+	[[ " ${FTPTAP_VM_CLOCK-virt16k} " != *" $name "* ]] || clock="ftptap_clock=1 "
 	for ((try = 1; try <= tries; try++)); do
 		log="$logs/$name.log"
 		: >"$log"
 		# shellcheck disable=SC2086 # machine holds several options
 		"$qemu" $machine -kernel "$parts/vmlinuz" "${dtbopt[@]}" -initrd "$tmp/initrd" \
-			-append "console=$console rdinit=/init panic=-1 quiet -- -test.v -test.timeout $((limit - 60))s" \
+			-append "console=$console rdinit=/init panic=-1 quiet $clock-- -test.v -test.timeout $((limit - 60))s" \
 			-display none -monitor none -serial "file:$log" -no-reboot </dev/null >"$tmp/qemu.out" 2>&1 &
 		qpid=$!
 		boot=$SECONDS
