@@ -115,17 +115,7 @@ func (s *liveSource) readFrame() (pipeline.Frame, error) {
 		default:
 			if since := now.Sub(s.lastOut); since >= s.opts.Tick {
 				s.lastOut = now
-				// The wall clock only, as the kernel stamps frames: a
-				// monotonic reading would hide a step of the clock
-				// from the tracker (Time.Sub prefers it).
-				ts := now.Round(0).Add(-s.hold)
-				// Not before a frame already handed out, unless the
-				// clock was set back: then the tick carries the new
-				// clock, so that time (timeouts) goes on.
-				if ts.Before(s.lastTS) && s.lastTS.Sub(ts) < clockBack {
-					ts = s.lastTS
-				}
-				return pipeline.Frame{Info: gopacket.CaptureInfo{Timestamp: ts}}, nil
+				return pipeline.Frame{Info: gopacket.CaptureInfo{Timestamp: s.tickTime(now)}}, nil
 			} else {
 				wait = s.opts.Tick - since
 			}
@@ -134,6 +124,20 @@ func (s *liveSource) readFrame() (pipeline.Frame, error) {
 			return pipeline.Frame{}, err
 		}
 	}
+}
+
+// tickTime is the timestamp of a tick read at now: the wall clock less
+// hold, as the kernel stamps frames, without the monotonic reading that
+// Time.Sub would prefer and that would hide a step of the clock from the
+// tracker. Not before a frame already handed out, unless that frame is
+// clockBack or more ahead (the clock was set back): then the tick carries
+// the new clock, so that time, and the timeouts, go on.
+func (s *liveSource) tickTime(now time.Time) time.Time {
+	ts := now.Round(0).Add(-s.hold)
+	if ts.Before(s.lastTS) && s.lastTS.Sub(ts) < clockBack {
+		ts = s.lastTS
+	}
+	return ts
 }
 
 // due reports whether r's pending frame has waited long enough for the

@@ -603,3 +603,35 @@ func BenchmarkLiveSource(b *testing.B) {
 	b.ReportMetric(float64(st.Drops()), "ring-drops")
 	b.ReportMetric(float64(b.N-got-int(st.Drops())), "veth-drops")
 }
+
+// A tick's time follows the wall clock through a step of it, either way:
+// no monotonic reading (which would hide the step from the tracker), and
+// a frame's time from before a step back does not hold it.
+func TestTickTime(t *testing.T) {
+	s := &liveSource{hold: 20 * time.Millisecond}
+	now := time.Now()
+	ts := s.tickTime(now)
+	if strings.Contains(ts.String(), "m=") {
+		t.Errorf("tick %v has a monotonic reading", ts)
+	}
+	if want := now.Round(0).Add(-s.hold); !ts.Equal(want) {
+		t.Errorf("tick %v, want %v", ts, want)
+	}
+	// A frame handed out a little ahead of the tick holds it.
+	s.lastTS = now.Add(100 * time.Millisecond)
+	if ts := s.tickTime(now); !ts.Equal(s.lastTS) {
+		t.Errorf("tick %v before the last frame %v", ts, s.lastTS)
+	}
+	// The clock set back 90 days: the tick is on the new clock.
+	back := now.Add(-90 * 24 * time.Hour)
+	s.lastTS = now
+	if ts := s.tickTime(back); !ts.Equal(back.Round(0).Add(-s.hold)) {
+		t.Errorf("tick after a step back: %v, want %v", ts, back.Add(-s.hold))
+	}
+	// Forward: two ticks measure the step, not the time that passed.
+	s.lastTS = time.Time{}
+	fwd := s.tickTime(now.Add(90 * 24 * time.Hour))
+	if d := fwd.Sub(s.tickTime(now)); d != 90*24*time.Hour {
+		t.Errorf("ticks across a step of 90 days forward are %v apart", d)
+	}
+}
