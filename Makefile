@@ -11,7 +11,7 @@ CHECK_PLATFORMS := linux/amd64 linux/arm64 linux/arm linux/386 linux/riscv64 \
 # make test checks one platform of each other OS (linux/arm is built by test-arm).
 TEST_PLATFORMS := windows/amd64 darwin/arm64 freebsd/amd64
 
-.PHONY: help build test unit vet check cross test-arm test-vm package demo bench bench-scale bench-live fuzz soak test-web
+.PHONY: help build test unit vet check cross test-arm test-vm package demo bench bench-scale bench-live bench-tftp fuzz soak test-web
 
 help: ## list the targets
 	@grep -hE '^[a-z][a-zA-Z_-]*:.*## ' $(MAKEFILE_LIST) | sort | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -27,11 +27,11 @@ unit: ## the Go tests with the race detector, benchmarks once so they keep compi
 	$(GO) test -race -count=1 -timeout 20m -bench=. -benchtime=1x ./...
 
 test: ## everything CI runs: vet, the tests (native and ARM), builds for other OSes, a tree left as found
-	@git status --porcelain >.git/ftptap-test-before
+	@git status --porcelain >"$$(git rev-parse --git-dir)/ftptap-test-before"
 	@$(MAKE) --no-print-directory vet unit test-arm
 	@$(MAKE) --no-print-directory check CHECK_PLATFORMS="$(TEST_PLATFORMS)"
 	@$(GO) mod tidy -diff >/dev/null || (echo "go.mod/go.sum not tidy: run go mod tidy"; exit 1)
-	@git status --porcelain | diff -u .git/ftptap-test-before - || (echo "the tests changed the tree"; exit 1)
+	@git status --porcelain | diff -u "$$(git rev-parse --git-dir)/ftptap-test-before" - || (echo "the tests changed the tree"; exit 1)
 
 check: vet ## vet, then vet and build the tree for every GOOS/GOARCH in CHECK_PLATFORMS
 	@failed=; for p in $(CHECK_PLATFORMS); do \
@@ -58,7 +58,7 @@ test-web: ## the page in headless Chromium only, screenshots into the directory 
 	$(GO) test -count=1 -v -run 'TestBrowser' ./web
 
 bench: ## benchmarks with figures; ftptap replay against tcpdump and tshark on generated captures (docs/performance.md)
-	$(GO) test -run='^$$' -bench=. -benchmem ./event ./decode ./pipeline ./tap ./leds ./natsbus ./web
+	$(GO) test -run='^$$' -bench=. -benchmem ./event ./decode ./pipeline ./tap ./leds ./natsbus ./web ./tftpstate
 	$(GO) test -run='^$$' -bench=. -benchtime=1x ./ftpstate -mem.sessions=100000
 	$(GO) test -run='^$$' -bench=BenchmarkSummaryMillion -benchtime=1x ./firmware
 	$(GO) test -run='^$$' -bench=. -benchtime=1x -timeout 60m ./internal/perf -perf
@@ -77,9 +77,12 @@ fuzz: ## a bounded run (FUZZTIME each, about 3 min in all) of every fuzz target;
 	$(FUZZ) -fuzz=FuzzSegments ./ftpstate
 	$(FUZZ) -fuzz=FuzzEventJSON ./event
 	$(FUZZ) -fuzz=FuzzDecode ./decode
+	$(FUZZ) -fuzz=FuzzDecodeUDP ./decode
 	$(FUZZ) -fuzz=FuzzCaptureFile ./tap
 	$(FUZZ) -fuzz=FuzzSpoolSegment ./natsbus
 	$(FUZZ) -fuzz=FuzzConfig ./firmware
+	$(FUZZ) -fuzz=FuzzParse ./tftpstate
+	$(FUZZ) -fuzz=FuzzTracker ./tftpstate
 
 soak: ## the lab captures replayed 3,000 times, time-shifted and clock-stepped, into the embedded NATS server: heap, goroutines, open files
 	$(GO) test -run='^$$' -bench=BenchmarkSoak -benchtime=3000x -timeout 60m ./pipeline
@@ -90,8 +93,13 @@ demo: build ## ftptap inline on live FTP traffic in a lab of network namespaces 
 # make bench-live STORM_TIME=3s: a quick look at the session storm.
 STORM_RATE ?= 1000
 STORM_TIME ?= 30s
+# make bench-live RING_MIB=32: ftptap's capture.ring_mib in the heavy runs (0: its default, 8).
+RING_MIB ?= 0
 
 bench-live: ## live capture under iperf3 load: packets, kernel drops, command-channel events lost (root)
 	$(GO) test -run='^$$' -bench=BenchmarkLiveLoad -benchtime=5x -timeout 30m ./internal/lab -load=20s
 	$(GO) test -run='^$$' -bench='BenchmarkLive(Downloads|Storm)' -benchtime=1x -timeout 30m ./internal/lab -live-heavy \
-		-load=20s -downloads=50 -storm-rate=$(STORM_RATE) -storm-time=$(STORM_TIME)
+		-load=20s -downloads=50 -storm-rate=$(STORM_RATE) -storm-time=$(STORM_TIME) -ring-mib=$(RING_MIB)
+
+bench-tftp: ## live TFTP under iperf3 -u load: datagrams of load, frames the kernel filter passed, transfers lost (root)
+	$(GO) test -run='^$$' -bench=BenchmarkTFTPUnderUDPLoad -benchtime=5x -timeout 10m ./internal/lab -load=10s

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -20,12 +19,6 @@ import (
 	"github.com/ftptap/ftptap/ftpstate"
 	"github.com/ftptap/ftptap/pipeline"
 )
-
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
 
 // BenchmarkCarve feeds a transfer in 1448-byte segments, in order, to the
 // carver: each written at its offset and hashed (SHA-256). It reports

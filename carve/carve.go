@@ -102,6 +102,8 @@ type Carver struct {
 	cfg       Config
 	tmp       string
 	files     map[uint64]*file     // by transfer id
+	tftpFiles map[uint64]*file     // TFTP transfers, by their session id
+	tftps     map[uint64]*tftpInfo // TFTP transfers under way, by session id
 	sessions  map[uint64]*sessInfo // by session id
 	total     int64
 	unchecked int64  // bytes written since the last free-space check
@@ -123,6 +125,7 @@ type sessInfo struct {
 type file struct {
 	transfer uint64
 	session  uint64
+	tftp     *tftpInfo // the TFTP transfer's, nil for FTP
 	f        *os.File
 	tmp      string
 	got      spans
@@ -152,11 +155,13 @@ func New(cfg Config) (*Carver, error) {
 		return nil, fmt.Errorf("carve: %w", err)
 	}
 	return &Carver{
-		cfg:      cfg,
-		tmp:      tmp,
-		files:    make(map[uint64]*file),
-		sessions: make(map[uint64]*sessInfo),
-		buf:      make([]byte, 64<<10),
+		cfg:       cfg,
+		tmp:       tmp,
+		files:     make(map[uint64]*file),
+		tftpFiles: make(map[uint64]*file),
+		tftps:     make(map[uint64]*tftpInfo),
+		sessions:  make(map[uint64]*sessInfo),
+		buf:       make([]byte, 64<<10),
 	}, nil
 }
 
@@ -183,6 +188,10 @@ func (c *Carver) Event(*event.Event, []byte) {}
 // Annotate follows sessions (their endpoints, TLS, REST) and finishes a
 // transfer's file at its transfer.end, filling in SHA256, Carved and Gaps.
 func (c *Carver) Annotate(ev *event.Event) {
+	if ev.Proto == event.ProtoTFTP {
+		c.annotateTFTP(ev)
+		return
+	}
 	if ev.Proto != event.ProtoFTP {
 		return
 	}
@@ -244,10 +253,14 @@ func (c *Carver) Data(seg *ftpstate.DataSegment) {
 			return
 		}
 	}
+	c.put(f, seg.Offset, seg.Payload)
+}
+
+// put writes p at stream offset off of f, within the per-file cap.
+func (c *Carver) put(f *file, off int64, p []byte) {
 	if f.cut != "" {
 		return
 	}
-	off, p := seg.Offset, seg.Payload
 	if off < 0 {
 		// Before the first byte the tracker saw of the connection (no SYN
 		// in the capture): nowhere to put it.
@@ -264,7 +277,7 @@ func (c *Carver) Data(seg *ftpstate.DataSegment) {
 		if f.cut == "" {
 			f.cut = fmt.Sprintf("file cap: only the first %d bytes are carved", c.cfg.MaxFileBytes)
 			c.stats.FileCaps.Add(1)
-			c.alert(f.session, "carve_file_cap", "transfer larger than the carving cap of %d bytes per file: the rest is not carved, and the file is marked partial", c.cfg.MaxFileBytes)
+			c.alertFile(f, "carve_file_cap", "transfer larger than the carving cap of %d bytes per file: the rest is not carved, and the file is marked partial", c.cfg.MaxFileBytes)
 		}
 		return
 	}
@@ -318,7 +331,7 @@ func (c *Carver) write(f *file, off int64, p []byte) {
 	}
 	if len(f.got) >= maxSpans {
 		f.cut = fmt.Sprintf("more than %d separate pieces", maxSpans)
-		c.alert(f.session, "carve_skipped", "a transfer arrived in more than %d separate pieces: the rest of it is not carved, and the file is marked partial", maxSpans)
+		c.alertFile(f, "carve_skipped", "a transfer arrived in more than %d separate pieces: the rest of it is not carved, and the file is marked partial", maxSpans)
 		return
 	}
 	var werr error
@@ -431,9 +444,11 @@ func (c *Carver) stop(why string) {
 	}
 	c.stopped = why
 	c.stats.Stopped.Store(1)
-	for _, f := range c.files {
-		if f.cut == "" {
-			f.cut = "carving stopped: " + why
+	for _, fs := range []map[uint64]*file{c.files, c.tftpFiles} {
+		for _, f := range fs {
+			if f.cut == "" {
+				f.cut = "carving stopped: " + why
+			}
 		}
 	}
 	c.alert(0, "carve_stopped", "carving stopped: %s; the tap goes on, transfers are no longer carved", why)
@@ -448,6 +463,19 @@ func (c *Carver) alert(session uint64, kind, format string, args ...any) {
 		ev.Client, ev.Server = s.client, s.server
 	}
 	c.cfg.Emit(ev)
+}
+
+// alertFile raises an alert about the transfer of f.
+func (c *Carver) alertFile(f *file, kind, format string, args ...any) {
+	if f.tftp == nil {
+		c.alert(f.session, kind, format, args...)
+		return
+	}
+	if c.cfg.Emit == nil {
+		return
+	}
+	c.cfg.Emit(event.Event{Type: event.TypeAlert, Proto: event.ProtoTFTP, Session: f.session, Client: f.tftp.client, Server: f.tftp.server,
+		Kind: kind, Detail: fmt.Sprintf(format, args...)})
 }
 
 func (c *Carver) logf(format string, args ...any) {
@@ -488,6 +516,7 @@ func (c *Carver) transferEnd(ev *event.Event) {
 
 // sidecar is the JSON file beside each carved file.
 type sidecar struct {
+	Proto     string `json:"proto"` // ftp or tftp
 	Session   string `json:"session"`
 	Client    string `json:"client"`
 	Server    string `json:"server"`
@@ -496,19 +525,52 @@ type sidecar struct {
 	Direction string `json:"direction"`
 	Mode      string `json:"mode"`
 	End       string `json:"ts"`
-	Code      int    `json:"code"`
+	Code      int    `json:"code"` // FTP: the reply code that ended the transfer; TFTP: the ERROR code, 0 without one
 	Complete  bool   `json:"complete"`
 	Bytes     int64  `json:"bytes"` // the transfer's bytes, from sequence numbers
 	Rest      int64  `json:"rest"`  // REST offset: the file starts this far into the original
 	Gaps      int64  `json:"gaps"`  // bytes missing from the capture: zeros in the file
 	Cut       string `json:"cut,omitempty"`
 	SHA256    string `json:"sha256"`
+	// TFTP only.
+	Error   string `json:"error,omitempty"`  // the ERROR's RFC name
+	Reason  string `json:"reason,omitempty"` // done, error, timeout, shutdown
+	Blocks  int64  `json:"blocks,omitempty"`
+	BlkSize int    `json:"blksize,omitempty"`
 }
 
 // finish sizes, hashes, closes and renames f into place, writes its
 // sidecar and fills in ev.
 func (c *Carver) finish(f *file, ev *event.Event, rest int64) {
-	size := max(ev.Bytes, f.end)
+	name := ev.Command + ".txt"
+	if ev.Direction != event.DirListing {
+		name = SafeName(ev.File)
+	}
+	sess := "s" + strconv.FormatUint(ev.Session, 10)
+	k, ok := c.keep(f, ev, max(ev.Bytes, f.end), sess, name)
+	if !ok {
+		return
+	}
+	c.writeSidecar(k, sidecar{
+		Proto: "ftp", Session: sess, Client: ev.Client.String(), Server: ev.Server.String(),
+		Command: ev.Command, File: ev.File, Direction: ev.Direction.String(), Mode: ev.Mode.String(),
+		End: ev.Time.UTC().Format(time.RFC3339Nano), Code: ev.Code, Complete: ev.Complete,
+		Bytes: ev.Bytes, Rest: rest, Gaps: k.gaps, Cut: f.cut, SHA256: k.sum,
+	})
+}
+
+// kept is a carved file in its place.
+type kept struct {
+	path, rel, sum string
+	gaps           int64
+}
+
+// keep sizes f to size (its transfer's bytes; what was kept if it was cut
+// short), hashes, closes and renames it to name under DIR/<date>/sess
+// (name ending .partial if it has gaps, was cut or its transfer did not
+// complete), and fills in ev's SHA256, Carved and Gaps. It reports false
+// when the file could not be kept (the error is logged and counted).
+func (c *Carver) keep(f *file, ev *event.Event, size int64, sess, name string) (kept, bool) {
 	if f.cut != "" {
 		size = f.end // what was kept, not what was meant
 	}
@@ -527,15 +589,10 @@ func (c *Carver) finish(f *file, ev *event.Event, rest int64) {
 		c.stats.Errors.Add(1)
 		c.logf("carve: transfer %d: %v", f.transfer, err)
 		os.Remove(f.tmp)
-		return
+		return kept{}, false
 	}
 	gaps := size - f.got.covered(size)
 	partial := gaps > 0 || !ev.Complete || f.cut != ""
-
-	name := ev.Command + ".txt"
-	if ev.Direction != event.DirListing {
-		name = SafeName(ev.File)
-	}
 	if partial {
 		name += ".partial"
 	}
@@ -543,20 +600,19 @@ func (c *Carver) finish(f *file, ev *event.Event, rest int64) {
 	if ev.Time.IsZero() {
 		date = "undated"
 	}
-	sess := "s" + strconv.FormatUint(ev.Session, 10)
 	dir := filepath.Join(c.cfg.Dir, date, sess)
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		c.stats.Errors.Add(1)
 		c.logf("carve: %v", err)
 		os.Remove(f.tmp)
-		return
+		return kept{}, false
 	}
 	final, err := place(f.tmp, dir, name)
 	if err != nil {
 		c.stats.Errors.Add(1)
 		c.logf("carve: %v", err)
 		os.Remove(f.tmp)
-		return
+		return kept{}, false
 	}
 	sum := hex.EncodeToString(f.h.Sum(nil))
 	rel := date + "/" + sess + "/" + filepath.Base(final)
@@ -565,16 +621,15 @@ func (c *Carver) finish(f *file, ev *event.Event, rest int64) {
 	if partial {
 		c.stats.Partial.Add(1)
 	}
-	sc := sidecar{
-		Session: sess, Client: ev.Client.String(), Server: ev.Server.String(),
-		Command: ev.Command, File: ev.File, Direction: ev.Direction.String(), Mode: ev.Mode.String(),
-		End: ev.Time.UTC().Format(time.RFC3339Nano), Code: ev.Code, Complete: ev.Complete,
-		Bytes: ev.Bytes, Rest: rest, Gaps: gaps, Cut: f.cut, SHA256: sum,
-	}
+	return kept{path: final, rel: rel, sum: sum, gaps: gaps}, true
+}
+
+// writeSidecar writes the sidecar of a kept file beside it.
+func (c *Carver) writeSidecar(k kept, sc sidecar) {
 	js, _ := json.MarshalIndent(&sc, "", " ")
-	if err := os.WriteFile(final+sidecarSuffix, append(js, '\n'), 0o640); err != nil {
+	if err := os.WriteFile(k.path+sidecarSuffix, append(js, '\n'), 0o640); err != nil {
 		c.stats.Errors.Add(1)
-		c.logf("carve: sidecar of %s: %v", rel, err)
+		c.logf("carve: sidecar of %s: %v", k.rel, err)
 	}
 }
 
@@ -619,6 +674,18 @@ func (c *Carver) Close() error {
 		c.finish(f, &ev, 0)
 		if ev.Carved == "" && first == nil {
 			first = fmt.Errorf("carve: transfer %d could not be kept", id)
+		}
+	}
+	for id, f := range c.tftpFiles {
+		delete(c.tftpFiles, id)
+		if f.f == nil {
+			continue
+		}
+		ev := event.Event{Type: event.TypeTFTPEnd, Proto: event.ProtoTFTP, Session: id, File: f.tftp.file,
+			TFTP: &event.TFTP{Op: f.tftp.op, Mode: f.tftp.mode, ErrorCode: -1}}
+		c.finishTFTP(f, &ev)
+		if ev.Carved == "" && first == nil {
+			first = fmt.Errorf("carve: TFTP transfer t%d could not be kept", id)
 		}
 	}
 	return first

@@ -13,11 +13,12 @@ apt_pkgs=(make git ca-certificates gcc libc6-dev  # gcc: go test -race needs cgo
 	iproute2 ethtool tcpdump
 	vsftpd curl lftp nftables iperf3 procps  # lab: real FTP servers and clients in namespaces
 	libsodium23 libssl3 libcap2 libpam0g libcrypt1  # lab: pure-ftpd's libraries (it conflicts with vsftpd, so the lab unpacks its package)
+	tftpd-hpa tftp-hpa atftp libwrap0 libpcre2-8-0  # lab: TFTP server and clients; atftpd's libraries (it conflicts with tftpd-hpa, so the lab unpacks its package)
 	time  # benchmarks: peak RSS of ftptap, tcpdump and tshark
 	tshark  # pcapsave: Wireshark's reader checks the saved pcapng
 	qemu-user-static systemd  # cross: ARM tests under qemu-user; systemd-analyze, systemd-sysusers for the package
 	chromium fonts-dejavu-core  # web: the page's tests in headless Chromium
-	qemu-system-arm cpio xz-utils)  # test-vm: emulated Raspberry Pis and ARM kernels, their initramfs, xz'd modules
+	qemu-system-arm cpio xz-utils device-tree-compiler)  # test-vm: emulated Raspberry Pis and ARM kernels, their initramfs, xz'd modules, device trees
 
 # make test-vm builds its guests from Debian's packages for these
 # architectures (apt-get download), so apt must know them.

@@ -1,10 +1,11 @@
 // Package decode turns captured frames into the TCP segments that ftpstate
-// tracks. It uses gopacket's DecodingLayerParser with layers allocated once
+// tracks and, when asked (Decoder.UDP), the UDP datagrams and ICMP
+// unreachables that tftpstate tracks. It uses gopacket's DecodingLayerParser with layers allocated once
 // per Decoder, so decoding a frame allocates nothing.
 //
 // Supported link types: Ethernet (with 802.1Q and QinQ tags), raw IP
 // (LINKTYPE_RAW, LINKTYPE_IPV4, LINKTYPE_IPV6), BSD loopback and Linux
-// cooked capture, versions 1 (SLL) and 2 (SLL2, what tcpdump -i any writes). Frames that are not TCP over IPv4 or IPv6 are
+// cooked capture, versions 1 (SLL) and 2 (SLL2, what tcpdump -i any writes). Frames that are not TCP (or UDP) over IPv4 or IPv6 are
 // reported as not decoded; checksums are never verified, because offloaded
 // checksums are often blank in captures.
 package decode
@@ -30,9 +31,15 @@ type Decoder struct {
 	ip4     layers.IPv4
 	ip6     layers.IPv6
 	tcp     layers.TCP
+	udp     layers.UDP
 	payload gopacket.Payload
 	decoded []gopacket.LayerType
 	raw     bool
+
+	// UDP makes Decode report UDP datagrams and ICMP destination
+	// unreachables about UDP datagrams too (see event.Transport); by
+	// default it reports TCP segments only.
+	UDP bool
 }
 
 // New returns a Decoder for frames of the given link type, or an error for a
@@ -56,7 +63,7 @@ func New(link layers.LinkType) (*Decoder, error) {
 		return nil, fmt.Errorf("decode: link type %s (%d) is not supported (supported: Ethernet, raw IP, loopback, Linux cooked v1 and v2)", LinkName(link), int(link))
 	}
 	d := &Decoder{decoded: make([]gopacket.LayerType, 0, 8)}
-	d.parser = gopacket.NewDecodingLayerParser(first, &d.eth, &d.dot1q, &d.sll, &d.sll2, &d.loop, &d.ip4, &d.ip6, &d.tcp, &d.payload)
+	d.parser = gopacket.NewDecodingLayerParser(first, &d.eth, &d.dot1q, &d.sll, &d.sll2, &d.loop, &d.ip4, &d.ip6, &d.tcp, &d.udp, &d.payload)
 	d.parser.IgnoreUnsupported = true
 	d.raw = link == layers.LinkTypeRaw || link == 12
 	return d, nil
@@ -79,7 +86,8 @@ func LinkName(link layers.LinkType) string {
 }
 
 // Decode decodes data into p (whose Time and Side the caller sets) and
-// reports whether it held a TCP segment. p.Payload aliases data.
+// reports whether it held a TCP segment (or, with UDP set, a UDP datagram
+// or an ICMP unreachable about one). p.Payload aliases data.
 func (d *Decoder) Decode(data []byte, p *event.Packet) bool {
 	if d.raw && len(data) > 0 && data[0]>>4 == 6 {
 		// LINKTYPE_RAW carries either IP version; the parser starts at IPv4.
@@ -90,11 +98,13 @@ func (d *Decoder) Decode(data []byte, p *event.Packet) bool {
 	}
 	d.decoded = d.decoded[:0]
 	_ = d.parser.DecodeLayers(data, &d.decoded) // errors: truncated or foreign layers; judged below
-	var haveTCP, have4, have6 bool
+	var haveTCP, haveUDP, have4, have6 bool
 	for _, t := range d.decoded {
 		switch t {
 		case layers.LayerTypeTCP:
 			haveTCP = true
+		case layers.LayerTypeUDP:
+			haveUDP = true
 		case layers.LayerTypeIPv4:
 			have4 = true
 		case layers.LayerTypeIPv6:
@@ -102,6 +112,9 @@ func (d *Decoder) Decode(data []byte, p *event.Packet) bool {
 		}
 	}
 	if !haveTCP {
+		if d.UDP {
+			return d.datagram(p, haveUDP, have4, have6)
+		}
 		return false
 	}
 	var src, dst netip.Addr
@@ -126,6 +139,15 @@ func (d *Decoder) Decode(data []byte, p *event.Packet) bool {
 }
 
 func (d *Decoder) fromIP6(p *event.Packet) bool {
+	if d.UDP && d.ip6.NextHeader != layers.IPProtocolTCP {
+		if d.ip6.NextHeader == layers.IPProtocolUDP {
+			if err := d.udp.DecodeFromBytes(d.ip6.Payload, gopacket.NilDecodeFeedback); err != nil {
+				return false
+			}
+			return d.datagram(p, true, false, true)
+		}
+		return d.datagram(p, false, false, true)
+	}
 	if d.ip6.NextHeader != layers.IPProtocolTCP || len(d.ip6.SrcIP) != 16 || len(d.ip6.DstIP) != 16 {
 		return false
 	}
@@ -160,4 +182,7 @@ func (d *Decoder) fill(p *event.Packet, src, dst netip.Addr) {
 	}
 	p.Flags = f
 	p.Payload = t.Payload
+	p.Transport = event.TransportTCP
+	p.Code = 0
+	p.Length = 0
 }

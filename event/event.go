@@ -28,6 +28,8 @@ const (
 	TypeLED               // an LED changed state (leds, log mode)
 	TypeStatus            // periodic counters of a running tap
 	TypeDataClose         // a data connection ended (its bytes are all counted)
+	TypeTFTPRequest       // a TFTP read or write request (RRQ, WRQ)
+	TypeTFTPEnd           // a TFTP transfer ended: done, error or timeout
 )
 
 var typeNames = [...]string{
@@ -46,6 +48,8 @@ var typeNames = [...]string{
 	TypeLED:          "led",
 	TypeStatus:       "status",
 	TypeDataClose:    "data.close",
+	TypeTFTPRequest:  "tftp.request",
+	TypeTFTPEnd:      "tftp.end",
 }
 
 func (t Type) String() string {
@@ -200,7 +204,7 @@ type Event struct {
 	// Transfer numbers the transfer within the run (not in the JSON form):
 	// ftpstate.DataSegment.Transfer names the same transfer.
 	Transfer uint64
-	// Carving (transfer.end, when ftptap carves files): SHA256 is the hex
+	// Carving (transfer.end and tftp.end, when ftptap carves files): SHA256 is the hex
 	// SHA-256 of the carved file, Carved its path relative to the carving
 	// directory (empty: not carved), Gaps the bytes missing from the
 	// capture (zeros in the file). Carving fills them in before sinks see
@@ -221,6 +225,10 @@ type Event struct {
 
 	// status: counters, written as a JSON object in the given order.
 	Counters []Counter
+
+	// tftp.request, tftp.end: the transfer (nil for other events). File,
+	// Bytes, Complete, DurationMS, Reason and Text are the Event's own.
+	TFTP *TFTP
 }
 
 // Counter is a named figure of a status event.
@@ -245,6 +253,10 @@ func (e *Event) Subject() string {
 		return t + "." + Token(e.Kind)
 	case TypeLED:
 		return t + "." + Token(e.Kind)
+	case TypeTFTPRequest:
+		if e.TFTP != nil {
+			return t + "." + Token(e.TFTP.Op)
+		}
 	}
 	return t
 }
@@ -311,7 +323,7 @@ func (e *Event) AppendJSON(b []byte) []byte {
 	}
 	if e.Session != 0 || e.Client.IsValid() {
 		b = append(b, `,"session":"`...)
-		b = append(b, 's')
+		b = append(b, sessionPrefix(e.Proto))
 		b = strconv.AppendUint(b, e.Session, 10)
 		b = append(b, '"')
 		b = appendAddr(b, "client", e.Client)
@@ -403,6 +415,8 @@ func (e *Event) AppendJSON(b []byte) []byte {
 	case TypeLED:
 		b = appendField(b, "role", e.Kind)
 		b = appendField(b, "state", e.State)
+	case TypeTFTPRequest, TypeTFTPEnd:
+		b = e.appendTFTP(b)
 	case TypeStatus:
 		b = append(b, `,"counters":{`...)
 		for i, c := range e.Counters {

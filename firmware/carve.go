@@ -62,7 +62,7 @@ var carver atomic.Pointer[carve.Carver]
 
 func carveFlags(fs *flag.FlagSet, cmd string) {
 	carveFlag = ""
-	fs.StringVar(&carveFlag, "carve", "", "write every transferred file and listing under this directory (default: the config's carve.dir; none: off)")
+	fs.StringVar(&carveFlag, "carve", "", "write every transferred file and listing under `DIR` (default: the config's carve.dir; none: off)")
 }
 
 // carveCounters returns the carver's figures for status events and /metrics.

@@ -20,7 +20,7 @@ import (
 )
 
 // TestHelp: help asked for goes to stdout with exit 0; each command's help
-// has an example and shows flags as --flag VALUE (issue 10).
+// has an example and shows flags as --flag VALUE.
 func TestHelp(t *testing.T) {
 	for _, args := range [][]string{{"help"}, {"--help"}, {"-h"}} {
 		out, errs, code := runCmd(t, args...)
@@ -40,6 +40,16 @@ func TestHelp(t *testing.T) {
 	for _, want := range []string{"\n  --tap ID\n", "\n  --types TYPES\n", "\n  --summary\n", "\n  --control-port PORT\n"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("replay help lacks %q:\n%s", want, out)
+		}
+	}
+	// A VALUE is named for what it is (DIR, URL, PORT), never by its Go
+	// type, as flag prints an unnamed one.
+	for _, cmd := range []string{"replay", "run", "watch", "leds"} {
+		out, _, _ := runCmd(t, "help", cmd)
+		for _, l := range strings.Split(out, "\n") {
+			if strings.HasPrefix(l, "  --") && (strings.HasSuffix(l, " STRING") || strings.HasSuffix(l, " INT") || strings.HasSuffix(l, " UINT") || strings.HasSuffix(l, " FLOAT")) {
+				t.Errorf("help %s: %q names its value by its Go type", cmd, l)
+			}
 		}
 	}
 	if out, _, code := runCmd(t, "--version"); code != 0 || !strings.HasPrefix(out, "ftptap ") {
@@ -67,7 +77,7 @@ func writeLinkPcap(t *testing.T, link layers.LinkType, frames ...[]byte) string 
 
 // TestReplayNeverSilent: an unsupported link type is an error naming it,
 // and every replay, even one that printed nothing, ends with a line saying
-// what was read (issue 10: exit 0, no output).
+// what was read (it used to exit 0 with no output).
 func TestReplayNeverSilent(t *testing.T) {
 	name := writeLinkPcap(t, layers.LinkTypeIEEE802_11, []byte("0123456789abcdefghijklmnopqrstuvwxyz"), []byte("0123456789abcdefghijklmnopqrstuvwxyz"))
 	out, errs, code := runCmd(t, "replay", "--tap", "x", name)
@@ -119,8 +129,7 @@ func TestReplayStdinAndInterrupt(t *testing.T) {
 	half := len(data) / 2
 	w2.Write(data[:half])
 	time.Sleep(200 * time.Millisecond) // the replay waits for more
-	cancel()                           // Ctrl-C
-	w2.Write(data[half:])              // it reads on, sees the signal
+	cancel()                           // Ctrl-C, while the writer is silent
 	var exit int
 	select {
 	case exit = <-done:
@@ -161,6 +170,22 @@ func TestReplaySelect(t *testing.T) {
 	if out != "" {
 		t.Errorf("--host of no peer printed:\n%s", out)
 	}
+	// In --summary, --types picks the lines shown; the rows still count
+	// from every event of the session (bytes, user, commands).
+	out, _, _ = runCmd(t, append([]string{"replay", "--summary", "--types", "transfer.end"}, files...)...)
+	for _, want := range []string{"anonymous         ok        31      5  20ms      quit", "1000 B  226  complete         0s  pub/f1000.bin", "1 session, 5 transfers"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("--summary --types transfer.end lacks %q:\n%s", want, out)
+		}
+	}
+	out, _, _ = runCmd(t, append([]string{"replay", "--summary", "--types", "alert"}, files...)...)
+	if !strings.Contains(out, "1 session, 0 transfers") {
+		t.Errorf("--summary --types alert shows transfers:\n%s", out)
+	}
+	out, _, _ = runCmd(t, append([]string{"replay", "--summary", "--host", "10.77.0.9"}, files...)...)
+	if !strings.Contains(out, "no FTP session matches the selection") {
+		t.Errorf("--summary --host of no peer:\n%s", out)
+	}
 	all, _, _ := runCmd(t, append([]string{"replay", "--session", "s1", "--port", "21"}, files...)...)
 	if n := len(types(all)); n < 5 {
 		t.Errorf("--session s1 --port 21: %d types", n)
@@ -174,7 +199,7 @@ func TestReplaySelect(t *testing.T) {
 }
 
 // TestReplayNATSFailsFast: an unreachable --nats server is an error at
-// once, naming the URL and the cause (issue 10: 10 s of waiting).
+// once, naming the URL and the cause, instead of waiting 10 s.
 func TestReplayNATSFailsFast(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -245,6 +270,28 @@ func TestSummaryTruth(t *testing.T) {
 		if strings.Contains(l, "  550  ") && !strings.Contains(l, "   -  550") {
 			t.Errorf("bytes of a transfer with no data connection seen are not '-': %q", l)
 		}
+	}
+}
+
+// TestSummaryLongSession: a session of thousands of passive transfers, each
+// on its own announced port, keeps the byte count of every one (the summary
+// bounds what it remembers of data connections, not what it shows).
+func TestSummaryLongSession(t *testing.T) {
+	var b bytes.Buffer
+	s := newSummary(&b)
+	cl, sv := netip.MustParseAddrPort("10.0.0.2:40000"), netip.MustParseAddrPort("10.0.0.1:21")
+	ev := func(e event.Event) { e.Session, e.Client, e.Server = 1, cl, sv; s.Event(&e, nil) }
+	ev(event.Event{Type: event.TypeSessionStart})
+	const n = 3000
+	for i := range n {
+		ep := netip.AddrPortFrom(sv.Addr(), uint16(10000+i))
+		ev(event.Event{Type: event.TypeDataOpen, Endpoint: ep})
+		ev(event.Event{Type: event.TypeTransferEnd, Command: "RETR", File: "f", Bytes: 1000, Code: 226, Complete: true, Mode: event.ModePassive, Endpoint: ep})
+	}
+	ev(event.Event{Type: event.TypeSessionEnd, Reason: "quit"})
+	s.write(&b)
+	if got := strings.Count(b.String(), " 1000 B  226  complete"); got != n {
+		t.Errorf("%d of %d transfers show their 1000 bytes; the others show them as not seen", got, n)
 	}
 }
 

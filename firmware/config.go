@@ -8,6 +8,7 @@ import (
 
 	"github.com/ftptap/ftptap/event"
 	"github.com/ftptap/ftptap/ftpstate"
+	"github.com/ftptap/ftptap/tftpstate"
 )
 
 // DefaultConfigPath is where the package installs the config file.
@@ -59,6 +60,7 @@ type TimeoutConfig struct {
 	Data    time.Duration `yaml:"data"`     // unanswered data SYN, untaken announcement: 30s
 	Linger  time.Duration `yaml:"linger"`   // transfer end halves: 5s
 	SYNHold time.Duration `yaml:"syn_hold"` // unmatched SYNs held: 2s
+	TFTP    time.Duration `yaml:"tftp"`     // TFTP transfer idle: 30s
 }
 
 // LimitConfig caps what peers can grow. Zero: default.
@@ -70,6 +72,7 @@ type LimitConfig struct {
 	Reorder   int `yaml:"reorder"`    // 65536 bytes per direction
 	HeldSYNs  int `yaml:"held_syns"`  // 256
 	DataConns int `yaml:"data_conns"` // 16384
+	TFTP      int `yaml:"tftp"`       // 4096 TFTP transfers at once
 }
 
 // MetricsConfig is the Prometheus endpoint.
@@ -153,6 +156,11 @@ func (c *Config) TapID() string {
 		return "ftptap"
 	}
 	return event.Token(h)
+}
+
+// TFTPConfig maps the config onto the TFTP tracker's.
+func (c *Config) TFTPConfig() *tftpstate.Config {
+	return &tftpstate.Config{Timeout: c.Timeouts.TFTP, MaxTransfers: c.Limits.TFTP}
 }
 
 // TrackerConfig maps the config onto the tracker's.

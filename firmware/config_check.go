@@ -79,6 +79,7 @@ func (c *Config) validateTracker() error {
 		{"timeouts.data", c.Timeouts.Data, 100 * time.Millisecond, 24 * time.Hour, "30s"},
 		{"timeouts.linger", c.Timeouts.Linger, 10 * time.Millisecond, time.Hour, "5s"},
 		{"timeouts.syn_hold", c.Timeouts.SYNHold, 10 * time.Millisecond, time.Minute, "2s"},
+		{"timeouts.tftp", c.Timeouts.TFTP, time.Second, time.Hour, "30s"},
 	} {
 		if d.v == 0 && !c.inFile(d.key) {
 			continue
@@ -100,6 +101,7 @@ func (c *Config) validateTracker() error {
 		{"limits.reorder", c.Limits.Reorder, 1500, 1 << 30, 65536},
 		{"limits.held_syns", c.Limits.HeldSYNs, 1, 1 << 20, 256},
 		{"limits.data_conns", c.Limits.DataConns, 1, 1 << 24, 16384},
+		{"limits.tftp", c.Limits.TFTP, 1, 1 << 20, 4096},
 	} {
 		if l.v == 0 && !c.inFile(l.key) {
 			continue

@@ -132,7 +132,7 @@ func TestConfigErrors(t *testing.T) {
 		want string // in the error of decode, else of Validate
 	}{
 		{"unknown key", "tap: x\nport_c: eth3\n", `line 2: unknown key "port_c" in the top level`},
-		{"unknown key in section", "timeouts:\n  idle: 1m\n  idel: 2m\n", `line 3: unknown key "idel" in timeouts (known: data, idle, linger, syn_hold)`},
+		{"unknown key in section", "timeouts:\n  idle: 1m\n  idel: 2m\n", `line 3: unknown key "idel" in timeouts (known: data, idle, linger, syn_hold, tftp)`},
 		{"unknown key in capture", "capture:\n  snaplen: 100\n", `line 2: unknown key "snaplen" in capture`},
 		{"bad duration", "timeouts:\n  idle: soon\n", `line 2: timeouts.idle: bad value "soon": want a duration such as 30s`},
 		{"bad bool", "bridge: maybe\n", `line 1: bridge: bad value "maybe": want true or false`},
@@ -215,7 +215,7 @@ func TestConfigFileExamples(t *testing.T) {
 
 // TestConfigErrorLines checks that a value Validate refuses is reported with
 // the file and the line it is on, and that non-positive durations and
-// absurd limits are refused (issue 10: they were taken, or reported with no
+// absurd limits are refused (they used to be taken, or reported with no
 // line).
 func TestConfigErrorLines(t *testing.T) {
 	tests := []struct {

@@ -46,6 +46,7 @@ func metricsFlags(fs *flag.FlagSet, cmd string) {
 //	packets               frames of no known port (a single capture file)
 //	bytes, not_tcp        captured bytes; frames that were not TCP over IP
 //	events, open_sessions events emitted; sessions being tracked
+//	tftp_open, tftp_transfers  TFTP transfers being tracked; TFTP transfers ended
 //	kernel_drops ...      the source's own counters (live capture)
 //	nats_*                published, pending, dropped, retries, connected (0/1)
 //	led_<role>            LED state: 1 off, 2 on, 3 blink-fast, 4 blink-slow
@@ -63,6 +64,8 @@ func statusCounters(env *sinkEnv) []event.Counter {
 		event.Counter{Name: "not_tcp", Value: int64(st.NotTCP.Load())},
 		event.Counter{Name: "events", Value: int64(st.Events.Load())},
 		event.Counter{Name: "open_sessions", Value: st.OpenSession.Load()},
+		event.Counter{Name: "tftp_open", Value: st.TFTPOpen.Load()},
+		event.Counter{Name: "tftp_transfers", Value: int64(st.TFTPEnded.Load())},
 	)
 	if env.counters != nil {
 		c = append(c, env.counters()...)
@@ -106,6 +109,8 @@ var promSpecs = map[string]promSpec{
 	"not_tcp":          {"ftptap_not_tcp_packets_total", "Frames that were not TCP over IP.", prometheus.CounterValue, nil},
 	"events":           {"ftptap_events_total", "Events emitted.", prometheus.CounterValue, nil},
 	"open_sessions":    {"ftptap_open_sessions", "FTP sessions being tracked.", prometheus.GaugeValue, nil},
+	"tftp_open":        {"ftptap_tftp_open_transfers", "TFTP transfers being tracked.", prometheus.GaugeValue, nil},
+	"tftp_transfers":   {"ftptap_tftp_transfers_total", "TFTP transfers ended.", prometheus.CounterValue, nil},
 	"kernel_drops":     {"ftptap_kernel_drops_total", "Frames the kernel dropped before ftptap read them.", prometheus.CounterValue, nil},
 	"kernel_packets_a": {"ftptap_kernel_packets_total", "Frames the kernel's filter passed, by tap port.", prometheus.CounterValue, []string{"port", "a"}},
 	"kernel_packets_b": {"ftptap_kernel_packets_total", "Frames the kernel's filter passed, by tap port.", prometheus.CounterValue, []string{"port", "b"}},

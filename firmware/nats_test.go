@@ -338,7 +338,7 @@ func TestRunEmbeddedStatusAndMetrics(t *testing.T) {
 	}
 
 	// The status event went over NATS too; the laptop, with no
-	// credentials, reads it and cannot purge the stream (issue 11).
+	// credentials, reads it and cannot purge the stream.
 	refused := make(chan error, 8)
 	nc, err := nats.Connect(embeddedURL.Load().(string), nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 		refused <- err

@@ -48,7 +48,7 @@ var pcapFlag string
 
 func pcapFlags(fs *flag.FlagSet, cmd string) {
 	pcapFlag = ""
-	fs.StringVar(&pcapFlag, "pcap", "", "save the FTP traffic (command and data channels) as rotating pcapng files in this directory (default: the config's capture.save.dir)")
+	fs.StringVar(&pcapFlag, "pcap", "", "save the FTP traffic (command and data channels) as rotating pcapng files in `DIR` (default: the config's capture.save.dir)")
 }
 
 func attachPcap(ctx context.Context, env *sinkEnv) (func() error, error) {

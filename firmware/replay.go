@@ -94,16 +94,31 @@ flags:
 
 	out := bufio.NewWriterSize(stdout, 64<<10)
 	var sum *summary
-	var sessions, printed uint64
+	var sessions, tftps, printed uint64
 	sinks := []pipeline.Sink{pipeline.SinkFunc(func(ev *event.Event, _ []byte) {
-		if ev.Type == event.TypeSessionStart {
+		switch ev.Type {
+		case event.TypeSessionStart:
 			sessions++
+		case event.TypeTFTPRequest:
+			tftps++
 		}
 	})}
 	if *wantSummary {
 		sum = newSummary(out)
-		sinks = append(sinks, filtered(sel, pipeline.SinkFunc(func(ev *event.Event, js []byte) {
-			printed++
+		// The summary sees every event of the selected hosts, ports and
+		// sessions: --types picks the lines it shows, not what it counts
+		// (a transfer's bytes are known from its data.open).
+		var ofSessions *selection
+		if sel != nil {
+			sum.types, sum.selecting = sel.types, true
+			s := *sel
+			s.types = nil
+			ofSessions = &s
+		}
+		sinks = append(sinks, filtered(ofSessions, pipeline.SinkFunc(func(ev *event.Event, js []byte) {
+			if sel == nil || sel.match(ev) {
+				printed++
+			}
 			sum.Event(ev, js)
 		})))
 	} else {
@@ -113,7 +128,7 @@ flags:
 			out.WriteByte('\n')
 		})))
 	}
-	p, err := pipeline.New(pipeline.Options{Tap: cfg.TapID(), Tracker: cfg.TrackerConfig(), Sinks: sinks})
+	p, err := pipeline.New(pipeline.Options{Tap: cfg.TapID(), Tracker: cfg.TrackerConfig(), TFTP: cfg.TFTPConfig(), Sinks: sinks})
 	if err != nil {
 		return err
 	}
@@ -135,7 +150,10 @@ flags:
 	if isTerminal(stderr) {
 		stopProgress = showProgress(stderr, src, p, start)
 	}
+	// Ctrl-C ends a read that waits on standard input too.
+	stopInterrupt := context.AfterFunc(ctx, src.Interrupt)
 	runErr := p.Run(ctx, in)
+	stopInterrupt()
 	stopProgress()
 	closeErr := closeSinks()
 	if sum != nil {
@@ -146,8 +164,14 @@ flags:
 	// The closing line: a replay that printed nothing says why.
 	st := &p.Stats
 	frames := st.Frames[0].Load() + st.Frames[1].Load() + st.Frames[2].Load()
+	seen := plural(sessions, "session")
+	if tftps > 0 {
+		// TFTP's frames are UDP, counted as not TCP; its transfers are
+		// no FTP sessions, and are counted on their own.
+		seen += ", " + plural(tftps, "TFTP transfer")
+	}
 	line := fmt.Sprintf("ftptap replay: %s read (%d not TCP/IP), %s, %s", plural(frames, "frame"), st.NotTCP.Load(),
-		plural(sessions, "session"), plural(st.Events.Load(), "event"))
+		seen, plural(st.Events.Load(), "event"))
 	if sel != nil {
 		line += fmt.Sprintf(" (%d selected)", printed)
 	}

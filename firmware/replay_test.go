@@ -14,7 +14,7 @@ import (
 const labDir = "../ftpstate/testdata/lab"
 
 // closingLine matches the line on stderr that ends every replay.
-var closingLine = regexp.MustCompile(`^ftptap replay: \d+ frames? read \(\d+ not TCP/IP\), \d+ sessions?, \d+ events?( \(\d+ selected\))? in \S+$`)
+var closingLine = regexp.MustCompile(`^ftptap replay: \d+ frames? read \(\d+ not TCP/IP\), \d+ sessions?(, \d+ TFTP transfers?)?, \d+ events?( \(\d+ selected\))? in \S+$`)
 
 func runCmd(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	t.Helper()

@@ -160,7 +160,7 @@ func runTap(ctx context.Context, cfg *Config, stdout io.Writer, logger *slog.Log
 	}
 	tc := cfg.TrackerConfig()
 	tc.ClockStep = liveClockStep
-	p, err := pipeline.New(pipeline.Options{Tap: cfg.TapID(), Tracker: tc, Sinks: sinks})
+	p, err := pipeline.New(pipeline.Options{Tap: cfg.TapID(), Tracker: tc, TFTP: cfg.TFTPConfig(), Sinks: sinks})
 	if err != nil {
 		events.Close()
 		return err
@@ -205,6 +205,7 @@ func runTap(ctx context.Context, cfg *Config, stdout io.Writer, logger *slog.Log
 		bridge = br.Name
 	}
 	opts := cfg.LiveOptions()
+	applyRing(cfg, opts, logger)
 	opts.Logf = func(format string, args ...any) { logger.Warn(fmt.Sprintf(format, args...)) }
 	live, err := tap.OpenLive(cfg.PortA, cfg.PortB, opts)
 	if err != nil {

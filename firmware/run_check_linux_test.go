@@ -68,6 +68,18 @@ func TestRunChecksFirst(t *testing.T) {
 			ln := listenIn(t, l, "127.0.0.1:9121")
 			t.Cleanup(func() { ln.Close() })
 		}, []string{"--metrics", "127.0.0.1:9121", "--nats", "off", "--leds", "off"}, "address already in use"},
+		{"web address", nil, append([]string{"--web", "127.0.0.1:bad"}, quiet...), `--web "127.0.0.1:bad"`},
+		{"web in use", func(t *testing.T, l *netnstest.Lab) {
+			l.SetUp(t, l.Tap, "lo")
+			ln := listenIn(t, l, "127.0.0.1:8080")
+			t.Cleanup(func() { ln.Close() })
+		}, append([]string{"--web", "127.0.0.1:8080"}, quiet...), "web: listen tcp 127.0.0.1:8080: bind: address already in use"},
+		{"web on a tapped port", func(t *testing.T, l *netnstest.Lab) {
+			l.Addr(t, l.Tap, "pa", "198.51.100.7/24")
+		}, append([]string{"--no-bridge", "--web", "198.51.100.7:8080"}, quiet...), `--web "198.51.100.7:8080": 198.51.100.7 is an address of the tapped interface pa`},
+		{"web on every address while a port has one", func(t *testing.T, l *netnstest.Lab) {
+			l.Addr(t, l.Tap, "pb", "198.51.100.8/24")
+		}, append([]string{"--no-bridge", "--web", "0.0.0.0:8080"}, quiet...), `--web "0.0.0.0:8080" would also listen on the tapped interface pb (198.51.100.8)`},
 		{"nats url", nil, []string{"--nats", "http://127.0.0.1:4222", "--metrics", "off", "--leds", "off"}, `--nats "http://127.0.0.1:4222"`},
 		{"events path", nil, append([]string{"--events", filepath.Join(dir, "no-such-dir", "events.jsonl")}, quiet...), "events: open " + filepath.Join(dir, "no-such-dir")},
 		{"missing port", nil, append([]string{"--port-b", "eth7"}, quiet...), "tap: open eth7: no such interface"},

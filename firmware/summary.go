@@ -28,6 +28,16 @@ type summary struct {
 	transfers int
 	alerts    map[string]*sumGroup // by kind
 	fails     map[string]*sumGroup // by what failed: "PORT announced, never used"
+	tftp      sumTFTP
+	// types, when not nil, are the kinds of lines shown (replay --summary
+	// --types): transfer.end its transfer rows, tftp.end the TFTP rows,
+	// data.fail the failures, alert the alerts. Every FTP session keeps its
+	// row, and its columns and byte counts are worked out from all its
+	// events, selected or not.
+	types map[event.Type]bool
+	// selecting: replay selects by host, port, session or type, so no
+	// session shown is not no session seen.
+	selecting bool
 }
 
 // sumGroup is a repeated alert or failure.
@@ -73,6 +83,16 @@ func (s *summary) Event(ev *event.Event, _ []byte) {
 	if ev.Session == 0 {
 		return
 	}
+	if s.types != nil && !s.types[ev.Type] {
+		switch ev.Type {
+		case event.TypeTransferEnd, event.TypeTFTPEnd, event.TypeDataFail, event.TypeAlert:
+			return
+		}
+	}
+	if ev.Proto == event.ProtoTFTP {
+		s.tftpEvent(ev)
+		return
+	}
 	ss := s.open[ev.Session]
 	if ss == nil {
 		ss = &sumSession{id: ev.Session, client: ev.Client.String(), server: ev.Server.String(), start: ev.Time}
@@ -96,9 +116,12 @@ func (s *summary) Event(ev *event.Event, _ []byte) {
 		if ss.opened == nil {
 			ss.opened = map[netip.AddrPort]bool{}
 		}
-		if len(ss.opened) < 1024 {
-			ss.opened[ev.Endpoint] = true
+		if len(ss.opened) >= 1024 {
+			// Bounded: forget the old endpoints, which later transfers
+			// rarely reuse, rather than the new ones.
+			clear(ss.opened)
 		}
+		ss.opened[ev.Endpoint] = true
 	case event.TypeTransferEnd:
 		ss.transfers = append(ss.transfers, *ev)
 		if ev.DataNotSeen || !ss.opened[ev.Endpoint] {
@@ -219,11 +242,16 @@ func (s *summary) write(w io.Writer) {
 	}
 	s.open = map[uint64]*sumSession{}
 	if !s.header {
-		fmt.Fprintln(w, "no FTP session seen")
+		if s.selecting {
+			fmt.Fprintln(w, "no FTP session matches the selection")
+		} else {
+			fmt.Fprintln(w, "no FTP session seen")
+		}
 	}
 	writeGroups(w, "DATA-CHANNEL FAILURES", s.fails)
 	writeGroups(w, "ALERTS", s.alerts)
-	fmt.Fprintf(w, "\n%s, %s\n", plural(s.sessions, "session"), plural(s.transfers, "transfer"))
+	s.writeTFTP(w)
+	fmt.Fprintf(w, "\n%s, %s%s\n", plural(s.sessions, "session"), plural(s.transfers, "transfer"), s.tftpTotal())
 }
 
 func writeGroups(w io.Writer, title string, m map[string]*sumGroup) {

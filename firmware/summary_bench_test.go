@@ -98,7 +98,7 @@ func (c *countWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); retur
 // BenchmarkSummaryMillion runs replay --summary's sinks over a generated
 // capture of one million FTP sessions (13 frames each, 64 open at a time)
 // and reports the process's peak RSS: the summary streams, so memory
-// follows the sessions open at once, not the capture (issue 10: 1.0 GB for
+// follows the sessions open at once, not the capture (an unstreamed summary took 1.0 GB for
 // a 560 MB capture). Run it alone for a meaningful peak:
 //
 //	go test -run='^$' -bench=BenchmarkSummaryMillion -benchtime=1x ./firmware

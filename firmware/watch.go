@@ -193,6 +193,8 @@ type watchEvent struct {
 	Role       string           `json:"role"`
 	State      string           `json:"state"`
 	Counters   map[string]int64 `json:"counters"`
+
+	watchTFTP // tftp.request, tftp.end
 }
 
 // formatRow renders one event as a table row; a payload that is not an
@@ -289,6 +291,8 @@ func (e *watchEvent) detail() string {
 		return fmt.Sprintf("%s %s %s %s %d %s %s %d ms", e.Command, e.File, e.Direction, bytes, e.Code, state, e.Mode, e.DurationMS)
 	case "data.close":
 		return fmt.Sprintf("%s %s -> %s %s %s", e.Mode, e.From, e.To, humanBytes(e.Bytes), e.Reason)
+	case "tftp.request", "tftp.end":
+		return e.tftpDetail()
 	case "tls":
 		return strings.TrimSpace(e.Command+" "+e.Arg) + ": command channel encrypted"
 	case "alert":

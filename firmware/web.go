@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -171,44 +172,66 @@ func attachWeb(ctx context.Context, env *sinkEnv) (func() error, error) {
 }
 
 // diagramWriter writes each session's ladder diagram to DIR/s<N>.svg when
-// the session ends. Replay ends every session, so none is left out.
+// the session ends, and each TFTP transfer's to DIR/t<N>.svg when it
+// ends. Replay ends every session, so none is left out.
 type diagramWriter struct {
 	dir     string
-	open    map[uint64]*ladder.Diagram
+	open    map[diagramKey]*ladder.Diagram
+	pending []diagramKey // TFTP transfers that ended: their alerts come next
 	written int
 	err     error // the first write error
+}
+
+// diagramKey names a session: the FTP and TFTP trackers number their own.
+type diagramKey struct {
+	tftp bool
+	id   uint64
 }
 
 func attachDiagrams(env *sinkEnv, dir string) (func() error, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("diagram: %w", err)
 	}
-	d := &diagramWriter{dir: dir, open: make(map[uint64]*ladder.Diagram)}
+	d := &diagramWriter{dir: dir, open: make(map[diagramKey]*ladder.Diagram)}
 	env.pipeline.AddSink(d)
 	return d.close, nil
 }
 
 func (d *diagramWriter) Event(ev *event.Event, _ []byte) {
+	k := diagramKey{ev.Proto == event.ProtoTFTP, ev.Session}
+	if len(d.pending) > 0 && (ev.Type != event.TypeAlert || !slices.Contains(d.pending, k)) {
+		// The tracker emits a TFTP transfer's alerts right after its
+		// tftp.end: anything else means they are all in.
+		for _, p := range d.pending {
+			d.write(d.open[p])
+			delete(d.open, p)
+		}
+		d.pending = d.pending[:0]
+	}
 	if ev.Session == 0 {
 		return
 	}
-	dg := d.open[ev.Session]
+	end := ev.Type == event.TypeSessionEnd || ev.Type == event.TypeTFTPEnd
+	dg := d.open[k]
 	if dg == nil {
-		if ev.Type == event.TypeSessionEnd {
+		if end {
 			return
 		}
 		dg = &ladder.Diagram{}
-		d.open[ev.Session] = dg
+		d.open[k] = dg
 	}
 	dg.Add(ev)
-	if ev.Type == event.TypeSessionEnd {
-		d.write(ev.Session, dg)
-		delete(d.open, ev.Session)
+	switch ev.Type {
+	case event.TypeSessionEnd:
+		d.write(dg)
+		delete(d.open, k)
+	case event.TypeTFTPEnd:
+		d.pending = append(d.pending, k)
 	}
 }
 
-func (d *diagramWriter) write(id uint64, dg *ladder.Diagram) {
-	name := filepath.Join(d.dir, fmt.Sprintf("s%d.svg", id))
+func (d *diagramWriter) write(dg *ladder.Diagram) {
+	name := filepath.Join(d.dir, dg.ID()+".svg")
 	if err := os.WriteFile(name, dg.SVG(), 0o644); err != nil {
 		if d.err == nil {
 			d.err = fmt.Errorf("diagram: %w", err)
@@ -219,9 +242,10 @@ func (d *diagramWriter) write(id uint64, dg *ladder.Diagram) {
 }
 
 func (d *diagramWriter) close() error {
-	for id, dg := range d.open {
-		d.write(id, dg)
+	for _, dg := range d.open {
+		d.write(dg)
 	}
 	clear(d.open)
+	d.pending = nil
 	return d.err
 }

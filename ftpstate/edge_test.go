@@ -464,7 +464,7 @@ func TestValidateReportsFirstField(t *testing.T) {
 
 // TestReplyEchoesPassword: a reply that echoes the password (some servers
 // log the login line back) is redacted as the PASS request is, unless
-// ShowPasswords (issue 10).
+// ShowPasswords.
 func TestReplyEchoesPassword(t *testing.T) {
 	for _, show := range []bool{false, true} {
 		tr, r, clock := newTracker(&Config{ShowPasswords: show})

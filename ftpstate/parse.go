@@ -23,6 +23,9 @@ func ParseCommand(line []byte) (cmd, arg string) {
 		c = line[:i]
 		arg = string(line[i+1:])
 	}
+	if v, ok := knownVerb(c); ok {
+		return v, arg
+	}
 	return upperASCII(c), arg
 }
 

@@ -1,4 +1,5 @@
-// Package ladder draws the ladder diagram of one FTP session as SVG: who
+// Package ladder draws the ladder diagram of one FTP session (or TFTP
+// transfer) as SVG: who
 // sends what to whom, and who connects to whom, over time. Wireshark's Flow
 // Graph (Statistics → Flow Graph) draws the same kind of picture after the
 // fact; ladder draws it from ftptap's events.
@@ -32,6 +33,17 @@
 // say what it is: data-kind (request, reply, data, fail, note), data-from
 // and data-to (client, server) for arrows, data-mode (active, passive) for
 // data connections and data-reason for failures.
+//
+// # TFTP
+//
+// A TFTP transfer's diagram (Proto event.ProtoTFTP, id "t1") draws its
+// tftp.request and tftp.end events: the request to port 69; the port
+// switch (kind "switch"), the server's first answer from its new port, its
+// transfer ID, drawn dash-dotted and ending in a cross when the client
+// never acknowledged it (data-reason "unacknowledged"); one note that sums
+// up the blocks and ACKs; the outcome and the alerts. Arrows of TFTP carry
+// data-port, the server's port they meet. Steps whose time the events do
+// not give are marked "…" in the time column.
 //
 // # Bounds
 //

@@ -22,6 +22,7 @@ const (
 	KindData         // a data connection was opened
 	KindFail         // a data connection was refused or never answered
 	KindNote         // something that is no arrow: a login, a transfer's outcome, an alert
+	KindSwitch       // TFTP: the server's first answer, from its new port (the transfer ID)
 )
 
 func (k Kind) String() string {
@@ -36,6 +37,8 @@ func (k Kind) String() string {
 		return "fail"
 	case KindNote:
 		return "note"
+	case KindSwitch:
+		return "switch"
 	}
 	return "unknown"
 }
@@ -69,6 +72,13 @@ type Step struct {
 	Reason   string     // fail steps: refused, timeout
 	Label    string     // the text on the arrow or in the note
 	Detail   string     // a second paragraph: a diagnosis, an alert's explanation
+	// Port, for a TFTP arrow, is the server's port it goes to or comes
+	// from (69, or the transfer's new port), written beside the server's
+	// lifeline.
+	Port string
+	// Untimed: the events do not say when the step happened, only that it
+	// came between its neighbours (a TFTP transfer's first answer).
+	Untimed bool
 }
 
 // DefaultMaxSteps is the number of steps a Diagram keeps when MaxSteps is
@@ -82,8 +92,11 @@ type Diagram struct {
 	// Zero: DefaultMaxSteps.
 	MaxSteps int
 
-	Tap       string
-	Session   uint64
+	Tap     string
+	Session uint64
+	// Proto is the protocol of the session's events: a TFTP transfer (t1)
+	// and an FTP session (s1) may share a number, never a diagram.
+	Proto     event.Proto
 	Client    netip.AddrPort
 	Server    netip.AddrPort
 	Start     time.Time // the first event's time
@@ -99,13 +112,18 @@ type Diagram struct {
 // those that draw nothing (data.expect: the request and reply that announce a
 // data channel are drawn already).
 func (d *Diagram) Add(ev *event.Event) {
-	if ev.Session == 0 || d.Session != 0 && ev.Session != d.Session {
+	tftp := ev.Proto == event.ProtoTFTP
+	if ev.Session == 0 || d.Session != 0 && (ev.Session != d.Session || tftp != d.TFTP()) {
 		return
 	}
 	if d.Session == 0 {
-		d.Session, d.Tap = ev.Session, ev.Tap
+		d.Session, d.Tap, d.Proto = ev.Session, ev.Tap, ev.Proto
 		d.Client, d.Server = ev.Client, ev.Server
 		d.Start = ev.Time
+	}
+	if tftp {
+		d.addTFTP(ev)
+		return
 	}
 	switch ev.Type {
 	case event.TypeSessionStart:
@@ -141,6 +159,18 @@ func (d *Diagram) Add(ev *event.Event) {
 	case event.TypeAlert:
 		d.add(Step{Time: ev.Time, Kind: KindNote, Label: "alert " + ev.Kind, Detail: ev.Detail})
 	}
+}
+
+// TFTP reports whether the diagram is a TFTP transfer's.
+func (d *Diagram) TFTP() bool { return d.Proto == event.ProtoTFTP }
+
+// ID is the session's id as the events write it: "s1", or "t1" for a TFTP
+// transfer.
+func (d *Diagram) ID() string {
+	if d.TFTP() {
+		return "t" + strconv.FormatUint(d.Session, 10)
+	}
+	return "s" + strconv.FormatUint(d.Session, 10)
 }
 
 // opener returns the side that opened a data connection and the side it

@@ -48,6 +48,12 @@ const style = `
 .ladder .head-cmd{fill:#1a1a1a}
 .ladder .head-active{fill:#fff;stroke:#b35900;stroke-width:1.5}
 .ladder .head-passive{fill:#fff;stroke:#2f55d4;stroke-width:1.5}
+.ladder .fail.unknown line{stroke:#b00020;stroke-width:1.5;stroke-dasharray:6 4}
+.ladder .switch line,.ladder .legend .switch{stroke:#1b7a3a;stroke-width:3;stroke-dasharray:10 3 2 3}
+.ladder .head-switch{fill:#1b7a3a}
+.ladder .port{font-weight:bold}
+.ladder .switch .port{fill:#1b7a3a}
+.ladder .switch.unacknowledged text.label{fill:#b00020}
 @media (prefers-color-scheme:dark){
 .ladder .bg{fill:#121417}
 .ladder text{fill:#e6e6e6}
@@ -65,6 +71,11 @@ const style = `
 .ladder .head-cmd{fill:#e6e6e6}
 .ladder .head-active{fill:#121417;stroke:#ffa040}
 .ladder .head-passive{fill:#121417;stroke:#8ea8ff}
+.ladder .fail.unknown line{stroke:#ff8a80}
+.ladder .switch line,.ladder .legend .switch{stroke:#5fd08a}
+.ladder .head-switch{fill:#5fd08a}
+.ladder .switch .port{fill:#5fd08a}
+.ladder .switch.unacknowledged text.label{fill:#ff8a80}
 }
 `
 
@@ -90,13 +101,17 @@ func (d *Diagram) SVG() []byte {
 	}
 	y += 8
 	bottom := y
+	what := "session"
+	if d.TFTP() {
+		what = "transfer"
+	}
 	switch {
 	case d.Ended:
 		body.f(`<text class="end muted" x="%d" y="%d" text-anchor="middle">`, (clientX+serverX)/2, y+12)
-		body.text("session ended: " + d.EndReason)
+		body.text(what + " ended: " + d.EndReason)
 		body.WriteString("</text>\n")
 	default:
-		body.f(`<text class="end muted" x="%d" y="%d" text-anchor="middle">session still open</text>`+"\n", (clientX+serverX)/2, y+12)
+		body.f(`<text class="end muted" x="%d" y="%d" text-anchor="middle">%s still open</text>`+"\n", (clientX+serverX)/2, y+12, what)
 	}
 	y += 20
 	if d.Omitted > 0 {
@@ -104,27 +119,32 @@ func (d *Diagram) SVG() []byte {
 			(clientX+serverX)/2, y+12, d.Omitted, len(d.Steps))
 		y += 20
 	}
-	y = legend(&body, y+10)
+	y = legend(&body, y+10, d.TFTP())
 	height := y + 10
 
 	var w svgWriter
 	w.WriteString(`<?xml version="1.0" encoding="UTF-8"?>` + "\n")
-	w.f(`<svg xmlns="http://www.w3.org/2000/svg" class="ladder" data-session="s%d" viewBox="0 0 %d %d" width="%d" height="%d" role="img" aria-labelledby="ladder-s%d-title">`+"\n",
-		d.Session, width, height, width, height, d.Session)
-	w.f(`<title id="ladder-s%d-title">`, d.Session)
-	w.text(fmt.Sprintf("FTP session s%d: client %s, server %s", d.Session, d.Client, d.Server))
+	id, kind := d.ID(), "FTP session"
+	if d.TFTP() {
+		kind = "TFTP transfer"
+	}
+	w.f(`<svg xmlns="http://www.w3.org/2000/svg" class="ladder" data-session="%s" viewBox="0 0 %d %d" width="%d" height="%d" role="img" aria-labelledby="ladder-%s-title">`+"\n",
+		id, width, height, width, height, id)
+	w.f(`<title id="ladder-%s-title">`, id)
+	w.text(fmt.Sprintf("%s %s: client %s, server %s", kind, id, d.Client, d.Server))
 	w.WriteString("</title>\n<style>")
 	w.WriteString(style)
 	w.WriteString("</style>\n")
 	w.f(`<defs>
-<marker id="ladder-s%[1]d-cmd" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="10" markerHeight="10" markerUnits="userSpaceOnUse" orient="auto"><path class="head-cmd" d="M0,0L10,5L0,10z"/></marker>
-<marker id="ladder-s%[1]d-active" viewBox="0 0 14 14" refX="13" refY="7" markerWidth="14" markerHeight="14" markerUnits="userSpaceOnUse" orient="auto"><path class="head-active" d="M1,1L13,7L1,13z"/></marker>
-<marker id="ladder-s%[1]d-passive" viewBox="0 0 14 14" refX="13" refY="7" markerWidth="14" markerHeight="14" markerUnits="userSpaceOnUse" orient="auto"><path class="head-passive" d="M1,7L7,1L13,7L7,13z"/></marker>
+<marker id="ladder-%[1]s-cmd" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="10" markerHeight="10" markerUnits="userSpaceOnUse" orient="auto"><path class="head-cmd" d="M0,0L10,5L0,10z"/></marker>
+<marker id="ladder-%[1]s-active" viewBox="0 0 14 14" refX="13" refY="7" markerWidth="14" markerHeight="14" markerUnits="userSpaceOnUse" orient="auto"><path class="head-active" d="M1,1L13,7L1,13z"/></marker>
+<marker id="ladder-%[1]s-passive" viewBox="0 0 14 14" refX="13" refY="7" markerWidth="14" markerHeight="14" markerUnits="userSpaceOnUse" orient="auto"><path class="head-passive" d="M1,7L7,1L13,7L7,13z"/></marker>
+<marker id="ladder-%[1]s-switch" viewBox="0 0 12 12" refX="12" refY="6" markerWidth="12" markerHeight="12" markerUnits="userSpaceOnUse" orient="auto"><path class="head-switch" d="M0,0L12,6L0,12z"/></marker>
 </defs>
-`, d.Session)
+`, id)
 	w.f(`<rect class="bg" x="0" y="0" width="%d" height="%d"/>`+"\n", width, height)
 	w.f(`<text class="title" x="12" y="22">`)
-	title := fmt.Sprintf("FTP session s%d", d.Session)
+	title := kind + " " + id
 	if d.Tap != "" {
 		title += " on tap " + d.Tap
 	}
@@ -169,6 +189,9 @@ func (d *Diagram) step(w *svgWriter, s *Step, y int) int {
 	if s.Kind == KindData || s.Kind == KindFail {
 		class += " " + s.Mode.String()
 	}
+	if s.Kind == KindSwitch && s.Reason != "" {
+		class += " " + s.Reason
+	}
 	if s.Kind == KindNote && strings.HasPrefix(s.Label, "alert ") {
 		class += " alert"
 	}
@@ -178,6 +201,11 @@ func (d *Diagram) step(w *svgWriter, s *Step, y int) int {
 	}
 	if s.Kind == KindData || s.Kind == KindFail {
 		w.f(` data-mode="%s"`, s.Mode)
+	}
+	if s.Port != "" {
+		w.WriteString(` data-port="`)
+		w.text(s.Port)
+		w.WriteString(`"`)
 	}
 	if s.Reason != "" {
 		w.WriteString(` data-reason="`)
@@ -194,7 +222,7 @@ func (d *Diagram) step(w *svgWriter, s *Step, y int) int {
 		lines = append(lines, wrap(s.Detail, noteRunes, noteLines)...)
 		h := 8 + lineHeight*len(lines)
 		w.f(`<rect x="%d" y="%d" width="%d" height="%d" rx="4"/>`, clientX+14, y+4, serverX-clientX-28, h)
-		d.timeText(w, s.Time, y+4+lineHeight)
+		d.timeText(w, s, y+4+lineHeight)
 		for i, l := range lines {
 			cls := "label"
 			if i >= len(wrap(s.Label, noteRunes, labelLines)) {
@@ -222,11 +250,21 @@ func (d *Diagram) step(w *svgWriter, s *Step, y int) int {
 			marker = "cmd"
 		}
 	}
-	if s.Kind == KindFail {
+	if s.Kind == KindSwitch {
+		marker = "switch"
+	}
+	if s.Port != "" {
+		// Which port of the server the arrow meets, beside its lifeline:
+		// 69 for the request, the new one for the answer.
+		w.f(`<text class="port" x="%d" y="%d" text-anchor="start">port `, serverX+8, ay+5)
+		w.text(s.Port)
+		w.WriteString("</text>")
+	}
+	if s.Kind == KindFail || s.Kind == KindSwitch && s.Reason != "" {
 		// The attempt ends where it ended: at the far side for a RST, half
 		// way for a SYN nobody answered.
 		end := x1 + (x2-x1)*92/100
-		if s.Reason != "refused" {
+		if s.Reason != "refused" && s.Kind != KindSwitch {
 			end = x1 + (x2-x1)/2
 		}
 		w.f(`<line x1="%d" y1="%d" x2="%d" y2="%d"/>`, x1, ay, end, ay)
@@ -240,9 +278,9 @@ func (d *Diagram) step(w *svgWriter, s *Step, y int) int {
 			w.f(`<text class="rst label" x="%d" y="%d" text-anchor="%s">RST</text>`, x, ay+5, anchor)
 		}
 	} else {
-		w.f(`<line x1="%d" y1="%d" x2="%d" y2="%d" marker-end="url(#ladder-s%d-%s)"/>`, x1, ay, x2, ay, d.Session, marker)
+		w.f(`<line x1="%d" y1="%d" x2="%d" y2="%d" marker-end="url(#ladder-%s-%s)"/>`, x1, ay, x2, ay, d.ID(), marker)
 	}
-	d.timeText(w, s.Time, ay+4)
+	d.timeText(w, s, ay+4)
 	next := ay + 12
 	if s.Detail != "" {
 		for i, l := range wrap(s.Detail, noteRunes, noteLines) {
@@ -256,9 +294,14 @@ func (d *Diagram) step(w *svgWriter, s *Step, y int) int {
 	return next + 8
 }
 
-// timeText writes the time since the session began in the time column.
-func (d *Diagram) timeText(w *svgWriter, t time.Time, y int) {
-	w.f(`<text class="time" x="%d" y="%d" text-anchor="end">%s</text>`, timeX, y, since(t.Sub(d.Start)))
+// timeText writes the time since the session began in the time column,
+// or "…" for a step whose time the events do not give.
+func (d *Diagram) timeText(w *svgWriter, s *Step, y int) {
+	t := "…"
+	if !s.Untimed {
+		t = since(s.Time.Sub(d.Start))
+	}
+	w.f(`<text class="time" x="%d" y="%d" text-anchor="end">%s</text>`, timeX, y, t)
 }
 
 // since formats an offset from the session's start: +0.012 s, +75.3 s.
@@ -277,12 +320,17 @@ func since(dt time.Duration) string {
 
 // legend draws what the line styles mean, so that the picture reads
 // without colour, and returns the y below it.
-func legend(w *svgWriter, y int) int {
+func legend(w *svgWriter, y int, tftp bool) int {
 	w.f(`<g class="legend" transform="translate(12,%d)">`, y)
 	items := []struct{ class, text string }{
 		{"cmd", "command / reply"},
 		{"active", "active data (server connects)"},
 		{"passive", "passive data (client connects)"},
+	}
+	if tftp {
+		items = items[:1]
+		items[0].text = "request to port 69"
+		items = append(items, struct{ class, text string }{"switch", "answer from the server's new port (transfer ID)"})
 	}
 	x := 0
 	for _, it := range items {

@@ -8,7 +8,9 @@
 //	           data channel announced or open; blink-fast while data moves
 //	           on one (from data.open until its data.close or
 //	           transfer.end)
-//	passive    the same for passive mode (PASV, EPSV)
+//	passive    the same for passive mode (PASV, EPSV); blink-fast too while
+//	           a TFTP transfer runs (tftp.request until tftp.end), whose
+//	           data goes to a port the server picked, as in passive mode
 //	alert      on for a while (Model.AlertHold) after a data channel fails
 //	           (refused, timeout) or an alert event; blink-fast while
 //	           something is degraded (the capture drops packets, NATS is out

@@ -166,6 +166,8 @@ func (m *Model) Apply(ev *event.Event, now time.Time) {
 		}
 	case event.TypeAlert:
 		m.raise(now)
+	case event.TypeTFTPRequest, event.TypeTFTPEnd:
+		m.tftp(ev)
 	}
 }
 

@@ -289,9 +289,12 @@ func TestAdminCredentials(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, ev := range sessionEvents(2, 0, time.Now()) {
+			before := streamCount(t, js, stream)
+			evs := sessionEvents(2, 0, time.Now())
+			for _, ev := range evs {
 				n.emit(ev)
 			}
+			waitCount(t, js, stream, before+uint64(len(evs))) // stored before the purge, not after
 			if err := st.Purge(ctx); err != nil {
 				t.Fatalf("purge as admin: %v", err)
 			}

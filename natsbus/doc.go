@@ -42,7 +42,10 @@
 // one address (the tap's management address), with a file-backed stream per
 // tap that is capped in bytes and compressed, sized for an SD card. The
 // publisher connects to it in-process, so it is always reachable and the
-// stream itself is the durable store. With leaf remotes the server also
+// stream itself is the durable store. When a write to the store fails (a
+// full disk), nats-server stops storing to the stream for as long as it
+// runs: the Server then restarts it on the same store once the disk has
+// room, and the in-process connection follows. With leaf remotes the server also
 // joins a hub cluster as a leaf node in its own JetStream domain (the tap
 // id by default); the hub then keeps a stream that sources from each tap's
 // domain, and JetStream itself carries the backlog across outages.

@@ -33,8 +33,9 @@ type Options struct {
 	// QueueLen caps the events waiting to be written to the spool.
 	// Default: 16384.
 	QueueLen int
-	// Window is how many events are published before waiting for their
-	// acknowledgements. Default: 256.
+	// Window is how many published events may wait for their
+	// acknowledgements at a time; each one acknowledged lets the next
+	// go. Default: 256.
 	Window int
 	// AckTimeout bounds the wait for an acknowledgement. Default: 5s.
 	AckTimeout time.Duration
@@ -373,11 +374,11 @@ func (p *Publisher) sendLoop() {
 			return
 		default:
 		}
-		recs, err := p.spool.peek(p.opts.Window)
+		recs, err := p.spool.peek(p.batch())
 		if err == nil && len(recs) == 0 {
 			if p.writerStopped() {
 				// The writer has spooled everything it ever will.
-				if recs, err = p.spool.peek(p.opts.Window); err == nil && len(recs) == 0 {
+				if recs, err = p.spool.peek(p.batch()); err == nil && len(recs) == 0 {
 					return
 				}
 			} else {
@@ -449,6 +450,11 @@ func (p *Publisher) sendLoop() {
 	}
 }
 
+// batch is how many spooled events one pass of the sender takes: several
+// windows, so that the wait for the last acknowledgements of a pass, with
+// nothing more in flight, comes seldom.
+func (p *Publisher) batch() int { return 16 * p.opts.Window }
+
 var errNotConnected = errors.New("not connected to the server")
 
 // ensureStream runs EnsureStream for Options.Stream, or turns the
@@ -488,9 +494,34 @@ func (p *Publisher) send(recs []record) (int, error) {
 		}
 		return n, pubErr
 	}
+	// At most Window publishes wait for their acknowledgements at a time;
+	// each acknowledgement that arrives, taken in order, lets one more go,
+	// so the stream is never left idle between windows.
 	futs := make([]jetstream.PubAckFuture, 0, len(recs))
+	acked := 0
+	// Acknowledgements are counted in order: an event counts only if all
+	// before it did, so a resend never puts an event after a later one
+	// that was stored (those are dropped as duplicates).
+	wait := func() error {
+		f := futs[acked]
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			return err
+		case <-p.abort:
+			return errors.New("natsbus: closed")
+		}
+		futs[acked] = nil
+		acked++
+		return nil
+	}
 	var pubErr error
 	for i := range recs {
+		for len(futs)-acked >= p.opts.Window {
+			if err := wait(); err != nil {
+				return acked, err
+			}
+		}
 		f, err := p.js.PublishMsgAsync(p.msg(&recs[i]))
 		if err != nil {
 			pubErr = err
@@ -498,19 +529,12 @@ func (p *Publisher) send(recs []record) (int, error) {
 		}
 		futs = append(futs, f)
 	}
-	// Acknowledgements are counted in order: an event counts only if all
-	// before it did, so a resend never puts an event after a later one
-	// that was stored (those are dropped as duplicates).
-	for i, f := range futs {
-		select {
-		case <-f.Ok():
-		case err := <-f.Err():
-			return i, err
-		case <-p.abort:
-			return i, errors.New("natsbus: closed")
+	for acked < len(futs) {
+		if err := wait(); err != nil {
+			return acked, err
 		}
 	}
-	return len(futs), pubErr
+	return acked, pubErr
 }
 
 func (p *Publisher) msg(r *record) *nats.Msg {

@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -65,10 +67,27 @@ type AdminAuth struct {
 
 // Server is an embedded nats-server with JetStream.
 type Server struct {
-	ns     *server.Server
 	secret string // the password of the in-process user, known to no one else
 	unlock func() // releases the store's lock
+	opts   server.Options
+	logger serverLogger
+	store  string
+
+	mu sync.Mutex // guards ns, which a repair replaces
+	ns *server.Server
+
+	writeErr atomic.Bool // the store had a write error (a full disk)
+	stop     chan struct{}
+	wg       sync.WaitGroup
+	once     sync.Once
 }
+
+// repairEvery is how often a server whose store had a write error checks
+// for room on the disk.
+const repairEvery = 2 * time.Second
+
+// minRepairFree is the free space on the store's disk a repair waits for.
+const minRepairFree = 1 << 20
 
 // StartServer starts the embedded server and waits until it accepts
 // connections. The caller closes it with Close.
@@ -99,7 +118,6 @@ func StartServer(o ServerOptions) (*Server, error) {
 		JetStreamMaxMemory: 16 << 20,
 		StoreDir:           o.StoreDir,
 		NoSigs:             true,
-		NoLog:              o.Logf == nil,
 		MaxPayload:         1 << 20,
 	}
 	secret, err := configureAuth(opts, o)
@@ -178,38 +196,122 @@ func StartServer(o ServerOptions) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	ns, err := server.NewServer(opts)
+	logf := o.Logf
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	// The in-process and anonymous users' passwords are random and never
+	// written anywhere: the server's warning about plaintext passwords
+	// concerns only an admin password given in clear.
+	plain := o.Admin.Password != "" && !strings.HasPrefix(o.Admin.Password, "$2")
+	s := &Server{secret: secret, unlock: unlock, store: o.StoreDir, stop: make(chan struct{})}
+	s.logger = serverLogger{logf: logf, quietPlaintext: !plain, onWriteErr: func() { s.writeErr.Store(true) }}
+	ns, err := s.start(opts, o.Listen)
 	if err != nil {
 		unlock()
+		return nil, err
+	}
+	if a, ok := ns.Addr().(*net.TCPAddr); ok {
+		opts.Port = a.Port // a repair restarts on the same port
+	}
+	s.opts, s.ns = *opts, ns
+	s.wg.Add(1)
+	go s.repairLoop()
+	return s, nil
+}
+
+// start starts a nats-server with opts and waits until it is ready.
+func (s *Server) start(opts *server.Options, listen string) (*server.Server, error) {
+	ns, err := server.NewServer(opts)
+	if err != nil {
 		return nil, fmt.Errorf("natsbus: server: %w", err)
 	}
-	if o.Logf != nil {
-		// The in-process and anonymous users' passwords are random and
-		// never written anywhere: the server's warning about plaintext
-		// passwords concerns only an admin password given in clear.
-		plain := o.Admin.Password != "" && !strings.HasPrefix(o.Admin.Password, "$2")
-		ns.SetLoggerV2(serverLogger{logf: o.Logf, quietPlaintext: !plain}, false, false, false)
-	}
+	ns.SetLoggerV2(s.logger, false, false, false)
 	ns.Start()
 	if !ns.ReadyForConnections(15 * time.Second) {
 		ns.Shutdown()
 		ns.WaitForShutdown()
-		unlock()
-		return nil, fmt.Errorf("natsbus: server: not ready (listen %q, store %s): see the log", o.Listen, o.StoreDir)
+		return nil, fmt.Errorf("natsbus: server: not ready (listen %q, store %s): see the log", listen, opts.StoreDir)
 	}
 	if !ns.JetStreamEnabled() {
 		ns.Shutdown()
 		ns.WaitForShutdown()
-		unlock()
-		return nil, fmt.Errorf("natsbus: server: JetStream did not start (store %s)", o.StoreDir)
+		return nil, fmt.Errorf("natsbus: server: JetStream did not start (store %s)", opts.StoreDir)
 	}
-	return &Server{ns: ns, secret: secret, unlock: unlock}, nil
+	return ns, nil
 }
+
+// repairLoop restarts the server once its store had a write error and the
+// disk has room again. nats-server stops storing to a stream after a write
+// error (a full disk) for as long as it runs; a restart on the same store
+// recovers what was stored, and the in-process connection reconnects to
+// the new server by itself (see Connect), so the publisher sends again
+// what was not acknowledged.
+func (s *Server) repairLoop() {
+	defer s.wg.Done()
+	tk := time.NewTicker(repairEvery)
+	defer tk.Stop()
+	waiting := false
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-tk.C:
+		}
+		if !s.writeErr.Load() {
+			continue
+		}
+		free, ok := freeBytes(s.store)
+		if !ok {
+			return // no way to tell: left as it is
+		}
+		if free < minRepairFree {
+			if !waiting {
+				s.logger.logf("natsbus: server: the JetStream store had a write error (a full disk?): events are kept and retried until %s has room", s.store)
+				waiting = true
+			}
+			continue
+		}
+		if err := s.restart(); err != nil {
+			s.logger.logf("%v", err)
+			continue
+		}
+		s.logger.logf("natsbus: server: restarted on the same store now that %s has room: storing again", s.store)
+		waiting = false
+	}
+}
+
+func (s *Server) restart() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ns.Shutdown()
+	s.ns.WaitForShutdown()
+	s.writeErr.Store(false)
+	opts := s.opts
+	ns, err := s.start(&opts, "")
+	if err != nil {
+		s.writeErr.Store(true) // tried again at the next tick
+		return err
+	}
+	s.ns = ns
+	return nil
+}
+
+// current returns the running nats-server.
+func (s *Server) current() *server.Server {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ns
+}
+
+// InProcessConn makes Server a nats.InProcessConnProvider: a connection
+// reaches whichever nats-server runs now, also after a repair.
+func (s *Server) InProcessConn() (net.Conn, error) { return s.current().InProcessConn() }
 
 // Connect returns an in-process connection to the server: no socket, so it
 // is up as long as the server is.
 func (s *Server) Connect(opts ...nats.Option) (*nats.Conn, error) {
-	base := []nats.Option{nats.InProcessServer(s.ns), nats.MaxReconnects(-1), nats.ReconnectBufSize(-1),
+	base := []nats.Option{nats.InProcessServer(s), nats.MaxReconnects(-1), nats.ReconnectBufSize(-1),
 		nats.UserInfo(internalUser, s.secret)}
 	nc, err := nats.Connect("", append(base, opts...)...)
 	if err != nil {
@@ -220,21 +322,27 @@ func (s *Server) Connect(opts ...nats.Option) (*nats.Conn, error) {
 
 // ClientURL returns the URL clients use, or "" without a listener.
 func (s *Server) ClientURL() string {
-	if s.ns.Addr() == nil {
+	ns := s.current()
+	if ns.Addr() == nil {
 		return ""
 	}
-	return s.ns.ClientURL()
+	return ns.ClientURL()
 }
 
 // NumLeafNodes returns the number of leaf node connections (to the hub).
-func (s *Server) NumLeafNodes() int { return s.ns.NumLeafNodes() }
+func (s *Server) NumLeafNodes() int { return s.current().NumLeafNodes() }
 
 // Close shuts the server down and waits for it; JetStream syncs its files
 // on the way.
 func (s *Server) Close() error {
-	s.ns.Shutdown()
-	s.ns.WaitForShutdown()
-	s.unlock()
+	s.once.Do(func() {
+		close(s.stop)
+		s.wg.Wait()
+		ns := s.current()
+		ns.Shutdown()
+		ns.WaitForShutdown()
+		s.unlock()
+	})
 	return nil
 }
 
@@ -244,6 +352,7 @@ func (s *Server) Close() error {
 type serverLogger struct {
 	logf           func(format string, args ...any)
 	quietPlaintext bool
+	onWriteErr     func() // a stream's store had a write error
 }
 
 func (l serverLogger) Noticef(format string, v ...any) {}
@@ -254,6 +363,11 @@ func (l serverLogger) Warnf(format string, v ...any) {
 	l.logf("nats-server: warning: "+format, v...)
 }
 func (l serverLogger) Fatalf(format string, v ...any) { l.logf("nats-server: fatal: "+format, v...) }
-func (l serverLogger) Errorf(format string, v ...any) { l.logf("nats-server: error: "+format, v...) }
+func (l serverLogger) Errorf(format string, v ...any) {
+	if strings.Contains(format, "critical write error") && l.onWriteErr != nil {
+		l.onWriteErr()
+	}
+	l.logf("nats-server: error: "+format, v...)
+}
 func (l serverLogger) Debugf(format string, v ...any) {}
 func (l serverLogger) Tracef(format string, v ...any) {}

@@ -23,6 +23,7 @@
 package pcapsave
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -55,7 +56,7 @@ const (
 const (
 	linger       = 30 * time.Second
 	expectLinger = 2 * time.Minute
-	holdFor      = 2 * time.Second // an unmatched SYN waits this long for its announcement
+	holdFor      = 10 * time.Second // an unmatched SYN or greeting waits this long for its session
 	maxHeld      = 64
 	maxConns     = 1 << 16 // connections and announcements remembered
 	sweepEvery   = 10 * time.Second
@@ -109,6 +110,7 @@ func keyOf(x, y netip.AddrPort) connKey {
 }
 
 type held struct {
+	src  netip.AddrPort
 	dst  netip.AddrPort
 	f    pipeline.Frame
 	data []byte
@@ -187,6 +189,7 @@ func (s *Saver) Event(ev *event.Event, _ []byte) {
 	switch ev.Type {
 	case event.TypeSessionStart:
 		s.keep(keyOf(ev.Client, ev.Server), ev.Session)
+		defer s.releaseConn(keyOf(ev.Client, ev.Server), ev.Session) // after the comment is set
 		if len(s.sessions) < maxConns {
 			s.sessions[ev.Session] = fmt.Sprintf("ftptap session s%d: client %s, server %s", ev.Session, ev.Client, ev.Server)
 		}
@@ -205,6 +208,9 @@ func (s *Saver) Event(ev *event.Event, _ []byte) {
 		s.release(ev.Endpoint)
 	case event.TypeDataOpen:
 		s.keep(keyOf(ev.From, ev.To), ev.Session)
+		// A connection opened with no announcement seen (a session gone
+		// TLS): its SYN came before this event.
+		s.releaseConn(keyOf(ev.From, ev.To), ev.Session)
 	case event.TypeDataClose:
 		s.end(keyOf(ev.From, ev.To))
 	case event.TypeDataFail:
@@ -249,8 +255,11 @@ func (s *Saver) Packet(f *pipeline.Frame, pkt *event.Packet) {
 			e = s.expects[pkt.Src]
 		}
 		if e == nil {
-			if pkt.Flags.Has(event.FlagSYN) && !pkt.Flags.Has(event.FlagACK) {
-				s.hold(f, pkt.Dst)
+			// A SYN may belong to a data connection announced a moment
+			// later, or to a command channel found by its content on
+			// another port, with its 220 greeting: keep them a while.
+			if pkt.Flags.Has(event.FlagSYN) || bytes.HasPrefix(pkt.Payload, []byte("220")) {
+				s.hold(f, pkt.Src, pkt.Dst)
 			}
 			return
 		}
@@ -263,11 +272,11 @@ func (s *Saver) Packet(f *pipeline.Frame, pkt *event.Packet) {
 }
 
 // hold keeps a copy of an unmatched SYN for a moment.
-func (s *Saver) hold(f *pipeline.Frame, dst netip.AddrPort) {
+func (s *Saver) hold(f *pipeline.Frame, src, dst netip.AddrPort) {
 	if len(s.held) >= maxHeld {
 		s.held = slices.Delete(s.held, 0, 1)
 	}
-	h := held{dst: dst, f: *f, data: slices.Clone(f.Data)}
+	h := held{src: src, dst: dst, f: *f, data: slices.Clone(f.Data)}
 	h.f.Data = h.data
 	s.held = append(s.held, h)
 }
@@ -284,6 +293,20 @@ func (s *Saver) release(ep netip.AddrPort) {
 		default:
 			kept = append(kept, h)
 		}
+	}
+	clear(s.held[len(kept):])
+	s.held = kept
+}
+
+// releaseConn writes the held frames of connection k, in order.
+func (s *Saver) releaseConn(k connKey, session uint64) {
+	kept := s.held[:0]
+	for _, h := range s.held {
+		if keyOf(h.src, h.dst) == k {
+			s.write(&h.f, session)
+			continue
+		}
+		kept = append(kept, h)
 	}
 	clear(s.held[len(kept):])
 	s.held = kept

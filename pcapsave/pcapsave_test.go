@@ -290,3 +290,29 @@ func TestFullDisk(t *testing.T) {
 		t.Errorf("%d pcap_stopped alerts, want 1", n)
 	}
 }
+
+// TestCorpusRoundTrip saves and replays Zeek's FTP traces from the shared
+// corpus (FTP on other ports found by content, AUTH TLS, IPv6, many PORTs):
+// the saved file gives the same events.
+func TestCorpusRoundTrip(t *testing.T) {
+	const corpus = "../../shared/corpus/zeek"
+	files, _ := filepath.Glob(filepath.Join(corpus, "*.pcap*"))
+	if len(files) == 0 {
+		t.Skipf("corpus not found at %s (it sits beside the checkout on the project's CI)", corpus)
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			orig := frames(t, f)
+			want := run(t, &memSource{frames: orig}, "", pcapsave.Config{})
+			out := t.TempDir()
+			run(t, &memSource{frames: orig}, out, pcapsave.Config{})
+			var back []pipeline.Frame
+			for _, s := range saved(t, out) {
+				back = append(back, frames(t, s)...)
+			}
+			if diff := cmp.Diff(want, run(t, &memSource{frames: back}, "", pcapsave.Config{})); diff != "" {
+				t.Errorf("the saved file replays to other events (-original +saved):\n%s", diff)
+			}
+		})
+	}
+}

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"github.com/ftptap/ftptap/event"
 	"github.com/ftptap/ftptap/ftpstate"
+	"github.com/ftptap/ftptap/tftpstate"
 )
 
 // Optional interfaces of a Sink. A sink that implements one of them is
@@ -25,6 +26,15 @@ type DataObserver interface {
 	Data(seg *ftpstate.DataSegment)
 }
 
+// TFTPDataObserver is a sink that receives every DATA block of a TFTP
+// transfer, repeats included, with its offset in the file (see
+// tftpstate.Config.OnData). It is called while the TFTP tracker handles
+// the datagram: before the events it causes, so a transfer's last block
+// comes before its tftp.end.
+type TFTPDataObserver interface {
+	TFTPData(seg *tftpstate.DataSegment)
+}
+
 // PacketObserver is a sink that receives every frame after the tracker has
 // handled it and the events it caused have been dispatched (so a
 // session.start or data.open is known before the frame that opened it).
@@ -42,6 +52,9 @@ func (p *Pipeline) observe(s Sink) {
 	if d, ok := s.(DataObserver); ok {
 		p.dataObs = append(p.dataObs, d)
 	}
+	if d, ok := s.(TFTPDataObserver); ok {
+		p.tftpDataObs = append(p.tftpDataObs, d)
+	}
 	if o, ok := s.(PacketObserver); ok {
 		p.packetObs = append(p.packetObs, o)
 	}
@@ -51,6 +64,13 @@ func (p *Pipeline) observe(s Sink) {
 func (p *Pipeline) onData(seg *ftpstate.DataSegment) {
 	for _, d := range p.dataObs {
 		d.Data(seg)
+	}
+}
+
+// onTFTPData is the TFTP tracker's OnData hook.
+func (p *Pipeline) onTFTPData(seg *tftpstate.DataSegment) {
+	for _, d := range p.tftpDataObs {
+		d.TFTPData(seg)
 	}
 }
 

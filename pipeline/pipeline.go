@@ -25,6 +25,7 @@ import (
 	"github.com/ftptap/ftptap/decode"
 	"github.com/ftptap/ftptap/event"
 	"github.com/ftptap/ftptap/ftpstate"
+	"github.com/ftptap/ftptap/tftpstate"
 )
 
 // Frame is one captured frame. Data is valid until the next ReadFrame.
@@ -63,6 +64,9 @@ type Options struct {
 	Sinks   []Sink
 	// FirstSeq is the seq of the first event; 0 means 1.
 	FirstSeq uint64
+
+	// TFTP configures the TFTP tracker; nil: defaults.
+	TFTP *tftpstate.Config
 }
 
 // Stats are counters of a running pipeline, safe to read from any goroutine.
@@ -73,12 +77,15 @@ type Stats struct {
 	Events      atomic.Uint64
 	LastSeq     atomic.Uint64
 	OpenSession atomic.Int64
+	TFTPOpen    atomic.Int64  // TFTP transfers being tracked
+	TFTPEnded   atomic.Uint64 // TFTP transfers ended (tftp.end events)
 }
 
 // Pipeline connects a source to the tracker and the sinks.
 type Pipeline struct {
 	opts     Options
 	tracker  *ftpstate.Tracker
+	tftp     *tftpstate.Tracker                  // UDP datagrams go here, TCP segments to tracker
 	decoders map[layers.LinkType]*decode.Decoder // nil: the link type is not supported
 	lastLink layers.LinkType
 	lastDec  *decode.Decoder
@@ -93,9 +100,11 @@ type Pipeline struct {
 	last        time.Time     // newest packet time
 	Stats       Stats
 
-	annotators []Annotator
-	dataObs    []DataObserver
-	packetObs  []PacketObserver
+	annotators  []Annotator
+	cur         event.Event // the event being dispatched
+	dataObs     []DataObserver
+	packetObs   []PacketObserver
+	tftpDataObs []TFTPDataObserver
 
 	mu       sync.Mutex // guards injected
 	injected []event.Event
@@ -105,6 +114,9 @@ type Pipeline struct {
 // New returns a Pipeline. The tracker config is validated here.
 func New(opts Options) (*Pipeline, error) {
 	if err := opts.Tracker.Validate(); err != nil {
+		return nil, err
+	}
+	if err := opts.TFTP.Validate(); err != nil {
 		return nil, err
 	}
 	p := &Pipeline{opts: opts, decoders: make(map[layers.LinkType]*decode.Decoder), buf: make([]byte, 0, 4096)}
@@ -123,6 +135,14 @@ func New(opts Options) (*Pipeline, error) {
 		p.observe(sk)
 	}
 	p.tracker = ftpstate.New(&tc, p.emit)
+	var fc tftpstate.Config
+	if opts.TFTP != nil {
+		fc = *opts.TFTP
+	}
+	if fc.OnData == nil {
+		fc.OnData = p.onTFTPData
+	}
+	p.tftp = tftpstate.New(&fc, p.emit)
 	return p, nil
 }
 
@@ -148,6 +168,9 @@ func (p *Pipeline) decoderFor(link layers.LinkType) *decode.Decoder {
 	if !ok {
 		var err error
 		d, err = decode.New(link) // nil on error: counted as not TCP
+		if d != nil {
+			d.UDP = true // for the TFTP tracker
+		}
 		p.decoders[link] = d
 		if err != nil {
 			if p.unsupported == nil {
@@ -230,9 +253,11 @@ func (p *Pipeline) drainInjected() {
 // that sinks emit while handling them.
 func (p *Pipeline) dispatch() {
 	for i := 0; i < len(p.queue); i++ {
-		// A copy: annotators may Emit, which can move the queue.
-		e := p.queue[i]
-		ev := &e
+		// A copy: annotators and sinks may Emit, which can move the
+		// queue. It lives in the pipeline, not on the heap: sinks do not
+		// keep ev past their call.
+		p.cur = p.queue[i]
+		ev := &p.cur
 		for _, a := range p.annotators {
 			a.Annotate(ev)
 		}
@@ -269,6 +294,7 @@ func (p *Pipeline) Run(ctx context.Context, src Source) error {
 	}
 	p.drainInjected()
 	p.tracker.Flush(p.last)
+	p.tftp.Flush(p.last)
 	p.dispatch()
 	// The source's errors name it already. Frames of a link type that
 	// cannot be decoded are an error too: a replay that printed nothing
@@ -285,6 +311,7 @@ func (p *Pipeline) Feed(f Frame) {
 			// it gets the time as it is, and p.last follows its clock.
 			p.tracker.Advance(f.Info.Timestamp)
 			p.last = p.tracker.Now()
+			p.advanceTFTP(f.Info.Timestamp)
 			p.Stats.OpenSession.Store(int64(p.tracker.OpenSessions()))
 		}
 		p.drainInjected()
@@ -312,8 +339,7 @@ func (p *Pipeline) Feed(f Frame) {
 	}
 	p.pkt.Time = f.Info.Timestamp
 	p.pkt.Side = f.Side
-	p.tracker.Feed(&p.pkt)
-	p.last = p.tracker.Now()
+	p.feedPacket()
 	if len(p.queue) > 0 {
 		// Sessions start and end with events only: the count is
 		// refreshed here, not for every frame.
@@ -322,7 +348,7 @@ func (p *Pipeline) Feed(f Frame) {
 	}
 	if len(p.packetObs) > 0 {
 		p.frame = f
-		p.observePacket(&p.frame, &p.pkt)
+		p.observePacket(&p.frame, p.tcpPacket())
 		p.frame = Frame{}
 		if len(p.queue) > 0 {
 			p.dispatch()

@@ -133,7 +133,7 @@ func filterProgramData(f Filter, ports []uint16, df *DataFilter) ([]bpf.Instruct
 	p.add(bpf.LoadConstant{Dst: bpf.RegA, Val: 4})
 	p.add(bpf.StoreScratch{Src: bpf.RegA, N: scratchFamily})
 	p.add(bpf.LoadIndirect{Off: 9, Size: 1}) // protocol
-	p.jeq(6, "", "drop")
+	p.jeq(6, "", "ip4other")
 	p.add(bpf.LoadIndirect{Off: 6, Size: 2}) // flags and fragment offset
 	p.jset(0x1fff, "drop", "")
 	p.add(bpf.LoadIndirect{Off: 0, Size: 1}) // version and IHL
@@ -142,16 +142,21 @@ func filterProgramData(f Filter, ports []uint16, df *DataFilter) ([]bpf.Instruct
 	p.add(bpf.ALUOpX{Op: bpf.ALUOpAdd})
 	p.add(bpf.TAX{})
 	p.ja("tcp")
+	p.label("ip4other")
+	p.ja("udp4") // TFTP (see tftpShapes), past the TCP part
 
 	p.label("ip6")
 	p.add(bpf.StoreScratch{Src: bpf.RegX, N: scratchIP})
 	p.add(bpf.LoadConstant{Dst: bpf.RegA, Val: 6})
 	p.add(bpf.StoreScratch{Src: bpf.RegA, N: scratchFamily})
 	p.add(bpf.LoadIndirect{Off: 6, Size: 1}) // next header
-	p.jeq(6, "", "drop")
+	p.jeq(6, "", "ip6other")
 	p.add(bpf.TXA{})
 	p.add(bpf.ALUOpConstant{Op: bpf.ALUOpAdd, Val: 40})
 	p.add(bpf.TAX{})
+	p.ja("tcp")
+	p.label("ip6other")
+	p.ja("udp6")
 
 	// X is the offset of the TCP header.
 	p.label("tcp")
@@ -208,6 +213,7 @@ func filterProgramData(f Filter, ports []uint16, df *DataFilter) ([]bpf.Instruct
 		p.label("drop")
 		p.add(bpf.RetConstant{Val: 0})
 	}
+	p.tftpShapes(f != filterControl)
 	return p.assemble()
 }
 

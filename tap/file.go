@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"sync/atomic"
+	"time"
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
@@ -39,8 +40,10 @@ type capFile struct {
 	name string
 	idx  int
 	f    *os.File
-	src  gopacket.ZeroCopyPacketDataSource
-	link layers.LinkType // of the frame read ahead
+	// stdin: f is standard input, never closed.
+	stdin bool
+	src   gopacket.ZeroCopyPacketDataSource
+	link  layers.LinkType // of the frame read ahead
 	// curLink is the link type of cf.data (pcapng: of its interface).
 	curLink layers.LinkType
 	size    int64            // the file's size; 0: not known (a pipe)
@@ -110,7 +113,8 @@ var compressed = []struct {
 }
 
 func openCapture(name string) (*capFile, error) {
-	f := os.Stdin
+	f := interruptibleStdin()
+	stdin := f
 	if name != Stdin {
 		var err error
 		if f, err = os.Open(name); err != nil {
@@ -121,12 +125,12 @@ func openCapture(name string) (*capFile, error) {
 	}
 	cf, err := newCapture(name, f)
 	if err != nil {
-		if f != os.Stdin {
+		if f != stdin {
 			f.Close()
 		}
 		return nil, err
 	}
-	cf.f = f
+	cf.f, cf.stdin = f, f == stdin
 	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
 		cf.size = st.Size()
 	}
@@ -331,11 +335,20 @@ func (c countingReader) Read(p []byte) (int, error) {
 // Close closes every file (not standard input).
 func (s *FileSource) Close() error {
 	for _, cf := range s.files {
-		if cf.f != os.Stdin {
+		if !cf.stdin {
 			cf.f.Close()
 		}
 	}
 	return nil
+}
+
+// Interrupt ends the reads in progress, and those to come, with an error:
+// Ctrl-C while standard input waits for a writer that sends nothing. It may
+// be called from another goroutine.
+func (s *FileSource) Interrupt() {
+	for _, cf := range s.files {
+		cf.f.SetReadDeadline(time.Now())
+	}
 }
 
 type fileHeap []*capFile

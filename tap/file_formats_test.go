@@ -210,7 +210,7 @@ func countFrames(t *testing.T, name string) (int, error) {
 }
 
 // TestFileBadInputs: what a user may hand over by mistake gets one error
-// that says what the file is (issue 10).
+// that says what the file is.
 func TestFileBadInputs(t *testing.T) {
 	dir := t.TempDir()
 	raw, _ := os.ReadFile(filepath.Join(labPcaps, "pasv-retr", "porta.pcap"))

@@ -133,15 +133,15 @@ const readPage = `(() => {
 
 // stepDOM is one step of a ladder diagram as the browser lays it out.
 type stepDOM struct {
-	Kind, From, To, Mode, Reason, Title string
-	Texts                               []string
-	X1, X2                              float64
+	Kind, From, To, Mode, Reason, Port, Title string
+	Texts                                     []string
+	X1, X2                                    float64
 }
 
 const readDiagram = `Array.from(document.querySelectorAll('svg.ladder g.step'), g => {
   const line = g.querySelector('line');
   return {kind: g.dataset.kind, from: g.dataset.from || '', to: g.dataset.to || '', mode: g.dataset.mode || '',
-    reason: g.dataset.reason || '', title: g.querySelector('title').textContent,
+    reason: g.dataset.reason || '', port: g.dataset.port || '', title: g.querySelector('title').textContent,
     texts: Array.from(g.querySelectorAll('text'), t => t.textContent),
     x1: line ? line.x1.baseVal.value : 0, x2: line ? line.x2.baseVal.value : 0};
 })`
@@ -360,6 +360,8 @@ func TestBrowser(t *testing.T) {
 		}
 		screenshot(t, ctx, dir, "ladder-refused.png")
 	})
+
+	t.Run("tftp", func(t *testing.T) { browserTFTP(t, ctx, srv, ts.URL, dir) })
 
 	t.Run("phone", func(t *testing.T) {
 		if err := chromedp.Do(ctx,

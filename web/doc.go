@@ -17,6 +17,11 @@
 // its messages are dropped and counted, and once it reads again it is told
 // how many it missed ("dropped") and given a new snapshot.
 //
+// TFTP transfers (events of event.ProtoTFTP) are sessions "t1", "t2"...
+// beside FTP's "s1": open from tftp.request to tftp.end, a transfer row at
+// tftp.end, and their alerts, which follow tftp.end, in the ended
+// transfer's diagram.
+//
 // # The page
 //
 // The HTML, CSS and JavaScript are embedded in the binary and need nothing

@@ -73,12 +73,12 @@ type Server struct {
 	opts  Options
 	panel *leds.Panel
 
-	mu       sync.Mutex // guards everything below
-	open     map[uint64]*session
-	ended    []*session // oldest first, at most MaxSessions
-	notShown int        // sessions not followed: over MaxOpen
-	xfers    []Transfer // oldest first
-	alerts   []Alert    // oldest first
+	mu       sync.Mutex          // guards everything below
+	open     map[uint64]*session // by key: the session id, TFTP's with tftpKey set
+	ended    []*session          // oldest first, at most MaxSessions
+	notShown int                 // sessions not followed: over MaxOpen
+	xfers    []Transfer          // oldest first
+	alerts   []Alert             // oldest first
 	lights   map[leds.Role]leds.State
 	health   Health
 	clients  map[*client]bool
@@ -92,13 +92,20 @@ type Server struct {
 // session is one session the page follows: what the tables show and its
 // diagram.
 type session struct {
+	key     uint64 // in the open map
 	view    Session
 	diagram ladder.Diagram
 }
 
 // Session is a row of the sessions tables.
 type Session struct {
-	ID        string    `json:"id"` // "s1"
+	ID string `json:"id"` // "s1"; a TFTP transfer's "t1"
+	// Proto is "ftp", or "tftp" for a TFTP transfer: its Mode is the
+	// transfer mode (octet, netascii, mail), its Command the request
+	// ("RRQ f1000.bin"), Op read or write and File the file.
+	Proto     string    `json:"proto"`
+	Op        string    `json:"op,omitempty"`
+	File      string    `json:"file,omitempty"`
 	Client    string    `json:"client"`
 	Server    string    `json:"server"`
 	User      string    `json:"user"`
@@ -129,8 +136,18 @@ type Transfer struct {
 	// to say.
 	Throughput float64 `json:"throughput"`
 	Complete   bool    `json:"complete"`
-	Code       int     `json:"code"`
-	Result     string  `json:"result"` // "complete (226)", "incomplete (426 ...)"
+	Code       int     `json:"code"`   // FTP: the reply; TFTP: the error code, 0 with none
+	Result     string  `json:"result"` // "complete (226)", "incomplete (426 ...)", "incomplete (error 1 file not found: ...)"
+
+	// Proto is "ftp", or "tftp" for a TFTP transfer, which also has its
+	// blocks, block size, retransmissions, the server's transfer endpoint
+	// (its new port) and how it ended (done, error, timeout, shutdown).
+	Proto        string `json:"proto"`
+	Blocks       int64  `json:"blocks,omitempty"`
+	BlkSize      int    `json:"blksize,omitempty"`
+	Retransmits  int64  `json:"retransmits,omitempty"`
+	TransferPort string `json:"transfer_port,omitempty"`
+	Reason       string `json:"reason,omitempty"`
 }
 
 // Alert is an alert or a data-channel failure, with its diagnosis.
@@ -302,7 +319,25 @@ func (s *Server) lightsLocked() []Light {
 	return out
 }
 
-func sid(id uint64) string { return "s" + strconv.FormatUint(id, 10) }
+// tftpKey marks the key of a TFTP transfer among the sessions: the FTP and
+// TFTP trackers number their own, so s1 and t1 are two.
+const tftpKey = 1 << 63
+
+// key is the sessions map's key of the event's session.
+func key(ev *event.Event) uint64 {
+	if ev.Proto == event.ProtoTFTP {
+		return ev.Session | tftpKey
+	}
+	return ev.Session
+}
+
+// sid is the id the page shows: "s12", "t3", as the JSON events write it.
+func sid(k uint64) string {
+	if k&tftpKey != 0 {
+		return "t" + strconv.FormatUint(k&^tftpKey, 10)
+	}
+	return "s" + strconv.FormatUint(k, 10)
+}
 
 func addr(ap netip.AddrPort) string {
 	if !ap.IsValid() {
@@ -335,28 +370,56 @@ func (s *Server) eventLocked(ev *event.Event) {
 		}
 	case event.TypeTransferEnd:
 		s.addTransferLocked(ev)
+	case event.TypeTFTPEnd:
+		s.addTFTPTransferLocked(ev)
 	}
 	if ev.Session == 0 {
 		return
 	}
-	ss := s.open[ev.Session]
+	k := key(ev)
+	ss := s.open[k]
 	if ss == nil {
-		if ev.Type == event.TypeSessionEnd {
+		if ev.Type == event.TypeSessionEnd || ev.Type == event.TypeTFTPEnd {
 			return // one that was not followed
 		}
+		if ev.Type == event.TypeAlert {
+			// A TFTP transfer's alerts come right after its tftp.end: they
+			// belong to the diagram of the transfer just ended.
+			for i := len(s.ended) - 1; i >= max(0, len(s.ended)-4); i-- {
+				if s.ended[i].key == k {
+					s.ended[i].diagram.Add(ev)
+					return
+				}
+			}
+			if ev.Proto == event.ProtoTFTP {
+				return // no tftp.end would ever close a session made of it
+			}
+		}
 		if len(s.open) >= s.opts.MaxOpen {
-			if ev.Type == event.TypeSessionStart {
+			if ev.Type == event.TypeSessionStart || ev.Type == event.TypeTFTPRequest {
 				s.notShown++
 			}
 			return
 		}
-		ss = &session{view: Session{ID: sid(ev.Session), Client: addr(ev.Client), Server: addr(ev.Server), Start: ev.Time}}
+		ss = &session{key: k, view: Session{ID: sid(k), Proto: ev.Proto.String(), Client: addr(ev.Client), Server: addr(ev.Server), Start: ev.Time}}
+		if ss.view.Proto == "" {
+			ss.view.Proto = "ftp"
+		}
 		ss.diagram.MaxSteps = s.opts.MaxSteps
-		s.open[ev.Session] = ss
+		s.open[k] = ss
 	}
 	ss.diagram.Add(ev)
 	v := &ss.view
 	switch ev.Type {
+	case event.TypeTFTPRequest:
+		if t := ev.TFTP; t != nil {
+			v.Op, v.File, v.Mode = t.Op, ev.File, t.Mode
+			v.Command = tftpOpcode(t.Op) + " " + ev.File
+		}
+	case event.TypeTFTPEnd:
+		v.Transfers++
+		v.Ended, v.Reason, v.End = true, ev.Reason, ev.Time
+		s.endLocked(k, ss)
 	case event.TypeSessionStart:
 		v.Midstream = ev.Midstream
 	case event.TypeRequest:
@@ -374,12 +437,7 @@ func (s *Server) eventLocked(ev *event.Event) {
 		v.Transfers++
 	case event.TypeSessionEnd:
 		v.Ended, v.Reason, v.End = true, ev.Reason, ev.Time
-		delete(s.open, ev.Session)
-		s.ended = append(s.ended, ss)
-		if len(s.ended) > s.opts.MaxSessions {
-			s.ended[0] = nil
-			s.ended = s.ended[1:]
-		}
+		s.endLocked(k, ss)
 	default:
 		// Other events change the diagram only.
 		return
@@ -387,10 +445,20 @@ func (s *Server) eventLocked(ev *event.Event) {
 	s.broadcastLocked("session", *v)
 }
 
+// endLocked moves the session of key k to the ended ones.
+func (s *Server) endLocked(k uint64, ss *session) {
+	delete(s.open, k)
+	s.ended = append(s.ended, ss)
+	if len(s.ended) > s.opts.MaxSessions {
+		s.ended[0] = nil
+		s.ended = s.ended[1:]
+	}
+}
+
 func (s *Server) addAlertLocked(ev *event.Event, a Alert) {
 	a.Time, a.Detail = ev.Time, ev.Detail
 	if ev.Session != 0 {
-		a.Session, a.Client, a.Server = sid(ev.Session), addr(ev.Client), addr(ev.Server)
+		a.Session, a.Client, a.Server = sid(key(ev)), addr(ev.Client), addr(ev.Server)
 	}
 	s.alerts = appendBounded(s.alerts, a, s.opts.MaxAlerts)
 	s.broadcastLocked("alert", a)
@@ -398,7 +466,7 @@ func (s *Server) addAlertLocked(ev *event.Event, a Alert) {
 
 func (s *Server) addTransferLocked(ev *event.Event) {
 	x := Transfer{
-		Time: ev.Time, Session: sid(ev.Session), Command: ev.Command, File: ev.File,
+		Time: ev.Time, Session: sid(key(ev)), Proto: "ftp", Command: ev.Command, File: ev.File,
 		Direction: ev.Direction.String(), Mode: ev.Mode.String(), Bytes: ev.Bytes,
 		DurationMS: ev.DurationMS, Complete: ev.Complete, Code: ev.Code, DataSeen: !ev.DataNotSeen,
 	}
@@ -501,11 +569,14 @@ func reversed[T any](list []T) []T {
 	return out
 }
 
-// findLocked returns the session named id ("s12"), open or kept.
+// findLocked returns the session named id ("s12", "t3"), open or kept.
 func (s *Server) findLocked(id string) *session {
 	n, err := strconv.ParseUint(id[min(1, len(id)):], 10, 64)
-	if err != nil || len(id) < 2 || id[0] != 's' {
+	if err != nil || len(id) < 2 || id[0] != 's' && id[0] != 't' || n >= tftpKey {
 		return nil
+	}
+	if id[0] == 't' {
+		n |= tftpKey
 	}
 	if ss := s.open[n]; ss != nil {
 		return ss
@@ -518,7 +589,7 @@ func (s *Server) findLocked(id string) *session {
 	return nil
 }
 
-// Diagram returns the ladder diagram of session id ("s12") as SVG, and
+// Diagram returns the ladder diagram of session id ("s12", "t3") as SVG, and
 // false when the session is not kept.
 func (s *Server) Diagram(id string) ([]byte, bool) {
 	s.mu.Lock()

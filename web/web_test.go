@@ -32,7 +32,14 @@ const labDir = "../ftpstate/testdata/lab"
 // still running would. It returns the events srv was given.
 func replay(t testing.TB, srv *web.Server, scenario string, offset uint64, stop func(*event.Event) bool) []event.Event {
 	t.Helper()
-	src, err := tap.OpenFiles(filepath.Join(labDir, scenario, "porta.pcap"), filepath.Join(labDir, scenario, "portb.pcap"))
+	return replayDir(t, srv, filepath.Join(labDir, scenario), offset, stop)
+}
+
+// replayDir is replay of the capture in dir.
+func replayDir(t testing.TB, srv *web.Server, dir string, offset uint64, stop func(*event.Event) bool) []event.Event {
+	t.Helper()
+	scenario := filepath.Base(dir)
+	src, err := tap.OpenFiles(filepath.Join(dir, "porta.pcap"), filepath.Join(dir, "portb.pcap"))
 	if err != nil {
 		t.Fatal(err)
 	}

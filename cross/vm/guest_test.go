@@ -194,8 +194,11 @@ func TestGuest(t *testing.T) {
 	gpio := haveGPIO()
 	if gpio {
 		t.Run("leds test", func(t *testing.T) { ledsTest(t, cfg) })
+	} else {
+		fmt.Println("ftptap-vm: no Raspberry Pi GPIO block (pinctrl-bcm2835): LEDs off, not checked")
 	}
 
+	step("namespaces and veths")
 	g := &guest{t: t, lab: netnstest.New(t)}
 	l := g.lab
 	for _, p := range []struct{ ns, dev string }{{l.ClientNS, "c0"}, {l.TapNS, "pa"}, {l.TapNS, "pb"}, {l.ServerNS, "s0"}} {
@@ -209,7 +212,9 @@ func TestGuest(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(work, "client", up.Name), up.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	step("vsftpd")
 	startVsftpd(t, g)
+	step("ftptap run")
 
 	ftLog := filepath.Join(work, "ftptap.log")
 	ftOut, err := os.Create(ftLog)
@@ -223,6 +228,7 @@ func TestGuest(t *testing.T) {
 		"--tap", "vm", "--events", live, "--leds", leds)
 	waitLog(t, ftLog, "msg=capturing", 180*time.Second)
 
+	step("tcpdump")
 	var caps []string
 	for _, port := range []string{"pa", "pb"} {
 		errf := filepath.Join(work, "tcpdump-"+port+".err")
@@ -245,6 +251,7 @@ func TestGuest(t *testing.T) {
 	srv := "ftp://" + netnstest.ServerIP4
 	var runs []*lab.Run
 
+	step("PASV download")
 	// A passive download, slowed so that the LEDs can be read during it.
 	r := g.curl("--disable-epsv", "--limit-rate", "50k", "-o", pasv.Name, srv+"/pub/"+pasv.Name)
 	if r.Err != nil {
@@ -257,6 +264,7 @@ func TestGuest(t *testing.T) {
 		s.waitOff(t, "passive", 10*time.Second)
 	}
 
+	step("PORT upload")
 	// An active upload.
 	r = g.curl("--ftp-port", netnstest.ClientIP4, "--disable-eprt", "--limit-rate", "25k",
 		"-T", up.Name, srv+"/upload/port-stor.bin")
@@ -270,6 +278,7 @@ func TestGuest(t *testing.T) {
 		s.waitOff(t, "active", 10*time.Second)
 	}
 
+	step("refused data connection")
 	// A passive data connection refused: the server's firewall answers
 	// the SYN with a reset, as lab.Reject has it.
 	rules := fmt.Sprintf(`table inet vmtest {
@@ -291,12 +300,14 @@ func TestGuest(t *testing.T) {
 	runs = append(runs, r)
 	g.run(l.ServerNS, "nft", "delete", "table", "inet", "vmtest")
 	if s != nil {
-		// The alert LED holds for alert_hold (10 s) after the failure.
-		time.Sleep(1500 * time.Millisecond)
-		s.expect(t, "after the refused connection", r.End, time.Now(), map[string]bool{"alert": true})
+		// The alert LED lights once ftptap sees the reset, and holds for
+		// alert_hold (10 s).
+		s.waitLit(t, "alert", r.End, 8*time.Second)
+		s.expect(t, "after the refused connection", r.End, time.Now(), map[string]bool{"alert": true}, "active")
 	}
 	time.Sleep(500 * time.Millisecond) // past the rings' block timeout
 
+	step("stop")
 	// Stop: capture first, then ftptap, which ends its sessions, turns
 	// its LEDs off and reports its kernel counters.
 	g.mu.Lock()
@@ -332,6 +343,7 @@ func TestGuest(t *testing.T) {
 		t.Run("leds off at exit", ledsOffAtExit)
 	}
 
+	step("truth and replay")
 	// The truth of what the clients did, joined with the capture.
 	conns, err := lab.Conns(caps...)
 	if err != nil {
@@ -359,6 +371,12 @@ func TestGuest(t *testing.T) {
 	if diff := lab.SameEventsWithin(liveEv, replayed, replaySlack); diff != "" {
 		t.Errorf("live and replayed events differ:\n%s", diff)
 	}
+}
+
+// step marks the scenario's progress on the console, so that a guest
+// that stalls shows where.
+func step(what string) {
+	fmt.Printf("ftptap-vm: step %s (%s)\n", what, time.Now().Format("15:04:05"))
 }
 
 func flagOr(ok bool, a, b string) string {
@@ -686,6 +704,21 @@ func (s *sampler) expectBlink(t *testing.T, role string) {
 	if hi == 0 || lo == 0 {
 		t.Errorf("%s LED: lit in %d samples, dark in %d: want it blinking", role, hi, lo)
 	}
+}
+
+// waitLit waits until role's LED has been lit since from.
+func (s *sampler) waitLit(t *testing.T, role string, from time.Time, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		for _, x := range s.window(from, time.Now()) {
+			if x.hi[role] {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Errorf("%s LED not lit within %v", role, d)
 }
 
 // waitOff waits until role's LED is dark, so the next step starts from it.

@@ -13,6 +13,7 @@
 set -euo pipefail
 arch=$1 kpkg=$2 out=$3
 tools=(busybox-static vsftpd curl tcpdump nftables ethtool)
+rm -rf "$out.tmp" # left by a run that was stopped
 
 dl=$(mktemp -d)
 root=$(mktemp -d)

@@ -6,11 +6,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 )
+
+var carveRing = flag.Int("carve-ring", 0, "BenchmarkLiveCarve: capture.ring_mib for ftptap (0: the default, 8)")
 
 // BenchmarkLiveCarve runs ftptap run --carve inline while curl downloads
 // big.bin (16 MiB, passive mode) through the bridge b.N times as fast as
@@ -31,7 +35,15 @@ func BenchmarkLiveCarve(b *testing.B) {
 	l := New(b, Options{})
 	dir := b.TempDir()
 	events, carved := filepath.Join(dir, "events.jsonl"), filepath.Join(dir, "carve")
-	ft, err := l.StartFtptap(bin, "--tap", "bench", "--events", events, "--carve", carved)
+	args := []string{"--tap", "bench", "--events", events, "--carve", carved}
+	if *carveRing > 0 {
+		conf := filepath.Join(dir, "ring.yaml")
+		if err := os.WriteFile(conf, []byte(fmt.Sprintf("capture:\n  ring_mib: %d\n", *carveRing)), 0o644); err != nil {
+			b.Fatal(err)
+		}
+		args = append(args, "--config", conf)
+	}
+	ft, err := l.StartFtptap(bin, args...)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -28,6 +28,15 @@
 // and group through /etc/netns/NAME, so the host's user database is left
 // alone.
 //
+// # TFTP
+//
+// StartTFTP adds tftpd-hpa (the Debian package) on 10.77.0.1:69 and
+// [fd77::1]:69 and atftpd (its package unpacked, since the two conflict)
+// on 10.77.0.3:69, serving TFTPRoot. The clients are tftp-hpa, atftp and
+// curl's tftp://. TFTPScenarios play reads, writes, options, errors and
+// the firewall that blocks the server's reply from its new port;
+// PlayTFTP writes their truth in check_tftp.py's format.
+//
 // # Clients and truth
 //
 // Curl and Lftp run the real clients in the client namespace and keep

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"syscall"
 	"testing"
 	"time"
@@ -40,6 +41,12 @@ func cpuTime() time.Duration {
 // replayInto replays file through the pipeline, read ahead, into sink,
 // and returns the events and the wall and CPU time taken, close included.
 func replayInto(b *testing.B, file string, sink pipeline.Sink, closeSink func() error) (n uint64, wall, cpu time.Duration) {
+	n, wall, cpu, _ = replayCount(b, file, sink, closeSink)
+	return n, wall, cpu
+}
+
+// replayCount is replayInto that also returns the heap allocations made.
+func replayCount(b *testing.B, file string, sink pipeline.Sink, closeSink func() error) (n uint64, wall, cpu time.Duration, allocs uint64) {
 	b.Helper()
 	src, err := tap.OpenFiles(file)
 	if err != nil {
@@ -50,6 +57,9 @@ func replayInto(b *testing.B, file string, sink pipeline.Sink, closeSink func() 
 	if err != nil {
 		b.Fatal(err)
 	}
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	m0 := ms.Mallocs
 	c0, t0 := cpuTime(), time.Now()
 	a := pipeline.ReadAhead(src, pipeline.AheadOptions{})
 	err = p.Run(context.Background(), a)
@@ -60,7 +70,9 @@ func replayInto(b *testing.B, file string, sink pipeline.Sink, closeSink func() 
 	if err := closeSink(); err != nil {
 		b.Fatal(err)
 	}
-	return p.Stats.Events.Load(), time.Since(t0), cpuTime() - c0
+	wall, cpu = time.Since(t0), cpuTime()-c0
+	runtime.ReadMemStats(&ms)
+	return p.Stats.Events.Load(), wall, cpu, ms.Mallocs - m0
 }
 
 // BenchmarkControl replays a control-heavy capture (sessions that send
@@ -87,7 +99,7 @@ func BenchmarkControl(b *testing.B) {
 				w.Write(js)
 				w.WriteByte('\n')
 			})
-			n, wall, cpu := replayInto(b, file, sink, func() error {
+			n, wall, cpu, allocs := replayCount(b, file, sink, func() error {
 				if err := w.Flush(); err != nil {
 					return err
 				}
@@ -97,6 +109,7 @@ func BenchmarkControl(b *testing.B) {
 			os.Remove(out)
 			report(b, "file", n, wall, cpu)
 			b.ReportMetric(float64(st.Size())/float64(n), "B/event")
+			b.ReportMetric(float64(allocs)/float64(n), "allocs/event")
 		}
 	})
 	b.Run("nats-embedded", func(b *testing.B) {

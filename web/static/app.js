@@ -70,6 +70,17 @@ function fill(table, rows) {
   if (count) count.textContent = rows.length ? '(' + rows.length + ')' : '';
 }
 
+// tftpFigures says what a TFTP transfer's row adds: its blocks, block size,
+// retransmissions and the server's transfer port.
+function tftpFigures(x) {
+  if (x.proto !== 'tftp') return '';
+  const n = x.blocks || 0;
+  let s = ', TFTP ' + n + (n === 1 ? ' block' : ' blocks') + ' of up to ' + x.blksize + ' B';
+  if (x.retransmits) s += ', ' + x.retransmits + ' retransmitted';
+  if (x.transfer_port) s += ', from ' + x.transfer_port;
+  return s;
+}
+
 function render() {
   document.getElementById('tap').textContent = model.tap ? 'on tap ' + model.tap : '';
   document.title = 'ftptap' + (model.tap ? ' ' + model.tap : '');
@@ -94,8 +105,13 @@ function render() {
 
   const open = Array.from(model.open.values()).sort((a, b) => Number(a.id.slice(1)) - Number(b.id.slice(1)));
   fill('open', open.map(s => {
-    const tr = row('open', [sessionLink(s.id), s.client, s.server, s.user, s.mode || '—', s.command]);
+    // A TFTP transfer has no user; its mode is the transfer mode, and its
+    // blocks are counted in the events only when it ends.
+    const tftp = s.proto === 'tftp';
+    const cmd = tftp ? s.command + ' (' + s.op + '; blocks counted when it ends)' : s.command;
+    const tr = row('open', [sessionLink(s.id), s.client, s.server, tftp ? 'TFTP' : s.user, s.mode || '—', cmd]);
     tr.dataset.session = s.id;
+    tr.dataset.proto = s.proto || 'ftp';
     return tr;
   }));
   const ns = document.getElementById('not-shown');
@@ -104,8 +120,9 @@ function render() {
 
   fill('transfers', model.transfers.map(x => {
     const tr = row('transfers', [clock(x.time), x.file, x.direction, x.data_seen === false ? 'not seen' : size(x.bytes), x.duration_ms + ' ms',
-      rate(x.throughput), (x.complete ? '✓ ' : '✗ ') + x.result, sessionLink(x.session)]);
+      rate(x.throughput), (x.complete ? '✓ ' : '✗ ') + x.result + tftpFigures(x), sessionLink(x.session)]);
     tr.dataset.result = x.complete ? 'complete' : 'incomplete';
+    tr.dataset.proto = x.proto || 'ftp';
     return tr;
   }));
 
@@ -123,7 +140,7 @@ function render() {
   document.getElementById('alerts-count').textContent = alerts.length ? '(' + alerts.length + ')' : '';
 
   fill('ended', model.ended.map(s => {
-    const tr = row('ended', [sessionLink(s.id), s.client, s.server, s.user, s.transfers, clock(s.end) + ' (' + s.reason + ')']);
+    const tr = row('ended', [sessionLink(s.id), s.client, s.server, s.proto === 'tftp' ? 'TFTP' : s.user, s.transfers, clock(s.end) + ' (' + s.reason + ')']);
     tr.dataset.session = s.id;
     return tr;
   }));

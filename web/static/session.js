@@ -9,6 +9,11 @@ const svgURL = '/session/' + encodeURIComponent(id) + '/ladder.svg';
 document.getElementById('sid').textContent = id;
 document.title = 'ftptap session ' + id;
 document.getElementById('download').href = svgURL + '?download';
+if (id.startsWith('t')) {
+  // A TFTP transfer: t1, as its events name it.
+  document.getElementById('legend-ftp').hidden = true;
+  document.getElementById('legend-tftp').hidden = false;
+}
 
 let ended = false;
 

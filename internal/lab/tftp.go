@@ -1,0 +1,376 @@
+//go:build linux
+
+package lab
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
+	"github.com/google/gopacket/pcapgo"
+)
+
+// NeedTFTP lists the programs the TFTP scenarios run besides Need (atftpd
+// is unpacked by AtftpdBinary).
+var NeedTFTP = []string{"/usr/sbin/in.tftpd", "tftp", "atftp", "curl", "apt-get", "dpkg"}
+
+// CanRunTFTP is CanRun for the TFTP scenarios.
+func CanRunTFTP() string {
+	if why := CanRun(); why != "" {
+		return why
+	}
+	var miss []string
+	for _, p := range NeedTFTP {
+		if _, err := exec.LookPath(p); err != nil {
+			miss = append(miss, p)
+		}
+	}
+	if len(miss) > 0 {
+		return "the TFTP lab needs " + strings.Join(miss, ", ") + " (./cross/setup.sh installs them)"
+	}
+	return ""
+}
+
+// TFTPServer is one of the lab's TFTP servers: tftpd-hpa (the Debian
+// package) on Vsftpd's addresses, atftpd (its package unpacked, since the
+// two conflict) on PureFTPd's IPv4 address. Both serve TFTPRoot.
+type TFTPServer struct {
+	Name string
+	IP4  netip.Addr
+	IP6  netip.Addr // invalid: no IPv6
+}
+
+// The lab's TFTP servers.
+var (
+	TftpdHPA = TFTPServer{Name: "tftpd-hpa", IP4: Vsftpd.IP4, IP6: Vsftpd.IP6}
+	Atftpd   = TFTPServer{Name: "atftpd", IP4: PureFTPd.IP4}
+)
+
+// Addr is the server's request endpoint (port 69).
+func (s TFTPServer) Addr(v6 bool) netip.AddrPort {
+	if v6 {
+		return netip.AddrPortFrom(s.IP6, 69)
+	}
+	return netip.AddrPortFrom(s.IP4, 69)
+}
+
+// TFTPFiles are the files in the TFTP root: a text file (for netascii),
+// a small one, one of exactly two 512-byte blocks (so its last DATA block
+// is empty), one of many blocks. TFTPSecret is there too, readable by root
+// only.
+var TFTPFiles = []File{
+	{"readme.txt", 26},
+	{"f1000.bin", 1000},
+	{"exact1024.bin", 1024},
+	{"blk200000.bin", 200000},
+}
+
+// TFTPSecret is a file the servers (running as nobody) may not read;
+// TFTPPrivate one they may, but which is not world-readable.
+const (
+	TFTPSecret  = "secret.bin"
+	TFTPPrivate = "private.bin"
+)
+
+// TFTPRoot is the servers' root directory, writable by all (atftpd and
+// tftpd-hpa -c create uploads there).
+func (l *Lab) TFTPRoot() string { return filepath.Join(l.Dir, "tftp") }
+
+// StartTFTP starts tftpd-hpa on TftpdHPA's addresses and atftpd on
+// Atftpd's, serving TFTPRoot, and returns once they listen.
+func (l *Lab) StartTFTP() error {
+	root := l.TFTPRoot()
+	if err := os.MkdirAll(root, 0o777); err != nil {
+		return fmt.Errorf("lab: %w", err)
+	}
+	os.Chmod(root, 0o777)
+	for _, f := range TFTPFiles {
+		if err := os.WriteFile(filepath.Join(root, f.Name), f.Bytes(), 0o644); err != nil {
+			return fmt.Errorf("lab: %w", err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(root, TFTPSecret), []byte("not for you\n"), 0o600); err != nil {
+		return fmt.Errorf("lab: %w", err)
+	}
+	// nobody may read TFTPPrivate, but it is not world-readable, which
+	// tftpd-hpa requires of what it serves.
+	priv := filepath.Join(root, TFTPPrivate)
+	if err := os.WriteFile(priv, []byte("private\n"), 0o600); err != nil {
+		return fmt.Errorf("lab: %w", err)
+	}
+	if err := os.Chown(priv, 65534, 65534); err != nil {
+		return fmt.Errorf("lab: %w", err)
+	}
+	atftpd, err := AtftpdBinary()
+	if err != nil {
+		return err
+	}
+	type inst struct {
+		name string
+		args []string
+		addr netip.AddrPort
+	}
+	all := []inst{
+		// -L: stay in the foreground; -c: allow new files (uploads);
+		// -s: chroot into the root; -u nobody: drop to nobody.
+		{"tftpd-hpa4", []string{"/usr/sbin/in.tftpd", "-L", "-a", TftpdHPA.Addr(false).String(), "-c", "-s", "-u", "nobody", "-v", root}, TftpdHPA.Addr(false)},
+		{"tftpd-hpa6", []string{"/usr/sbin/in.tftpd", "-L", "-6", "-a", TftpdHPA.Addr(true).String(), "-c", "-s", "-u", "nobody", "-v", root}, TftpdHPA.Addr(true)},
+		{"atftpd4", []string{atftpd, "--daemon", "--no-fork", "--bind-address", Atftpd.IP4.String(), "--port", "69",
+			"--user", "nobody", "--group", "nogroup", "--logfile", "-", "--verbose=7", root}, Atftpd.Addr(false)},
+	}
+	for _, s := range all {
+		logf, err := os.Create(filepath.Join(l.Dir, "log", s.name+".out"))
+		if err != nil {
+			return fmt.Errorf("lab: %w", err)
+		}
+		_, err = l.Start(l.ServerNS, logf, logf, s.args[0], s.args[1:]...)
+		logf.Close()
+		if err != nil {
+			return err
+		}
+	}
+	for _, s := range all {
+		if err := l.waitListenUDP(s.addr, 5*time.Second); err != nil {
+			out, _ := os.ReadFile(filepath.Join(l.Dir, "log", s.name+".out"))
+			return fmt.Errorf("lab: %s: %w: %s", s.name, err, bytes.TrimSpace(out))
+		}
+	}
+	l.logf("lab %s: tftpd-hpa on %v and %v, atftpd on %v", l.Name, TftpdHPA.Addr(false), TftpdHPA.Addr(true), Atftpd.Addr(false))
+	return nil
+}
+
+// waitListenUDP waits until a UDP socket is bound to addr in the server
+// namespace.
+func (l *Lab) waitListenUDP(addr netip.AddrPort, d time.Duration) error {
+	deadline := time.Now().Add(d)
+	for {
+		out, _ := exec.Command("ip", "netns", "exec", l.ServerNS, "ss", "-Hlun", "src", addr.String()).Output()
+		if len(bytes.TrimSpace(out)) > 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("nothing listens on udp %v", addr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// atftpdMu serialises unpacking atftpd within a process.
+var atftpdMu sync.Mutex
+
+// AtftpdBinary returns the path of atftpd. tftpd-hpa and atftpd conflict
+// as Debian packages (both provide tftpd), so the lab fetches atftpd's
+// package with apt-get download and unpacks it with dpkg -x into
+// CacheDir, once per machine, as it does for pure-ftpd. FTPLAB_ATFTPD
+// names a binary to use instead.
+func AtftpdBinary() (string, error) {
+	if p := os.Getenv("FTPLAB_ATFTPD"); p != "" {
+		return p, nil
+	}
+	dir := CacheDir()
+	bin := filepath.Join(dir, "atftpd", "usr", "sbin", "atftpd")
+	atftpdMu.Lock()
+	defer atftpdMu.Unlock()
+	if _, err := os.Stat(bin); err == nil {
+		return bin, nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("lab: %w", err)
+	}
+	lock, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return "", fmt.Errorf("lab: %w", err)
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		return "", fmt.Errorf("lab: lock %s: %w", lock.Name(), err)
+	}
+	if _, err := os.Stat(bin); err == nil {
+		return bin, nil
+	}
+	dl, err := os.MkdirTemp(dir, "dl-")
+	if err != nil {
+		return "", fmt.Errorf("lab: %w", err)
+	}
+	defer os.RemoveAll(dl)
+	os.Chmod(dl, 0o777) // apt drops to _apt for downloads
+	download := func() ([]byte, error) {
+		cmd := exec.Command("apt-get", "download", "atftpd")
+		cmd.Dir = dl
+		return cmd.CombinedOutput()
+	}
+	if _, err := download(); err != nil {
+		exec.Command("apt-get", "update", "-qq").Run()
+		if out, err := download(); err != nil {
+			return "", fmt.Errorf("lab: apt-get download atftpd: %w: %s", err, bytes.TrimSpace(out))
+		}
+	}
+	debs, _ := filepath.Glob(filepath.Join(dl, "atftpd_*.deb"))
+	if len(debs) != 1 {
+		return "", fmt.Errorf("lab: apt-get download atftpd: no package in %s", dl)
+	}
+	tmp := filepath.Join(dl, "x")
+	if err := run("dpkg", "-x", debs[0], tmp); err != nil {
+		return "", err
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, "atftpd")); err != nil {
+		return "", fmt.Errorf("lab: %w", err)
+	}
+	return bin, nil
+}
+
+// TFTPClient runs one of the real TFTP clients in the client namespace.
+// tftp-hpa takes commands on its standard input (script); atftp and curl
+// take args.
+func (l *Lab) TFTPClient(ctx context.Context, tool string, args []string, script string) *Run {
+	var stdin []byte
+	if script != "" {
+		stdin = []byte(script)
+	}
+	return l.client(ctx, tool, args, stdin)
+}
+
+// BlockTFTPReplies makes the client namespace drop (or, reject true,
+// refuse with ICMP) UDP from the servers other than from port 69: the
+// firewall that allows TFTP requests and the replies from port 69 but
+// knows nothing of the server's new port (no conntrack helper).
+func (l *Lab) BlockTFTPReplies(reject bool) error {
+	verdict := "drop"
+	if reject {
+		verdict = "reject"
+	}
+	return l.tftpRules(verdict)
+}
+
+// StallTFTPReplies makes the client namespace drop UDP from the servers'
+// new ports once n bytes of it have come in: a transfer that starts and
+// then stalls mid-way.
+func (l *Lab) StallTFTPReplies(n int) error {
+	return l.tftpRules(fmt.Sprintf("quota over %d bytes drop", n))
+}
+
+func (l *Lab) tftpRules(verdict string) error {
+	rules := fmt.Sprintf(`table inet ftplabtftp {
+	chain input {
+		type filter hook input priority 0; policy accept;
+		udp sport != 69 ip saddr 10.77.0.0/24 %s
+		udp sport != 69 ip6 saddr fd77::/64 %s
+	}
+}
+`, verdict, verdict)
+	cmd := exec.Command("ip", "netns", "exec", l.ClientNS, "nft", "-f", "-")
+	cmd.Stdin = strings.NewReader(rules)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("lab: nft: %w: %s", err, bytes.TrimSpace(out))
+	}
+	return nil
+}
+
+// UnblockTFTPReplies removes what BlockTFTPReplies added.
+func (l *Lab) UnblockTFTPReplies() error {
+	return l.InNS(l.ClientNS, "nft", "delete", "table", "inet", "ftplabtftp")
+}
+
+// TFTPRequest is a read or write request seen in a capture.
+type TFTPRequest struct {
+	Client, Server netip.AddrPort
+	Op, File, Mode string
+	Time           time.Time
+}
+
+// TFTPRequests reads capture files and returns the TFTP requests (to port
+// 69) in them, each client endpoint's first request for a file once, in
+// time order: what the wire shows, for the truth's client ports.
+func TFTPRequests(files ...string) ([]TFTPRequest, error) {
+	var (
+		eth  layers.Ethernet
+		dot1 layers.Dot1Q
+		ip4  layers.IPv4
+		ip6  layers.IPv6
+		udp  layers.UDP
+		pl   gopacket.Payload
+	)
+	parser := gopacket.NewDecodingLayerParser(layers.LayerTypeEthernet, &eth, &dot1, &ip4, &ip6, &udp, &pl)
+	parser.IgnoreUnsupported = true
+	var decoded []gopacket.LayerType
+	var reqs []TFTPRequest
+	seen := map[string]bool{}
+	for _, name := range files {
+		f, err := os.Open(name)
+		if err != nil {
+			return nil, fmt.Errorf("lab: %w", err)
+		}
+		rd, err := pcapgo.NewReader(bufio.NewReader(f))
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("lab: %s: %w", name, err)
+		}
+		for {
+			data, ci, err := rd.ReadPacketData()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				f.Close()
+				return nil, fmt.Errorf("lab: %s: %w", name, err)
+			}
+			parser.DecodeLayers(data, &decoded)
+			var src, dst netip.Addr
+			isUDP := false
+			for _, lt := range decoded {
+				switch lt {
+				case layers.LayerTypeIPv4:
+					src, _ = netip.AddrFromSlice(ip4.SrcIP)
+					dst, _ = netip.AddrFromSlice(ip4.DstIP)
+				case layers.LayerTypeIPv6:
+					src, _ = netip.AddrFromSlice(ip6.SrcIP)
+					dst, _ = netip.AddrFromSlice(ip6.DstIP)
+				case layers.LayerTypeUDP:
+					isUDP = true
+				}
+			}
+			p := udp.Payload
+			if !isUDP || udp.DstPort != 69 || len(p) < 4 || p[0] != 0 || (p[1] != 1 && p[1] != 2) {
+				continue
+			}
+			parts := strings.Split(string(p[2:]), "\x00")
+			if len(parts) < 2 {
+				continue
+			}
+			r := TFTPRequest{Client: netip.AddrPortFrom(src, uint16(udp.SrcPort)), Server: netip.AddrPortFrom(dst, 69),
+				Op: map[uint16]string{1: "read", 2: "write"}[binary.BigEndian.Uint16(p)], File: parts[0], Mode: strings.ToLower(parts[1]), Time: ci.Timestamp}
+			k := r.Client.String() + " " + r.Op + " " + r.File
+			if !seen[k] {
+				seen[k] = true
+				reqs = append(reqs, r)
+			}
+		}
+		f.Close()
+	}
+	sort.SliceStable(reqs, func(i, j int) bool { return reqs[i].Time.Before(reqs[j].Time) })
+	return reqs, nil
+}
+
+func jsonIndent(v any) ([]byte, error) {
+	b, err := json.MarshalIndent(v, "", " ")
+	if err != nil {
+		return nil, fmt.Errorf("lab: %w", err)
+	}
+	return append(b, '\n'), nil
+}

@@ -1,0 +1,105 @@
+package natsbus
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Issue 11: the disk under the embedded server's JetStream store fills up.
+// Capture goes on (Event never blocks), what cannot be kept is counted,
+// the server says so, and once there is room again it restarts on the same
+// store by itself: the events kept meanwhile are stored, each once, in
+// order, and new events flow.
+func TestJetStreamDiskFull(t *testing.T) {
+	disk := smallDisk(t, 4<<20)
+	filler := filepath.Join(disk, "filler")
+	if err := os.WriteFile(filler, make([]byte, 2<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var logs logLines
+	s := startServer(t, ServerOptions{StoreDir: filepath.Join(disk, "nats"), Domain: "lab1", Logf: logs.logf, MaxStore: 64 << 20})
+	nc, err := s.Connect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	stream, err := EnsureStream(ctx, nc, StreamOptions{Tap: "lab1", Own: true, MaxBytes: 32 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := NewPublisher(nc, Options{Tap: "lab1", Logf: logs.logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &numberer{tap: "lab1", sink: p}
+	emit := func(sessions int) {
+		for range sessions {
+			for _, ev := range sessionEvents(n.seq+1, 2, time.Now()) {
+				start := time.Now()
+				n.emit(ev)
+				if d := time.Since(start); d > 100*time.Millisecond {
+					t.Errorf("Event blocked for %v", d)
+				}
+			}
+		}
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for logs.count("critical write error") == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the store never filled: %+v", p.Stats())
+		}
+		if p.Stats().Pending < 500 { // at the pace of the store, as live traffic would be
+			emit(5)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(3 * time.Second)
+	if logs.count("until") == 0 {
+		t.Errorf("no log line saying events are kept until there is room: %q", logs.lines)
+	}
+	stalled := p.Stats()
+	t.Logf("store full: %+v", stalled)
+
+	// Room again: the server restarts and stores what was kept.
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	deadline = time.Now().Add(20 * time.Second)
+	for logs.count("restarted on the same store") == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no restart after space returned: %q", logs.lines)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	emit(2)
+	dctx, dcancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer dcancel()
+	p.Close(dctx) // drops, if any, make it an error: counted below
+	st := p.Stats()
+	if st.Published+st.Dropped != n.seq || st.Published <= stalled.Published {
+		t.Fatalf("after the repair: %+v of %d events; want every event published or dropped, more published than at the stall", st, n.seq)
+	}
+	js, _ := jetstream.New(nc)
+	if got := streamCount(t, js, stream); got != st.Published {
+		t.Errorf("stream holds %d, %d published", got, st.Published)
+	}
+	msgs := readStream(t, js, stream, int(st.Published), 20*time.Second)
+	var last uint64
+	for _, m := range msgs {
+		if m.ev.Seq <= last {
+			t.Errorf("seq %d after %d: twice or out of order", m.ev.Seq, last)
+		}
+		last = m.ev.Seq
+	}
+	if last != n.seq {
+		t.Errorf("the last event stored is %d, want %d (sent after the repair)", last, n.seq)
+	}
+	t.Logf("%d events: %d stored once each, %d dropped", n.seq, st.Published, st.Dropped)
+}

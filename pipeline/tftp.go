@@ -1,0 +1,47 @@
+package pipeline
+
+import (
+	"time"
+
+	"github.com/ftptap/ftptap/event"
+	"github.com/ftptap/ftptap/tftpstate"
+)
+
+// feedPacket hands the decoded packet to its tracker: TCP segments to
+// ftpstate, UDP datagrams and ICMP unreachables to tftpstate. Both run on
+// packet time; the TFTP tracker's timeouts advance with every packet.
+func (p *Pipeline) feedPacket() {
+	if p.pkt.Transport == event.TransportTCP {
+		p.tracker.Feed(&p.pkt)
+		p.last = p.tracker.Now() // ftpstate's clock, clock steps taken out
+		p.advanceTFTP(p.pkt.Time)
+		return
+	}
+	p.Stats.NotTCP.Add(1) // the counter's meaning stays: frames that are not TCP
+	p.tftp.Feed(&p.pkt)
+	p.tftpStats()
+}
+
+// advanceTFTP lets the TFTP tracker's time pass (its timeouts run).
+func (p *Pipeline) advanceTFTP(now time.Time) {
+	p.tftp.Advance(now)
+	p.tftpStats()
+}
+
+func (p *Pipeline) tftpStats() {
+	p.Stats.TFTPOpen.Store(int64(p.tftp.OpenTransfers()))
+	p.Stats.TFTPEnded.Store(p.tftp.Stats().Ended)
+}
+
+// tcpPacket is the decoded packet for the packet observers, whose
+// contract is TCP segments only: nil for a UDP datagram or an ICMP error.
+func (p *Pipeline) tcpPacket() *event.Packet {
+	if p.pkt.Transport != event.TransportTCP {
+		return nil
+	}
+	return &p.pkt
+}
+
+// TFTP returns the pipeline's TFTP tracker, for reading its counters on the
+// pipeline goroutine (from a sink).
+func (p *Pipeline) TFTP() *tftpstate.Tracker { return p.tftp }
