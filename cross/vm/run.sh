@@ -16,6 +16,7 @@ cd "$(dirname "$0")/../.."
 cache=${FTPTAP_VM_CACHE:-/var/cache/ftptap-vm}
 logs=${FTPTAP_VM_LOGS:-/tmp/ftptap-vm}
 limit=${FTPTAP_VM_TIMEOUT:-420}
+tries=${FTPTAP_VM_TRIES:-2}
 mkdir -p "$cache" "$logs"
 # One run at a time on a machine: they share the cache, and TCG is
 # CPU-heavy enough alone.
@@ -57,6 +58,7 @@ for g in "${guests[@]}"; do
 	if ! dpkg --print-foreign-architectures | grep -x "$arch" >/dev/null && [ "$(dpkg --print-architecture)" != "$arch" ]; then
 		echo "test-vm: $name: Debian architecture $arch not added: dpkg --add-architecture $arch; apt-get update (cross/setup.sh test-vm does it)" >&2
 		failed+=("$name")
+		summary+=("$(printf '%-8s FAIL: Debian architecture %s not added' "$name" "$arch")")
 		continue
 	fi
 
@@ -91,35 +93,46 @@ for g in "${guests[@]}"; do
 		dtbopt=(-dtb "$tmp/board.dtb")
 	fi
 
-	log="$logs/$name.log"
-	: >"$log"
-	# shellcheck disable=SC2086 # machine holds several options
-	"$qemu" $machine -kernel "$parts/vmlinuz" "${dtbopt[@]}" -initrd "$tmp/initrd" \
-		-append "console=$console rdinit=/init panic=-1 quiet -- -test.v -test.timeout $((limit - 60))s" \
-		-display none -monitor none -serial "file:$log" -no-reboot </dev/null >"$tmp/qemu.out" 2>&1 &
-	qpid=$!
-	boot=$SECONDS
-	result=
-	while :; do
-		if grep -q '^ftptap-vm: exit ' "$log"; then
-			result=$(awk '/^ftptap-vm: exit / { print $3; exit }' "$log" | tr -d '\r')
-			break
+	# A guest that fails is booted once more (FTPTAP_VM_TRIES, default 2);
+	# the first failure's lines stay in the output and in GUEST-try1.log.
+	for ((try = 1; try <= tries; try++)); do
+		log="$logs/$name.log"
+		: >"$log"
+		# shellcheck disable=SC2086 # machine holds several options
+		"$qemu" $machine -kernel "$parts/vmlinuz" "${dtbopt[@]}" -initrd "$tmp/initrd" \
+			-append "console=$console rdinit=/init panic=-1 quiet -- -test.v -test.timeout $((limit - 60))s" \
+			-display none -monitor none -serial "file:$log" -no-reboot </dev/null >"$tmp/qemu.out" 2>&1 &
+		qpid=$!
+		boot=$SECONDS
+		result=
+		while :; do
+			if grep -q '^ftptap-vm: exit ' "$log"; then
+				result=$(awk '/^ftptap-vm: exit / { print $3; exit }' "$log" | tr -d '\r')
+				break
+			fi
+			if ! kill -0 "$qpid" 2>/dev/null; then
+				break
+			fi
+			if ((SECONDS - boot > limit)); then
+				echo "test-vm: $name: no result after ${limit}s" >&2
+				break
+			fi
+			sleep 1
+		done
+		kill "$qpid" 2>/dev/null || true
+		wait "$qpid" 2>/dev/null || true
+		[ "$result" != 0 ] || break
+		if ((try < tries)); then
+			echo "test-vm: $name: try $try failed (exit ${result:-none}); its report, then once more:" >&2
+			grep -a '^ftptap-vm: \|guest_test.go' "$log" | grep -v '^ftptap-vm: step ' | tr -d '\r' | sed "s/^/  $name try $try: /" >&2 || true
+			cp "$log" "$logs/$name-try$try.log"
 		fi
-		if ! kill -0 "$qpid" 2>/dev/null; then
-			break
-		fi
-		if ((SECONDS - boot > limit)); then
-			echo "test-vm: $name: no result after ${limit}s" >&2
-			break
-		fi
-		sleep 1
 	done
-	kill "$qpid" 2>/dev/null || true
-	wait "$qpid" 2>/dev/null || true
 	took=$((SECONDS - start))
 	page=$(awk '/^ftptap-vm: kernel / { printf "%d KiB", $NF / 1024; exit }' "$log" | tr -d '\r')
 	if [ "$result" = 0 ]; then
 		res=PASS
+		((try == 1)) || proves="$proves (passed on try $try)"
 	else
 		res=FAIL
 		failed+=("$name")
@@ -135,6 +148,11 @@ done
 for s in "${summary[@]}"; do
 	echo "$s"
 done
+skipped=0
+for s in "${summary[@]}"; do
+	[[ $s != *" SKIP: "* ]] || skipped=$((skipped + 1))
+done
+echo "test-vm: $((${#summary[@]} - skipped - ${#failed[@]})) passed, ${#failed[@]} failed, $skipped skipped"
 if ((${#failed[@]})); then
 	echo "test-vm: FAIL: ${failed[*]}" >&2
 	exit 1
