@@ -636,3 +636,45 @@ func TestDetectOtherPort(t *testing.T) {
 		t.Errorf("NoDetect: %d events", len(r2.evs))
 	}
 }
+
+// TestHeldSYNACK: on a live tap the SYN-ACK (through one port) can reach
+// the tracker before the SYN it answers (through the other), the
+// announcement long since read. Under the FTP kernel filter the next
+// server segment is its FIN, so without the SYN-ACK the byte count would
+// start there. Both orders of SYN-ACK and 227 are covered.
+func TestHeldSYNACK(t *testing.T) {
+	for _, late227 := range []bool{false, true} {
+		t.Run(fmt.Sprintf("late227=%v", late227), func(t *testing.T) {
+			tr, r, clock, k := loggedIn(nil)
+			k.send(true, "PASV\r\n")
+			if !late227 {
+				k.send(false, "227 Entering Passive Mode (10,0,0,1,156,64).\r\n")
+			}
+			d := newConn(tr, clock, "10.0.0.2:40001", "10.0.0.1:40000", 7000, 9000)
+			d.feed(false, d.sseq, event.FlagSYN|event.FlagACK, "")
+			d.sseq++
+			d.feed(true, d.cseq, event.FlagSYN, "")
+			d.cseq++
+			if late227 {
+				k.send(false, "227 Entering Passive Mode (10,0,0,1,156,64).\r\n")
+			}
+			d.feed(true, d.cseq, event.FlagACK, "")
+			k.send(true, "RETR f.bin\r\n")
+			k.send(false, "150 Opening BINARY mode data connection for f.bin (3000 bytes).\r\n")
+			// The kernel filter keeps the bulk out: only the last
+			// segment, with the FIN, comes.
+			d.sseq += 2000
+			d.feed(false, d.sseq, event.FlagFIN|event.FlagACK, strings.Repeat("z", 1000))
+			d.sseq += 1001
+			d.feed(true, d.cseq, event.FlagFIN|event.FlagACK, "")
+			k.send(false, "226 Transfer complete.\r\n")
+			if n := len(r.of(event.TypeDataOpen)); n != 1 {
+				t.Fatalf("data.open = %d, want 1\n%s", n, r.dump())
+			}
+			ends := r.of(event.TypeTransferEnd)
+			if len(ends) != 1 || ends[0].Bytes != 3000 {
+				t.Fatalf("transfer.end = %+v, want 3000 bytes\n%s", ends, r.dump())
+			}
+		})
+	}
+}
