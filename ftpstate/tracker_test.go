@@ -678,3 +678,17 @@ func TestHeldSYNACK(t *testing.T) {
 		})
 	}
 }
+
+// TestHeldRST: a refusal (the server's RST) reaching the tracker before
+// the SYN it answers still fails the connection as refused.
+func TestHeldRST(t *testing.T) {
+	tr, r, clock, k := loggedIn(nil)
+	pasv(k)
+	d := newConn(tr, clock, "10.0.0.2:40001", "10.0.0.1:40000", 7000, 9000)
+	d.feed(false, 0, event.FlagRST|event.FlagACK, "")
+	d.feed(true, d.cseq, event.FlagSYN, "")
+	fails := r.of(event.TypeDataFail)
+	if len(fails) != 1 || fails[0].Reason != "refused" {
+		t.Fatalf("data.fail = %+v, want one refused\n%s", fails, r.dump())
+	}
+}
