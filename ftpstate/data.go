@@ -357,7 +357,7 @@ func (t *Tracker) openData(k connKey, e *expectation, from, to netip.AddrPort, p
 	}
 	t.dataPacket(d, p)
 	if !midstream && t.data[k] == d {
-		t.replayHeldConn(k, d)
+		t.replayHeldConn(k, d, p.Time)
 	}
 }
 
@@ -378,7 +378,7 @@ func (t *Tracker) openDarkData(k connKey, s *session, p *event.Packet) {
 	t.stats.DataConns++
 	t.dataPacket(d, p)
 	if t.data[k] == d {
-		t.replayHeldConn(k, d)
+		t.replayHeldConn(k, d, p.Time)
 	}
 }
 
@@ -686,7 +686,7 @@ func (t *Tracker) openAdopted(k connKey, s *session, p *event.Packet) {
 	t.stats.DataConns++
 	t.dataPacket(d, p)
 	if t.data[k] == d {
-		t.replayHeldConn(k, d)
+		t.replayHeldConn(k, d, p.Time)
 	}
 }
 

@@ -373,12 +373,14 @@ func (t *Tracker) replayHeld(ep netip.AddrPort) {
 // the SYN-ACK or RST held for it: the answer can reach the tracker before
 // the SYN, through the other tap port. Without the SYN-ACK the byte count
 // of the server's side would start at the next segment the kernel filter
-// passes, often the FIN.
-func (t *Tracker) replayHeldConn(k connKey, d *dataConn) {
+// passes, often the FIN. Only what was captured at or after the SYN (syn)
+// counts: an answer older than the SYN belongs to an earlier connection of
+// the same ports.
+func (t *Tracker) replayHeldConn(k connKey, d *dataConn, syn time.Time) {
 	n := len(t.held)
 	for i := 0; i < n && t.data[k] == d; i++ {
 		h := &t.held[(t.heldNext+i)%n]
-		if h.used || h.time.IsZero() || t.now.Sub(h.time) > t.cfg.SYNHold || keyOf(h.src, h.dst) != k {
+		if h.used || h.time.IsZero() || h.time.Before(syn) || t.now.Sub(h.time) > t.cfg.SYNHold || keyOf(h.src, h.dst) != k {
 			continue
 		}
 		if h.flags.Has(event.FlagSYN) && !h.flags.Has(event.FlagACK) {

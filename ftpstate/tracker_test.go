@@ -51,7 +51,13 @@ func newConn(tr *Tracker, clock *time.Time, c, s string, cisn, sisn uint32) *con
 
 func (k *conn) feed(fromClient bool, seq uint32, fl event.Flags, data string) {
 	*k.clock = k.clock.Add(time.Millisecond)
-	p := event.Packet{Time: *k.clock, Flags: fl, Seq: seq, Payload: []byte(data)}
+	k.feedAt(*k.clock, fromClient, seq, fl, data)
+}
+
+// feedAt feeds a segment captured at at, which may be before segments fed
+// already (the other tap port's, handed over late).
+func (k *conn) feedAt(at time.Time, fromClient bool, seq uint32, fl event.Flags, data string) {
+	p := event.Packet{Time: at, Flags: fl, Seq: seq, Payload: []byte(data)}
 	if fromClient {
 		p.Src, p.Dst, p.Ack, p.Side = k.c, k.s, k.sseq, event.SideA
 	} else {
@@ -651,9 +657,13 @@ func TestHeldSYNACK(t *testing.T) {
 				k.send(false, "227 Entering Passive Mode (10,0,0,1,156,64).\r\n")
 			}
 			d := newConn(tr, clock, "10.0.0.2:40001", "10.0.0.1:40000", 7000, 9000)
+			// The SYN, captured first on port A, is handed over after
+			// the SYN-ACK of port B.
+			syn := clock.Add(time.Millisecond)
+			*clock = syn.Add(time.Millisecond)
 			d.feed(false, d.sseq, event.FlagSYN|event.FlagACK, "")
 			d.sseq++
-			d.feed(true, d.cseq, event.FlagSYN, "")
+			d.feedAt(syn, true, d.cseq, event.FlagSYN, "")
 			d.cseq++
 			if late227 {
 				k.send(false, "227 Entering Passive Mode (10,0,0,1,156,64).\r\n")
@@ -685,10 +695,29 @@ func TestHeldRST(t *testing.T) {
 	tr, r, clock, k := loggedIn(nil)
 	pasv(k)
 	d := newConn(tr, clock, "10.0.0.2:40001", "10.0.0.1:40000", 7000, 9000)
+	syn := clock.Add(time.Millisecond)
+	*clock = syn.Add(time.Millisecond)
 	d.feed(false, 0, event.FlagRST|event.FlagACK, "")
-	d.feed(true, d.cseq, event.FlagSYN, "")
+	d.feedAt(syn, true, d.cseq, event.FlagSYN, "")
 	fails := r.of(event.TypeDataFail)
 	if len(fails) != 1 || fails[0].Reason != "refused" {
 		t.Fatalf("data.fail = %+v, want one refused\n%s", fails, r.dump())
+	}
+}
+
+// TestHeldRSTOlder: a reset held from before a SYN of the same ports (the
+// end of an earlier connection) does not fail the new one.
+func TestHeldRSTOlder(t *testing.T) {
+	tr, r, clock, k := loggedIn(nil)
+	pasv(k)
+	d := newConn(tr, clock, "10.0.0.2:40001", "10.0.0.1:40000", 7000, 9000)
+	d.feed(false, 0, event.FlagRST|event.FlagACK, "")
+	*clock = clock.Add(500 * time.Millisecond)
+	d.handshake()
+	if n := len(r.of(event.TypeDataFail)); n != 0 {
+		t.Fatalf("data.fail = %d, want 0\n%s", n, r.dump())
+	}
+	if n := len(r.of(event.TypeDataOpen)); n != 1 {
+		t.Fatalf("data.open = %d, want 1\n%s", n, r.dump())
 	}
 }
