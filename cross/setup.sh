@@ -18,11 +18,16 @@ apt_pkgs=(make git ca-certificates gcc libc6-dev  # gcc: go test -race needs cgo
 	tshark  # pcapsave: Wireshark's reader checks the saved pcapng
 	qemu-user-static systemd  # cross: ARM tests under qemu-user; systemd-analyze, systemd-sysusers for the package
 	chromium fonts-dejavu-core  # web: the page's tests in headless Chromium
-	qemu-system-arm cpio device-tree-compiler)  # test-vm: emulated Raspberry Pis and ARM kernels, their initramfs, device trees
+	qemu-system-arm cpio xz-utils device-tree-compiler)  # test-vm: emulated Raspberry Pis and ARM kernels, their initramfs, xz'd modules, device trees
 
 # make test-vm builds its guests from Debian's packages for these
 # architectures (apt-get download), so apt must know them.
 vm_archs=(arm64 armel)
+
+# Others may run apt at the same time on a shared machine: every apt-get
+# that changes the package lists or installs takes the same lock.
+apt_get() { flock /tmp/ftptap-apt.lock apt-get "$@"; }
+
 if [ "${1:-test}" = test-vm ]; then
 	add=()
 	for a in "${vm_archs[@]}"; do
@@ -36,7 +41,7 @@ if [ "${1:-test}" = test-vm ]; then
 		for a in "${add[@]}"; do
 			dpkg --add-architecture "$a"
 		done
-		flock /tmp/ftptap-apt.lock apt-get update -qq
+		apt_get update -qq
 	fi
 fi
 
@@ -50,7 +55,7 @@ if ((${#need[@]})); then
 		exit 1
 	fi
 	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq
+	apt_get update -qq
 	# Debian starts a daemon when its package is installed (vsftpd on
 	# port 21); the lab runs its own servers in namespaces, so none starts
 	# on the host.
@@ -60,7 +65,7 @@ if ((${#need[@]})); then
 		chmod +x /usr/sbin/policy-rc.d
 		policy=/usr/sbin/policy-rc.d
 	fi
-	apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+	apt_get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 	[ -z "$policy" ] || rm -f "$policy"
 fi
 
@@ -78,7 +83,7 @@ bootstrap_go() {
 	fi
 	export DEBIAN_FRONTEND=noninteractive
 	pick() { apt-cache pkgnames golang-1. | { grep -E '^golang-1\.(2[1-9]|[3-9][0-9])-go$' || true; } | sort -V | tail -n 1; }
-	apt-get update -qq
+	apt_get update -qq
 	local pkg mirror codename
 	pkg=$(pick)
 	codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
@@ -88,7 +93,7 @@ bootstrap_go() {
 		if [ -n "$mirror" ]; then
 			printf 'Types: deb\nURIs: %s\nSuites: %s-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
 				"$mirror" "$codename" >/etc/apt/sources.list.d/ftptap-backports.sources
-			apt-get update -qq
+			apt_get update -qq
 			pkg=$(pick)
 		fi
 	fi
@@ -97,7 +102,7 @@ bootstrap_go() {
 		exit 1
 	fi
 	echo "setup: no Go $GO_MIN here: $pkg fetches go$GO_VERSION through the Go module proxy" >&2
-	apt-get install -y -qq --no-install-recommends "$pkg" >/dev/null
+	apt_get install -y -qq --no-install-recommends "$pkg" >/dev/null
 	local debgo="/usr/lib/go-${pkg#golang-}"
 	debgo="${debgo%-go}/bin/go"
 	local goroot
