@@ -356,6 +356,9 @@ func (t *Tracker) openData(k connKey, e *expectation, from, to netip.AddrPort, p
 		t.setOpen(d)
 	}
 	t.dataPacket(d, p)
+	if !midstream && t.data[k] == d {
+		t.replayHeldConn(k, d, p.Time)
+	}
 }
 
 // openDarkData tracks a connection between the two hosts of a session gone
@@ -374,6 +377,9 @@ func (t *Tracker) openDarkData(k connKey, s *session, p *event.Packet) {
 	s.conns = append(s.conns, d)
 	t.stats.DataConns++
 	t.dataPacket(d, p)
+	if t.data[k] == d {
+		t.replayHeldConn(k, d, p.Time)
+	}
 }
 
 func (t *Tracker) setOpen(d *dataConn) {
@@ -679,6 +685,9 @@ func (t *Tracker) openAdopted(k connKey, s *session, p *event.Packet) {
 	s.conns = append(s.conns, d)
 	t.stats.DataConns++
 	t.dataPacket(d, p)
+	if t.data[k] == d {
+		t.replayHeldConn(k, d, p.Time)
+	}
 }
 
 // useExpect ties transfer x to announcement e and to the connection made

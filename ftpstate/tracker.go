@@ -352,19 +352,43 @@ func (t *Tracker) replayHeld(ep netip.AddrPort) {
 		if h.dst != ep && h.src != ep {
 			continue
 		}
-		h.used = true
 		p := event.Packet{Time: h.time, Side: h.side, Src: h.src, Dst: h.dst, Seq: h.seq, Flags: h.flags}
 		k := keyOf(p.Src, p.Dst)
 		if d := t.data[k]; d != nil {
+			h.used = true
 			t.dataPacket(d, &p)
 			continue
 		}
 		if p.Flags.Has(event.FlagSYN) && !p.Flags.Has(event.FlagACK) {
 			if e := t.lookupExpect(p.Dst); e != nil {
+				h.used = true
 				t.stats.HeldMatched++
 				t.openData(k, e, p.Src, p.Dst, &p, false)
 			}
 		}
+	}
+}
+
+// replayHeldConn feeds data connection d (key k), just opened by its SYN,
+// the SYN-ACK or RST held for it: the answer can reach the tracker before
+// the SYN, through the other tap port. Without the SYN-ACK the byte count
+// of the server's side would start at the next segment the kernel filter
+// passes, often the FIN. Only what was captured at or after the SYN (syn)
+// counts: an answer older than the SYN belongs to an earlier connection of
+// the same ports.
+func (t *Tracker) replayHeldConn(k connKey, d *dataConn, syn time.Time) {
+	n := len(t.held)
+	for i := 0; i < n && t.data[k] == d; i++ {
+		h := &t.held[(t.heldNext+i)%n]
+		if h.used || h.time.IsZero() || h.time.Before(syn) || t.now.Sub(h.time) > t.cfg.SYNHold || keyOf(h.src, h.dst) != k {
+			continue
+		}
+		if h.flags.Has(event.FlagSYN) && !h.flags.Has(event.FlagACK) {
+			continue // an earlier SYN of the same ports
+		}
+		h.used = true
+		p := event.Packet{Time: h.time, Side: h.side, Src: h.src, Dst: h.dst, Seq: h.seq, Flags: h.flags}
+		t.dataPacket(d, &p)
 	}
 }
 

@@ -51,7 +51,13 @@ func newConn(tr *Tracker, clock *time.Time, c, s string, cisn, sisn uint32) *con
 
 func (k *conn) feed(fromClient bool, seq uint32, fl event.Flags, data string) {
 	*k.clock = k.clock.Add(time.Millisecond)
-	p := event.Packet{Time: *k.clock, Flags: fl, Seq: seq, Payload: []byte(data)}
+	k.feedAt(*k.clock, fromClient, seq, fl, data)
+}
+
+// feedAt feeds a segment captured at at, which may be before segments fed
+// already (the other tap port's, handed over late).
+func (k *conn) feedAt(at time.Time, fromClient bool, seq uint32, fl event.Flags, data string) {
+	p := event.Packet{Time: at, Flags: fl, Seq: seq, Payload: []byte(data)}
 	if fromClient {
 		p.Src, p.Dst, p.Ack, p.Side = k.c, k.s, k.sseq, event.SideA
 	} else {
@@ -634,5 +640,84 @@ func TestDetectOtherPort(t *testing.T) {
 	k2.send(true, "USER anonymous\r\n")
 	if len(r2.evs) != 0 {
 		t.Errorf("NoDetect: %d events", len(r2.evs))
+	}
+}
+
+// TestHeldSYNACK: on a live tap the SYN-ACK (through one port) can reach
+// the tracker before the SYN it answers (through the other), the
+// announcement long since read. Under the FTP kernel filter the next
+// server segment is its FIN, so without the SYN-ACK the byte count would
+// start there. Both orders of SYN-ACK and 227 are covered.
+func TestHeldSYNACK(t *testing.T) {
+	for _, late227 := range []bool{false, true} {
+		t.Run(fmt.Sprintf("late227=%v", late227), func(t *testing.T) {
+			tr, r, clock, k := loggedIn(nil)
+			k.send(true, "PASV\r\n")
+			if !late227 {
+				k.send(false, "227 Entering Passive Mode (10,0,0,1,156,64).\r\n")
+			}
+			d := newConn(tr, clock, "10.0.0.2:40001", "10.0.0.1:40000", 7000, 9000)
+			// The SYN, captured first on port A, is handed over after
+			// the SYN-ACK of port B.
+			syn := clock.Add(time.Millisecond)
+			*clock = syn.Add(time.Millisecond)
+			d.feed(false, d.sseq, event.FlagSYN|event.FlagACK, "")
+			d.sseq++
+			d.feedAt(syn, true, d.cseq, event.FlagSYN, "")
+			d.cseq++
+			if late227 {
+				k.send(false, "227 Entering Passive Mode (10,0,0,1,156,64).\r\n")
+			}
+			d.feed(true, d.cseq, event.FlagACK, "")
+			k.send(true, "RETR f.bin\r\n")
+			k.send(false, "150 Opening BINARY mode data connection for f.bin (3000 bytes).\r\n")
+			// The kernel filter keeps the bulk out: only the last
+			// segment, with the FIN, comes.
+			d.sseq += 2000
+			d.feed(false, d.sseq, event.FlagFIN|event.FlagACK, strings.Repeat("z", 1000))
+			d.sseq += 1001
+			d.feed(true, d.cseq, event.FlagFIN|event.FlagACK, "")
+			k.send(false, "226 Transfer complete.\r\n")
+			if n := len(r.of(event.TypeDataOpen)); n != 1 {
+				t.Fatalf("data.open = %d, want 1\n%s", n, r.dump())
+			}
+			ends := r.of(event.TypeTransferEnd)
+			if len(ends) != 1 || ends[0].Bytes != 3000 {
+				t.Fatalf("transfer.end = %+v, want 3000 bytes\n%s", ends, r.dump())
+			}
+		})
+	}
+}
+
+// TestHeldRST: a refusal (the server's RST) reaching the tracker before
+// the SYN it answers still fails the connection as refused.
+func TestHeldRST(t *testing.T) {
+	tr, r, clock, k := loggedIn(nil)
+	pasv(k)
+	d := newConn(tr, clock, "10.0.0.2:40001", "10.0.0.1:40000", 7000, 9000)
+	syn := clock.Add(time.Millisecond)
+	*clock = syn.Add(time.Millisecond)
+	d.feed(false, 0, event.FlagRST|event.FlagACK, "")
+	d.feedAt(syn, true, d.cseq, event.FlagSYN, "")
+	fails := r.of(event.TypeDataFail)
+	if len(fails) != 1 || fails[0].Reason != "refused" {
+		t.Fatalf("data.fail = %+v, want one refused\n%s", fails, r.dump())
+	}
+}
+
+// TestHeldRSTOlder: a reset held from before a SYN of the same ports (the
+// end of an earlier connection) does not fail the new one.
+func TestHeldRSTOlder(t *testing.T) {
+	tr, r, clock, k := loggedIn(nil)
+	pasv(k)
+	d := newConn(tr, clock, "10.0.0.2:40001", "10.0.0.1:40000", 7000, 9000)
+	d.feed(false, 0, event.FlagRST|event.FlagACK, "")
+	*clock = clock.Add(500 * time.Millisecond)
+	d.handshake()
+	if n := len(r.of(event.TypeDataFail)); n != 0 {
+		t.Fatalf("data.fail = %d, want 0\n%s", n, r.dump())
+	}
+	if n := len(r.of(event.TypeDataOpen)); n != 1 {
+		t.Fatalf("data.open = %d, want 1\n%s", n, r.dump())
 	}
 }
