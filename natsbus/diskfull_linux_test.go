@@ -35,30 +35,6 @@ func smallDisk(t *testing.T, size int) string {
 	return dir
 }
 
-// logLines collects a publisher's log lines.
-type logLines struct {
-	mu    sync.Mutex
-	lines []string
-}
-
-func (l *logLines) logf(format string, args ...any) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.lines = append(l.lines, fmt.Sprintf(format, args...))
-}
-
-func (l *logLines) count(sub string) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	n := 0
-	for _, s := range l.lines {
-		if strings.Contains(s, sub) {
-			n++
-		}
-	}
-	return n
-}
-
 // Issue 11: the disk under the spool fills up while the server is out of
 // reach. The publisher keeps taking events without blocking, says so once,
 // counts what it could not store and reports it; when space returns it
