@@ -280,6 +280,13 @@ func (p *Publisher) writeLoop() {
 			stopping = true
 		}
 		batch := p.takeQueue()
+		if len(batch) > 0 && failing && !p.roomToResume() {
+			// Still full: the bytes a cut-short write gave back fit a
+			// small batch, and would make the spool flap between
+			// "full" and "writing again". Wait for real room.
+			p.dropped.Add(uint64(len(batch)))
+			batch = nil
+		}
 		if len(batch) > 0 {
 			n, err := p.spool.append(batch)
 			switch {
@@ -539,4 +546,19 @@ func (p *Publisher) send(recs []record) (int, error) {
 
 func (p *Publisher) msg(r *record) *nats.Msg {
 	return &nats.Msg{Subject: r.subject, Data: r.data, Header: nats.Header{jetstream.MsgIDHeader: []string{r.id}}}
+}
+
+// resumeRoom is the free space the disk spool waits for, once a write
+// failed for want of it, before it writes again.
+const resumeRoom = 64 << 10
+
+// roomToResume reports whether the disk under the spool has room to write
+// again after a failed write; where that cannot be told (a memory spool,
+// another OS), it lets the write be tried.
+func (p *Publisher) roomToResume() bool {
+	if p.opts.SpoolDir == "" {
+		return true
+	}
+	free, ok := freeBytes(p.opts.SpoolDir)
+	return !ok || free >= resumeRoom
 }
