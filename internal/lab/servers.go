@@ -309,25 +309,33 @@ func (l *Lab) waitListen(addr netip.AddrPort, d time.Duration) error {
 	}
 }
 
-// pureMu serialises unpacking pure-ftpd within a process; a lock file
-// does so between processes (go test runs packages in parallel).
-var pureMu sync.Mutex
-
 // PureFTPdBinary returns the path of pure-ftpd. vsftpd and pure-ftpd
 // conflict as Debian packages (both provide ftp-server), so the lab
-// fetches pure-ftpd's package with apt-get download and unpacks it with
-// dpkg -x into a cache folder, once per machine. FTPLAB_PURE_FTPD names
-// a binary to use instead.
+// fetches pure-ftpd's package and unpacks it (see unpackedBinary).
+// FTPLAB_PURE_FTPD names a binary to use instead.
 func PureFTPdBinary() (string, error) {
-	if p := os.Getenv("FTPLAB_PURE_FTPD"); p != "" {
+	return unpackedBinary("FTPLAB_PURE_FTPD", "pure-ftpd", "usr/sbin/pure-ftpd")
+}
+
+// unpackMu serialises unpacking packages within a process; a lock file
+// does so between processes (go test runs packages in parallel).
+var unpackMu sync.Mutex
+
+// unpackedBinary returns the path of bin (relative to the package's root)
+// in Debian's package pkg, fetched with apt-get download and unpacked with
+// dpkg -x into CacheDir()/pkg, once per machine: for servers whose package
+// conflicts with another one the lab runs. The environment variable env,
+// when set, names a binary to use instead.
+func unpackedBinary(env, pkg, bin string) (string, error) {
+	if p := os.Getenv(env); p != "" {
 		return p, nil
 	}
 	dir := CacheDir()
-	bin := filepath.Join(dir, "pure-ftpd", "usr", "sbin", "pure-ftpd")
-	pureMu.Lock()
-	defer pureMu.Unlock()
-	if _, err := os.Stat(bin); err == nil {
-		return bin, nil
+	path := filepath.Join(dir, pkg, filepath.FromSlash(bin))
+	unpackMu.Lock()
+	defer unpackMu.Unlock()
+	if _, err := os.Stat(path); err == nil {
+		return path, nil
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", fmt.Errorf("lab: %w", err)
@@ -340,8 +348,8 @@ func PureFTPdBinary() (string, error) {
 	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
 		return "", fmt.Errorf("lab: lock %s: %w", lock.Name(), err)
 	}
-	if _, err := os.Stat(bin); err == nil {
-		return bin, nil
+	if _, err := os.Stat(path); err == nil {
+		return path, nil
 	}
 	dl, err := os.MkdirTemp(dir, "dl-")
 	if err != nil {
@@ -351,7 +359,7 @@ func PureFTPdBinary() (string, error) {
 	// apt drops to _apt for downloads; it must be able to write here.
 	os.Chmod(dl, 0o777)
 	download := func() ([]byte, error) {
-		cmd := exec.Command("apt-get", "download", "pure-ftpd")
+		cmd := exec.Command("apt-get", "download", pkg)
 		cmd.Dir = dl
 		return cmd.CombinedOutput()
 	}
@@ -359,21 +367,21 @@ func PureFTPdBinary() (string, error) {
 		// A fresh machine may have no package lists yet.
 		exec.Command("apt-get", "update", "-qq").Run()
 		if out, err := download(); err != nil {
-			return "", fmt.Errorf("lab: apt-get download pure-ftpd: %w: %s", err, bytes.TrimSpace(out))
+			return "", fmt.Errorf("lab: apt-get download %s: %w: %s", pkg, err, bytes.TrimSpace(out))
 		}
 	}
-	debs, _ := filepath.Glob(filepath.Join(dl, "pure-ftpd_*.deb"))
+	debs, _ := filepath.Glob(filepath.Join(dl, pkg+"_*.deb"))
 	if len(debs) != 1 {
-		return "", fmt.Errorf("lab: apt-get download pure-ftpd: no package in %s", dl)
+		return "", fmt.Errorf("lab: apt-get download %s: no package in %s", pkg, dl)
 	}
 	tmp := filepath.Join(dl, "x")
 	if err := run("dpkg", "-x", debs[0], tmp); err != nil {
 		return "", err
 	}
-	if err := os.Rename(tmp, filepath.Join(dir, "pure-ftpd")); err != nil {
+	if err := os.Rename(tmp, filepath.Join(dir, pkg)); err != nil {
 		return "", fmt.Errorf("lab: %w", err)
 	}
-	return bin, nil
+	return path, nil
 }
 
 // CacheDir is where the lab keeps what it fetched: $FTPLAB_CACHE, else

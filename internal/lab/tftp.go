@@ -17,8 +17,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
 
 	"github.com/google/gopacket"
@@ -171,68 +169,12 @@ func (l *Lab) waitListenUDP(addr netip.AddrPort, d time.Duration) error {
 	}
 }
 
-// atftpdMu serialises unpacking atftpd within a process.
-var atftpdMu sync.Mutex
-
 // AtftpdBinary returns the path of atftpd. tftpd-hpa and atftpd conflict
 // as Debian packages (both provide tftpd), so the lab fetches atftpd's
-// package with apt-get download and unpacks it with dpkg -x into
-// CacheDir, once per machine, as it does for pure-ftpd. FTPLAB_ATFTPD
-// names a binary to use instead.
+// package and unpacks it, as it does for pure-ftpd (see unpackedBinary).
+// FTPLAB_ATFTPD names a binary to use instead.
 func AtftpdBinary() (string, error) {
-	if p := os.Getenv("FTPLAB_ATFTPD"); p != "" {
-		return p, nil
-	}
-	dir := CacheDir()
-	bin := filepath.Join(dir, "atftpd", "usr", "sbin", "atftpd")
-	atftpdMu.Lock()
-	defer atftpdMu.Unlock()
-	if _, err := os.Stat(bin); err == nil {
-		return bin, nil
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", fmt.Errorf("lab: %w", err)
-	}
-	lock, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return "", fmt.Errorf("lab: %w", err)
-	}
-	defer lock.Close()
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
-		return "", fmt.Errorf("lab: lock %s: %w", lock.Name(), err)
-	}
-	if _, err := os.Stat(bin); err == nil {
-		return bin, nil
-	}
-	dl, err := os.MkdirTemp(dir, "dl-")
-	if err != nil {
-		return "", fmt.Errorf("lab: %w", err)
-	}
-	defer os.RemoveAll(dl)
-	os.Chmod(dl, 0o777) // apt drops to _apt for downloads
-	download := func() ([]byte, error) {
-		cmd := exec.Command("apt-get", "download", "atftpd")
-		cmd.Dir = dl
-		return cmd.CombinedOutput()
-	}
-	if _, err := download(); err != nil {
-		exec.Command("apt-get", "update", "-qq").Run()
-		if out, err := download(); err != nil {
-			return "", fmt.Errorf("lab: apt-get download atftpd: %w: %s", err, bytes.TrimSpace(out))
-		}
-	}
-	debs, _ := filepath.Glob(filepath.Join(dl, "atftpd_*.deb"))
-	if len(debs) != 1 {
-		return "", fmt.Errorf("lab: apt-get download atftpd: no package in %s", dl)
-	}
-	tmp := filepath.Join(dl, "x")
-	if err := run("dpkg", "-x", debs[0], tmp); err != nil {
-		return "", err
-	}
-	if err := os.Rename(tmp, filepath.Join(dir, "atftpd")); err != nil {
-		return "", fmt.Errorf("lab: %w", err)
-	}
-	return bin, nil
+	return unpackedBinary("FTPLAB_ATFTPD", "atftpd", "usr/sbin/atftpd")
 }
 
 // TFTPClient runs one of the real TFTP clients in the client namespace.
