@@ -122,7 +122,7 @@ func (t *Tracker) newSession(k connKey, client, server netip.AddrPort, clientSid
 	}
 	t.nextID++
 	s := &session{id: t.nextID, client: client, server: server, start: start, last: start, midstream: midstream, greeting: !midstream}
-	t.sessions[k] = s
+	t.putSession(k, s)
 	t.addOrder(s)
 	t.stats.Sessions++
 	ev := event.Event{Type: event.TypeSessionStart, Midstream: midstream, ClientSide: clientSide}
@@ -794,7 +794,7 @@ func (t *Tracker) endSession(s *session, reason string) {
 	}
 	ev := event.Event{Type: event.TypeSessionEnd, Reason: reason}
 	t.emitEvent(s, &ev)
-	delete(t.sessions, s.key())
+	t.deleteSession(s.key())
 	if s.tls {
 		delete(t.dark, addrPair{s.client.Addr(), s.server.Addr()})
 	}

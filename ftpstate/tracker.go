@@ -20,11 +20,12 @@ type Tracker struct {
 	ctlPorts [8]uint16 // the first control ports, checked without a loop over a slice header
 	nCtl     int
 
-	sessions map[connKey]*session
-	order    []*session // live sessions in start order: sweeps and Flush walk this, never a map
-	data     map[connKey]*dataConn
-	expects  map[netip.AddrPort]*expectation
-	dark     map[addrPair]*session // sessions gone TLS, by client and server address
+	conns     map[connKey]tracked // command channels and data connections (see conns.go)
+	nSessions int                 // command channels in conns
+	nData     int                 // data connections in conns
+	order     []*session          // live sessions in start order: sweeps and Flush walk this, never a map
+	expects   map[netip.AddrPort]*expectation
+	dark      map[addrPair]*session // sessions gone TLS, by client and server address
 
 	held     []heldPacket // unmatched SYN/RST packets, a ring of cfg.MaxHeldSYNs
 	heldNext int
@@ -67,15 +68,6 @@ type Stats struct {
 	Anomalies      uint64 // anomalies seen, repeats reported once included
 	HeldMatched    uint64 // SYNs matched after being held
 	ClockSteps     uint64 // steps of the packet clock (see ClockStepAlert)
-}
-
-type connKey struct{ a, b netip.AddrPort }
-
-func keyOf(x, y netip.AddrPort) connKey {
-	if x.Compare(y) < 0 {
-		return connKey{x, y}
-	}
-	return connKey{y, x}
 }
 
 type addrPair struct{ client, server netip.Addr }
@@ -123,12 +115,11 @@ type heldPacket struct {
 // call. A nil cfg applies the defaults.
 func New(cfg *Config, emit func(*event.Event)) *Tracker {
 	t := &Tracker{
-		cfg:      cfg.withDefaults(),
-		emit:     emit,
-		sessions: make(map[connKey]*session),
-		data:     make(map[connKey]*dataConn),
-		expects:  make(map[netip.AddrPort]*expectation),
-		dark:     make(map[addrPair]*session),
+		cfg:     cfg.withDefaults(),
+		emit:    emit,
+		conns:   make(map[connKey]tracked),
+		expects: make(map[netip.AddrPort]*expectation),
+		dark:    make(map[addrPair]*session),
 	}
 	t.held = make([]heldPacket, t.cfg.MaxHeldSYNs)
 	for _, p := range t.cfg.ControlPorts {
@@ -144,7 +135,7 @@ func New(cfg *Config, emit func(*event.Event)) *Tracker {
 func (t *Tracker) Stats() Stats { return t.stats }
 
 // OpenSessions returns the number of sessions being tracked.
-func (t *Tracker) OpenSessions() int { return len(t.sessions) }
+func (t *Tracker) OpenSessions() int { return t.nSessions }
 
 func (t *Tracker) isControlPort(p uint16) bool {
 	for i := 0; i < t.nCtl; i++ {
@@ -230,7 +221,8 @@ func (t *Tracker) feed(p *event.Packet) {
 		t.nextSweep = t.now.Add(time.Second)
 	}
 	k := keyOf(p.Src, p.Dst)
-	if d := t.data[k]; d != nil {
+	c := t.conns[k]
+	if d := c.d; d != nil {
 		if !d.done || !p.Flags.Has(event.FlagSYN) || p.Flags.Has(event.FlagACK) {
 			t.stats.DataPackets++
 			t.dataPacket(d, p)
@@ -239,9 +231,9 @@ func (t *Tracker) feed(p *event.Packet) {
 		// A SYN on the ports of a data connection that has ended (one of
 		// its FINs missing from the capture): a new connection, as when
 		// a client announces the same port again.
-		t.dropData(d)
+		t.dropData(d) // the session of k, if any, stays
 	}
-	if s := t.sessions[k]; s != nil {
+	if s := c.s; s != nil {
 		t.stats.ControlPackets++
 		t.controlPacket(s, p)
 		return
@@ -344,17 +336,20 @@ func (t *Tracker) hold(p *event.Packet) {
 // tracker again, now that ep is expected.
 func (t *Tracker) replayHeld(ep netip.AddrPort) {
 	n := len(t.held)
+	port := ep.Port()
 	for i := 0; i < n; i++ {
 		h := &t.held[(t.heldNext+i)%n]
-		if h.used || h.time.IsZero() || t.now.Sub(h.time) > t.cfg.SYNHold {
+		// The ports first: they rule out nearly all, and cost less than
+		// the time (time.Time.Sub is dear).
+		if h.dst.Port() != port && h.src.Port() != port || h.dst != ep && h.src != ep {
 			continue
 		}
-		if h.dst != ep && h.src != ep {
+		if h.used || h.time.IsZero() || t.now.Sub(h.time) > t.cfg.SYNHold {
 			continue
 		}
 		p := event.Packet{Time: h.time, Side: h.side, Src: h.src, Dst: h.dst, Seq: h.seq, Flags: h.flags}
 		k := keyOf(p.Src, p.Dst)
-		if d := t.data[k]; d != nil {
+		if d := t.dataAt(k); d != nil {
 			h.used = true
 			t.dataPacket(d, &p)
 			continue
@@ -378,8 +373,16 @@ func (t *Tracker) replayHeld(ep netip.AddrPort) {
 // the same ports.
 func (t *Tracker) replayHeldConn(k connKey, d *dataConn, syn time.Time) {
 	n := len(t.held)
-	for i := 0; i < n && t.data[k] == d; i++ {
+	if t.dataAt(k) != d {
+		return
+	}
+	// The ports first, as in replayHeld: only then the time and the key.
+	pf, pt := d.from.Port(), d.to.Port()
+	for i := 0; i < n; i++ {
 		h := &t.held[(t.heldNext+i)%n]
+		if hs, hd := h.src.Port(), h.dst.Port(); !(hs == pf && hd == pt || hs == pt && hd == pf) {
+			continue
+		}
 		if h.used || h.time.IsZero() || h.time.Before(syn) || t.now.Sub(h.time) > t.cfg.SYNHold || keyOf(h.src, h.dst) != k {
 			continue
 		}
@@ -389,6 +392,9 @@ func (t *Tracker) replayHeldConn(k connKey, d *dataConn, syn time.Time) {
 		h.used = true
 		p := event.Packet{Time: h.time, Side: h.side, Src: h.src, Dst: h.dst, Seq: h.seq, Flags: h.flags}
 		t.dataPacket(d, &p)
+		if t.dataAt(k) != d {
+			return // the packet ended it
+		}
 	}
 }
 
@@ -553,7 +559,7 @@ func (t *Tracker) capHit(s *session, kind, format string, a ...any) {
 }
 
 // sessionCount returns the live sessions' count (for caps).
-func (t *Tracker) sessionCount() int { return len(t.sessions) }
+func (t *Tracker) sessionCount() int { return t.nSessions }
 
 // describe names an endpoint's owner for plain-language details.
 func describeMode(m event.Mode) string {
