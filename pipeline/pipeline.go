@@ -36,6 +36,12 @@ type Frame struct {
 	Info     gopacket.CaptureInfo
 	Side     event.Side
 	LinkType layers.LinkType
+
+	// Set by AheadSource, which decodes on its own goroutine: pkt is the
+	// frame decoded (valid as long as Data), decoded what Decode
+	// reported. A nil pkt: not decoded yet.
+	pkt     *event.Packet
+	decoded bool
 }
 
 // Source yields frames in capture order. ReadFrame returns io.EOF at the end
@@ -320,15 +326,25 @@ func (p *Pipeline) Feed(f Frame) {
 	}
 	p.Stats.Frames[f.Side%3].Add(1)
 	p.Stats.Bytes.Add(uint64(len(f.Data)))
-	d := p.decoderFor(f.LinkType)
-	if d == nil {
-		p.Stats.NotTCP.Add(1)
-		return
+	var ok bool
+	if f.pkt != nil {
+		// Decoded ahead, by a decoder of the same link type.
+		ok = f.decoded
+		if ok {
+			p.pkt = *f.pkt
+		}
+	} else {
+		d := p.decoderFor(f.LinkType)
+		if d == nil {
+			p.Stats.NotTCP.Add(1)
+			return
+		}
+		ok = d.Decode(f.Data, &p.pkt)
 	}
 	if f.Info.Timestamp.After(p.last) {
 		p.last = f.Info.Timestamp
 	}
-	if !d.Decode(f.Data, &p.pkt) {
+	if !ok {
 		p.Stats.NotTCP.Add(1)
 		if len(p.packetObs) > 0 {
 			p.frame = f
