@@ -172,9 +172,9 @@ func (t *Tracker) clock(raw time.Time) time.Time {
 	}
 	if t.lastRaw.IsZero() {
 		t.lastRaw = raw
-		return raw.Add(t.shift)
+		return add(raw, t.shift)
 	}
-	d := raw.Sub(t.lastRaw)
+	d := sub(raw, t.lastRaw)
 	switch {
 	case d > t.cfg.ClockStep || d < -clockStepBack:
 		t.shift -= d
@@ -188,7 +188,7 @@ func (t *Tracker) clock(raw time.Time) time.Time {
 	case d > 0:
 		t.lastRaw = raw
 	}
-	return raw.Add(t.shift)
+	return add(raw, t.shift)
 }
 
 // Now returns the tracker's current time on the clock of the packets
@@ -197,7 +197,7 @@ func (t *Tracker) Now() time.Time {
 	if t.now.IsZero() {
 		return t.now
 	}
-	return t.now.Add(-t.shift)
+	return add(t.now, -t.shift)
 }
 
 // Feed tracks one TCP segment. Segments must come in capture order (small

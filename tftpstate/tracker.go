@@ -100,9 +100,9 @@ func (t *Tracker) clock(raw time.Time) time.Time {
 	}
 	if t.lastRaw.IsZero() {
 		t.lastRaw = raw
-		return raw.Add(t.shift)
+		return add(raw, t.shift)
 	}
-	d := raw.Sub(t.lastRaw)
+	d := sub(raw, t.lastRaw)
 	switch {
 	case d > clockStepForward || d < -clockStepBack:
 		t.shift -= d
@@ -111,7 +111,7 @@ func (t *Tracker) clock(raw time.Time) time.Time {
 	case d > 0:
 		t.lastRaw = raw
 	}
-	return raw.Add(t.shift)
+	return add(raw, t.shift)
 }
 
 // send emits an event, on the packets' clock.
@@ -236,7 +236,7 @@ func (t *Tracker) Flush(now time.Time) {
 }
 
 func (t *Tracker) sweepMaybe() {
-	if t.now.Sub(t.swept) >= time.Second {
+	if sub(t.now, t.swept) >= time.Second {
 		t.sweep(false)
 	}
 }
