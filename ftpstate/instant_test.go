@@ -55,9 +55,12 @@ func TestSub(t *testing.T) {
 	}
 	for _, a := range times {
 		for _, b := range times {
-			if got, want := sub(a, b), a.Sub(b); got != want {
+			if got, want := sub(a, b, hasMono(a) || hasMono(b)), a.Sub(b); got != want {
 				t.Errorf("sub(%v, %v) = %v, want %v", a, b, got, want)
 			}
+		}
+		if got, want := hasMono(a), a == now || a == now.Add(1500*time.Millisecond); got != want {
+			t.Errorf("hasMono(%v) = %v, want %v", a, got, want)
 		}
 		for _, d := range []time.Duration{0, time.Second, -time.Hour} {
 			if got, want := add(a, d), a.Add(d); got != want {

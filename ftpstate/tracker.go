@@ -27,13 +27,14 @@ type Tracker struct {
 	expects   map[netip.AddrPort]*expectation
 	dark      map[addrPair]*session // sessions gone TLS, by client and server address
 
-	held     []heldPacket // unmatched SYN/RST packets, a ring of cfg.MaxHeldSYNs
-	heldNext int
-	nAdopt   int                   // sessions with a transfer waiting for an unannounced data connection
-	greets   [detectSlots]greeting // possible FTP greetings on other ports (see detect)
-	greetN   int
-	closed   [closedSlots]closedConn // command channels seen to end lately (see wasClosed)
-	closedN  int
+	held      []heldPacket // unmatched SYN/RST packets, a ring of cfg.MaxHeldSYNs
+	heldNext  int
+	heldPorts portCounts            // the ports of held, to skip scans that would find nothing
+	nAdopt    int                   // sessions with a transfer waiting for an unannounced data connection
+	greets    [detectSlots]greeting // possible FTP greetings on other ports (see detect)
+	greetN    int
+	closed    [closedSlots]closedConn // command channels seen to end lately (see wasClosed)
+	closedN   int
 
 	nextID    uint64
 	nextXfer  uint64
@@ -43,8 +44,9 @@ type Tracker struct {
 
 	// The clock guard (see clock): the latest packet or Advance time as
 	// given, and the sum of the clock steps seen, taken out of it.
-	lastRaw time.Time
-	shift   time.Duration
+	lastRaw  time.Time
+	lastMono bool // lastRaw has a monotonic reading (see hasMono)
+	shift    time.Duration
 
 	out event.Event // the event being emitted (see emitEvent)
 
@@ -108,6 +110,7 @@ type heldPacket struct {
 	flags    event.Flags
 	side     event.Side
 	used     bool
+	set      bool // counted in Tracker.heldPorts
 }
 
 // New returns a Tracker that calls emit for every event, on the goroutine
@@ -170,15 +173,16 @@ func (t *Tracker) clock(raw time.Time) time.Time {
 	if raw.IsZero() {
 		return raw
 	}
+	mono := hasMono(raw)
 	if t.lastRaw.IsZero() {
-		t.lastRaw = raw
+		t.lastRaw, t.lastMono = raw, mono
 		return add(raw, t.shift)
 	}
-	d := sub(raw, t.lastRaw)
+	d := sub(raw, t.lastRaw, mono || t.lastMono)
 	switch {
 	case d > t.cfg.ClockStep || d < -clockStepBack:
 		t.shift -= d
-		t.lastRaw = raw
+		t.lastRaw, t.lastMono = raw, mono
 		t.stats.ClockSteps++
 		dir := "forward"
 		if d < 0 {
@@ -186,7 +190,7 @@ func (t *Tracker) clock(raw time.Time) time.Time {
 		}
 		t.alert(nil, ClockStepAlert, "packet time stepped %s by %v (the clock was set): sessions, timeouts and durations carry on across the step", dir, d)
 	case d > 0:
-		t.lastRaw = raw
+		t.lastRaw, t.lastMono = raw, mono
 	}
 	return add(raw, t.shift)
 }
@@ -328,7 +332,12 @@ func (t *Tracker) hold(p *event.Packet) {
 	if len(t.held) == 0 {
 		return
 	}
-	t.held[t.heldNext] = heldPacket{time: p.Time, src: p.Src, dst: p.Dst, seq: p.Seq, flags: p.Flags, side: p.Side}
+	h := &t.held[t.heldNext]
+	if h.set {
+		t.heldPorts.remove(h)
+	}
+	*h = heldPacket{time: p.Time, src: p.Src, dst: p.Dst, seq: p.Seq, flags: p.Flags, side: p.Side, set: true}
+	t.heldPorts.add(h)
 	t.heldNext = (t.heldNext + 1) % len(t.held)
 }
 
@@ -337,6 +346,9 @@ func (t *Tracker) hold(p *event.Packet) {
 func (t *Tracker) replayHeld(ep netip.AddrPort) {
 	n := len(t.held)
 	port := ep.Port()
+	if !t.heldPorts.has(port) {
+		return
+	}
 	for i := 0; i < n; i++ {
 		h := &t.held[(t.heldNext+i)%n]
 		// The ports first: they rule out nearly all, and cost less than
@@ -378,6 +390,9 @@ func (t *Tracker) replayHeldConn(k connKey, d *dataConn, syn time.Time) {
 	}
 	// The ports first, as in replayHeld: only then the time and the key.
 	pf, pt := d.from.Port(), d.to.Port()
+	if !t.heldPorts.has(pf) || !t.heldPorts.has(pt) {
+		return
+	}
 	for i := 0; i < n; i++ {
 		h := &t.held[(t.heldNext+i)%n]
 		if hs, hd := h.src.Port(), h.dst.Port(); !(hs == pf && hd == pt || hs == pt && hd == pf) {
