@@ -7,31 +7,33 @@ import (
 
 // connKey names a TCP connection whichever way a segment of it goes: its
 // two endpoints, the lower first, each as a 16-byte address and a port. It
-// holds no pointer and takes 37 bytes, hashed in one pass: a map lookup is
-// the tracker's first step for every segment, and two netip.AddrPort took
-// 64 bytes, hashed field by field. An address's zone is not part of it (no
-// packet carries one).
+// holds no pointer and takes 40 bytes in five words, hashed in one pass: a
+// map lookup is the tracker's first step for every segment, and two
+// netip.AddrPort took 64 bytes, hashed field by field. An address's zone
+// is not part of it (no packet carries one).
 type connKey struct {
-	a, b   [16]byte
-	pa, pb [2]byte
-	// fam: bits 0-1 the family of a, bits 2-3 that of b (see family), so
-	// that an IPv4 address and its IPv4-mapped IPv6 form stay apart.
-	fam uint8
+	ah, al uint64 // the lower endpoint's address (as netip.Addr.As16)
+	bh, bl uint64 // the other's
+	// ports: each endpoint's port and, in the two bits below it, its
+	// address's family (see family), so that an IPv4 address and its
+	// IPv4-mapped IPv6 form stay apart; the lower endpoint's 18 bits
+	// above the other's.
+	ports uint64
 }
 
 // keyOf returns the key of the connection between x and y.
 func keyOf(x, y netip.AddrPort) connKey {
 	xa, ya := x.Addr(), y.Addr()
-	xb, yb := xa.As16(), ya.As16()
-	xp, yp := x.Port(), y.Port()
-	xf, yf := family(xa), family(ya)
-	if endLess(yb, yp, yf, xb, xp, xf) {
-		xb, yb, xp, yp, xf, yf = yb, xb, yp, xp, yf, xf
+	x16, y16 := xa.As16(), ya.As16()
+	xh, xl := binary.BigEndian.Uint64(x16[:8]), binary.BigEndian.Uint64(x16[8:])
+	yh, yl := binary.BigEndian.Uint64(y16[:8]), binary.BigEndian.Uint64(y16[8:])
+	xp := uint64(x.Port())<<2 | uint64(family(xa))
+	yp := uint64(y.Port())<<2 | uint64(family(ya))
+	// Any total order does for a key: address, then port and family.
+	if yh < xh || yh == xh && (yl < xl || yl == xl && yp < xp) {
+		xh, xl, xp, yh, yl, yp = yh, yl, yp, xh, xl, xp
 	}
-	k := connKey{a: xb, b: yb, fam: xf | yf<<2}
-	binary.BigEndian.PutUint16(k.pa[:], xp)
-	binary.BigEndian.PutUint16(k.pb[:], yp)
-	return k
+	return connKey{ah: xh, al: xl, bh: yh, bl: yl, ports: xp<<18 | yp}
 }
 
 // family is 0 for the zero Addr, 1 for IPv4, 2 for IPv6.
@@ -43,23 +45,6 @@ func family(a netip.Addr) uint8 {
 		return 2
 	}
 	return 0
-}
-
-// endLess orders endpoints by address, port and family: any total order
-// does for a key.
-func endLess(a [16]byte, ap uint16, af uint8, b [16]byte, bp uint16, bf uint8) bool {
-	ah, bh := binary.BigEndian.Uint64(a[:8]), binary.BigEndian.Uint64(b[:8])
-	if ah != bh {
-		return ah < bh
-	}
-	al, bl := binary.BigEndian.Uint64(a[8:]), binary.BigEndian.Uint64(b[8:])
-	if al != bl {
-		return al < bl
-	}
-	if ap != bp {
-		return ap < bp
-	}
-	return af < bf
 }
 
 // tracked is what the tracker follows on one connection: a command channel,
