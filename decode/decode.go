@@ -35,6 +35,7 @@ type Decoder struct {
 	payload gopacket.Payload
 	decoded []gopacket.LayerType
 	raw     bool
+	ethLink bool // Ethernet: fastTCP first
 
 	// UDP makes Decode report UDP datagrams and ICMP destination
 	// unreachables about UDP datagrams too (see event.Transport); by
@@ -73,6 +74,7 @@ func New(link layers.LinkType) (*Decoder, error) {
 	d.parser.SetDecodingLayerContainer(dlc)
 	d.parser.IgnoreUnsupported = true
 	d.raw = link == layers.LinkTypeRaw || link == 12
+	d.ethLink = link == layers.LinkTypeEthernet
 	return d, nil
 }
 
@@ -96,6 +98,14 @@ func LinkName(link layers.LinkType) string {
 // reports whether it held a TCP segment (or, with UDP set, a UDP datagram
 // or an ICMP unreachable about one). p.Payload aliases data.
 func (d *Decoder) Decode(data []byte, p *event.Packet) bool {
+	if d.ethLink && fastTCP(data, p) {
+		return true
+	}
+	return d.decodeLayers(data, p)
+}
+
+// decodeLayers is Decode through gopacket's layers.
+func (d *Decoder) decodeLayers(data []byte, p *event.Packet) bool {
 	if d.raw && len(data) > 0 && data[0]>>4 == 6 {
 		// LINKTYPE_RAW carries either IP version; the parser starts at IPv4.
 		if err := d.ip6.DecodeFromBytes(data, gopacket.NilDecodeFeedback); err != nil {

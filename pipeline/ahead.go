@@ -45,9 +45,9 @@ type AheadSource struct {
 	wg   sync.WaitGroup
 	once sync.Once
 
-	cur  *batch // the batch being consumed; nil before the first
-	next int    // index of the next frame of cur
-	err  error  // the source's error, once reached
+	cur *batch // the batch being consumed; nil before the first
+	i   int    // index of the next frame of cur
+	err error  // the source's error, once reached
 
 	dec decoders // the reading goroutine's; nil with NoDecode
 }
@@ -145,13 +145,23 @@ func (a *AheadSource) read(o AheadOptions) {
 // ReadFrame returns the next frame of the source, or the error the source
 // returned after its last frame.
 func (a *AheadSource) ReadFrame() (Frame, error) {
+	f, err := a.next()
+	if err != nil {
+		return Frame{}, err
+	}
+	return *f, nil
+}
+
+// next is ReadFrame without the copy: the frame stays where it is in its
+// batch, valid as long as its Data.
+func (a *AheadSource) next() (*Frame, error) {
 	for {
 		if a.err != nil {
-			return Frame{}, a.err
+			return nil, a.err
 		}
-		if a.cur != nil && a.next < len(a.cur.frames) {
-			a.next++
-			return a.cur.frames[a.next-1], nil
+		if a.cur != nil && a.i < len(a.cur.frames) {
+			a.i++
+			return &a.cur.frames[a.i-1], nil
 		}
 		if a.cur != nil {
 			if a.cur.err != nil {
@@ -168,7 +178,7 @@ func (a *AheadSource) ReadFrame() (Frame, error) {
 			a.err = errAheadClosed
 			continue
 		}
-		a.cur, a.next = b, 0
+		a.cur, a.i = b, 0
 	}
 }
 

@@ -288,15 +288,24 @@ func (p *Pipeline) dispatch() {
 // frames came in and decode cannot read, with the count of such frames.
 func (p *Pipeline) Run(ctx context.Context, src Source) error {
 	var srcErr error
+	ahead, _ := src.(*AheadSource)
 	for ctx.Err() == nil {
-		f, err := src.ReadFrame()
+		var f *Frame
+		var err error
+		if ahead != nil {
+			f, err = ahead.next() // the frame where it lies in its batch, not a copy
+		} else {
+			var fr Frame
+			fr, err = src.ReadFrame()
+			f = &fr
+		}
 		if err != nil {
 			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !errors.Is(err, os.ErrClosed) {
 				srcErr = err
 			}
 			break
 		}
-		p.Feed(f)
+		p.feed(f)
 	}
 	p.drainInjected()
 	p.tracker.Flush(p.last)
@@ -310,7 +319,9 @@ func (p *Pipeline) Run(ctx context.Context, src Source) error {
 
 // Feed runs one frame through the pipeline. Run calls it; tests and
 // benchmarks may call it directly.
-func (p *Pipeline) Feed(f Frame) {
+func (p *Pipeline) Feed(f Frame) { p.feed(&f) }
+
+func (p *Pipeline) feed(f *Frame) {
 	if len(f.Data) == 0 {
 		if !f.Info.Timestamp.IsZero() {
 			// The tracker takes clock steps out (see ftpstate's clock):
@@ -347,7 +358,7 @@ func (p *Pipeline) Feed(f Frame) {
 	if !ok {
 		p.Stats.NotTCP.Add(1)
 		if len(p.packetObs) > 0 {
-			p.frame = f
+			p.frame = *f
 			p.observePacket(&p.frame, nil)
 			p.frame = Frame{}
 		}
@@ -363,7 +374,7 @@ func (p *Pipeline) Feed(f Frame) {
 		p.dispatch()
 	}
 	if len(p.packetObs) > 0 {
-		p.frame = f
+		p.frame = *f
 		p.observePacket(&p.frame, p.tcpPacket())
 		p.frame = Frame{}
 		if len(p.queue) > 0 {
