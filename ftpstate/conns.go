@@ -108,28 +108,71 @@ func (t *Tracker) deleteData(k connKey) {
 	t.conns[k] = c
 }
 
-// portCounts counts the held packets by the ports they carry (source and
-// destination; one bucket holds the ports equal modulo its size). A bucket
-// at zero means no held packet has such a port, and the scan of the held
-// packets for an announced port can be skipped: announcements are frequent
-// and a SYN flood keeps the ring full.
+// portCounts counts entries by port, for filters ahead of scans and map
+// lookups that would mostly find nothing (a SYN flood's segments are
+// looked up in each): one bucket holds the ports equal modulo its size, and
+// a bucket at zero means no entry has such a port.
 type portCounts [4096]uint32
 
-func (c *portCounts) add(h *heldPacket) {
-	a, b := h.src.Port()%4096, h.dst.Port()%4096
-	c[a]++
-	if b != a {
-		c[b]++
-	}
-}
+func (c *portCounts) inc(p uint16) { c[p%4096]++ }
+func (c *portCounts) dec(p uint16) { c[p%4096]-- }
 
-func (c *portCounts) remove(h *heldPacket) {
-	a, b := h.src.Port()%4096, h.dst.Port()%4096
-	c[a]--
-	if b != a {
-		c[b]--
-	}
-}
-
-// has reports whether a held packet may carry port p.
+// has reports whether an entry may have port p.
 func (c *portCounts) has(p uint16) bool { return c[p%4096] != 0 }
+
+// Tracker.heldPorts counts the held packets by their ports, source and
+// destination.
+
+func (c *portCounts) addHeld(h *heldPacket) {
+	c.inc(h.src.Port())
+	if h.dst.Port() != h.src.Port() {
+		c.inc(h.dst.Port())
+	}
+}
+
+func (c *portCounts) removeHeld(h *heldPacket) {
+	c.dec(h.src.Port())
+	if h.dst.Port() != h.src.Port() {
+		c.dec(h.dst.Port())
+	}
+}
+
+// Tracker.expects is changed only here, so that expectPorts counts its
+// endpoints by port.
+
+func (t *Tracker) putExpect(ep netip.AddrPort, e *expectation) {
+	if _, ok := t.expects[ep]; !ok {
+		t.expectPorts.inc(ep.Port())
+	}
+	t.expects[ep] = e
+}
+
+func (t *Tracker) deleteExpect(ep netip.AddrPort) {
+	if _, ok := t.expects[ep]; ok {
+		t.expectPorts.dec(ep.Port())
+		delete(t.expects, ep)
+	}
+}
+
+// Tracker.dark is changed only here, so that darkPairs counts its address
+// pairs by pairBucket.
+
+// pairBucket is the same for (a, b) and (b, a).
+func pairBucket(p addrPair) uint8 {
+	a, b := p.client.As16(), p.server.As16()
+	return a[15] ^ b[15]
+}
+
+func (t *Tracker) putDark(p addrPair, s *session) {
+	if _, ok := t.dark[p]; !ok {
+		t.darkPairs[pairBucket(p)]++
+	}
+	t.dark[p] = s
+}
+
+func (t *Tracker) deleteDark(p addrPair) {
+	if _, ok := t.dark[p]; ok {
+		t.darkPairs[pairBucket(p)]--
+		delete(t.dark, p)
+	}
+}

@@ -1,6 +1,7 @@
 package ftpstate
 
 import (
+	"fmt"
 	"net/netip"
 	"testing"
 )
@@ -33,5 +34,49 @@ func TestKeyOf(t *testing.T) {
 			}
 			seen[k] = [2]netip.AddrPort{x, y}
 		}
+	}
+}
+
+// mustIndex panics unless the tracker's counts and filters agree with the
+// maps and the ring they stand for (the fuzz targets call it after every
+// segment): a filter that counts too few would skip a lookup that finds
+// something.
+func (t *Tracker) mustIndex() {
+	ns, nd := 0, 0
+	for k, c := range t.conns {
+		if c.s == nil && c.d == nil {
+			panic(fmt.Sprintf("an empty entry at %v", k))
+		}
+		if c.s != nil {
+			ns++
+			if c.s.key() != k {
+				panic(fmt.Sprintf("session %d under another key", c.s.id))
+			}
+		}
+		if c.d != nil {
+			nd++
+			if c.d.key() != k {
+				panic("a data connection under another key")
+			}
+		}
+	}
+	if ns != t.nSessions || nd != t.nData {
+		panic(fmt.Sprintf("%d sessions and %d data connections counted, %d and %d in the map", t.nSessions, t.nData, ns, nd))
+	}
+	var held, exp portCounts
+	for i := range t.held {
+		if h := &t.held[i]; h.set {
+			held.addHeld(h)
+		}
+	}
+	for ep := range t.expects {
+		exp.inc(ep.Port())
+	}
+	var dark [256]uint32
+	for p := range t.dark {
+		dark[pairBucket(p)]++
+	}
+	if held != t.heldPorts || exp != t.expectPorts || dark != t.darkPairs {
+		panic("the port and address counts disagree with the held packets, expects or dark")
 	}
 }

@@ -225,9 +225,9 @@ func (t *Tracker) newExpect(s *session, mode event.Mode, via string, ep, alt net
 	e := &expectation{sess: s, mode: mode, via: via, endpoint: ep, alt: alt, at: t.now, free: t.now}
 	s.expects = append(s.expects, e)
 	s.current = e
-	t.expects[ep] = e
+	t.putExpect(ep, e)
 	if alt.IsValid() {
-		t.expects[alt] = e
+		t.putExpect(alt, e)
 	}
 	ev := event.Event{Type: event.TypeDataExpect, Mode: mode, Via: via, Endpoint: ep}
 	t.emitEvent(s, &ev)
@@ -281,10 +281,10 @@ func (t *Tracker) finishExpect(e *expectation) {
 		t.emitEvent(s, &ev)
 	}
 	if t.expects[e.endpoint] == e {
-		delete(t.expects, e.endpoint)
+		t.deleteExpect(e.endpoint)
 	}
 	if e.alt.IsValid() && t.expects[e.alt] == e {
-		delete(t.expects, e.alt)
+		t.deleteExpect(e.alt)
 	}
 	if i := slices.Index(s.expects, e); i >= 0 {
 		s.expects = slices.Delete(s.expects, i, i+1)

@@ -763,7 +763,7 @@ func (t *Tracker) goDark(s *session) {
 		s.lines[d].reset()
 	}
 	s.reply.code = 0
-	t.dark[addrPair{s.client.Addr(), s.server.Addr()}] = s
+	t.putDark(addrPair{s.client.Addr(), s.server.Addr()}, s)
 }
 
 // endSession reports the end of a session: open transfers first, then data
@@ -796,7 +796,7 @@ func (t *Tracker) endSession(s *session, reason string) {
 	t.emitEvent(s, &ev)
 	t.deleteSession(s.key())
 	if s.tls {
-		delete(t.dark, addrPair{s.client.Addr(), s.server.Addr()})
+		t.deleteDark(addrPair{s.client.Addr(), s.server.Addr()})
 	}
 	s.pending = nil
 }

@@ -27,6 +27,9 @@ type Tracker struct {
 	expects   map[netip.AddrPort]*expectation
 	dark      map[addrPair]*session // sessions gone TLS, by client and server address
 
+	expectPorts portCounts  // the ports of expects (see putExpect)
+	darkPairs   [256]uint32 // the address pairs of dark, by pairBucket
+
 	held      []heldPacket // unmatched SYN/RST packets, a ring of cfg.MaxHeldSYNs
 	heldNext  int
 	heldPorts portCounts            // the ports of held, to skip scans that would find nothing
@@ -310,14 +313,14 @@ func (t *Tracker) newConn(k connKey, p *event.Packet) {
 
 // lookupExpect finds the expectation announced for a listening endpoint.
 func (t *Tracker) lookupExpect(ep netip.AddrPort) *expectation {
-	if len(t.expects) == 0 {
+	if len(t.expects) == 0 || !t.expectPorts.has(ep.Port()) {
 		return nil
 	}
 	return t.expects[ep]
 }
 
 func (t *Tracker) darkSession(a, b netip.Addr) *session {
-	if len(t.dark) == 0 {
+	if len(t.dark) == 0 || t.darkPairs[pairBucket(addrPair{a, b})] == 0 {
 		return nil
 	}
 	if s := t.dark[addrPair{a, b}]; s != nil {
@@ -334,10 +337,10 @@ func (t *Tracker) hold(p *event.Packet) {
 	}
 	h := &t.held[t.heldNext]
 	if h.set {
-		t.heldPorts.remove(h)
+		t.heldPorts.removeHeld(h)
 	}
 	*h = heldPacket{time: p.Time, src: p.Src, dst: p.Dst, seq: p.Seq, flags: p.Flags, side: p.Side, set: true}
-	t.heldPorts.add(h)
+	t.heldPorts.addHeld(h)
 	t.heldNext = (t.heldNext + 1) % len(t.held)
 }
 
