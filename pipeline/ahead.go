@@ -14,8 +14,12 @@ import (
 // defaults.
 type AheadOptions struct {
 	Batches int // batches in the ring; default 8
-	Frames  int // most frames in a batch; default 512
-	Bytes   int // a batch is sent once its frames hold this many bytes; default 256 KiB
+	// Frames is the most frames in a batch; default 128. Bytes: a batch
+	// is sent once its frames hold this many bytes; default 64 KiB. Small
+	// batches keep the ring (its frames, bytes and decoded packets: about
+	// 750 KiB by default) within the processor's caches.
+	Frames int
+	Bytes  int
 
 	// NoDecode leaves decoding to the pipeline goroutine. By default the
 	// reading goroutine decodes each frame too (with decoders of its own,
@@ -71,10 +75,10 @@ func ReadAhead(src Source, o AheadOptions) *AheadSource {
 		o.Batches = 8
 	}
 	if o.Frames <= 0 {
-		o.Frames = 512
+		o.Frames = 128
 	}
 	if o.Bytes <= 0 {
-		o.Bytes = 256 << 10
+		o.Bytes = 64 << 10
 	}
 	a := &AheadSource{
 		src:  src,
