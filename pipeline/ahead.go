@@ -113,22 +113,26 @@ func (a *AheadSource) read(o AheadOptions) {
 			return
 		}
 		b.buf, b.frames, b.err = b.buf[:0], b.frames[:0], nil
+		appender, _ := a.src.(frameAppender)
 		for len(b.frames) < o.Frames && len(b.buf) < o.Bytes {
-			f, err := a.src.ReadFrame()
+			// A frame that would not fit makes the buffer grow: the
+			// frames before it keep pointing at the old array, which
+			// nothing writes to any more.
+			var f Frame
+			var err error
+			if appender != nil {
+				b.buf, f, err = appender.AppendFrame(b.buf)
+			} else if f, err = a.src.ReadFrame(); err == nil && len(f.Data) > 0 {
+				off := len(b.buf)
+				b.buf = append(b.buf, f.Data...)
+				f.Data = b.buf[off:len(b.buf):len(b.buf)]
+			}
 			if err != nil {
 				b.err = err
 				break
 			}
-			if len(f.Data) > 0 {
-				// A frame that would not fit makes the buffer grow: the
-				// frames before it keep pointing at the old array,
-				// which nothing writes to any more.
-				off := len(b.buf)
-				b.buf = append(b.buf, f.Data...)
-				f.Data = b.buf[off:len(b.buf):len(b.buf)]
-				if a.dec != nil {
-					a.decode(&f, &b.pkts[len(b.frames)])
-				}
+			if len(f.Data) > 0 && a.dec != nil {
+				a.decode(&f, &b.pkts[len(b.frames)])
 			}
 			b.frames = append(b.frames, f)
 			if len(f.Data) == 0 {
@@ -217,4 +221,11 @@ func (a *AheadSource) decode(f *Frame, pkt *event.Packet) {
 	pkt.Time, pkt.Side = f.Info.Timestamp, f.Side
 	f.pkt = pkt
 	f.decoded = d.Decode(f.Data, pkt)
+}
+
+// frameAppender is a Source that can append a frame's bytes to a buffer
+// itself, saving a copy (tap.FileSource): AppendFrame is ReadFrame with
+// the frame's Data appended to buf, and buf returned.
+type frameAppender interface {
+	AppendFrame(buf []byte) ([]byte, Frame, error)
 }
