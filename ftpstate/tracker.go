@@ -45,7 +45,11 @@ type Tracker struct {
 	lastRaw time.Time
 	shift   time.Duration
 
-	out event.Event // the event being emitted (see emitEvent)
+	out  event.Event // the event being emitted (see emitEvent)
+	strs strArena    // the text of request and response events
+	// spare holds empty arrays for sessions' command queues (see
+	// pushPending).
+	spare [][]pendingCmd
 
 	stats         Stats
 	lastGlobalCap struct {
