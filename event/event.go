@@ -497,9 +497,10 @@ var plain = func() (t [256]bool) {
 	return t
 }()
 
-// appendString appends s as a JSON string. Control characters are escaped,
-// invalid UTF-8 is replaced, and <, >, & are left alone (the output is not
-// HTML).
+// appendString appends s as a JSON string. Control characters are escaped
+// (C0, DEL and C1: U+0000 to U+001F, U+007F, U+0080 to U+009F, as a
+// terminal may act on any of them), so are U+2028 and U+2029, invalid
+// UTF-8 is replaced, and <, >, & are left alone (the output is not HTML).
 func appendString(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0
@@ -532,6 +533,14 @@ func appendString(b []byte, s string) []byte {
 			b = append(b, s[start:i]...)
 			b = append(b, `\ufffd`...)
 			i++
+			start = i
+			continue
+		}
+		if r < 0xa0 {
+			// C1 controls (two bytes: 0xc2 0x80 to 0xc2 0x9f).
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '0', '0', hexDigits[r>>4], hexDigits[r&0xf])
+			i += size
 			start = i
 			continue
 		}
