@@ -241,24 +241,43 @@ type Counter struct {
 // event: the type, then the command for requests, the code for responses,
 // the mode for data events, and the kind for alerts.
 func (e *Event) Subject() string {
-	t := e.Type.String()
+	var a [64]byte
+	return string(e.AppendSubject(a[:0]))
+}
+
+// AppendSubject appends the tokens Subject returns to b.
+func (e *Event) AppendSubject(b []byte) []byte {
+	b = append(b, e.Type.String()...)
 	switch e.Type {
 	case TypeRequest:
-		return t + "." + Token(e.Command)
+		return appendToken(append(b, '.'), e.Command)
 	case TypeResponse:
-		return t + "." + strconv.Itoa(e.Code)
+		return strconv.AppendInt(append(b, '.'), int64(e.Code), 10)
 	case TypeDataExpect, TypeDataOpen, TypeDataFail, TypeDataClose:
-		return t + "." + e.Mode.String()
-	case TypeAlert:
-		return t + "." + Token(e.Kind)
-	case TypeLED:
-		return t + "." + Token(e.Kind)
+		return append(append(b, '.'), e.Mode.String()...)
+	case TypeAlert, TypeLED:
+		return appendToken(append(b, '.'), e.Kind)
 	case TypeTFTPRequest:
 		if e.TFTP != nil {
-			return t + "." + Token(e.TFTP.Op)
+			return appendToken(append(b, '.'), e.TFTP.Op)
 		}
 	}
-	return t
+	return b
+}
+
+// appendToken appends Token(s) to b.
+func appendToken(b []byte, s string) []byte {
+	if s == "" {
+		return append(b, '_')
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !tokenByte(c) {
+			c = '_'
+		}
+		b = append(b, c)
+	}
+	return b
 }
 
 // Token maps s to a valid subject token (see ValidToken): other characters
