@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/ftptap/ftptap/event"
@@ -566,7 +567,8 @@ func (t *Tracker) dropData(d *dataConn) {
 // announcement and the connection made to it, if any.
 func (t *Tracker) startTransfer(s *session, cmd, arg string) *transfer {
 	t.nextXfer++
-	x := &transfer{id: t.nextXfer, sess: s, cmd: cmd, file: arg, start: t.now, sizeHint: -1}
+	// The transfer keeps its own copy of the file name (see strArena).
+	x := &transfer{id: t.nextXfer, sess: s, cmd: cmd, file: strings.Clone(arg), start: t.now, sizeHint: -1}
 	switch cmd {
 	case "RETR":
 		x.dir = event.DirDownload
@@ -715,7 +717,7 @@ func (t *Tracker) transferReply(x *transfer, code int, text string, final bool) 
 	}
 	if x.cmd == "STOU" {
 		if name, ok := parseUniqueName(text); ok {
-			x.file = name
+			x.file = strings.Clone(name)
 		}
 	}
 	if !final {
@@ -725,7 +727,7 @@ func (t *Tracker) transferReply(x *transfer, code int, text string, final bool) 
 		}
 		return
 	}
-	x.code, x.text = code, text
+	x.code, x.text = code, strings.Clone(text)
 	x.replied = true
 	x.replyTime = t.now
 	if refusedCommand(x, code) {

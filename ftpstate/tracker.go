@@ -51,7 +51,11 @@ type Tracker struct {
 	lastMono bool // lastRaw has a monotonic reading (see hasMono)
 	shift    time.Duration
 
-	out event.Event // the event being emitted (see emitEvent)
+	out  event.Event // the event being emitted (see emitEvent)
+	strs strArena    // the text of request and response events
+	// spare holds empty arrays for sessions' command queues (see
+	// pushPending).
+	spare [][]pendingCmd
 
 	stats         Stats
 	lastGlobalCap struct {
