@@ -114,29 +114,32 @@ func (a *AheadSource) read(o AheadOptions) {
 		}
 		b.buf, b.frames, b.err = b.buf[:0], b.frames[:0], nil
 		appender, _ := a.src.(frameAppender)
-		for len(b.frames) < o.Frames && len(b.buf) < o.Bytes {
-			// A frame that would not fit makes the buffer grow: the
-			// frames before it keep pointing at the old array, which
-			// nothing writes to any more.
-			var f Frame
+		for n := 0; n < o.Frames && len(b.buf) < o.Bytes; n++ {
+			// The frame is read into its place in the batch. A frame
+			// that would not fit makes the buffer grow: the frames
+			// before it keep pointing at the old array, which nothing
+			// writes to any more.
+			b.frames = b.frames[:n+1]
+			f := &b.frames[n]
 			var err error
 			if appender != nil {
-				b.buf, f, err = appender.AppendFrame(b.buf)
-			} else if f, err = a.src.ReadFrame(); err == nil && len(f.Data) > 0 {
+				b.buf, err = appender.AppendFrame(b.buf, f)
+			} else if *f, err = a.src.ReadFrame(); err == nil && len(f.Data) > 0 {
 				off := len(b.buf)
 				b.buf = append(b.buf, f.Data...)
 				f.Data = b.buf[off:len(b.buf):len(b.buf)]
 			}
 			if err != nil {
+				*f = Frame{}
+				b.frames = b.frames[:n]
 				b.err = err
 				break
 			}
-			if len(f.Data) > 0 && a.dec != nil {
-				a.decode(&f, &b.pkts[len(b.frames)])
-			}
-			b.frames = append(b.frames, f)
 			if len(f.Data) == 0 {
 				break // a tick: time moved on, hand it over now
+			}
+			if a.dec != nil {
+				a.decode(f, &b.pkts[n])
 			}
 		}
 		select {
@@ -224,8 +227,8 @@ func (a *AheadSource) decode(f *Frame, pkt *event.Packet) {
 }
 
 // frameAppender is a Source that can append a frame's bytes to a buffer
-// itself, saving a copy (tap.FileSource): AppendFrame is ReadFrame with
-// the frame's Data appended to buf, and buf returned.
+// itself, saving a copy (tap.FileSource): AppendFrame is ReadFrame into
+// *f, with the frame's Data appended to buf, and buf returned.
 type frameAppender interface {
-	AppendFrame(buf []byte) ([]byte, Frame, error)
+	AppendFrame(buf []byte, f *Frame) ([]byte, error)
 }

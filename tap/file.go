@@ -302,7 +302,8 @@ func (s *FileSource) ReadFrame() (pipeline.Frame, error) {
 		return pipeline.Frame{}, io.EOF
 	}
 	cf := s.h[0]
-	fr := s.frame(cf)
+	var fr pipeline.Frame
+	s.frame(cf, &fr)
 	if cf.noCopy {
 		// Read by AppendFrame until now: cf.data is the reader's own
 		// buffer, which the next read overwrites.
@@ -316,34 +317,33 @@ func (s *FileSource) ReadFrame() (pipeline.Frame, error) {
 }
 
 // AppendFrame is ReadFrame for a reader that keeps frames in a buffer of
-// its own (pipeline.AheadSource): it appends the frame's bytes to buf and
-// returns buf and the frame, whose Data is in buf. The bytes are copied
-// once, from the capture reader's buffer, where ReadFrame copies them into
-// a buffer of the source first.
-func (s *FileSource) AppendFrame(buf []byte) ([]byte, pipeline.Frame, error) {
+// its own (pipeline.AheadSource): it sets *fr to the next frame, with its
+// bytes appended to buf, and returns buf. The bytes are copied once, from
+// the capture reader's buffer, where ReadFrame copies them into a buffer
+// of the source first. *fr is left alone on an error.
+func (s *FileSource) AppendFrame(buf []byte, fr *pipeline.Frame) ([]byte, error) {
 	if s.err != nil {
-		return buf, pipeline.Frame{}, s.err
+		return buf, s.err
 	}
 	if len(s.h) == 0 {
-		return buf, pipeline.Frame{}, io.EOF
+		return buf, io.EOF
 	}
 	cf := s.h[0]
-	fr := s.frame(cf)
 	off := len(buf)
 	buf = append(buf, cf.data...)
+	s.frame(cf, fr)
 	fr.Data = buf[off:len(buf):len(buf)]
 	cf.noCopy = true // the frame is copied: the next may stay where it is read
 	s.advance(cf)
-	return buf, fr, nil
+	return buf, nil
 }
 
-// frame is the frame cf holds.
-func (s *FileSource) frame(cf *capFile) pipeline.Frame {
-	fr := pipeline.Frame{Data: cf.data, Info: cf.ci, Side: cf.side, LinkType: cf.curLink}
+// frame sets *fr to the frame cf holds.
+func (s *FileSource) frame(cf *capFile, fr *pipeline.Frame) {
+	*fr = pipeline.Frame{Data: cf.data, Info: cf.ci, Side: cf.side, LinkType: cf.curLink}
 	if cf.ngr != nil && len(s.files) == 1 {
 		fr.Side = cf.ngPort(cf.ci.InterfaceIndex)
 	}
-	return fr
 }
 
 // advance reads the next frame of cf, the file whose frame was taken.

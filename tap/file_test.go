@@ -213,7 +213,7 @@ func TestAppendFrame(t *testing.T) {
 		for i := 0; ; i++ {
 			var f pipeline.Frame
 			if pattern[i%len(pattern)] == 'a' {
-				buf, f, err = s.AppendFrame(buf)
+				buf, err = s.AppendFrame(buf, &f)
 				if err == nil {
 					appended = append(appended, i)
 				}
