@@ -34,6 +34,9 @@ type Tracker struct {
 	closed   [closedSlots]closedConn // command channels seen to end lately (see wasClosed)
 	closedN  int
 
+	lru       [2]lruList // live sessions by last activity, silent ones apart (see budget.go)
+	sessBytes int        // what the live sessions hold, as counted by account
+
 	nextID    uint64
 	nextXfer  uint64
 	seg       DataSegment // handed to cfg.OnData: reused, so data segments do not allocate
@@ -67,6 +70,7 @@ type Stats struct {
 	Anomalies      uint64 // anomalies seen, repeats reported once included
 	HeldMatched    uint64 // SYNs matched after being held
 	ClockSteps     uint64 // steps of the packet clock (see ClockStepAlert)
+	Evicted        uint64 // sessions ended to make room (see Config.MaxBytes)
 }
 
 type connKey struct{ a, b netip.AddrPort }
@@ -244,9 +248,16 @@ func (t *Tracker) feed(p *event.Packet) {
 	if s := t.sessions[k]; s != nil {
 		t.stats.ControlPackets++
 		t.controlPacket(s, p)
+		t.account(s)
+		if t.Bytes() > t.cfg.MaxBytes {
+			t.keepBudget(s, 0)
+		}
 		return
 	}
 	t.newConn(k, p)
+	if t.Bytes() > t.cfg.MaxBytes {
+		t.keepBudget(t.sessions[k], 0)
+	}
 }
 
 // newConn looks at a segment of a connection not yet tracked.
@@ -452,6 +463,15 @@ func (t *Tracker) sweep() {
 }
 
 func (t *Tracker) sweepSession(s *session) {
+	defer t.account(s)
+	if !s.midstream && !s.handshook && t.now.Sub(s.start) >= t.cfg.HandshakeTimeout {
+		// Only the client's SYN, for the handshake timeout: nothing
+		// listens, a firewall drops the SYN, or the server's listen queue
+		// is full. Its retransmissions do not count: a peer cannot hold a
+		// session with them.
+		t.endSession(s, "timeout")
+		return
+	}
 	if len(s.wait) > 0 {
 		t.releaseWait(s, false)
 	}
