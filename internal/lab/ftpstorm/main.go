@@ -1,8 +1,11 @@
 // Command ftpstorm opens new FTP sessions at a steady rate (log in, QUIT)
-// and prints, for each, the client's local port and the commands sent and
-// replies read (a multi-line reply counts once), so that a test can check
-// every session's events. The lab's session-storm benchmark runs it in the
-// client namespace.
+// and prints, for each, the client's local port, the commands sent and
+// replies read (a multi-line reply counts once), and when it began and
+// ended (Unix nanoseconds), so that a test can check every session's
+// events: over a long storm the client's ports are used again, and the
+// times tell the sessions of one port apart. Sessions whose SYN got no
+// answer have no port and are counted apart (on stderr). The lab's
+// session-storm benchmark runs it in the client namespace.
 //
 //	ftpstorm -server 10.77.0.1:21 -rate 1000 -duration 30s
 package main
@@ -29,8 +32,8 @@ func main() {
 		os.Exit(2)
 	}
 	out := bufio.NewWriter(os.Stdout)
-	var mu sync.Mutex // guards out, failed
-	failed := 0
+	var mu sync.Mutex // guards out, failed, unanswered
+	failed, unanswered := 0, 0
 	var wg sync.WaitGroup
 	interval := time.Second / time.Duration(*rate)
 	start := time.Now()
@@ -43,21 +46,25 @@ func main() {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			began := time.Now()
 			port, sent, read, err := session(*server, *timeout)
+			ended := time.Now()
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
 				failed++
 			}
 			if port != 0 {
-				fmt.Fprintf(out, "%d %d %d\n", port, sent, read)
+				fmt.Fprintf(out, "%d %d %d %d %d\n", port, sent, read, began.UnixNano(), ended.UnixNano())
+			} else {
+				unanswered++
 			}
 		}()
 	}
 	took := time.Since(start)
 	wg.Wait()
 	out.Flush()
-	fmt.Fprintf(os.Stderr, "ftpstorm: %d sessions in %.1fs (%.0f/s), %d failed\n", n, took.Seconds(), float64(n)/took.Seconds(), failed)
+	fmt.Fprintf(os.Stderr, "ftpstorm: %d sessions in %.1fs (%.0f/s), %d failed (%d never connected)\n", n, took.Seconds(), float64(n)/took.Seconds(), failed, unanswered)
 }
 
 // session logs in anonymously and quits. It returns the local port and
