@@ -110,7 +110,7 @@ func (t *Tracker) account(s *session) {
 // Bytes returns the tracker's estimate of the memory it holds (see
 // Config.MaxBytes).
 func (t *Tracker) Bytes() int {
-	return t.sessBytes + len(t.data)*DataConnBytes + len(t.expects)*expectBytes
+	return t.sessBytes + t.nData*DataConnBytes + len(t.expects)*expectBytes
 }
 
 // victim returns the session idle longest, silent ones first, other than
