@@ -357,7 +357,7 @@ func keepStorm(b *testing.B, dir, log string) {
 type stormSession struct {
 	client       string // ip:port
 	sent, read   int
-	began, ended time.Time
+	began, ended time.Time // ended: just before the client closed its socket
 }
 
 // stormEvent is one of ftptap's events that a storm session must have.
@@ -369,11 +369,13 @@ type stormEvent struct {
 // stormLoss matches ftptap's events to the sessions ftpstorm made and
 // counts what is missing: a session without a session.start, and fewer
 // requests or responses than commands sent and replies read. A client
-// port serves many sessions in a long storm, so each of ftptap's sessions
-// (with all its events) goes to the client's session on its port that
-// began last before ftptap's session.start, if that one had not ended a
-// second before. (A session that never connected has no port, and
-// ftptap's sessions of it go to none.)
+// port serves many sessions in a long storm, one after the other: the
+// next SYN on a port comes after the last session on it closed its
+// socket. So each of ftptap's sessions (with all its events) goes to the
+// first client session on its port that closed after ftptap's
+// session.start. (A session that never connected has no port: ftptap's
+// session of it goes to the port's next session, which then has two
+// session.starts, no harm to the count.)
 func stormLoss(clients []stormSession, evs []stormEvent) (lostSessions, lostEvents, want int) {
 	sessions := map[string][]*stormSession{}
 	for i := range clients {
@@ -381,7 +383,7 @@ func stormLoss(clients []stormSession, evs []stormEvent) (lostSessions, lostEven
 		sessions[c.client] = append(sessions[c.client], c)
 	}
 	for _, ss := range sessions {
-		slices.SortFunc(ss, func(a, b *stormSession) int { return a.began.Compare(b.began) })
+		slices.SortFunc(ss, func(a, b *stormSession) int { return a.ended.Compare(b.ended) })
 	}
 	type got struct{ start, req, resp int }
 	counts := map[*stormSession]*got{}
@@ -389,8 +391,8 @@ func stormLoss(clients []stormSession, evs []stormEvent) (lostSessions, lostEven
 	for _, e := range evs {
 		if e.typ == "session.start" {
 			ss := sessions[e.client]
-			i := sort.Search(len(ss), func(i int) bool { return ss[i].began.After(e.ts) }) - 1
-			if i < 0 || e.ts.After(ss[i].ended.Add(time.Second)) {
+			i := sort.Search(len(ss), func(i int) bool { return !ss[i].ended.Before(e.ts) })
+			if i == len(ss) || ss[i].ended.Sub(e.ts) > 5*time.Minute {
 				continue
 			}
 			g := counts[ss[i]]
