@@ -1,5 +1,11 @@
 package ftpstate
 
+import (
+	"time"
+
+	"github.com/ftptap/ftptap/event"
+)
+
 // The tracker's memory budget and its eviction policy (Config.MaxBytes,
 // Config.MaxSessions).
 //
@@ -110,7 +116,7 @@ func (t *Tracker) account(s *session) {
 // Bytes returns the tracker's estimate of the memory it holds (see
 // Config.MaxBytes).
 func (t *Tracker) Bytes() int {
-	return t.sessBytes + t.nData*DataConnBytes + len(t.expects)*expectBytes
+	return t.sessBytes + t.nData*DataConnBytes + len(t.expects)*expectBytes + len(t.evicted)*evictedBytes
 }
 
 // victim returns the session idle longest, silent ones first, other than
@@ -129,7 +135,64 @@ func (t *Tracker) victim(keep *session) *session {
 // evict ends the session v to make room, and counts it.
 func (t *Tracker) evict(v *session) {
 	t.stats.Evicted++
+	t.rememberEvicted(v)
 	t.endSession(v, "evicted")
+}
+
+// evictedSlots is how many evicted command channels are remembered, for
+// evictedFor: a table of 1.75 MiB (counted in Bytes, and at most a
+// sixteenth of MaxBytes), made at the first eviction. A storm that evicts 1,000 sessions a second fills it in half a
+// minute; a later retransmission then starts a session that is soon
+// evicted again, which costs events, not tracking.
+const (
+	evictedSlots = 32768
+	evictedBytes = 56              // one slot
+	evictedFor   = 2 * time.Minute // a Linux client retransmits its SYN for 127 s, a FIN for about 100 s
+)
+
+// evictedConn is a command channel evicted lately, and its client's ISN.
+type evictedConn struct {
+	key connKey
+	at  instant
+	isn uint32
+	syn bool
+}
+
+// slot returns k's place in a table of n.
+func (k connKey) slot(n int) int {
+	h := k.ah ^ k.al*0x9e3779b97f4a7c15 ^ k.bh ^ k.bl*0xbf58476d1ce4e5b9 ^ k.ports*0x94d049bb133111eb
+	h ^= h >> 31
+	return int(h % uint64(n))
+}
+
+// rememberEvicted notes the command channel of s as evicted.
+func (t *Tracker) rememberEvicted(s *session) {
+	if t.evicted == nil {
+		t.evicted = make([]evictedConn, max(1, min(evictedSlots, t.cfg.MaxBytes/16/evictedBytes)))
+	}
+	k := s.key()
+	t.evicted[k.slot(len(t.evicted))] = evictedConn{key: k, at: instantOf(t.now), isn: s.isn[0], syn: s.syn[0]}
+}
+
+// evictedRetransmit reports whether p, a SYN or a FIN alone on a command
+// channel not tracked, repeats what a session evicted lately already
+// showed: the client's SYN again (same sequence number), or a FIN. Such a
+// segment starts no session: under a storm each would evict another, and
+// the evictions would feed themselves. Data on the connection still
+// starts one, caught mid-way, and a SYN with a new sequence number is a
+// new connection.
+func (t *Tracker) evictedRetransmit(k connKey, p *event.Packet) bool {
+	if t.evicted == nil {
+		return false
+	}
+	e := &t.evicted[k.slot(len(t.evicted))]
+	if e.key != k || e.at.IsZero() || t.now.Sub(e.at.Time()) > evictedFor {
+		return false
+	}
+	if p.Flags.Has(event.FlagSYN) {
+		return e.syn && p.Seq == e.isn
+	}
+	return true
 }
 
 // makeRoom evicts sessions while a new one would take the tracker past

@@ -211,8 +211,8 @@ func TestMemoryBudget(t *testing.T) {
 		t.Errorf("%d sessions held in %d bytes: %d each, want about 5,000", held, budget, per)
 	}
 	tr.Flush(clock.Add(time.Second))
-	if tr.Bytes() != 0 {
-		t.Errorf("%d bytes held after Flush", tr.Bytes())
+	if b, table := tr.Bytes(), len(tr.evicted)*evictedBytes; b != table || table > budget/16 {
+		t.Errorf("%d bytes held after Flush, want %d (the table of evicted sessions, at most a sixteenth of the budget)", b, table)
 	}
 }
 
@@ -227,5 +227,42 @@ func TestValidateMaxBytes(t *testing.T) {
 	}
 	if d := Defaults(); d.MaxBytes != DefaultMaxBytes || d.MaxSessions != DefaultMaxSessions || d.HandshakeTimeout != 30*time.Second {
 		t.Errorf("Defaults = %+v", d)
+	}
+}
+
+// TestEvictedRetransmissions: the SYN or FIN that an evicted session's
+// client retransmits starts no session (in a storm each would evict
+// another); a new connection on the same ports, or data, does.
+func TestEvictedRetransmissions(t *testing.T) {
+	tr, r, clock := newTracker(&Config{MaxSessions: 1})
+	a := newConn(tr, clock, "10.0.0.2:40000", "10.0.0.1:21", 1000, 5000)
+	a.feed(true, 1000, event.FlagSYN, "")
+	b := newConn(tr, clock, "10.0.0.2:40001", "10.0.0.1:21", 3000, 7000)
+	b.feed(true, 3000, event.FlagSYN, "") // a is evicted
+	*clock = clock.Add(time.Second)
+	a.feed(true, 1000, event.FlagSYN, "")               // a's retransmission
+	a.feed(true, 1001, event.FlagFIN|event.FlagACK, "") // a gave up
+	if n, e := len(r.of(event.TypeSessionStart)), tr.Stats().Evicted; n != 2 || e != 1 {
+		t.Fatalf("%d session.start, %d evicted; want 2 and 1:\n%s", n, e, r.dump())
+	}
+	a.feed(true, 900000, event.FlagSYN, "") // a new connection on a's ports: b goes
+	if n, e := len(r.of(event.TypeSessionStart)), tr.Stats().Evicted; n != 3 || e != 2 {
+		t.Fatalf("%d session.start, %d evicted; want 3 and 2:\n%s", n, e, r.dump())
+	}
+	b.feed(false, 7001, event.FlagACK|event.FlagPSH, "220 late greeting\r\n") // data: b is back
+	starts := r.of(event.TypeSessionStart)
+	if len(starts) != 4 || !starts[3].Midstream || len(r.of(event.TypeResponse)) != 1 {
+		t.Fatalf("want b caught mid-way with its greeting:\n%s", r.dump())
+	}
+	// b's return evicted a's new connection. Its SYN again within two
+	// minutes is a retransmission; after them, it is taken for a start.
+	a.feed(true, 900000, event.FlagSYN, "")
+	if n := len(r.of(event.TypeSessionStart)); n != 4 {
+		t.Fatalf("%d session.start, want 4:\n%s", n, r.dump())
+	}
+	*clock = clock.Add(3 * time.Minute)
+	a.feed(true, 900000, event.FlagSYN, "")
+	if n := len(r.of(event.TypeSessionStart)); n != 5 {
+		t.Errorf("%d session.start, want 5:\n%s", n, r.dump())
 	}
 }

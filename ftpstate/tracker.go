@@ -39,8 +39,9 @@ type Tracker struct {
 	closed    [closedSlots]closedConn // command channels seen to end lately (see wasClosed)
 	closedN   int
 
-	lru       [2]lruList // live sessions by last activity, silent ones apart (see budget.go)
-	sessBytes int        // what the live sessions hold, as counted by account
+	lru       [2]lruList    // live sessions by last activity, silent ones apart (see budget.go)
+	evicted   []evictedConn // command channels evicted lately (see evictedRetransmit), made at the first eviction
+	sessBytes int           // what the live sessions hold, as counted by account
 
 	nextID    uint64
 	nextXfer  uint64
@@ -268,7 +269,9 @@ func (t *Tracker) newConn(k connKey, p *event.Packet) {
 	syn := p.Flags.Has(event.FlagSYN) && !p.Flags.Has(event.FlagACK)
 	if syn {
 		if t.isControlPort(p.Dst.Port()) {
-			t.startSession(k, p, false)
+			if !t.evictedRetransmit(k, p) {
+				t.startSession(k, p, false)
+			}
 			return
 		}
 		if e := t.lookupExpect(p.Dst); e != nil {
@@ -293,7 +296,7 @@ func (t *Tracker) newConn(k connKey, p *event.Packet) {
 	}
 	ctl := t.isControlPort(p.Dst.Port()) || t.isControlPort(p.Src.Port())
 	if len(p.Payload) == 0 {
-		if ctl && p.Flags.Has(event.FlagFIN) && !t.wasClosed(k) {
+		if ctl && p.Flags.Has(event.FlagFIN) && !t.wasClosed(k) && !t.evictedRetransmit(k, p) {
 			// A command channel the capture caught only as its
 			// teardown (it began after the last bytes): a session all
 			// the same, with no commands.

@@ -28,19 +28,27 @@ var (
 	stormRate = flag.Int("storm-rate", 1000, "BenchmarkLiveStorm: new FTP sessions per second")
 	stormTime = flag.Duration("storm-time", 30*time.Second, "BenchmarkLiveStorm: how long the storm lasts (try 3s for a quick look)")
 	ringMiB   = flag.Int("ring-mib", 0, "BenchmarkLiveDownloads, BenchmarkLiveStorm: ftptap's capture.ring_mib (0: its default)")
+	sessCap   = flag.Int("sessions", 0, "BenchmarkLiveDownloads, BenchmarkLiveStorm: ftptap's limits.sessions (0: its default), to watch evictions")
 	stormKeep = flag.String("storm-keep", "", "BenchmarkLiveStorm: a directory to keep ftptap's events, its log and ftpstorm's output in")
 )
 
 // heavyArgs are ftptap's arguments in the heavy benchmarks: a config of
-// its own when -ring-mib is set.
+// its own when -ring-mib or -sessions is set.
 func heavyArgs(b *testing.B, dir, events string) []string {
 	args := []string{"--tap", "bench", "--events", events}
+	var conf string
 	if *ringMiB > 0 {
-		conf := filepath.Join(dir, "ring.yaml")
-		if err := os.WriteFile(conf, []byte(fmt.Sprintf("capture:\n  ring_mib: %d\n", *ringMiB)), 0o644); err != nil {
+		conf += fmt.Sprintf("capture:\n  ring_mib: %d\n", *ringMiB)
+	}
+	if *sessCap > 0 {
+		conf += fmt.Sprintf("limits:\n  sessions: %d\n", *sessCap)
+	}
+	if conf != "" {
+		path := filepath.Join(dir, "caps.yaml")
+		if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 			b.Fatal(err)
 		}
-		args = append(args, "--config", conf)
+		args = append(args, "--config", path)
 	}
 	return args
 }
