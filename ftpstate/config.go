@@ -111,17 +111,17 @@ type DataSegment struct {
 
 // The default caps, chosen for a Raspberry Pi Zero (512 MB, one core) with
 // room to spare, from the costs that BenchmarkOpenSessions measures (about
-// 1 KB of memory per idle session, 230 B per data connection; see
-// docs/performance.md):
+// 1 KB of memory per idle session, 230 to 300 B per data connection, half
+// a KB per transfer; see docs/performance.md):
 //
-//   - DefaultMaxBytes, 48 MiB, bounds the tracker whatever the peers do:
+//   - DefaultMaxBytes, 48 MiB, bounds the tracker whatever the peers send:
 //     with Go's collector at its default (GOGC=100) the heap stays under
-//     about twice that, 100 MB, and ftptap's own 25 MB and the capture
-//     rings (2 x 8 MiB) come to about 140 MB of the 512.
-//   - DefaultMaxSessions, 32768: 32 MB of idle sessions, under the budget,
-//     and room for a storm of 1,000 new sessions a second whose server
-//     fails most of them (the lab's storm holds up to about 13,000 at once).
-//   - DefaultMaxDataConns, 32768: 7.5 MB when all are open.
+//     about twice that, 100 MB; with ftptap's own 25 MB and the capture
+//     rings (2 x 16 MiB) that is about 160 MB of the 512.
+//   - DefaultMaxSessions, 32768: 32 MB of idle sessions, within the budget,
+//     and twice what the lab's storm of 1,000 new sessions a second holds
+//     at once (17,045) while its server fails most of them.
+//   - DefaultMaxDataConns, 32768: 7.5 to 10 MB when all are open.
 const (
 	DefaultMaxSessions  = 32768
 	DefaultMaxDataConns = 32768
@@ -137,7 +137,7 @@ const (
 	SessionBytes  = 1024
 	DataConnBytes = 320
 	expectBytes   = 192 // an announcement, and its entries in Tracker.expects
-	transferBytes = 256 // a transfer, without its file name
+	transferBytes = 320 // a transfer, without its file name
 	pendingBytes  = 64  // a command awaiting a reply, without its text
 )
 
