@@ -162,7 +162,9 @@ func TestEvictIdleLongest(t *testing.T) {
 	if reqs := r.of(event.TypeRequest); reqs[len(reqs)-1].Command != "PWD" || reqs[len(reqs)-1].Session != last.Session {
 		t.Errorf("b's PWD not reported in its new session:\n%s", r.dump())
 	}
+	tr.mustBudget()
 	tr.Flush(clock.Add(time.Second))
+	tr.mustBudget()
 	if s, e := len(r.of(event.TypeSessionStart)), len(r.of(event.TypeSessionEnd)); s != e {
 		t.Errorf("%d starts, %d ends", s, e)
 	}
@@ -184,6 +186,7 @@ func TestMemoryBudget(t *testing.T) {
 		if b := tr.Bytes(); b > budget {
 			t.Fatalf("session %d: %d bytes held, budget %d", i, b, budget)
 		}
+		tr.mustBudget()
 	}
 	st := tr.Stats()
 	held := tr.OpenSessions()
@@ -264,5 +267,29 @@ func TestEvictedRetransmissions(t *testing.T) {
 	a.feed(true, 900000, event.FlagSYN, "")
 	if n := len(r.of(event.TypeSessionStart)); n != 5 {
 		t.Errorf("%d session.start, want 5:\n%s", n, r.dump())
+	}
+}
+
+// mustBudget panics unless the eviction lists hold every live session once
+// and the bytes counted are the sum of what each was counted for (the
+// fuzz targets call it after every segment).
+func (t *Tracker) mustBudget() {
+	n, sum := 0, 0
+	for tier := range t.lru {
+		var prev *session
+		for s := t.lru[tier].head; s != nil; s = s.lruNext {
+			if s.ended || !s.linked || int(s.tier) != tier || s.lruPrev != prev {
+				panic(fmt.Sprintf("session %d on list %d: ended %v, linked %v, tier %d", s.id, tier, s.ended, s.linked, s.tier))
+			}
+			n++
+			sum += s.counted
+			prev = s
+		}
+		if t.lru[tier].tail != prev {
+			panic(fmt.Sprintf("list %d: tail is not the last session", tier))
+		}
+	}
+	if n != t.nSessions || sum != t.sessBytes {
+		panic(fmt.Sprintf("%d sessions on the lists, %d tracked; %d bytes counted, %d summed", n, t.nSessions, t.sessBytes, sum))
 	}
 }
