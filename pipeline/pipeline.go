@@ -101,7 +101,8 @@ type Pipeline struct {
 	// with its error: Run reports them.
 	unsupported map[layers.LinkType]*linkFailure
 	pkt         event.Packet
-	frame       Frame // the frame handed to packet observers
+	in          *event.Packet // the packet being fed: &pkt, or one decoded ahead
+	frame       Frame         // the frame handed to packet observers
 	seq         uint64
 	buf         []byte
 	queue       []event.Event // events waiting for dispatch (FIFO)
@@ -341,12 +342,12 @@ func (p *Pipeline) feed(f *Frame) {
 	p.Stats.Bytes.Add(uint64(len(f.Data)))
 	var ok bool
 	if f.pkt != nil {
-		// Decoded ahead, by a decoder of the same link type.
+		// Decoded ahead, by a decoder of the same link type: fed where
+		// it lies, in its batch.
 		ok = f.decoded
-		if ok {
-			p.pkt = *f.pkt
-		}
+		p.in = f.pkt
 	} else {
+		p.in = &p.pkt
 		d := p.decoderFor(f.LinkType)
 		if d == nil {
 			p.Stats.NotTCP.Add(1)
@@ -366,8 +367,8 @@ func (p *Pipeline) feed(f *Frame) {
 		}
 		return
 	}
-	p.pkt.Time = f.Info.Timestamp
-	p.pkt.Side = f.Side
+	p.in.Time = f.Info.Timestamp
+	p.in.Side = f.Side
 	p.feedPacket()
 	if len(p.queue) > 0 {
 		// Sessions start and end with events only: the count is
@@ -383,7 +384,8 @@ func (p *Pipeline) feed(f *Frame) {
 			p.dispatch()
 		}
 	}
-	p.pkt.Payload = nil
+	p.in.Payload = nil
+	p.in = nil
 	if p.nInject.Load() > 0 {
 		p.drainInjected()
 		p.dispatch()
