@@ -122,7 +122,7 @@ func (t *Tracker) newSession(k connKey, client, server netip.AddrPort, clientSid
 	}
 	t.nextID++
 	s := &session{id: t.nextID, client: client, server: server, start: start, last: start, midstream: midstream, greeting: !midstream}
-	t.sessions[k] = s
+	t.putSession(k, s)
 	t.addOrder(s)
 	t.stats.Sessions++
 	ev := event.Event{Type: event.TypeSessionStart, Midstream: midstream, ClientSide: clientSide}
@@ -774,7 +774,7 @@ func (t *Tracker) goDark(s *session) {
 		s.lines[d].reset()
 	}
 	s.reply.code = 0
-	t.dark[addrPair{s.client.Addr(), s.server.Addr()}] = s
+	t.putDark(addrPair{s.client.Addr(), s.server.Addr()}, s)
 }
 
 // endSession reports the end of a session: open transfers first, then data
@@ -805,9 +805,9 @@ func (t *Tracker) endSession(s *session, reason string) {
 	}
 	ev := event.Event{Type: event.TypeSessionEnd, Reason: reason}
 	t.emitEvent(s, &ev)
-	delete(t.sessions, s.key())
+	t.deleteSession(s.key())
 	if s.tls {
-		delete(t.dark, addrPair{s.client.Addr(), s.server.Addr()})
+		t.deleteDark(addrPair{s.client.Addr(), s.server.Addr()})
 	}
 	t.releasePending(s)
 }
