@@ -326,8 +326,9 @@ func tokenByte(c byte) bool {
 
 // AppendJSON appends the event as one JSON object (no newline) to b.
 // Common fields come first in a fixed order: v, tap, seq, ts, type, proto,
-// session, client, server. Strings from the wire are escaped; invalid UTF-8 becomes
-// U+FFFD.
+// session, client, server. Strings from the wire are escaped, every control
+// character (C0, DEL, C1) as \u00XX, so the output is safe on a terminal;
+// invalid UTF-8 becomes U+FFFD.
 func (e *Event) AppendJSON(b []byte) []byte {
 	b = append(b, `{"v":1,"tap":`...)
 	b = appendString(b, e.Tap)
