@@ -92,6 +92,11 @@ func FuzzTracker(f *testing.F) {
 		if a.dump() != b.dump() {
 			t.Fatalf("same input, different events:\n%s\n---\n%s", a.dump(), b.dump())
 		}
+		// The text of events is cut from blocks the tracker shares
+		// (strArena): what it handed out must not change afterwards.
+		if got := a.dump(); got != a.js.String() {
+			t.Fatalf("events changed after they were emitted:\n%s\n--- when emitted:\n%s", got, a.js.String())
+		}
 		starts, ends, opens, closes := 0, 0, 0, 0
 		for _, e := range a.evs {
 			switch e.Type {
@@ -122,6 +127,7 @@ const fuzzDataBytes = 3000
 
 func run(in []byte) *rec {
 	tr, r, clock := newTracker(&Config{MaxLine: 256, MaxPending: 8, MaxExpected: 4, MaxReorder: 1024})
+	r.js = new(strings.Builder)
 	k := newConn(tr, clock, "10.0.0.2:40000", "10.0.0.1:21", 1000, 5000)
 	k.handshake()
 	cl, sv, _ := bytes.Cut(in, []byte{0})
@@ -199,6 +205,11 @@ func FuzzSegments(f *testing.F) {
 		if a.dump() != b.dump() {
 			t.Fatalf("same input, different events:\n%s\n---\n%s", a.dump(), b.dump())
 		}
+		// The text of events is cut from blocks the tracker shares
+		// (strArena): what it handed out must not change afterwards.
+		if got := a.dump(); got != a.js.String() {
+			t.Fatalf("events changed after they were emitted:\n%s\n--- when emitted:\n%s", got, a.js.String())
+		}
 		starts, ends, opens, closes := 0, 0, 0, 0
 		for _, e := range a.evs {
 			switch e.Type {
@@ -235,6 +246,7 @@ var fuzzLines = []string{
 // data bytes fed.
 func runSegments(in []byte) (*rec, int64) {
 	tr, r, clock := newTracker(&Config{MaxLine: 256, MaxPending: 8, MaxExpected: 4, MaxReorder: 1024})
+	r.js = new(strings.Builder)
 	type end struct {
 		addr string
 		seq  uint32

@@ -10,10 +10,20 @@ import (
 	"github.com/ftptap/ftptap/event"
 )
 
-// rec collects a tracker's events.
-type rec struct{ evs []event.Event }
+// rec collects a tracker's events; with js set, also their JSON form as
+// it was when each was emitted.
+type rec struct {
+	evs []event.Event
+	js  *strings.Builder
+}
 
-func (r *rec) emit(e *event.Event) { r.evs = append(r.evs, *e) }
+func (r *rec) emit(e *event.Event) {
+	r.evs = append(r.evs, *e)
+	if r.js != nil {
+		r.js.Write(e.AppendJSON(nil))
+		r.js.WriteByte('\n')
+	}
+}
 
 func (r *rec) of(typ event.Type) []event.Event {
 	var out []event.Event
