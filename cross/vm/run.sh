@@ -61,13 +61,13 @@ for g in "${guests[@]}"; do
 	fi
 	start=$SECONDS
 	if ! command -v "$qemu" >/dev/null; then
-		summary+=("$(printf '%-8s SKIP: %s not found (apt-get install qemu-system-arm)' "$name" "$qemu")")
+		summary+=("$(printf '%-8s %-16s SKIP: %s not found (apt-get install qemu-system-arm)' "$name" "$(awk '{ print $2 }' <<<"$machine")" "$qemu")")
 		continue
 	fi
 	if ! dpkg --print-foreign-architectures | grep -x "$arch" >/dev/null && [ "$(dpkg --print-architecture)" != "$arch" ]; then
 		echo "test-vm: $name: Debian architecture $arch not added: dpkg --add-architecture $arch; apt-get update (cross/setup.sh test-vm does it)" >&2
 		failed+=("$name")
-		summary+=("$(printf '%-8s FAIL: Debian architecture %s not added' "$name" "$arch")")
+		summary+=("$(printf '%-8s %-16s FAIL: Debian architecture %s not added' "$name" "$(awk '{ print $2 }' <<<"$machine")" "$arch")")
 		continue
 	fi
 
