@@ -28,7 +28,7 @@ func TestHelp(t *testing.T) {
 			t.Errorf("%q: exit %d, stdout %q, stderr %q; want the command list on stdout, exit 0", args, code, out, errs)
 		}
 	}
-	for _, cmd := range []string{"replay", "run", "watch"} {
+	for _, cmd := range []string{"replay", "run", "watch", "leds", "version"} {
 		for _, args := range [][]string{{"help", cmd}, {cmd, "--help"}} {
 			out, errs, code := runCmd(t, args...)
 			if code != 0 || errs != "" || !strings.Contains(out, "usage: ftptap "+cmd) || !strings.Contains(out, "example") {
@@ -54,6 +54,9 @@ func TestHelp(t *testing.T) {
 	}
 	if out, _, code := runCmd(t, "--version"); code != 0 || !strings.HasPrefix(out, "ftptap ") {
 		t.Errorf("--version: exit %d, %q", code, out)
+	}
+	if out, errs, code := runCmd(t, "version", "extra"); code != 2 || out != "" || !strings.Contains(errs, "no arguments") {
+		t.Errorf("version extra: exit %d, stdout %q, stderr %q; want a usage error, exit 2", code, out, errs)
 	}
 	// Misuse still goes to stderr, exit 2.
 	if out, errs, code := runCmd(t, "replay", "--frobnicate"); code != 2 || out != "" || !strings.Contains(errs, "frobnicate") {

@@ -248,13 +248,15 @@ func (s *summary) write(w io.Writer) {
 			fmt.Fprintln(w, "no FTP session seen")
 		}
 	}
-	writeGroups(w, "DATA-CHANNEL FAILURES", s.fails)
-	writeGroups(w, "ALERTS", s.alerts)
+	writeGroups(w, "DATA-CHANNEL FAILURES", "s", s.fails)
+	writeGroups(w, "ALERTS", "s", s.alerts)
 	s.writeTFTP(w)
 	fmt.Fprintf(w, "\n%s, %s%s\n", plural(s.sessions, "session"), plural(s.transfers, "transfer"), s.tftpTotal())
 }
 
-func writeGroups(w io.Writer, title string, m map[string]*sumGroup) {
+// writeGroups writes the groups of m under title, each with its first
+// sessions (their ids written with prefix: s for FTP, t for TFTP).
+func writeGroups(w io.Writer, title, prefix string, m map[string]*sumGroup) {
 	if len(m) == 0 {
 		return
 	}
@@ -268,7 +270,7 @@ func writeGroups(w io.Writer, title string, m map[string]*sumGroup) {
 		g := m[k]
 		ids := make([]string, len(g.sessions))
 		for i, id := range g.sessions {
-			ids[i] = "s" + strconv.FormatUint(id, 10)
+			ids[i] = prefix + strconv.FormatUint(id, 10)
 		}
 		if g.n > len(g.sessions) && len(g.sessions) == 5 {
 			ids = append(ids, "...")

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -62,31 +61,7 @@ func (s *summary) writeTFTPRow(ev *event.Event) {
 
 // writeTFTP writes the TFTP alerts, grouped by kind.
 func (s *summary) writeTFTP(w io.Writer) {
-	m := s.tftp.alerts
-	if len(m) == 0 {
-		return
-	}
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.SortFunc(keys, func(a, b string) int { return m[a].order - m[b].order })
-	fmt.Fprintln(w, "\nTFTP ALERTS")
-	for _, k := range keys {
-		g := m[k]
-		ids := make([]string, len(g.sessions))
-		for i, id := range g.sessions {
-			ids[i] = "t" + strconv.FormatUint(id, 10)
-		}
-		if g.n > len(g.sessions) && len(g.sessions) == 5 {
-			ids = append(ids, "...")
-		}
-		line := "  " + times(g.n, clean(k, 40)) + " (" + strings.Join(ids, ", ") + ")"
-		if g.example != "" {
-			line += ": " + clean(g.example, widthDetail)
-		}
-		fmt.Fprintln(w, line)
-	}
+	writeGroups(w, "TFTP ALERTS", "t", s.tftp.alerts)
 }
 
 // tftpTotal is the TFTP part of the closing line, empty without TFTP.

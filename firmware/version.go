@@ -16,6 +16,18 @@ func init() {
 }
 
 func runVersion(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("version", stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: ftptap version\n\nPrints the version, the commit it was built from, the system and the Go release.\n\nexample:\n  ftptap version    (or ftptap --version)")
+	}
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
+		fs.Usage()
+		return fmt.Errorf("%w: version takes no arguments (got %q)", errUsage, pos[0])
+	}
 	rev := ""
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		for _, s := range bi.Settings {

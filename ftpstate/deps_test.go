@@ -1,55 +1,20 @@
 package ftpstate_test
 
 import (
-	"os"
-	"os/exec"
-	"path/filepath"
-	"slices"
-	"strings"
 	"testing"
+
+	"github.com/ftptap/ftptap/internal/deptest"
 )
 
-// TestDeps keeps ftpstate pure (the model is tailscale's tstest/deptest):
-// it imports no I/O, starts no goroutines, reads no clock, and depends on
-// no source or sink.
+// TestDeps keeps ftpstate pure: it imports no I/O, starts no goroutines, reads
+// no clock, and depends on no source, sink or other tracker.
 func TestDeps(t *testing.T) {
-	list := func(format string) []string {
-		out, err := exec.Command("go", "list", "-f", format, ".").Output()
-		if err != nil {
-			t.Skipf("go list: %v", err)
-		}
-		return strings.Fields(strings.Trim(strings.TrimSpace(string(out)), "[]"))
-	}
-	imports := list("{{.Imports}}")
-	if len(imports) < 3 {
-		t.Fatalf("go list gave imports %v", imports)
-	}
-	for _, bad := range []string{"os", "os/exec", "net", "net/http", "syscall", "log", "log/slog", "io/ioutil", "unsafe"} {
-		if slices.Contains(imports, bad) {
-			t.Errorf("ftpstate imports %s", bad)
-		}
-	}
-	for _, dep := range list("{{.Deps}}") {
-		for _, bad := range []string{"github.com/nats-io/", "periph.io/", "github.com/google/gopacket",
-			"github.com/ftptap/ftptap/tap", "github.com/ftptap/ftptap/leds", "github.com/ftptap/ftptap/pipeline", "github.com/ftptap/ftptap/natsbus"} {
-			if strings.HasPrefix(dep, bad) {
-				t.Errorf("ftpstate depends on %s", dep)
-			}
-		}
-	}
-	files, _ := filepath.Glob("*.go")
-	for _, f := range files {
-		if strings.HasSuffix(f, "_test.go") {
-			continue
-		}
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, bad := range []string{"time.Now(", "time.Since(", "time.Sleep(", "time.After(", "time.NewTimer(", "go func"} {
-			if strings.Contains(string(b), bad) {
-				t.Errorf("%s uses %s: time comes only from packets", f, bad)
-			}
-		}
-	}
+	deptest.Check(t, deptest.Rules{
+		BadImports: []string{"os", "os/exec", "net", "net/http", "syscall", "log", "log/slog", "io/ioutil", "unsafe"},
+		BadDeps: []string{"github.com/nats-io/", "periph.io/", "github.com/google/gopacket", "github.com/google/gopacket/",
+			"github.com/ftptap/ftptap/tap", "github.com/ftptap/ftptap/tftpstate", "github.com/ftptap/ftptap/leds",
+			"github.com/ftptap/ftptap/pipeline", "github.com/ftptap/ftptap/natsbus"},
+		NeedDeps: []string{"github.com/ftptap/ftptap/event"},
+		Pure:     true,
+	})
 }

@@ -3,21 +3,13 @@
 package lab
 
 import (
-	"bufio"
-	"errors"
 	"fmt"
-	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"syscall"
 	"time"
-
-	"github.com/google/gopacket"
-	"github.com/google/gopacket/layers"
-	"github.com/google/gopacket/pcapgo"
 )
 
 // Recording is tcpdump running on both tap ports, each writing what
@@ -129,67 +121,13 @@ func Conns(files ...string) ([]*Conn, error) {
 	type key struct{ a, b netip.AddrPort }
 	byKey := map[key]*Conn{}
 	var all []*Conn
-	var (
-		eth  layers.Ethernet
-		dot1 layers.Dot1Q
-		ip4  layers.IPv4
-		ip6  layers.IPv6
-		tcp  layers.TCP
-		pl   gopacket.Payload
-	)
-	parser := gopacket.NewDecodingLayerParser(layers.LayerTypeEthernet, &eth, &dot1, &ip4, &ip6, &tcp, &pl)
-	parser.IgnoreUnsupported = true
-	var decoded []gopacket.LayerType
-	type pkt struct {
-		t    time.Time
-		data []byte
-	}
-	var pkts []pkt
-	for _, name := range files {
-		f, err := os.Open(name)
-		if err != nil {
-			return nil, fmt.Errorf("lab: %w", err)
+	err := eachFrame(files, func(p *frame) {
+		tcp := p.tcp
+		if tcp == nil {
+			return
 		}
-		rd, err := pcapgo.NewReader(bufio.NewReader(f))
-		if err != nil {
-			f.Close()
-			return nil, fmt.Errorf("lab: %s: %w", name, err)
-		}
-		for {
-			data, ci, err := rd.ReadPacketData()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				f.Close()
-				return nil, fmt.Errorf("lab: %s: %w", name, err)
-			}
-			pkts = append(pkts, pkt{ci.Timestamp, data})
-		}
-		f.Close()
-	}
-	sort.SliceStable(pkts, func(i, j int) bool { return pkts[i].t.Before(pkts[j].t) })
-	for _, p := range pkts {
-		parser.DecodeLayers(p.data, &decoded)
-		var src, dst netip.Addr
-		isTCP := false
-		for _, lt := range decoded {
-			switch lt {
-			case layers.LayerTypeIPv4:
-				src, _ = netip.AddrFromSlice(ip4.SrcIP)
-				dst, _ = netip.AddrFromSlice(ip4.DstIP)
-			case layers.LayerTypeIPv6:
-				src, _ = netip.AddrFromSlice(ip6.SrcIP)
-				dst, _ = netip.AddrFromSlice(ip6.DstIP)
-			case layers.LayerTypeTCP:
-				isTCP = true
-			}
-		}
-		if !isTCP || !src.IsValid() {
-			continue
-		}
-		s := netip.AddrPortFrom(src, uint16(tcp.SrcPort))
-		d := netip.AddrPortFrom(dst, uint16(tcp.DstPort))
+		s := netip.AddrPortFrom(p.src, uint16(tcp.SrcPort))
+		d := netip.AddrPortFrom(p.dst, uint16(tcp.DstPort))
 		c, out := byKey[key{s, d}], true
 		if c == nil {
 			c, out = byKey[key{d, s}], false
@@ -203,7 +141,7 @@ func Conns(files ...string) ([]*Conn, error) {
 			out = true
 		}
 		if c == nil {
-			continue
+			return
 		}
 		c.Last = p.t
 		if !out && tcp.SYN && tcp.ACK {
@@ -232,8 +170,8 @@ func Conns(files ...string) ([]*Conn, error) {
 				c.BytesIn = c.maxIn
 			}
 		}
-	}
-	return all, nil
+	})
+	return all, err
 }
 
 // BytesFrom is the bytes the connection carried from the side at ip.

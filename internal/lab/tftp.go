@@ -3,25 +3,17 @@
 package lab
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
-
-	"github.com/google/gopacket"
-	"github.com/google/gopacket/layers"
-	"github.com/google/gopacket/pcapgo"
 )
 
 // NeedTFTP lists the programs the TFTP scenarios run besides Need (atftpd
@@ -240,72 +232,32 @@ type TFTPRequest struct {
 // 69) in them, each client endpoint's first request for a file once, in
 // time order: what the wire shows, for the truth's client ports.
 func TFTPRequests(files ...string) ([]TFTPRequest, error) {
-	var (
-		eth  layers.Ethernet
-		dot1 layers.Dot1Q
-		ip4  layers.IPv4
-		ip6  layers.IPv6
-		udp  layers.UDP
-		pl   gopacket.Payload
-	)
-	parser := gopacket.NewDecodingLayerParser(layers.LayerTypeEthernet, &eth, &dot1, &ip4, &ip6, &udp, &pl)
-	parser.IgnoreUnsupported = true
-	var decoded []gopacket.LayerType
 	var reqs []TFTPRequest
 	seen := map[string]bool{}
-	for _, name := range files {
-		f, err := os.Open(name)
-		if err != nil {
-			return nil, fmt.Errorf("lab: %w", err)
+	err := eachFrame(files, func(fr *frame) {
+		udp := fr.udp
+		if udp == nil {
+			return
 		}
-		rd, err := pcapgo.NewReader(bufio.NewReader(f))
-		if err != nil {
-			f.Close()
-			return nil, fmt.Errorf("lab: %s: %w", name, err)
+		p := udp.Payload
+		if udp.DstPort != 69 || len(p) < 4 || p[0] != 0 || (p[1] != 1 && p[1] != 2) {
+			return
 		}
-		for {
-			data, ci, err := rd.ReadPacketData()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				f.Close()
-				return nil, fmt.Errorf("lab: %s: %w", name, err)
-			}
-			parser.DecodeLayers(data, &decoded)
-			var src, dst netip.Addr
-			isUDP := false
-			for _, lt := range decoded {
-				switch lt {
-				case layers.LayerTypeIPv4:
-					src, _ = netip.AddrFromSlice(ip4.SrcIP)
-					dst, _ = netip.AddrFromSlice(ip4.DstIP)
-				case layers.LayerTypeIPv6:
-					src, _ = netip.AddrFromSlice(ip6.SrcIP)
-					dst, _ = netip.AddrFromSlice(ip6.DstIP)
-				case layers.LayerTypeUDP:
-					isUDP = true
-				}
-			}
-			p := udp.Payload
-			if !isUDP || udp.DstPort != 69 || len(p) < 4 || p[0] != 0 || (p[1] != 1 && p[1] != 2) {
-				continue
-			}
-			parts := strings.Split(string(p[2:]), "\x00")
-			if len(parts) < 2 {
-				continue
-			}
-			r := TFTPRequest{Client: netip.AddrPortFrom(src, uint16(udp.SrcPort)), Server: netip.AddrPortFrom(dst, 69),
-				Op: map[uint16]string{1: "read", 2: "write"}[binary.BigEndian.Uint16(p)], File: parts[0], Mode: strings.ToLower(parts[1]), Time: ci.Timestamp}
-			k := r.Client.String() + " " + r.Op + " " + r.File
-			if !seen[k] {
-				seen[k] = true
-				reqs = append(reqs, r)
-			}
+		parts := strings.Split(string(p[2:]), "\x00")
+		if len(parts) < 2 {
+			return
 		}
-		f.Close()
+		r := TFTPRequest{Client: netip.AddrPortFrom(fr.src, uint16(udp.SrcPort)), Server: netip.AddrPortFrom(fr.dst, 69),
+			Op: map[uint16]string{1: "read", 2: "write"}[binary.BigEndian.Uint16(p)], File: parts[0], Mode: strings.ToLower(parts[1]), Time: fr.t}
+		k := r.Client.String() + " " + r.Op + " " + r.File
+		if !seen[k] {
+			seen[k] = true
+			reqs = append(reqs, r)
+		}
+	})
+	if err != nil {
+		return nil, err
 	}
-	sort.SliceStable(reqs, func(i, j int) bool { return reqs[i].Time.Before(reqs[j].Time) })
 	return reqs, nil
 }
 
