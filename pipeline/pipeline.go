@@ -83,6 +83,8 @@ type Stats struct {
 	Events      atomic.Uint64
 	LastSeq     atomic.Uint64
 	OpenSession atomic.Int64
+	Evicted     atomic.Uint64 // sessions the tracker ended to make room (ftpstate's Stats.Evicted)
+	TrackerMem  atomic.Int64  // the tracker's estimate of the memory it holds (Tracker.Bytes)
 	TFTPOpen    atomic.Int64  // TFTP transfers being tracked
 	TFTPEnded   atomic.Uint64 // TFTP transfers ended (tftp.end events)
 }
@@ -330,7 +332,7 @@ func (p *Pipeline) feed(f *Frame) {
 			p.tracker.Advance(f.Info.Timestamp)
 			p.last = p.tracker.Now()
 			p.advanceTFTP(f.Info.Timestamp)
-			p.Stats.OpenSession.Store(int64(p.tracker.OpenSessions()))
+			p.trackerStats()
 		}
 		p.drainInjected()
 		p.dispatch()
@@ -371,7 +373,7 @@ func (p *Pipeline) feed(f *Frame) {
 	if len(p.queue) > 0 {
 		// Sessions start and end with events only: the count is
 		// refreshed here, not for every frame.
-		p.Stats.OpenSession.Store(int64(p.tracker.OpenSessions()))
+		p.trackerStats()
 		p.dispatch()
 	}
 	if len(p.packetObs) > 0 {
@@ -388,4 +390,11 @@ func (p *Pipeline) feed(f *Frame) {
 		p.drainInjected()
 		p.dispatch()
 	}
+}
+
+// trackerStats refreshes the tracker's figures in Stats.
+func (p *Pipeline) trackerStats() {
+	p.Stats.OpenSession.Store(int64(p.tracker.OpenSessions()))
+	p.Stats.Evicted.Store(p.tracker.Stats().Evicted)
+	p.Stats.TrackerMem.Store(int64(p.tracker.Bytes()))
 }
