@@ -79,6 +79,7 @@ fuzz: ## a bounded run (FUZZTIME each, about 3 min in all) of every fuzz target;
 	$(FUZZ) -fuzz=FuzzEventJSON ./event
 	$(FUZZ) -fuzz=FuzzDecode ./decode
 	$(FUZZ) -fuzz=FuzzDecodeUDP ./decode
+	$(FUZZ) -fuzz=FuzzFastTCP ./decode
 	$(FUZZ) -fuzz=FuzzCaptureFile ./tap
 	$(FUZZ) -fuzz=FuzzSpoolSegment ./natsbus
 	$(FUZZ) -fuzz=FuzzConfig ./firmware
