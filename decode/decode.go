@@ -35,6 +35,7 @@ type Decoder struct {
 	payload gopacket.Payload
 	decoded []gopacket.LayerType
 	raw     bool
+	ethLink bool // Ethernet: fastTCP first
 
 	// UDP makes Decode report UDP datagrams and ICMP destination
 	// unreachables about UDP datagrams too (see event.Transport); by
@@ -63,9 +64,17 @@ func New(link layers.LinkType) (*Decoder, error) {
 		return nil, fmt.Errorf("decode: link type %s (%d) is not supported (supported: Ethernet, raw IP, loopback, Linux cooked v1 and v2)", LinkName(link), int(link))
 	}
 	d := &Decoder{decoded: make([]gopacket.LayerType, 0, 8)}
-	d.parser = gopacket.NewDecodingLayerParser(first, &d.eth, &d.dot1q, &d.sll, &d.sll2, &d.loop, &d.ip4, &d.ip6, &d.tcp, &d.udp, &d.payload)
+	d.parser = gopacket.NewDecodingLayerParser(first)
+	// A slice indexed by layer type rather than the default map: one
+	// lookup per layer of every frame.
+	dlc := gopacket.DecodingLayerContainer(gopacket.DecodingLayerSparse(nil))
+	for _, l := range []gopacket.DecodingLayer{&d.eth, &d.dot1q, &d.sll, &d.sll2, &d.loop, &d.ip4, &d.ip6, &d.tcp, &d.udp, &d.payload} {
+		dlc = dlc.Put(l)
+	}
+	d.parser.SetDecodingLayerContainer(dlc)
 	d.parser.IgnoreUnsupported = true
 	d.raw = link == layers.LinkTypeRaw || link == 12
+	d.ethLink = link == layers.LinkTypeEthernet
 	return d, nil
 }
 
@@ -89,6 +98,14 @@ func LinkName(link layers.LinkType) string {
 // reports whether it held a TCP segment (or, with UDP set, a UDP datagram
 // or an ICMP unreachable about one). p.Payload aliases data.
 func (d *Decoder) Decode(data []byte, p *event.Packet) bool {
+	if d.ethLink && fastTCP(data, p) {
+		return true
+	}
+	return d.decodeLayers(data, p)
+}
+
+// decodeLayers is Decode through gopacket's layers.
+func (d *Decoder) decodeLayers(data []byte, p *event.Packet) bool {
 	if d.raw && len(data) > 0 && data[0]>>4 == 6 {
 		// LINKTYPE_RAW carries either IP version; the parser starts at IPv4.
 		if err := d.ip6.DecodeFromBytes(data, gopacket.NilDecodeFeedback); err != nil {

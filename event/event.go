@@ -241,24 +241,43 @@ type Counter struct {
 // event: the type, then the command for requests, the code for responses,
 // the mode for data events, and the kind for alerts.
 func (e *Event) Subject() string {
-	t := e.Type.String()
+	var a [64]byte
+	return string(e.AppendSubject(a[:0]))
+}
+
+// AppendSubject appends the tokens Subject returns to b.
+func (e *Event) AppendSubject(b []byte) []byte {
+	b = append(b, e.Type.String()...)
 	switch e.Type {
 	case TypeRequest:
-		return t + "." + Token(e.Command)
+		return appendToken(append(b, '.'), e.Command)
 	case TypeResponse:
-		return t + "." + strconv.Itoa(e.Code)
+		return strconv.AppendInt(append(b, '.'), int64(e.Code), 10)
 	case TypeDataExpect, TypeDataOpen, TypeDataFail, TypeDataClose:
-		return t + "." + e.Mode.String()
-	case TypeAlert:
-		return t + "." + Token(e.Kind)
-	case TypeLED:
-		return t + "." + Token(e.Kind)
+		return append(append(b, '.'), e.Mode.String()...)
+	case TypeAlert, TypeLED:
+		return appendToken(append(b, '.'), e.Kind)
 	case TypeTFTPRequest:
 		if e.TFTP != nil {
-			return t + "." + Token(e.TFTP.Op)
+			return appendToken(append(b, '.'), e.TFTP.Op)
 		}
 	}
-	return t
+	return b
+}
+
+// appendToken appends Token(s) to b.
+func appendToken(b []byte, s string) []byte {
+	if s == "" {
+		return append(b, '_')
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !tokenByte(c) {
+			c = '_'
+		}
+		b = append(b, c)
+	}
+	return b
 }
 
 // Token maps s to a valid subject token (see ValidToken): other characters
@@ -497,9 +516,10 @@ var plain = func() (t [256]bool) {
 	return t
 }()
 
-// appendString appends s as a JSON string. Control characters are escaped,
-// invalid UTF-8 is replaced, and <, >, & are left alone (the output is not
-// HTML).
+// appendString appends s as a JSON string. Control characters are escaped
+// (C0, DEL and C1: U+0000 to U+001F, U+007F, U+0080 to U+009F, as a
+// terminal may act on any of them), so are U+2028 and U+2029, invalid
+// UTF-8 is replaced, and <, >, & are left alone (the output is not HTML).
 func appendString(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0
@@ -532,6 +552,14 @@ func appendString(b []byte, s string) []byte {
 			b = append(b, s[start:i]...)
 			b = append(b, `\ufffd`...)
 			i++
+			start = i
+			continue
+		}
+		if r < 0xa0 {
+			// C1 controls (two bytes: 0xc2 0x80 to 0xc2 0x9f).
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '0', '0', hexDigits[r>>4], hexDigits[r&0xf])
+			i += size
 			start = i
 			continue
 		}

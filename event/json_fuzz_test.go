@@ -15,6 +15,7 @@ import (
 func FuzzEventJSON(f *testing.F) {
 	f.Add("t", "RETR", "a\"b\\c\x00\x7f\xff\u2028", "226 ok\r\n", "<&>", int64(5))
 	f.Add("", "", "\xed\xa0\x80\xef\xbf\xbd", "\u2029\t", "\x1f\x80", int64(-1))
+	f.Add("\u0085", "\u009b", "\x1b[2J\u009b2J", "\u0080\u009f\u00a0", "\xc2\x7f", int64(0))
 	f.Fuzz(func(t *testing.T, tap, cmd, arg, text, file string, n int64) {
 		for _, typ := range []Type{TypeRequest, TypeResponse, TypeTransferEnd, TypeAlert, TypeStatus} {
 			ev := Event{Tap: tap, Seq: 7, Time: time.Unix(0, n), Type: typ, Session: 3,
@@ -23,6 +24,9 @@ func FuzzEventJSON(f *testing.F) {
 			out := ev.AppendJSON(nil)
 			if !json.Valid(out) {
 				t.Fatalf("%s: invalid JSON %q", typ, out)
+			}
+			if i := terminalControl(out); i >= 0 {
+				t.Fatalf("%s: a control character unescaped at %d in %q", typ, i, out)
 			}
 			var m map[string]any
 			d := json.NewDecoder(bytes.NewReader(out))
@@ -81,6 +85,17 @@ func viaEncodingJSON(t *testing.T, s string) string {
 		t.Fatal(err)
 	}
 	return back
+}
+
+// terminalControl returns the index of the first control character (C0,
+// DEL or C1) in the UTF-8 text b, or -1.
+func terminalControl(b []byte) int {
+	for i, r := range string(b) {
+		if r < 0x20 || r >= 0x7f && r < 0xa0 {
+			return i
+		}
+	}
+	return -1
 }
 
 func itoa64(n int64) string { return strconv.FormatInt(n, 10) }

@@ -33,6 +33,27 @@ func TestAppendTime(t *testing.T) {
 	}
 }
 
+// TestAppendStringEscapes: what a terminal could act on is escaped (C0
+// controls, DEL, C1 controls), as are the JSON specials and the line
+// separators; other text, UTF-8 beyond U+009F included, is kept as it is.
+func TestAppendStringEscapes(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"plain text <&>", `"plain text <&>"`},
+		{"a\"b\\c", `"a\"b\\c"`},
+		{"\r\n\t", `"\r\n\t"`},
+		{"\x00\x1b[31m\x1f", `"\u0000\u001b[31m\u001f"`},
+		{"del\x7f", `"del\u007f"`},
+		{"c1 \u0080 \u0085 \u009b2J \u009f", `"c1 \u0080 \u0085 \u009b2J \u009f"`},
+		{"\u00a0nbsp \u00e9t\u00e9 \u65e5\u672c", "\"\u00a0nbsp \u00e9t\u00e9 \u65e5\u672c\""},
+		{"\u2028\u2029", `"\u2028\u2029"`},
+		{"bad \xff \xc2", `"bad \ufffd \ufffd"`},
+	} {
+		if got := string(appendString(nil, tt.in)); got != tt.want {
+			t.Errorf("appendString(%q) = %s, want %s", tt.in, got, tt.want)
+		}
+	}
+}
+
 func benchEvents() []Event {
 	t0 := time.Date(2026, 11, 25, 10, 0, 0, 123456000, time.UTC)
 	c, s := netip.MustParseAddrPort("10.0.0.2:40000"), netip.MustParseAddrPort("10.0.0.1:21")

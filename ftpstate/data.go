@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/ftptap/ftptap/event"
@@ -225,9 +226,9 @@ func (t *Tracker) newExpect(s *session, mode event.Mode, via string, ep, alt net
 	e := &expectation{sess: s, mode: mode, via: via, endpoint: ep, alt: alt, at: t.now, free: t.now}
 	s.expects = append(s.expects, e)
 	s.current = e
-	t.expects[ep] = e
+	t.putExpect(ep, e)
 	if alt.IsValid() {
-		t.expects[alt] = e
+		t.putExpect(alt, e)
 	}
 	ev := event.Event{Type: event.TypeDataExpect, Mode: mode, Via: via, Endpoint: ep}
 	t.emitEvent(s, &ev)
@@ -281,10 +282,10 @@ func (t *Tracker) finishExpect(e *expectation) {
 		t.emitEvent(s, &ev)
 	}
 	if t.expects[e.endpoint] == e {
-		delete(t.expects, e.endpoint)
+		t.deleteExpect(e.endpoint)
 	}
 	if e.alt.IsValid() && t.expects[e.alt] == e {
-		delete(t.expects, e.alt)
+		t.deleteExpect(e.alt)
 	}
 	if i := slices.Index(s.expects, e); i >= 0 {
 		s.expects = slices.Delete(s.expects, i, i+1)
@@ -323,13 +324,13 @@ func (t *Tracker) clockOf(tm time.Time) string {
 
 // openData starts tracking a data connection to an announced endpoint.
 func (t *Tracker) openData(k connKey, e *expectation, from, to netip.AddrPort, p *event.Packet, midstream bool) {
-	if len(t.data) >= t.cfg.MaxDataConns {
+	if t.nData >= t.cfg.MaxDataConns {
 		t.capHit(nil, "too_many_data_conns", "more than %d data connections at once: %s to %s is not tracked", t.cfg.MaxDataConns, from, to)
 		return
 	}
 	s := e.sess
 	d := &dataConn{sess: s, exp: e, mode: e.mode, from: from, to: to, state: dataSynSent, synTime: instantOf(p.Time)}
-	t.data[k] = d
+	t.putData(k, d)
 	s.conns = append(s.conns, d)
 	t.stats.DataConns++
 	want := s.client.Addr()
@@ -356,7 +357,7 @@ func (t *Tracker) openData(k connKey, e *expectation, from, to netip.AddrPort, p
 		t.setOpen(d)
 	}
 	t.dataPacket(d, p)
-	if !midstream && t.data[k] == d {
+	if !midstream && t.dataAt(k) == d {
 		t.replayHeldConn(k, d, p.Time)
 	}
 }
@@ -364,7 +365,7 @@ func (t *Tracker) openData(k connKey, e *expectation, from, to netip.AddrPort, p
 // openDarkData tracks a connection between the two hosts of a session gone
 // TLS: the announcement was encrypted, but the connection is still its.
 func (t *Tracker) openDarkData(k connKey, s *session, p *event.Packet) {
-	if len(t.data) >= t.cfg.MaxDataConns {
+	if t.nData >= t.cfg.MaxDataConns {
 		t.capHit(nil, "too_many_data_conns", "more than %d data connections at once", t.cfg.MaxDataConns)
 		return
 	}
@@ -373,11 +374,11 @@ func (t *Tracker) openDarkData(k connKey, s *session, p *event.Packet) {
 		mode = event.ModeActive
 	}
 	d := &dataConn{sess: s, mode: mode, from: p.Src, to: p.Dst, state: dataSynSent, synTime: instantOf(p.Time), dark: true}
-	t.data[k] = d
+	t.putData(k, d)
 	s.conns = append(s.conns, d)
 	t.stats.DataConns++
 	t.dataPacket(d, p)
-	if t.data[k] == d {
+	if t.dataAt(k) == d {
 		t.replayHeldConn(k, d, p.Time)
 	}
 }
@@ -553,8 +554,8 @@ func (t *Tracker) diagnose(d *dataConn, reason string) string {
 
 // dropData forgets a data connection.
 func (t *Tracker) dropData(d *dataConn) {
-	if k := d.key(); t.data[k] == d {
-		delete(t.data, k)
+	if k := d.key(); t.dataAt(k) == d {
+		t.deleteData(k)
 	}
 	s := d.sess
 	if i := slices.Index(s.conns, d); i >= 0 {
@@ -566,7 +567,8 @@ func (t *Tracker) dropData(d *dataConn) {
 // announcement and the connection made to it, if any.
 func (t *Tracker) startTransfer(s *session, cmd, arg string) *transfer {
 	t.nextXfer++
-	x := &transfer{id: t.nextXfer, sess: s, cmd: cmd, file: arg, start: t.now, sizeHint: -1}
+	// The transfer keeps its own copy of the file name (see strArena).
+	x := &transfer{id: t.nextXfer, sess: s, cmd: cmd, file: strings.Clone(arg), start: t.now, sizeHint: -1}
 	switch cmd {
 	case "RETR":
 		x.dir = event.DirDownload
@@ -610,13 +612,13 @@ func (t *Tracker) adoptFor(s *session, x *transfer) {
 			continue
 		}
 		k := keyOf(h.src, h.dst)
-		if t.data[k] != nil {
+		if t.dataAt(k) != nil {
 			continue
 		}
 		h.used = true
 		p := event.Packet{Time: h.time, Side: h.side, Src: h.src, Dst: h.dst, Seq: h.seq, Flags: h.flags}
 		t.openAdopted(k, s, &p)
-		d := t.data[k]
+		d := t.dataAt(k)
 		for j := 0; j < n && d != nil; j++ { // what else was held of it (its SYN-ACK), oldest first
 			h := &t.held[(t.heldNext+j)%n]
 			if h.used || h.time.IsZero() || keyOf(h.src, h.dst) != k {
@@ -625,7 +627,7 @@ func (t *Tracker) adoptFor(s *session, x *transfer) {
 			h.used = true
 			q := event.Packet{Time: h.time, Side: h.side, Src: h.src, Dst: h.dst, Seq: h.seq, Flags: h.flags}
 			t.dataPacket(d, &q)
-			d = t.data[k]
+			d = t.dataAt(k)
 		}
 		return
 	}
@@ -671,7 +673,7 @@ func (t *Tracker) openAdopted(k connKey, s *session, p *event.Packet) {
 	if x == nil || x.ended || x.conn != nil {
 		return
 	}
-	if len(t.data) >= t.cfg.MaxDataConns {
+	if t.nData >= t.cfg.MaxDataConns {
 		t.capHit(nil, "too_many_data_conns", "more than %d data connections at once", t.cfg.MaxDataConns)
 		return
 	}
@@ -681,11 +683,11 @@ func (t *Tracker) openAdopted(k connKey, s *session, p *event.Packet) {
 	}
 	d := &dataConn{sess: s, mode: mode, from: p.Src, to: p.Dst, state: dataSynSent, synTime: instantOf(p.Time), xfer: x}
 	x.conn = d
-	t.data[k] = d
+	t.putData(k, d)
 	s.conns = append(s.conns, d)
 	t.stats.DataConns++
 	t.dataPacket(d, p)
-	if t.data[k] == d {
+	if t.dataAt(k) == d {
 		t.replayHeldConn(k, d, p.Time)
 	}
 }
@@ -715,7 +717,7 @@ func (t *Tracker) transferReply(x *transfer, code int, text string, final bool) 
 	}
 	if x.cmd == "STOU" {
 		if name, ok := parseUniqueName(text); ok {
-			x.file = name
+			x.file = strings.Clone(name)
 		}
 	}
 	if !final {
@@ -725,7 +727,7 @@ func (t *Tracker) transferReply(x *transfer, code int, text string, final bool) 
 		}
 		return
 	}
-	x.code, x.text = code, text
+	x.code, x.text = code, strings.Clone(text)
 	x.replied = true
 	x.replyTime = t.now
 	if refusedCommand(x, code) {

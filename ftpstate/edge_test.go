@@ -425,8 +425,8 @@ func TestEndedDataConnsAreForgotten(t *testing.T) {
 			if a := r.of(event.TypeAlert); len(a) != 0 {
 				t.Errorf("alerts: %+v", a)
 			}
-			if len(tr.data) != 0 {
-				t.Errorf("data connections still tracked: %d", len(tr.data))
+			if tr.nData != 0 {
+				t.Errorf("data connections still tracked: %d", tr.nData)
 			}
 		})
 	}

@@ -157,8 +157,10 @@ func run(in []byte) *rec {
 		d.send(true, strings.Repeat("y", fuzzDataBytes/2))
 		d.close()
 	}
+	tr.mustIndex()
 	*clock = clock.Add(time.Second)
 	tr.Flush(*clock)
+	tr.mustIndex()
 	return r
 }
 
@@ -290,6 +292,7 @@ func runSegments(in []byte) (*rec, int64) {
 		}
 		p := event.Packet{Time: *clock, Src: netip.MustParseAddrPort(src.addr), Dst: netip.MustParseAddrPort(dst.addr), Seq: seq, Ack: dst.seq, Flags: fl, Payload: payload}
 		tr.Feed(&p)
+		tr.mustIndex()
 		if b2&3 == 0 || b2&3 == 3 {
 			src.seq = seq + uint32(len(payload))
 			if fl.Has(event.FlagSYN) || fl.Has(event.FlagFIN) {
@@ -299,5 +302,6 @@ func runSegments(in []byte) (*rec, int64) {
 	}
 	*clock = clock.Add(time.Second)
 	tr.Flush(*clock)
+	tr.mustIndex()
 	return r, fed
 }

@@ -16,17 +16,27 @@ import (
 // skipped; the argument keeps inner and trailing spaces except one
 // separating space.
 func ParseCommand(line []byte) (cmd, arg string) {
-	line = bytes.TrimLeft(line, " ")
-	i := bytes.IndexByte(line, ' ')
-	c := line
-	if i >= 0 {
-		c = line[:i]
-		arg = string(line[i+1:])
-	}
-	if v, ok := knownVerb(c); ok {
-		return v, arg
+	verb, c, a := splitCommand(line)
+	arg = string(a)
+	if verb != "" {
+		return verb, arg
 	}
 	return upperASCII(c), arg
+}
+
+// splitCommand is ParseCommand without making strings: verb is the
+// command when it is one of verbs, otherwise "" and c holds the command as
+// sent; a is the argument.
+func splitCommand(line []byte) (verb string, c, a []byte) {
+	line = bytes.TrimLeft(line, " ")
+	c = line
+	if i := bytes.IndexByte(line, ' '); i >= 0 {
+		c, a = line[:i], line[i+1:]
+	}
+	if v, ok := knownVerb(c); ok {
+		return v, nil, a
+	}
+	return "", c, a
 }
 
 func upperASCII(b []byte) string {
@@ -57,17 +67,24 @@ type ReplyLine struct {
 // of RFC 2228), then a space, or a hyphen that opens a multi-line reply, or
 // the end of the line.
 func ParseReplyLine(line []byte) ReplyLine {
+	code, sep, text := splitReply(line)
+	return ReplyLine{Code: code, Sep: sep, Text: string(text)}
+}
+
+// splitReply is ParseReplyLine without making a string: text is a part of
+// line.
+func splitReply(line []byte) (code int, sep byte, text []byte) {
 	if len(line) < 3 || !isDigit(line[0]) || !isDigit(line[1]) || !isDigit(line[2]) || line[0] < '1' || line[0] > '6' {
-		return ReplyLine{Text: string(line)}
+		return 0, 0, line
 	}
 	if len(line) > 3 && isDigit(line[3]) {
-		return ReplyLine{Text: string(line)}
+		return 0, 0, line
 	}
-	code := int(line[0]-'0')*100 + int(line[1]-'0')*10 + int(line[2]-'0')
+	code = int(line[0]-'0')*100 + int(line[1]-'0')*10 + int(line[2]-'0')
 	if len(line) == 3 {
-		return ReplyLine{Code: code}
+		return code, 0, nil
 	}
-	return ReplyLine{Code: code, Sep: line[3], Text: string(line[4:])}
+	return code, line[3], line[4:]
 }
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }

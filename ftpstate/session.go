@@ -122,7 +122,7 @@ func (t *Tracker) newSession(k connKey, client, server netip.AddrPort, clientSid
 	}
 	t.nextID++
 	s := &session{id: t.nextID, client: client, server: server, start: start, last: start, midstream: midstream, greeting: !midstream}
-	t.sessions[k] = s
+	t.putSession(k, s)
 	t.addOrder(s)
 	t.stats.Sessions++
 	ev := event.Event{Type: event.TypeSessionStart, Midstream: midstream, ClientSide: clientSide}
@@ -405,7 +405,7 @@ func (t *Tracker) deliver(s *session, d int, data []byte, gap bool) {
 		// that acknowledge the lost bytes wait for this gap to be taken:
 		// see orderedPayload.)
 		if d == 0 && len(s.pending) < t.cfg.MaxPending {
-			s.pending = append(s.pending, pendingCmd{time: t.now, end: s.dir[0].curEnd})
+			t.pushPending(s, pendingCmd{time: t.now, end: s.dir[0].curEnd})
 		}
 	}
 	if d == 1 && len(s.lines[1].buf) > 0 && isBinary(s.lines[1].buf) && looksLikeReply(data) {
@@ -505,7 +505,11 @@ func (t *Tracker) request(s *session, ln []byte) {
 	if len(ln) == 0 {
 		return
 	}
-	cmd, arg := ParseCommand(ln)
+	verb, c, a := splitCommand(ln)
+	cmd, arg := verb, t.strs.str(a)
+	if cmd == "" {
+		cmd = t.strs.upper(c)
+	}
 	if len(cmd) > maxCommandLen {
 		t.alert(s, "command_too_long", "a %d-byte command name was cut to %d bytes", len(cmd), maxCommandLen)
 		cmd = cmd[:maxCommandLen]
@@ -517,10 +521,21 @@ func (t *Tracker) request(s *session, ln []byte) {
 	ev := event.Event{Type: event.TypeRequest, Command: cmd, Arg: shown}
 	t.emitEvent(s, &ev)
 
-	pc := pendingCmd{cmd: cmd, arg: arg, time: t.now, end: s.dir[0].curEnd}
+	// What waits for the reply keeps its own copy of the text it needs
+	// (arg shares a block with other events' text: see strArena): the
+	// argument only where the reply needs it, the command when it is not
+	// a known verb.
+	pc := pendingCmd{cmd: cmd, time: t.now, end: s.dir[0].curEnd}
+	if verb == "" {
+		pc.cmd = strings.Clone(cmd)
+	}
+	switch cmd {
+	case "PASS", "ACCT", "AUTH":
+		pc.arg = strings.Clone(arg)
+	}
 	switch cmd {
 	case "USER":
-		s.user = arg
+		s.user = strings.Clone(arg)
 	case "QUIT":
 		s.quit = true
 	case "PORT", "EPRT", "LPRT":
@@ -536,7 +551,7 @@ func (t *Tracker) request(s *session, ln []byte) {
 			t.endTransferNow(old.xfer)
 		}
 	}
-	s.pending = append(s.pending, pc)
+	t.pushPending(s, pc)
 }
 
 // maxReplyBytes caps the text of one multi-line reply.
@@ -547,39 +562,40 @@ func (t *Tracker) replyLine(s *session, ln []byte) {
 	if s.reply.code != 0 {
 		// Inside a multi-line reply: it ends at a line with the same code
 		// and a space (RFC 959 section 4.2); other lines are text.
-		r := ParseReplyLine(ln)
-		if r.Code == s.reply.code && (r.Sep == ' ' || r.Sep == 0) {
-			s.reply.lines = append(s.reply.lines, r.Text)
+		code, sep, rest := splitReply(ln)
+		if code == s.reply.code && (sep == ' ' || sep == 0) {
+			s.reply.lines = append(s.reply.lines, t.strs.str(rest))
 			t.finishReply(s, "")
 			return
 		}
-		text := string(ln)
-		if r.Code == s.reply.code && r.Sep == '-' {
-			text = r.Text
+		text := ln
+		if code == s.reply.code && sep == '-' {
+			text = rest
 		}
 		if len(s.reply.lines) < maxReplyLines {
-			s.reply.lines = append(s.reply.lines, text)
+			s.reply.lines = append(s.reply.lines, t.strs.str(text))
 		} else {
 			t.capHit(s, "reply_too_long", "a multi-line reply of more than %d lines was cut", maxReplyLines)
 		}
 		return
 	}
-	r := ParseReplyLine(ln)
+	code, sep, rest := splitReply(ln)
+	r := ReplyLine{Code: code, Sep: sep}
 	switch {
 	case r.Code == 0:
 		// No valid code: the server broke the protocol. Zeek stops
 		// analysing here; we report it and take the line as a reply
 		// without a code, so the commands that follow stay matched.
 		t.alert(s, "invalid_reply", "reply line without a valid code: %q", clip(string(ln), 80))
-		t.invalidResponse(s, r.Text)
+		t.invalidResponse(s, t.strs.str(rest))
 	case r.Sep == '-':
 		s.reply.code = r.Code
-		s.reply.lines = append(s.reply.lines[:0], r.Text)
+		s.reply.lines = append(s.reply.lines[:0], t.strs.str(rest))
 	case r.Sep == ' ' || r.Sep == 0:
-		t.response(s, r.Code, r.Text)
+		t.response(s, r.Code, t.strs.str(rest))
 	default:
 		t.alert(s, "invalid_reply", "reply code %d not followed by a space: %q", r.Code, clip(string(ln), 80))
-		t.response(s, r.Code, string(ln[3:]))
+		t.response(s, r.Code, t.strs.str(ln[3:]))
 	}
 }
 
@@ -641,12 +657,7 @@ func (t *Tracker) response(s *session, code int, text string) {
 				s.pending = s.pending[i:]
 			}
 		}
-		popped = s.pending[0]
-		s.pending[0] = pendingCmd{}
-		s.pending = s.pending[1:]
-		if len(s.pending) == 0 {
-			s.pending = s.pending[:0:0]
-		}
+		popped = t.popPending(s)
 		pc = &popped
 	}
 	cmd := ""
@@ -763,7 +774,7 @@ func (t *Tracker) goDark(s *session) {
 		s.lines[d].reset()
 	}
 	s.reply.code = 0
-	t.dark[addrPair{s.client.Addr(), s.server.Addr()}] = s
+	t.putDark(addrPair{s.client.Addr(), s.server.Addr()}, s)
 }
 
 // endSession reports the end of a session: open transfers first, then data
@@ -794,11 +805,11 @@ func (t *Tracker) endSession(s *session, reason string) {
 	}
 	ev := event.Event{Type: event.TypeSessionEnd, Reason: reason}
 	t.emitEvent(s, &ev)
-	delete(t.sessions, s.key())
+	t.deleteSession(s.key())
 	if s.tls {
-		delete(t.dark, addrPair{s.client.Addr(), s.server.Addr()})
+		t.deleteDark(addrPair{s.client.Addr(), s.server.Addr()})
 	}
-	s.pending = nil
+	t.releasePending(s)
 }
 
 // redactEcho hides a password that a reply to PASS or ACCT echoes ("230

@@ -20,19 +20,24 @@ type Tracker struct {
 	ctlPorts [8]uint16 // the first control ports, checked without a loop over a slice header
 	nCtl     int
 
-	sessions map[connKey]*session
-	order    []*session // live sessions in start order: sweeps and Flush walk this, never a map
-	data     map[connKey]*dataConn
-	expects  map[netip.AddrPort]*expectation
-	dark     map[addrPair]*session // sessions gone TLS, by client and server address
+	conns     map[connKey]tracked // command channels and data connections (see conns.go)
+	nSessions int                 // command channels in conns
+	nData     int                 // data connections in conns
+	order     []*session          // live sessions in start order: sweeps and Flush walk this, never a map
+	expects   map[netip.AddrPort]*expectation
+	dark      map[addrPair]*session // sessions gone TLS, by client and server address
 
-	held     []heldPacket // unmatched SYN/RST packets, a ring of cfg.MaxHeldSYNs
-	heldNext int
-	nAdopt   int                   // sessions with a transfer waiting for an unannounced data connection
-	greets   [detectSlots]greeting // possible FTP greetings on other ports (see detect)
-	greetN   int
-	closed   [closedSlots]closedConn // command channels seen to end lately (see wasClosed)
-	closedN  int
+	expectPorts portCounts  // the ports of expects (see putExpect)
+	darkPairs   [256]uint32 // the address pairs of dark, by pairBucket
+
+	held      []heldPacket // unmatched SYN/RST packets, a ring of cfg.MaxHeldSYNs
+	heldNext  int
+	heldPorts portCounts            // the ports of held, to skip scans that would find nothing
+	nAdopt    int                   // sessions with a transfer waiting for an unannounced data connection
+	greets    [detectSlots]greeting // possible FTP greetings on other ports (see detect)
+	greetN    int
+	closed    [closedSlots]closedConn // command channels seen to end lately (see wasClosed)
+	closedN   int
 
 	nextID    uint64
 	nextXfer  uint64
@@ -42,10 +47,15 @@ type Tracker struct {
 
 	// The clock guard (see clock): the latest packet or Advance time as
 	// given, and the sum of the clock steps seen, taken out of it.
-	lastRaw time.Time
-	shift   time.Duration
+	lastRaw  time.Time
+	lastMono bool // lastRaw has a monotonic reading (see hasMono)
+	shift    time.Duration
 
-	out event.Event // the event being emitted (see emitEvent)
+	out  event.Event // the event being emitted (see emitEvent)
+	strs strArena    // the text of request and response events
+	// spare holds empty arrays for sessions' command queues (see
+	// pushPending).
+	spare [][]pendingCmd
 
 	stats         Stats
 	lastGlobalCap struct {
@@ -67,15 +77,6 @@ type Stats struct {
 	Anomalies      uint64 // anomalies seen, repeats reported once included
 	HeldMatched    uint64 // SYNs matched after being held
 	ClockSteps     uint64 // steps of the packet clock (see ClockStepAlert)
-}
-
-type connKey struct{ a, b netip.AddrPort }
-
-func keyOf(x, y netip.AddrPort) connKey {
-	if x.Compare(y) < 0 {
-		return connKey{x, y}
-	}
-	return connKey{y, x}
 }
 
 type addrPair struct{ client, server netip.Addr }
@@ -116,6 +117,7 @@ type heldPacket struct {
 	flags    event.Flags
 	side     event.Side
 	used     bool
+	set      bool // counted in Tracker.heldPorts
 }
 
 // New returns a Tracker that calls emit for every event, on the goroutine
@@ -123,12 +125,11 @@ type heldPacket struct {
 // call. A nil cfg applies the defaults.
 func New(cfg *Config, emit func(*event.Event)) *Tracker {
 	t := &Tracker{
-		cfg:      cfg.withDefaults(),
-		emit:     emit,
-		sessions: make(map[connKey]*session),
-		data:     make(map[connKey]*dataConn),
-		expects:  make(map[netip.AddrPort]*expectation),
-		dark:     make(map[addrPair]*session),
+		cfg:     cfg.withDefaults(),
+		emit:    emit,
+		conns:   make(map[connKey]tracked),
+		expects: make(map[netip.AddrPort]*expectation),
+		dark:    make(map[addrPair]*session),
 	}
 	t.held = make([]heldPacket, t.cfg.MaxHeldSYNs)
 	for _, p := range t.cfg.ControlPorts {
@@ -144,7 +145,7 @@ func New(cfg *Config, emit func(*event.Event)) *Tracker {
 func (t *Tracker) Stats() Stats { return t.stats }
 
 // OpenSessions returns the number of sessions being tracked.
-func (t *Tracker) OpenSessions() int { return len(t.sessions) }
+func (t *Tracker) OpenSessions() int { return t.nSessions }
 
 func (t *Tracker) isControlPort(p uint16) bool {
 	for i := 0; i < t.nCtl; i++ {
@@ -179,15 +180,16 @@ func (t *Tracker) clock(raw time.Time) time.Time {
 	if raw.IsZero() {
 		return raw
 	}
+	mono := hasMono(raw)
 	if t.lastRaw.IsZero() {
-		t.lastRaw = raw
-		return raw.Add(t.shift)
+		t.lastRaw, t.lastMono = raw, mono
+		return add(raw, t.shift)
 	}
-	d := raw.Sub(t.lastRaw)
+	d := sub(raw, t.lastRaw, mono || t.lastMono)
 	switch {
 	case d > t.cfg.ClockStep || d < -clockStepBack:
 		t.shift -= d
-		t.lastRaw = raw
+		t.lastRaw, t.lastMono = raw, mono
 		t.stats.ClockSteps++
 		dir := "forward"
 		if d < 0 {
@@ -195,9 +197,9 @@ func (t *Tracker) clock(raw time.Time) time.Time {
 		}
 		t.alert(nil, ClockStepAlert, "packet time stepped %s by %v (the clock was set): sessions, timeouts and durations carry on across the step", dir, d)
 	case d > 0:
-		t.lastRaw = raw
+		t.lastRaw, t.lastMono = raw, mono
 	}
-	return raw.Add(t.shift)
+	return add(raw, t.shift)
 }
 
 // Now returns the tracker's current time on the clock of the packets
@@ -206,7 +208,7 @@ func (t *Tracker) Now() time.Time {
 	if t.now.IsZero() {
 		return t.now
 	}
-	return t.now.Add(-t.shift)
+	return add(t.now, -t.shift)
 }
 
 // Feed tracks one TCP segment. Segments must come in capture order (small
@@ -230,7 +232,8 @@ func (t *Tracker) feed(p *event.Packet) {
 		t.nextSweep = t.now.Add(time.Second)
 	}
 	k := keyOf(p.Src, p.Dst)
-	if d := t.data[k]; d != nil {
+	c := t.conns[k]
+	if d := c.d; d != nil {
 		if !d.done || !p.Flags.Has(event.FlagSYN) || p.Flags.Has(event.FlagACK) {
 			t.stats.DataPackets++
 			t.dataPacket(d, p)
@@ -239,9 +242,9 @@ func (t *Tracker) feed(p *event.Packet) {
 		// A SYN on the ports of a data connection that has ended (one of
 		// its FINs missing from the capture): a new connection, as when
 		// a client announces the same port again.
-		t.dropData(d)
+		t.dropData(d) // the session of k, if any, stays
 	}
-	if s := t.sessions[k]; s != nil {
+	if s := c.s; s != nil {
 		t.stats.ControlPackets++
 		t.controlPacket(s, p)
 		return
@@ -314,14 +317,14 @@ func (t *Tracker) newConn(k connKey, p *event.Packet) {
 
 // lookupExpect finds the expectation announced for a listening endpoint.
 func (t *Tracker) lookupExpect(ep netip.AddrPort) *expectation {
-	if len(t.expects) == 0 {
+	if len(t.expects) == 0 || !t.expectPorts.has(ep.Port()) {
 		return nil
 	}
 	return t.expects[ep]
 }
 
 func (t *Tracker) darkSession(a, b netip.Addr) *session {
-	if len(t.dark) == 0 {
+	if len(t.dark) == 0 || t.darkPairs[pairBucket(addrPair{a, b})] == 0 {
 		return nil
 	}
 	if s := t.dark[addrPair{a, b}]; s != nil {
@@ -336,7 +339,12 @@ func (t *Tracker) hold(p *event.Packet) {
 	if len(t.held) == 0 {
 		return
 	}
-	t.held[t.heldNext] = heldPacket{time: p.Time, src: p.Src, dst: p.Dst, seq: p.Seq, flags: p.Flags, side: p.Side}
+	h := &t.held[t.heldNext]
+	if h.set {
+		t.heldPorts.removeHeld(h)
+	}
+	*h = heldPacket{time: p.Time, src: p.Src, dst: p.Dst, seq: p.Seq, flags: p.Flags, side: p.Side, set: true}
+	t.heldPorts.addHeld(h)
 	t.heldNext = (t.heldNext + 1) % len(t.held)
 }
 
@@ -344,17 +352,23 @@ func (t *Tracker) hold(p *event.Packet) {
 // tracker again, now that ep is expected.
 func (t *Tracker) replayHeld(ep netip.AddrPort) {
 	n := len(t.held)
+	port := ep.Port()
+	if !t.heldPorts.has(port) {
+		return
+	}
 	for i := 0; i < n; i++ {
 		h := &t.held[(t.heldNext+i)%n]
-		if h.used || h.time.IsZero() || t.now.Sub(h.time) > t.cfg.SYNHold {
+		// The ports first: they rule out nearly all, and cost less than
+		// the time (time.Time.Sub is dear).
+		if h.dst.Port() != port && h.src.Port() != port || h.dst != ep && h.src != ep {
 			continue
 		}
-		if h.dst != ep && h.src != ep {
+		if h.used || h.time.IsZero() || t.now.Sub(h.time) > t.cfg.SYNHold {
 			continue
 		}
 		p := event.Packet{Time: h.time, Side: h.side, Src: h.src, Dst: h.dst, Seq: h.seq, Flags: h.flags}
 		k := keyOf(p.Src, p.Dst)
-		if d := t.data[k]; d != nil {
+		if d := t.dataAt(k); d != nil {
 			h.used = true
 			t.dataPacket(d, &p)
 			continue
@@ -378,8 +392,19 @@ func (t *Tracker) replayHeld(ep netip.AddrPort) {
 // the same ports.
 func (t *Tracker) replayHeldConn(k connKey, d *dataConn, syn time.Time) {
 	n := len(t.held)
-	for i := 0; i < n && t.data[k] == d; i++ {
+	if t.dataAt(k) != d {
+		return
+	}
+	// The ports first, as in replayHeld: only then the time and the key.
+	pf, pt := d.from.Port(), d.to.Port()
+	if !t.heldPorts.has(pf) || !t.heldPorts.has(pt) {
+		return
+	}
+	for i := 0; i < n; i++ {
 		h := &t.held[(t.heldNext+i)%n]
+		if hs, hd := h.src.Port(), h.dst.Port(); !(hs == pf && hd == pt || hs == pt && hd == pf) {
+			continue
+		}
 		if h.used || h.time.IsZero() || h.time.Before(syn) || t.now.Sub(h.time) > t.cfg.SYNHold || keyOf(h.src, h.dst) != k {
 			continue
 		}
@@ -389,6 +414,9 @@ func (t *Tracker) replayHeldConn(k connKey, d *dataConn, syn time.Time) {
 		h.used = true
 		p := event.Packet{Time: h.time, Side: h.side, Src: h.src, Dst: h.dst, Seq: h.seq, Flags: h.flags}
 		t.dataPacket(d, &p)
+		if t.dataAt(k) != d {
+			return // the packet ended it
+		}
 	}
 }
 
@@ -553,7 +581,7 @@ func (t *Tracker) capHit(s *session, kind, format string, a ...any) {
 }
 
 // sessionCount returns the live sessions' count (for caps).
-func (t *Tracker) sessionCount() int { return len(t.sessions) }
+func (t *Tracker) sessionCount() int { return t.nSessions }
 
 // describe names an endpoint's owner for plain-language details.
 func describeMode(m event.Mode) string {

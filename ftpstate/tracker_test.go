@@ -480,8 +480,8 @@ func TestCaps(t *testing.T) {
 		for i := 0; i < 10; i++ {
 			k.send(true, "NOOP\r\n")
 		}
-		if len(tr.sessions[k.key()].pending) != 4 {
-			t.Errorf("pending = %d", len(tr.sessions[k.key()].pending))
+		if len(tr.sessionAt(k.key()).pending) != 4 {
+			t.Errorf("pending = %d", len(tr.sessionAt(k.key()).pending))
 		}
 		if a := r.of(event.TypeAlert); len(a) != 1 || a[0].Kind != "too_many_pending" {
 			t.Errorf("alerts = %+v", a)

@@ -1,7 +1,6 @@
 package natsbus
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -93,6 +92,11 @@ type Publisher struct {
 
 	// needStream is set while Options.Stream must be ensured; sender only.
 	needStream bool
+	// The sender's own: the inbox of acknowledgements (see sendJS), and
+	// the message it publishes, reused, with its Nats-Msg-Id value.
+	inbox *ackInbox
+	out   nats.Msg
+	msgID []string
 
 	accepted  atomic.Uint64
 	published atomic.Uint64
@@ -157,9 +161,7 @@ func NewPublisher(nc *nats.Conn, opts Options) (*Publisher, error) {
 		p.spool = newMemSpool(p.opts.SpoolBytes)
 	}
 	if !opts.Core {
-		js, err := jetstream.New(nc,
-			jetstream.WithPublishAsyncTimeout(opts.AckTimeout),
-			jetstream.WithPublishAsyncMaxPending(2*opts.Window))
+		js, err := jetstream.New(nc)
 		if err != nil {
 			p.spool.close()
 			return nil, fmt.Errorf("natsbus: %w", err)
@@ -175,7 +177,7 @@ func NewPublisher(nc *nats.Conn, opts Options) (*Publisher, error) {
 // Event queues ev for publishing; js is its JSON form. It never blocks on
 // the network: when the queue is full the event is dropped and counted.
 func (p *Publisher) Event(ev *event.Event, js []byte) {
-	r := record{subject: Subject(p.opts.Tap, ev), id: MsgID(p.opts.Tap, p.opts.BootID, ev.Seq), data: bytes.Clone(js)}
+	r := newRecord(p.opts.Tap, p.opts.BootID, ev, js)
 	p.mu.Lock()
 	if p.closed || len(p.queue) >= p.opts.QueueLen {
 		p.mu.Unlock()
@@ -371,6 +373,7 @@ func (p *Publisher) writerStopped() bool {
 // spool is empty, or when Close's deadline passes.
 func (p *Publisher) sendLoop() {
 	defer close(p.senderDone)
+	defer p.closeInbox()
 	const minBackoff, maxBackoff = 50 * time.Millisecond, time.Second
 	backoff := minBackoff
 	var failingSince time.Time
@@ -491,7 +494,8 @@ func (p *Publisher) send(recs []record) (int, error) {
 		n := len(recs)
 		var pubErr error
 		for i := range recs {
-			if pubErr = p.nc.PublishMsg(p.msg(&recs[i])); pubErr != nil {
+			p.setMsg(&recs[i], "")
+			if pubErr = p.nc.PublishMsg(&p.out); pubErr != nil {
 				n = i
 				break
 			}
@@ -501,51 +505,7 @@ func (p *Publisher) send(recs []record) (int, error) {
 		}
 		return n, pubErr
 	}
-	// At most Window publishes wait for their acknowledgements at a time;
-	// each acknowledgement that arrives, taken in order, lets one more go,
-	// so the stream is never left idle between windows.
-	futs := make([]jetstream.PubAckFuture, 0, len(recs))
-	acked := 0
-	// Acknowledgements are counted in order: an event counts only if all
-	// before it did, so a resend never puts an event after a later one
-	// that was stored (those are dropped as duplicates).
-	wait := func() error {
-		f := futs[acked]
-		select {
-		case <-f.Ok():
-		case err := <-f.Err():
-			return err
-		case <-p.abort:
-			return errors.New("natsbus: closed")
-		}
-		futs[acked] = nil
-		acked++
-		return nil
-	}
-	var pubErr error
-	for i := range recs {
-		for len(futs)-acked >= p.opts.Window {
-			if err := wait(); err != nil {
-				return acked, err
-			}
-		}
-		f, err := p.js.PublishMsgAsync(p.msg(&recs[i]))
-		if err != nil {
-			pubErr = err
-			break
-		}
-		futs = append(futs, f)
-	}
-	for acked < len(futs) {
-		if err := wait(); err != nil {
-			return acked, err
-		}
-	}
-	return acked, pubErr
-}
-
-func (p *Publisher) msg(r *record) *nats.Msg {
-	return &nats.Msg{Subject: r.subject, Data: r.data, Header: nats.Header{jetstream.MsgIDHeader: []string{r.id}}}
+	return p.sendJS(recs)
 }
 
 // resumeRoom is the free space the disk spool waits for, once a write

@@ -1,6 +1,7 @@
 package natsbus
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -15,7 +16,16 @@ const Prefix = "ftptap"
 // Subject returns the subject of ev published by tap:
 // "ftptap.<tap>." + ev.Subject().
 func Subject(tap string, ev *event.Event) string {
-	return Prefix + "." + tap + "." + ev.Subject()
+	var a [96]byte
+	return string(appendSubject(a[:0], tap, ev))
+}
+
+func appendSubject(b []byte, tap string, ev *event.Event) []byte {
+	b = append(b, Prefix...)
+	b = append(b, '.')
+	b = append(b, tap...)
+	b = append(b, '.')
+	return ev.AppendSubject(b)
 }
 
 // TapSubjects returns the wildcard subject that covers every event of tap.
@@ -23,13 +33,26 @@ func TapSubjects(tap string) string { return Prefix + "." + tap + ".>" }
 
 // MsgID returns the Nats-Msg-Id of the event seq of a tap's run boot.
 func MsgID(tap, boot string, seq uint64) string {
-	b := make([]byte, 0, len(tap)+len(boot)+22)
+	var a [64]byte
+	return string(appendMsgID(a[:0], tap, boot, seq))
+}
+
+func appendMsgID(b []byte, tap, boot string, seq uint64) []byte {
 	b = append(b, tap...)
 	b = append(b, '.')
 	b = append(b, boot...)
 	b = append(b, '.')
-	b = strconv.AppendUint(b, seq, 10)
-	return string(b)
+	return strconv.AppendUint(b, seq, 10)
+}
+
+// newRecord makes the record of an event published by tap: its subject
+// and Nats-Msg-Id share one string, and its JSON is copied once.
+func newRecord(tap, boot string, ev *event.Event, js []byte) record {
+	var a [160]byte
+	b := appendSubject(a[:0], tap, ev)
+	n := len(b)
+	s := string(appendMsgID(b, tap, boot, ev.Seq))
+	return record{subject: s[:n], id: s[n:], data: bytes.Clone(js)}
 }
 
 // NewBootID returns a random id for one start of the process (16 hex

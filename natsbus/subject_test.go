@@ -59,3 +59,21 @@ func TestMsgID(t *testing.T) {
 		t.Errorf("NewBootID gave %q and %q: want 16 hex digits, different each time", a, b)
 	}
 }
+
+// TestNewRecord: a record's subject and Nats-Msg-Id, which share one
+// string, are Subject's and MsgID's, and its data is a copy of the JSON.
+func TestNewRecord(t *testing.T) {
+	ev := event.Event{Seq: 12345, Type: event.TypeRequest, Command: "A.B*>"}
+	js := []byte(`{"v":1}`)
+	r := newRecord("lab1", "0123456789abcdef", &ev, js)
+	if r.subject != Subject("lab1", &ev) || r.id != MsgID("lab1", "0123456789abcdef", 12345) || string(r.data) != `{"v":1}` {
+		t.Errorf("record %q %q %q", r.subject, r.id, r.data)
+	}
+	js[0] = 'x'
+	if string(r.data) != `{"v":1}` {
+		t.Errorf("the record's data changed with the caller's buffer: %q", r.data)
+	}
+	if n := testing.AllocsPerRun(100, func() { newRecord("lab1", "0123456789abcdef", &ev, js) }); n != 2 {
+		t.Errorf("newRecord: %v allocations, want 2", n)
+	}
+}

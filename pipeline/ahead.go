@@ -3,6 +3,11 @@ package pipeline
 import (
 	"errors"
 	"sync"
+
+	"github.com/google/gopacket/layers"
+
+	"github.com/ftptap/ftptap/decode"
+	"github.com/ftptap/ftptap/event"
 )
 
 // AheadOptions size the ring of a read-ahead source. Zero fields take the
@@ -11,12 +16,19 @@ type AheadOptions struct {
 	Batches int // batches in the ring; default 8
 	Frames  int // most frames in a batch; default 512
 	Bytes   int // a batch is sent once its frames hold this many bytes; default 256 KiB
+
+	// NoDecode leaves decoding to the pipeline goroutine. By default the
+	// reading goroutine decodes each frame too (with decoders of its own,
+	// as the pipeline's: TCP, UDP and ICMP), and the pipeline takes the
+	// decoded packet as it is.
+	NoDecode bool
 }
 
 // AheadSource reads another source ahead of its consumer, on a goroutine of
 // its own: frames are copied into a bounded ring of batches, reused, so
 // reading (file I/O, pcap parsing, the copy) runs on a second core while
-// the pipeline goroutine tracks. Frames come out in the order the source
+// the pipeline goroutine tracks; so does decoding, unless NoDecode is set.
+// Frames come out in the order the source
 // gave them, with the same bytes, so the events are the same as without
 // it; only the time they take differs.
 //
@@ -33,15 +45,20 @@ type AheadSource struct {
 	wg   sync.WaitGroup
 	once sync.Once
 
-	cur  *batch // the batch being consumed; nil before the first
-	next int    // index of the next frame of cur
-	err  error  // the source's error, once reached
+	cur *batch // the batch being consumed; nil before the first
+	i   int    // index of the next frame of cur
+	err error  // the source's error, once reached
+
+	dec decoders // the reading goroutine's; nil with NoDecode
 }
 
-// batch is frames read ahead, their bytes back to back in buf.
+// batch is frames read ahead, their bytes back to back in buf, and the
+// packets decoded from them (pkts[i] from frames[i]; Payload points into
+// buf).
 type batch struct {
 	buf    []byte
 	frames []Frame
+	pkts   []event.Packet
 	err    error // the error the source returned after frames, if any
 }
 
@@ -65,8 +82,15 @@ func ReadAhead(src Source, o AheadOptions) *AheadSource {
 		free: make(chan *batch, o.Batches),
 		stop: make(chan struct{}),
 	}
+	if !o.NoDecode {
+		a.dec = decoders{}
+	}
 	for range o.Batches {
-		a.free <- &batch{buf: make([]byte, 0, o.Bytes+2048), frames: make([]Frame, 0, o.Frames)}
+		b := &batch{buf: make([]byte, 0, o.Bytes+2048), frames: make([]Frame, 0, o.Frames)}
+		if !o.NoDecode {
+			b.pkts = make([]event.Packet, o.Frames)
+		}
+		a.free <- b
 	}
 	a.wg.Add(1)
 	go a.read(o)
@@ -98,6 +122,9 @@ func (a *AheadSource) read(o AheadOptions) {
 				off := len(b.buf)
 				b.buf = append(b.buf, f.Data...)
 				f.Data = b.buf[off:len(b.buf):len(b.buf)]
+				if a.dec != nil {
+					a.decode(&f, &b.pkts[len(b.frames)])
+				}
 			}
 			b.frames = append(b.frames, f)
 			if len(f.Data) == 0 {
@@ -118,13 +145,23 @@ func (a *AheadSource) read(o AheadOptions) {
 // ReadFrame returns the next frame of the source, or the error the source
 // returned after its last frame.
 func (a *AheadSource) ReadFrame() (Frame, error) {
+	f, err := a.next()
+	if err != nil {
+		return Frame{}, err
+	}
+	return *f, nil
+}
+
+// next is ReadFrame without the copy: the frame stays where it is in its
+// batch, valid as long as its Data.
+func (a *AheadSource) next() (*Frame, error) {
 	for {
 		if a.err != nil {
-			return Frame{}, a.err
+			return nil, a.err
 		}
-		if a.cur != nil && a.next < len(a.cur.frames) {
-			a.next++
-			return a.cur.frames[a.next-1], nil
+		if a.cur != nil && a.i < len(a.cur.frames) {
+			a.i++
+			return &a.cur.frames[a.i-1], nil
 		}
 		if a.cur != nil {
 			if a.cur.err != nil {
@@ -141,7 +178,7 @@ func (a *AheadSource) ReadFrame() (Frame, error) {
 			a.err = errAheadClosed
 			continue
 		}
-		a.cur, a.next = b, 0
+		a.cur, a.i = b, 0
 	}
 }
 
@@ -153,4 +190,27 @@ func (a *AheadSource) Close() error {
 		a.wg.Wait()
 	})
 	return nil
+}
+
+// decoders are the reading goroutine's decoders by link type; nil for a
+// link type decode cannot read, whose frames the pipeline decodes (and
+// counts) itself.
+type decoders map[layers.LinkType]*decode.Decoder
+
+// decode decodes f into pkt, as Pipeline.Feed would, and marks f decoded.
+func (a *AheadSource) decode(f *Frame, pkt *event.Packet) {
+	d, ok := a.dec[f.LinkType]
+	if !ok {
+		d, _ = decode.New(f.LinkType)
+		if d != nil {
+			d.UDP = true // as the pipeline's: for the TFTP tracker
+		}
+		a.dec[f.LinkType] = d
+	}
+	if d == nil {
+		return
+	}
+	pkt.Time, pkt.Side = f.Info.Timestamp, f.Side
+	f.pkt = pkt
+	f.decoded = d.Decode(f.Data, pkt)
 }

@@ -76,9 +76,10 @@ func replayEvents(t *testing.T, files []string, o *pipeline.AheadOptions) ([]byt
 
 // TestReadAheadSameEvents: events with read-ahead are the events without,
 // byte for byte, on every capture at hand, whatever the batch sizes (one
-// frame, a few, the defaults, a byte limit that every frame passes).
+// frame, a few, the defaults, a byte limit that every frame passes), with
+// frames decoded on the reading goroutine (the default) or not.
 func TestReadAheadSameEvents(t *testing.T) {
-	opts := []pipeline.AheadOptions{{}, {Batches: 1, Frames: 1}, {Batches: 2, Frames: 3}, {Batches: 3, Frames: 1000, Bytes: 1}}
+	opts := []pipeline.AheadOptions{{}, {Batches: 1, Frames: 1}, {Batches: 2, Frames: 3}, {Batches: 3, Frames: 1000, Bytes: 1}, {NoDecode: true}}
 	if testing.Short() {
 		opts = opts[2:3] // under qemu-user (make test-arm): small batches only
 	}

@@ -36,6 +36,12 @@ type Frame struct {
 	Info     gopacket.CaptureInfo
 	Side     event.Side
 	LinkType layers.LinkType
+
+	// Set by AheadSource, which decodes on its own goroutine: pkt is the
+	// frame decoded (valid as long as Data), decoded what Decode
+	// reported. A nil pkt: not decoded yet.
+	pkt     *event.Packet
+	decoded bool
 }
 
 // Source yields frames in capture order. ReadFrame returns io.EOF at the end
@@ -282,15 +288,24 @@ func (p *Pipeline) dispatch() {
 // frames came in and decode cannot read, with the count of such frames.
 func (p *Pipeline) Run(ctx context.Context, src Source) error {
 	var srcErr error
+	ahead, _ := src.(*AheadSource)
 	for ctx.Err() == nil {
-		f, err := src.ReadFrame()
+		var f *Frame
+		var err error
+		if ahead != nil {
+			f, err = ahead.next() // the frame where it lies in its batch, not a copy
+		} else {
+			var fr Frame
+			fr, err = src.ReadFrame()
+			f = &fr
+		}
 		if err != nil {
 			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !errors.Is(err, os.ErrClosed) {
 				srcErr = err
 			}
 			break
 		}
-		p.Feed(f)
+		p.feed(f)
 	}
 	p.drainInjected()
 	p.tracker.Flush(p.last)
@@ -304,7 +319,9 @@ func (p *Pipeline) Run(ctx context.Context, src Source) error {
 
 // Feed runs one frame through the pipeline. Run calls it; tests and
 // benchmarks may call it directly.
-func (p *Pipeline) Feed(f Frame) {
+func (p *Pipeline) Feed(f Frame) { p.feed(&f) }
+
+func (p *Pipeline) feed(f *Frame) {
 	if len(f.Data) == 0 {
 		if !f.Info.Timestamp.IsZero() {
 			// The tracker takes clock steps out (see ftpstate's clock):
@@ -320,18 +337,28 @@ func (p *Pipeline) Feed(f Frame) {
 	}
 	p.Stats.Frames[f.Side%3].Add(1)
 	p.Stats.Bytes.Add(uint64(len(f.Data)))
-	d := p.decoderFor(f.LinkType)
-	if d == nil {
-		p.Stats.NotTCP.Add(1)
-		return
+	var ok bool
+	if f.pkt != nil {
+		// Decoded ahead, by a decoder of the same link type.
+		ok = f.decoded
+		if ok {
+			p.pkt = *f.pkt
+		}
+	} else {
+		d := p.decoderFor(f.LinkType)
+		if d == nil {
+			p.Stats.NotTCP.Add(1)
+			return
+		}
+		ok = d.Decode(f.Data, &p.pkt)
 	}
 	if f.Info.Timestamp.After(p.last) {
 		p.last = f.Info.Timestamp
 	}
-	if !d.Decode(f.Data, &p.pkt) {
+	if !ok {
 		p.Stats.NotTCP.Add(1)
 		if len(p.packetObs) > 0 {
-			p.frame = f
+			p.frame = *f
 			p.observePacket(&p.frame, nil)
 			p.frame = Frame{}
 		}
@@ -347,7 +374,7 @@ func (p *Pipeline) Feed(f Frame) {
 		p.dispatch()
 	}
 	if len(p.packetObs) > 0 {
-		p.frame = f
+		p.frame = *f
 		p.observePacket(&p.frame, p.tcpPacket())
 		p.frame = Frame{}
 		if len(p.queue) > 0 {

@@ -28,9 +28,15 @@ func (p *Pipeline) advanceTFTP(now time.Time) {
 	p.tftpStats()
 }
 
+// tftpStats runs at every packet: a store only when a count changed (an
+// atomic store costs as much as a locked instruction).
 func (p *Pipeline) tftpStats() {
-	p.Stats.TFTPOpen.Store(int64(p.tftp.OpenTransfers()))
-	p.Stats.TFTPEnded.Store(p.tftp.Stats().Ended)
+	if n := int64(p.tftp.OpenTransfers()); p.Stats.TFTPOpen.Load() != n {
+		p.Stats.TFTPOpen.Store(n)
+	}
+	if n := p.tftp.Stats().Ended; p.Stats.TFTPEnded.Load() != n {
+		p.Stats.TFTPEnded.Store(n)
+	}
 }
 
 // tcpPacket is the decoded packet for the packet observers, whose

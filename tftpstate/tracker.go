@@ -33,13 +33,17 @@ type Tracker struct {
 	nextID   uint64
 	now      time.Time
 	swept    time.Time
+	// now and swept have a monotonic reading (see hasMono)
+	nowMono, sweptMono bool
 
 	lastCap, lastMalformed time.Time // global alerts, at most one a minute
 
 	// The clock guard (see clock): the latest packet or Advance time as
 	// given, and the sum of the clock steps seen, taken out of it.
-	lastRaw time.Time
-	shift   time.Duration
+	lastRaw   time.Time
+	lastMono  bool // lastRaw has a monotonic reading
+	clockMono bool // so has the last time clock returned
+	shift     time.Duration
 
 	stats Stats
 	seg   DataSegment // handed to cfg.OnData: reused, so DATA blocks do not allocate
@@ -71,7 +75,7 @@ func (t *Tracker) Feed(p *event.Packet) {
 	raw := p.Time
 	p.Time = t.clock(raw)
 	if p.Time.After(t.now) {
-		t.now = p.Time
+		t.now, t.nowMono = p.Time, t.clockMono
 	}
 	if p.Transport == event.TransportUDP {
 		t.datagram(p)
@@ -95,23 +99,25 @@ const (
 // timeouts keep counting and their durations stay true. Events carry the
 // new clock (see send). ftpstate reports the step (its clock_step alert).
 func (t *Tracker) clock(raw time.Time) time.Time {
+	mono := hasMono(raw)
+	t.clockMono = mono
 	if raw.IsZero() {
 		return raw
 	}
 	if t.lastRaw.IsZero() {
-		t.lastRaw = raw
-		return raw.Add(t.shift)
+		t.lastRaw, t.lastMono = raw, mono
+		return add(raw, t.shift)
 	}
-	d := raw.Sub(t.lastRaw)
+	d := sub(raw, t.lastRaw, mono || t.lastMono)
 	switch {
 	case d > clockStepForward || d < -clockStepBack:
 		t.shift -= d
-		t.lastRaw = raw
+		t.lastRaw, t.lastMono = raw, mono
 		t.stats.ClockSteps++
 	case d > 0:
-		t.lastRaw = raw
+		t.lastRaw, t.lastMono = raw, mono
 	}
-	return raw.Add(t.shift)
+	return add(raw, t.shift)
 }
 
 // send emits an event, on the packets' clock.
@@ -209,7 +215,7 @@ func (t *Tracker) unreachable(p *event.Packet) {
 func (t *Tracker) Advance(now time.Time) {
 	now = t.clock(now)
 	if now.After(t.now) {
-		t.now = now
+		t.now, t.nowMono = now, t.clockMono
 	}
 	t.sweepMaybe()
 }
@@ -221,7 +227,7 @@ func (t *Tracker) Advance(now time.Time) {
 func (t *Tracker) Flush(now time.Time) {
 	now = t.clock(now)
 	if now.After(t.now) {
-		t.now = now
+		t.now, t.nowMono = now, t.clockMono
 	}
 	for _, x := range t.sorted() {
 		if !x.ended {
@@ -236,7 +242,7 @@ func (t *Tracker) Flush(now time.Time) {
 }
 
 func (t *Tracker) sweepMaybe() {
-	if t.now.Sub(t.swept) >= time.Second {
+	if sub(t.now, t.swept, t.nowMono || t.sweptMono) >= time.Second {
 		t.sweep(false)
 	}
 }
@@ -244,7 +250,7 @@ func (t *Tracker) sweepMaybe() {
 // sweep ends idle transfers and forgets finished ones after Linger (all
 // finished ones when full).
 func (t *Tracker) sweep(full bool) {
-	t.swept = t.now
+	t.swept, t.sweptMono = t.now, t.nowMono
 	for _, x := range t.sorted() {
 		switch {
 		case x.ended && (full || t.now.Sub(x.endedAt) >= t.cfg.Linger):
