@@ -41,6 +41,10 @@ const (
 	MaxPairs     = 24
 )
 
+// maxEnded bounds the command channels remembered as ended (see
+// Table.ended).
+const maxEnded = 64
+
 // Table is the endpoint table and the pipeline sink that maintains it.
 type Table struct {
 	set  func(eps []netip.AddrPort, pairs [][2]netip.Addr) error
@@ -49,7 +53,13 @@ type Table struct {
 	mu    sync.Mutex // guards the fields below
 	eps   []entry    // oldest first
 	pairs []pair     // oldest first
-	err   bool       // an error was reported
+	// ended are command channels (client, server) whose session.end the
+	// pipeline has passed, newest last. Watch can lag behind the
+	// pipeline when the process is not scheduled for a while; a segment
+	// of such a channel read late must not bring back a pair that
+	// nothing would remove.
+	ended [][2]netip.AddrPort
+	err   bool // an error was reported
 	buf   []netip.AddrPort
 	pbuf  [][2]netip.Addr
 }
@@ -60,6 +70,8 @@ type pair struct {
 	a, b     netip.Addr // a < b
 	sessions int
 }
+
+func unmap(ap netip.AddrPort) netip.AddrPort { return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()) }
 
 func pairOf(x, y netip.Addr) pair {
 	x, y = x.Unmap(), y.Unmap()
@@ -108,8 +120,14 @@ func (t *Table) Event(ev *event.Event, _ []byte) {
 	case event.TypeDataClose, event.TypeDataFail:
 		changed = t.removeLocked(func(e entry) bool { return e.ep == ev.Endpoint || e.ep == ev.To })
 	case event.TypeSessionStart:
+		conn := [2]netip.AddrPort{unmap(ev.Client), unmap(ev.Server)}
+		t.ended = slices.DeleteFunc(t.ended, func(c [2]netip.AddrPort) bool { return c == conn })
 		changed = t.pairLocked(ev.Client.Addr(), ev.Server.Addr(), 1)
 	case event.TypeSessionEnd:
+		if len(t.ended) >= maxEnded {
+			t.ended = slices.Delete(t.ended, 0, 1)
+		}
+		t.ended = append(t.ended, [2]netip.AddrPort{unmap(ev.Client), unmap(ev.Server)})
 		changed = t.removeLocked(func(e entry) bool { return e.session == ev.Session })
 		changed = t.pairLocked(ev.Client.Addr(), ev.Server.Addr(), -1) || changed
 	}
@@ -140,6 +158,24 @@ func (t *Table) AddPair(x, y netip.Addr) {
 	if t.pairLocked(x, y, 0) {
 		t.applyLocked()
 	}
+}
+
+// addPairConn is AddPair for a segment of command channel src, dst that
+// Watch read, unless the pipeline has already ended its session: then it
+// reports false, and what the segment announces is not added either.
+func (t *Table) addPairConn(src, dst netip.AddrPort) bool {
+	src, dst = unmap(src), unmap(dst)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, c := range t.ended {
+		if (c[0] == src && c[1] == dst) || (c[0] == dst && c[1] == src) {
+			return false
+		}
+	}
+	if t.pairLocked(src.Addr(), dst.Addr(), 0) {
+		t.applyLocked()
+	}
+	return true
 }
 
 // pairLocked adds pair x, y if missing and counts delta sessions on it; at
@@ -238,7 +274,9 @@ func (t *Table) Watch(src pipeline.Source, controlPorts []uint16) error {
 			continue
 		}
 		toServer := slices.Contains(controlPorts, pkt.Dst.Port())
-		t.AddPair(pkt.Src.Addr(), pkt.Dst.Addr())
+		if !t.addPairConn(pkt.Src, pkt.Dst) {
+			continue
+		}
 		if eps := Announced(pkt.Payload, pkt.Src, toServer); len(eps) > 0 {
 			t.Add(eps...)
 		}

@@ -1,13 +1,18 @@
 package datachan_test
 
 import (
+	"io"
+	"net"
 	"net/netip"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
 
 	"github.com/ftptap/ftptap/datachan"
 	"github.com/ftptap/ftptap/event"
+	"github.com/ftptap/ftptap/pipeline"
 )
 
 var (
@@ -96,5 +101,81 @@ func TestTable(t *testing.T) {
 	}
 	if len(got) != datachan.MaxEndpoints || got[0].Port() != 50005 {
 		t.Errorf("past the cap: %d endpoints, the first %v", len(got), got[0])
+	}
+}
+
+// frames is a pipeline.Source of Ethernet frames, then io.EOF.
+type frames [][]byte
+
+func (f *frames) ReadFrame() (pipeline.Frame, error) {
+	if len(*f) == 0 {
+		return pipeline.Frame{}, io.EOF
+	}
+	d := (*f)[0]
+	*f = (*f)[1:]
+	return pipeline.Frame{Data: d, LinkType: layers.LinkTypeEthernet}, nil
+}
+
+func segment(t *testing.T, from, to netip.AddrPort, payload string) []byte {
+	t.Helper()
+	eth := &layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, DstMAC: net.HardwareAddr{2, 0, 0, 0, 0, 2}, EthernetType: layers.EthernetTypeIPv4}
+	ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolTCP, SrcIP: from.Addr().AsSlice(), DstIP: to.Addr().AsSlice()}
+	tcp := &layers.TCP{SrcPort: layers.TCPPort(from.Port()), DstPort: layers.TCPPort(to.Port()), Seq: 1, Ack: 1, ACK: true, PSH: true, Window: 512}
+	if err := tcp.SetNetworkLayerForChecksum(ip); err != nil {
+		t.Fatal(err)
+	}
+	buf := gopacket.NewSerializeBuffer()
+	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, eth, ip, tcp, gopacket.Payload(payload)); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// TestWatchLate: when Watch reads a command channel's segments only after
+// the pipeline has ended its session (the process was not scheduled for a
+// while), they do not bring its host pair back: nothing would remove it,
+// and the filter would pass the two hosts' bulk traffic from then on.
+func TestWatchLate(t *testing.T) {
+	var pairs [][2]netip.Addr
+	tb := datachan.New(func(_ []netip.AddrPort, ps [][2]netip.Addr) error {
+		pairs = append(pairs[:0], ps...)
+		return nil
+	}, nil)
+	sess := func(typ event.Type, client netip.AddrPort) {
+		tb.Event(&event.Event{Type: typ, Proto: event.ProtoFTP, Session: 1, Client: client, Server: srv}, nil)
+	}
+	sess(event.TypeSessionStart, cli)
+	sess(event.TypeSessionEnd, cli)
+	if len(pairs) != 0 {
+		t.Fatalf("after session.end: pairs %v", pairs)
+	}
+	late := frames{segment(t, srv, cli, "220 (vsFTPd 3.0.3)\r\n"), segment(t, cli, srv, "PORT 10,77,0,2,192,79\r\n")}
+	if err := tb.Watch(&late, nil); err != nil {
+		t.Fatal(err)
+	}
+	if len(pairs) != 0 {
+		t.Errorf("the ended session's late segments added pairs %v", pairs)
+	}
+	if eps := tb.Endpoints(); len(eps) != 0 {
+		t.Errorf("the ended session's late PORT added endpoints %v", eps)
+	}
+	// A new command channel between the same hosts passes at once.
+	next := netip.AddrPortFrom(cli.Addr(), cli.Port()+1)
+	fresh := frames{segment(t, next, srv, "USER anonymous\r\n")}
+	if err := tb.Watch(&fresh, nil); err != nil {
+		t.Fatal(err)
+	}
+	if want := [2]netip.Addr{srv.Addr(), cli.Addr()}; len(pairs) != 1 || pairs[0] != want {
+		t.Errorf("a new session's segment: pairs %v, want [%v]", pairs, want)
+	}
+	// The same client port again, in a new session the pipeline starts.
+	sess(event.TypeSessionStart, cli)
+	sess(event.TypeSessionEnd, next)
+	again := frames{segment(t, cli, srv, "PWD\r\n")}
+	if err := tb.Watch(&again, nil); err != nil {
+		t.Fatal(err)
+	}
+	if len(pairs) != 1 {
+		t.Errorf("a port used again by a new session: pairs %v, want one", pairs)
 	}
 }
