@@ -66,18 +66,7 @@ func TestSpoolDiskFull(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := &numberer{tap: "lab1", sink: p}
-	emit := func(sessions int) {
-		for range sessions {
-			for _, ev := range sessionEvents(n.seq+1, 2, time.Now()) {
-				start := time.Now()
-				n.emit(ev)
-				if d := time.Since(start); d > 100*time.Millisecond {
-					t.Errorf("Event blocked for %v", d)
-				}
-			}
-			time.Sleep(2 * time.Millisecond)
-		}
-	}
+	emit := func(sessions int) { n.emitSessions(t, sessions, 2*time.Millisecond) }
 	deadline := time.Now().Add(20 * time.Second)
 	for p.Stats().Dropped == 0 {
 		if time.Now().After(deadline) {

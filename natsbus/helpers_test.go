@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -70,6 +71,33 @@ type numberer struct {
 	}
 	buf []byte
 }
+
+// emitSessions emits the events of sessions made-up sessions, 2 ms apart,
+// and reports each Event call that took longer than maxEventWait: Event
+// queues and returns, whatever the disk or the server does.
+func (n *numberer) emitSessions(t *testing.T, sessions int, pause time.Duration) {
+	t.Helper()
+	for range sessions {
+		for _, ev := range sessionEvents(n.seq+1, 2, time.Now()) {
+			start := time.Now()
+			n.emit(ev)
+			if d := time.Since(start); d > maxEventWait {
+				t.Errorf("Event blocked for %v", d)
+			}
+		}
+		time.Sleep(pause)
+	}
+}
+
+// maxEventWait bounds one Event call: a scheduling or collection pause at
+// most, never a write. Under qemu-user (FTPTAP_EMULATED) the pauses are
+// ten times as long.
+var maxEventWait = func() time.Duration {
+	if os.Getenv("FTPTAP_EMULATED") != "" {
+		return time.Second
+	}
+	return 100 * time.Millisecond
+}()
 
 func (n *numberer) emit(ev event.Event) {
 	n.seq++

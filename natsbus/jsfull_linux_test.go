@@ -39,17 +39,7 @@ func TestJetStreamDiskFull(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := &numberer{tap: "lab1", sink: p}
-	emit := func(sessions int) {
-		for range sessions {
-			for _, ev := range sessionEvents(n.seq+1, 2, time.Now()) {
-				start := time.Now()
-				n.emit(ev)
-				if d := time.Since(start); d > 100*time.Millisecond {
-					t.Errorf("Event blocked for %v", d)
-				}
-			}
-		}
-	}
+	emit := func(sessions int) { n.emitSessions(t, sessions, 0) }
 	deadline := time.Now().Add(30 * time.Second)
 	for logs.count("critical write error") == 0 {
 		if time.Now().After(deadline) {
