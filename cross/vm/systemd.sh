@@ -23,6 +23,14 @@ machine=q35
 proves="x86-64 under KVM, systemd 252 as PID 1: the .deb installed, systemctl start -> READY=1, bridge up, events on NATS, watchdog restarts a SIGSTOPped ftptap, systemctl stop leaves the bridge forwarding"
 start=$SECONDS
 mkdir -p "$cache" "$logs"
+# One run at a time, as run.sh has it; run.sh's lock is inherited on fd 9.
+if [ "$(readlink /proc/self/fd/9 2>/dev/null)" != "$cache/.lock" ]; then
+	exec 9>"$cache/.lock"
+	if ! flock -n 9; then
+		echo "test-vm: another make test-vm runs on this machine; waiting for it" >&2
+		flock 9
+	fi
+fi
 
 skip() {
 	printf '%-8s SKIP: %s\n' "$name" "$1"
