@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # run.sh [GUEST...]: boot each guest under QEMU and run ftptap's scenario
 # in it (make test-vm). Guests: raspi3b, raspi0, virt16k, systemd (the
-# last is x86-64 with systemd as PID 1: cross/vm/systemd.sh). Prints one
+# last is x86-64 with systemd as PID 1: cross/vm/systemd.sh); default: all
+# but raspi0. Prints one
 # line per guest: the QEMU machine, the kernel, the page size, what was
 # proven, the result and the time it took; exits non-zero if one failed.
 #
@@ -46,7 +47,7 @@ bins=$(mktemp -d)
 trap 'rm -rf "$bins"' EXIT
 
 want=("$@")
-((${#want[@]})) || want=(raspi3b virt16k)
+((${#want[@]})) || want=(raspi3b virt16k systemd)
 failed=()
 summary=()
 for g in "${guests[@]}"; do
