@@ -10,9 +10,10 @@
 #
 # Prints one line, run.sh's summary line for the guest, on stdout (what
 # the guest reported goes to stderr) and exits non-zero if it failed.
-# Where /dev/kvm is missing the guest is skipped (FTPTAP_VM_TCG=1 runs it
-# under TCG all the same, some five times slower). FTPTAP_VM_TIMEOUT bounds
-# the boot (seconds, default 420); logs go to FTPTAP_VM_LOGS.
+# Without hardware KVM it runs under TCG, which stays within its budget
+# (2.5 minutes warm on a busy 2-core machine: docs/vm.md);
+# FTPTAP_VM_TCG=0 skips it there instead. FTPTAP_VM_TIMEOUT bounds the boot
+# (seconds, default 420); logs go to FTPTAP_VM_LOGS.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 cache=${FTPTAP_VM_CACHE:-/var/cache/ftptap-vm}
