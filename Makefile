@@ -79,6 +79,7 @@ fuzz: ## a bounded run (FUZZTIME each, about 3 min in all) of every fuzz target;
 	$(FUZZ) -fuzz=FuzzEventJSON ./event
 	$(FUZZ) -fuzz=FuzzDecode ./decode
 	$(FUZZ) -fuzz=FuzzDecodeUDP ./decode
+	$(FUZZ) -fuzz=FuzzFastTCP ./decode
 	$(FUZZ) -fuzz=FuzzCaptureFile ./tap
 	$(FUZZ) -fuzz=FuzzSpoolSegment ./natsbus
 	$(FUZZ) -fuzz=FuzzConfig ./firmware
@@ -94,7 +95,7 @@ demo: build ## ftptap inline on live FTP traffic in a lab of network namespaces 
 # make bench-live STORM_TIME=3s: a quick look at the session storm.
 STORM_RATE ?= 1000
 STORM_TIME ?= 30s
-# make bench-live RING_MIB=32: ftptap's capture.ring_mib in the heavy runs (0: its default, 8).
+# make bench-live RING_MIB=32: ftptap's capture.ring_mib in the heavy runs (0: its default, 16).
 RING_MIB ?= 0
 
 bench-live: ## live capture under iperf3 load: packets, kernel drops, command-channel events lost (root)

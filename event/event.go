@@ -326,8 +326,9 @@ func tokenByte(c byte) bool {
 
 // AppendJSON appends the event as one JSON object (no newline) to b.
 // Common fields come first in a fixed order: v, tap, seq, ts, type, proto,
-// session, client, server. Strings from the wire are escaped; invalid UTF-8 becomes
-// U+FFFD.
+// session, client, server. Strings from the wire are escaped, every control
+// character (C0, DEL, C1) as \u00XX, so the output is safe on a terminal;
+// invalid UTF-8 becomes U+FFFD.
 func (e *Event) AppendJSON(b []byte) []byte {
 	b = append(b, `{"v":1,"tap":`...)
 	b = appendString(b, e.Tap)
@@ -335,8 +336,9 @@ func (e *Event) AppendJSON(b []byte) []byte {
 	b = strconv.AppendUint(b, e.Seq, 10)
 	b = append(b, `,"ts":"`...)
 	b = appendTime(b, e.Time)
-	b = append(b, `","type":`...)
-	b = appendString(b, e.Type.String())
+	b = append(b, `","type":"`...)
+	b = append(b, e.Type.String()...) // no character to escape
+	b = append(b, '"')
 	if e.Proto != ProtoNone {
 		b = appendField(b, "proto", e.Proto.String())
 	}
@@ -452,26 +454,56 @@ func (e *Event) AppendJSON(b []byte) []byte {
 }
 
 // appendTime appends t in UTC as 2006-01-02T15:04:05.000000Z, the form
-// time.Time.AppendFormat gives, at a fraction of its cost (the layout is
-// not parsed for every event).
+// time.Time.AppendFormat gives, at a fraction of its cost: the layout is
+// not parsed for every event, and the date comes from the Unix day by
+// integer arithmetic alone (civilDate).
 func appendTime(b []byte, t time.Time) []byte {
-	t = t.UTC()
-	year, month, day := t.Date()
-	if year < 0 || year > 9999 {
-		return t.AppendFormat(b, "2006-01-02T15:04:05.000000Z")
+	sec := t.Unix()
+	days := sec / 86400
+	if sec%86400 < 0 {
+		days--
 	}
-	hour, minute, sec := t.Clock()
+	year, month, day := civilDate(days)
+	if year < 0 || year > 9999 {
+		return t.UTC().AppendFormat(b, "2006-01-02T15:04:05.000000Z")
+	}
+	s := int(sec - days*86400)
+	hour, minute, second := s/3600, s/60%60, s%60
 	us := t.Nanosecond() / 1000
-	b = append(b,
+	return append(b,
 		byte('0'+year/1000), byte('0'+year/100%10), byte('0'+year/10%10), byte('0'+year%10), '-',
-		byte('0'+int(month)/10), byte('0'+int(month)%10), '-',
+		byte('0'+month/10), byte('0'+month%10), '-',
 		byte('0'+day/10), byte('0'+day%10), 'T',
 		byte('0'+hour/10), byte('0'+hour%10), ':',
 		byte('0'+minute/10), byte('0'+minute%10), ':',
-		byte('0'+sec/10), byte('0'+sec%10), '.',
+		byte('0'+second/10), byte('0'+second%10), '.',
 		byte('0'+us/100000), byte('0'+us/10000%10), byte('0'+us/1000%10),
 		byte('0'+us/100%10), byte('0'+us/10%10), byte('0'+us%10), 'Z')
-	return b
+}
+
+// civilDate returns the proleptic Gregorian date of the day days after
+// 1970-01-01 (Howard Hinnant's days_from_civil, inverted: eras of 400
+// years, years starting in March so that the leap day comes last).
+func civilDate(days int64) (year, month, day int) {
+	z := days + 719468
+	era := z / 146097
+	if z < 0 && z%146097 != 0 {
+		era--
+	}
+	doe := z - era*146097                                  // day of the era, [0, 146096]
+	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365 // year of the era, [0, 399]
+	doy := doe - (365*yoe + yoe/4 - yoe/100)               // day of the year from March 1, [0, 365]
+	mp := (5*doy + 2) / 153                                // month from March, [0, 11]
+	day = int(doy - (153*mp+2)/5 + 1)
+	month = int(mp + 3)
+	if month > 12 {
+		month -= 12
+	}
+	y := yoe + era*400
+	if month <= 2 {
+		y++
+	}
+	return int(y), month, day
 }
 
 func appendField(b []byte, k, v string) []byte {
@@ -499,10 +531,32 @@ func appendAddr(b []byte, k string, ap netip.AddrPort) []byte {
 	b = append(b, ',', '"')
 	b = append(b, k...)
 	b = append(b, `":"`...)
-	if ap.IsValid() {
+	if a := ap.Addr(); a.Is4() {
+		// What AddrPort.AppendTo writes, without its general path.
+		v := a.As4()
+		for i, x := range v {
+			if i > 0 {
+				b = append(b, '.')
+			}
+			b = appendSmall(b, int(x))
+		}
+		b = append(b, ':')
+		b = strconv.AppendUint(b, uint64(ap.Port()), 10)
+	} else if ap.IsValid() {
 		b = ap.AppendTo(b)
 	}
 	return append(b, '"')
+}
+
+// appendSmall appends n, 0 to 255, in decimal.
+func appendSmall(b []byte, n int) []byte {
+	switch {
+	case n >= 100:
+		return append(b, byte('0'+n/100), byte('0'+n/10%10), byte('0'+n%10))
+	case n >= 10:
+		return append(b, byte('0'+n/10), byte('0'+n%10))
+	}
+	return append(b, byte('0'+n))
 }
 
 const hexDigits = "0123456789abcdef"

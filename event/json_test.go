@@ -22,6 +22,14 @@ func TestAppendTime(t *testing.T) {
 		time.Date(2026, 11, 25, 10, 0, 0, 1500, zone),
 		time.Unix(0, 0),
 	}
+	for _, d := range []string{"0000-01-01", "0000-02-29", "0000-03-01", "1600-02-29", "1900-02-28", "1900-03-01",
+		"1969-12-31", "1970-01-01", "2000-02-29", "2024-12-31", "2100-03-01", "9999-12-31"} {
+		day, err := time.Parse("2006-01-02", d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		times = append(times, day, day.Add(-time.Nanosecond), day.Add(24*time.Hour-time.Microsecond))
+	}
 	r := rand.New(rand.NewPCG(1, 2))
 	for range 10000 {
 		times = append(times, time.Unix(r.Int64N(400<<30)-200<<30, r.Int64N(1e9)).In(zone))
@@ -50,6 +58,34 @@ func TestAppendStringEscapes(t *testing.T) {
 	} {
 		if got := string(appendString(nil, tt.in)); got != tt.want {
 			t.Errorf("appendString(%q) = %s, want %s", tt.in, got, tt.want)
+		}
+	}
+}
+
+// TestAppendAddr: the endpoints are written as netip.AddrPort.AppendTo
+// writes them, IPv4 by a path of its own, IPv6 (mapped IPv4 and zones
+// included) by AppendTo itself; the zero AddrPort as an empty string.
+func TestAppendAddr(t *testing.T) {
+	aps := []netip.AddrPort{{},
+		netip.MustParseAddrPort("0.0.0.0:0"), netip.MustParseAddrPort("255.255.255.255:65535"),
+		netip.MustParseAddrPort("10.0.0.2:40000"), netip.MustParseAddrPort("[::ffff:10.1.2.3]:21"),
+		netip.MustParseAddrPort("[2001:db8::1]:21"), netip.MustParseAddrPort("[fe80::1%eth0]:2121"),
+	}
+	r := rand.New(rand.NewPCG(3, 4))
+	for range 10000 {
+		var a [4]byte
+		for i := range a {
+			a[i] = byte(r.IntN(256))
+		}
+		aps = append(aps, netip.AddrPortFrom(netip.AddrFrom4(a), uint16(r.IntN(65536))))
+	}
+	for _, ap := range aps {
+		want := `,"k":"` + string(ap.AppendTo(nil)) + `"`
+		if !ap.IsValid() {
+			want = `,"k":""`
+		}
+		if got := string(appendAddr(nil, "k", ap)); got != want {
+			t.Fatalf("appendAddr(%v) = %s, want %s", ap, got, want)
 		}
 	}
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -92,7 +91,10 @@ flags:
 	}
 	defer src.Close()
 
-	out := bufio.NewWriterSize(stdout, 64<<10)
+	// Written on a goroutine of its own: the write system calls do not
+	// hold up the events.
+	out := pipeline.NewWriter(stdout, 0)
+	defer out.Close()
 	var sum *summary
 	var sessions, tftps, printed uint64
 	sinks := []pipeline.Sink{pipeline.SinkFunc(func(ev *event.Event, _ []byte) {

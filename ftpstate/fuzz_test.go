@@ -92,6 +92,11 @@ func FuzzTracker(f *testing.F) {
 		if a.dump() != b.dump() {
 			t.Fatalf("same input, different events:\n%s\n---\n%s", a.dump(), b.dump())
 		}
+		// The text of events is cut from blocks the tracker shares
+		// (strArena): what it handed out must not change afterwards.
+		if got := a.dump(); got != a.js.String() {
+			t.Fatalf("events changed after they were emitted:\n%s\n--- when emitted:\n%s", got, a.js.String())
+		}
 		starts, ends, opens, closes := 0, 0, 0, 0
 		for _, e := range a.evs {
 			switch e.Type {
@@ -122,6 +127,7 @@ const fuzzDataBytes = 3000
 
 func run(in []byte) *rec {
 	tr, r, clock := newTracker(&Config{MaxLine: 256, MaxPending: 8, MaxExpected: 4, MaxReorder: 1024})
+	r.js = new(strings.Builder)
 	k := newConn(tr, clock, "10.0.0.2:40000", "10.0.0.1:21", 1000, 5000)
 	k.handshake()
 	cl, sv, _ := bytes.Cut(in, []byte{0})
@@ -158,9 +164,11 @@ func run(in []byte) *rec {
 		d.close()
 	}
 	tr.mustIndex()
+	tr.mustBudget()
 	*clock = clock.Add(time.Second)
 	tr.Flush(*clock)
 	tr.mustIndex()
+	tr.mustBudget()
 	return r
 }
 
@@ -196,6 +204,11 @@ func FuzzSegments(f *testing.F) {
 		b, _ := runSegments(in)
 		if a.dump() != b.dump() {
 			t.Fatalf("same input, different events:\n%s\n---\n%s", a.dump(), b.dump())
+		}
+		// The text of events is cut from blocks the tracker shares
+		// (strArena): what it handed out must not change afterwards.
+		if got := a.dump(); got != a.js.String() {
+			t.Fatalf("events changed after they were emitted:\n%s\n--- when emitted:\n%s", got, a.js.String())
 		}
 		starts, ends, opens, closes := 0, 0, 0, 0
 		for _, e := range a.evs {
@@ -233,6 +246,7 @@ var fuzzLines = []string{
 // data bytes fed.
 func runSegments(in []byte) (*rec, int64) {
 	tr, r, clock := newTracker(&Config{MaxLine: 256, MaxPending: 8, MaxExpected: 4, MaxReorder: 1024})
+	r.js = new(strings.Builder)
 	type end struct {
 		addr string
 		seq  uint32
@@ -293,6 +307,7 @@ func runSegments(in []byte) (*rec, int64) {
 		p := event.Packet{Time: *clock, Src: netip.MustParseAddrPort(src.addr), Dst: netip.MustParseAddrPort(dst.addr), Seq: seq, Ack: dst.seq, Flags: fl, Payload: payload}
 		tr.Feed(&p)
 		tr.mustIndex()
+		tr.mustBudget()
 		if b2&3 == 0 || b2&3 == 3 {
 			src.seq = seq + uint32(len(payload))
 			if fl.Has(event.FlagSYN) || fl.Has(event.FlagFIN) {
@@ -303,5 +318,6 @@ func runSegments(in []byte) (*rec, int64) {
 	*clock = clock.Add(time.Second)
 	tr.Flush(*clock)
 	tr.mustIndex()
+	tr.mustBudget()
 	return r, fed
 }

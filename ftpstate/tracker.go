@@ -27,8 +27,9 @@ type Tracker struct {
 	expects   map[netip.AddrPort]*expectation
 	dark      map[addrPair]*session // sessions gone TLS, by client and server address
 
-	expectPorts portCounts  // the ports of expects (see putExpect)
-	darkPairs   [256]uint32 // the address pairs of dark, by pairBucket
+	connPorts   [4096]uint32 // the entries of conns by connBucket (see lookup)
+	expectPorts portCounts   // the ports of expects (see putExpect)
+	darkPairs   [256]uint32  // the address pairs of dark, by pairBucket
 
 	held      []heldPacket // unmatched SYN/RST packets, a ring of cfg.MaxHeldSYNs
 	heldNext  int
@@ -38,6 +39,10 @@ type Tracker struct {
 	greetN    int
 	closed    [closedSlots]closedConn // command channels seen to end lately (see wasClosed)
 	closedN   int
+
+	lru       [2]lruList    // live sessions by last activity, silent ones apart (see budget.go)
+	evicted   []evictedConn // command channels evicted lately (see evictedRetransmit), made at the first eviction
+	sessBytes int           // what the live sessions hold, as counted by account
 
 	nextID    uint64
 	nextXfer  uint64
@@ -77,6 +82,7 @@ type Stats struct {
 	Anomalies      uint64 // anomalies seen, repeats reported once included
 	HeldMatched    uint64 // SYNs matched after being held
 	ClockSteps     uint64 // steps of the packet clock (see ClockStepAlert)
+	Evicted        uint64 // sessions ended to make room (see Config.MaxBytes)
 }
 
 type addrPair struct{ client, server netip.Addr }
@@ -232,7 +238,7 @@ func (t *Tracker) feed(p *event.Packet) {
 		t.nextSweep = t.now.Add(time.Second)
 	}
 	k := keyOf(p.Src, p.Dst)
-	c := t.conns[k]
+	c := t.lookup(k)
 	if d := c.d; d != nil {
 		if !d.done || !p.Flags.Has(event.FlagSYN) || p.Flags.Has(event.FlagACK) {
 			t.stats.DataPackets++
@@ -247,9 +253,16 @@ func (t *Tracker) feed(p *event.Packet) {
 	if s := c.s; s != nil {
 		t.stats.ControlPackets++
 		t.controlPacket(s, p)
+		t.account(s)
+		if t.Bytes() > t.cfg.MaxBytes {
+			t.keepBudget(s, 0)
+		}
 		return
 	}
 	t.newConn(k, p)
+	if t.Bytes() > t.cfg.MaxBytes {
+		t.keepBudget(t.sessionAt(k), 0)
+	}
 }
 
 // newConn looks at a segment of a connection not yet tracked.
@@ -257,7 +270,9 @@ func (t *Tracker) newConn(k connKey, p *event.Packet) {
 	syn := p.Flags.Has(event.FlagSYN) && !p.Flags.Has(event.FlagACK)
 	if syn {
 		if t.isControlPort(p.Dst.Port()) {
-			t.startSession(k, p, false)
+			if !t.evictedRetransmit(k, p) {
+				t.startSession(k, p, false)
+			}
 			return
 		}
 		if e := t.lookupExpect(p.Dst); e != nil {
@@ -282,7 +297,7 @@ func (t *Tracker) newConn(k connKey, p *event.Packet) {
 	}
 	ctl := t.isControlPort(p.Dst.Port()) || t.isControlPort(p.Src.Port())
 	if len(p.Payload) == 0 {
-		if ctl && p.Flags.Has(event.FlagFIN) && !t.wasClosed(k) {
+		if ctl && p.Flags.Has(event.FlagFIN) && !t.wasClosed(k) && !t.evictedRetransmit(k, p) {
 			// A command channel the capture caught only as its
 			// teardown (it began after the last bytes): a session all
 			// the same, with no commands.
@@ -480,6 +495,15 @@ func (t *Tracker) sweep() {
 }
 
 func (t *Tracker) sweepSession(s *session) {
+	defer t.account(s)
+	if !s.midstream && !s.handshook && t.now.Sub(s.start) >= t.cfg.HandshakeTimeout {
+		// Only the client's SYN, for the handshake timeout: nothing
+		// listens, a firewall drops the SYN, or the server's listen queue
+		// is full. Its retransmissions do not count: a peer cannot hold a
+		// session with them.
+		t.endSession(s, "timeout")
+		return
+	}
 	if len(s.wait) > 0 {
 		t.releaseWait(s, false)
 	}

@@ -124,7 +124,10 @@ func (p *Publisher) sendJS(recs []record) (int, error) {
 			break // a publish failed, and all before it are acknowledged
 		}
 		select {
-		case msg := <-in.ch:
+		case msg, ok := <-in.ch:
+			if !ok || msg == nil {
+				return fail(nats.ErrBadSubscription)
+			}
 			slot := in.slotOf(msg.Subject)
 			if slot < 0 {
 				continue

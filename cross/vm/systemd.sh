@@ -34,7 +34,7 @@ fi
 start=$SECONDS
 
 skip() {
-	printf '%-8s SKIP: %s\n' "$name" "$1"
+	printf '%-8s %-16s SKIP: %s\n' "$name" "$machine" "$1"
 	exit 0
 }
 command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86_64 not found (apt-get install qemu-system-x86)"

@@ -3,7 +3,6 @@
 package perf
 
 import (
-	"bufio"
 	"context"
 	"flag"
 	"fmt"
@@ -78,7 +77,8 @@ func replayCount(b *testing.B, file string, sink pipeline.Sink, closeSink func()
 // BenchmarkControl replays a control-heavy capture (sessions that send
 // -perf.control-commands commands each, every one a request and a
 // response event) and reports events per second out: as JSON lines to a
-// file through a buffered writer (what ftptap replay > FILE does), and
+// file through pipeline.Writer (what ftptap replay > FILE does: the writes
+// on a goroutine of their own), and
 // published through the NATS sink to the embedded server with JetStream
 // (every event acknowledged by the stream before the clock stops). The
 // target is 1.5 million events per second.
@@ -94,13 +94,13 @@ func BenchmarkControl(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			w := bufio.NewWriterSize(f, 64<<10)
+			w := pipeline.NewWriter(f, 0)
 			sink := pipeline.SinkFunc(func(_ *event.Event, js []byte) {
 				w.Write(js)
 				w.WriteByte('\n')
 			})
 			n, wall, cpu, allocs := replayCount(b, file, sink, func() error {
-				if err := w.Flush(); err != nil {
+				if err := w.Close(); err != nil {
 					return err
 				}
 				return f.Close()
