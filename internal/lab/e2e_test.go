@@ -189,10 +189,15 @@ func TestFailOpen(t *testing.T) {
 	if err := checkSum(out, big.SHA256()); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(200 * time.Millisecond)
+	quiet, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := l.WaitQuiet(quiet); err != nil {
+		t.Fatal(err)
+	}
 	if err := ft2.Term(); err != nil {
 		t.Fatal(err)
 	}
+	checkDrained(t, ft2)
 	if len(r.Sessions) != 1 || r.Sessions[0].LocalPort == 0 {
 		t.Fatalf("curl's transcript: %d sessions", len(r.Sessions))
 	}
