@@ -1,6 +1,6 @@
 // Package pipeline runs frames from a source through the decoder and the
-// tracker, numbers the events of one tap, encodes them once as JSON and hands
-// them to sinks. The live path (ftptap run) and ftptap replay use the same
+// tracker, numbers the events of one tap, encodes them once as JSON (unless
+// no sink reads it: see JSONFree) and hands them to sinks. The live path (ftptap run) and ftptap replay use the same
 // Pipeline; only the Source differs.
 //
 // One goroutine (the caller of Run) owns the tracker, so ftpstate needs no
