@@ -55,10 +55,32 @@ type Table struct {
 }
 
 // pair is the two hosts of command channels, with the sessions between
-// them that the pipeline knows.
+// them that the pipeline knows and the command connections Watch saw open
+// that the pipeline may not know yet: the pipeline reads its frames
+// milliseconds later, so the end of one session can come from it after
+// the next one between the same hosts has opened, and the pair must stay
+// for that one.
 type pair struct {
 	a, b     netip.Addr // a < b
 	sessions int
+	open     []connKey // oldest first, at most maxOpen
+}
+
+// maxOpen bounds the command connections a pair keeps open from Watch
+// alone (a SYN whose session the pipeline never reports, say after a
+// kernel drop, gives way to newer ones).
+const maxOpen = 64
+
+// connKey is a command connection, its endpoints in a fixed order.
+type connKey struct{ x, y netip.AddrPort }
+
+func connOf(x, y netip.AddrPort) connKey {
+	x = netip.AddrPortFrom(x.Addr().Unmap(), x.Port())
+	y = netip.AddrPortFrom(y.Addr().Unmap(), y.Port())
+	if y.Addr().Less(x.Addr()) || y.Addr() == x.Addr() && y.Port() < x.Port() {
+		x, y = y, x
+	}
+	return connKey{x, y}
 }
 
 func pairOf(x, y netip.Addr) pair {
@@ -111,6 +133,7 @@ func (t *Table) Event(ev *event.Event, _ []byte) {
 		changed = t.pairLocked(ev.Client.Addr(), ev.Server.Addr(), 1)
 	case event.TypeSessionEnd:
 		changed = t.removeLocked(func(e entry) bool { return e.session == ev.Session })
+		t.closeLocked(ev.Client, ev.Server)
 		changed = t.pairLocked(ev.Client.Addr(), ev.Server.Addr(), -1) || changed
 	}
 	if changed {
@@ -142,6 +165,50 @@ func (t *Table) AddPair(x, y netip.Addr) {
 	}
 }
 
+// Seen follows a command-channel segment read by Watch: its hosts' pair
+// joins the filter (AddPair), a SYN opening a connection keeps the pair
+// until that connection's session ends, and a FIN or RST lets it go.
+func (t *Table) Seen(pkt *event.Packet) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	changed := t.pairLocked(pkt.Src.Addr(), pkt.Dst.Addr(), 0)
+	switch {
+	case pkt.Flags.Has(event.FlagSYN) && !pkt.Flags.Has(event.FlagACK):
+		if p := t.findLocked(pkt.Src.Addr(), pkt.Dst.Addr()); p != nil {
+			k := connOf(pkt.Src, pkt.Dst)
+			if !slices.Contains(p.open, k) {
+				if len(p.open) >= maxOpen {
+					p.open = slices.Delete(p.open, 0, 1)
+				}
+				p.open = append(p.open, k)
+			}
+		}
+	case pkt.Flags.Has(event.FlagFIN) || pkt.Flags.Has(event.FlagRST):
+		t.closeLocked(pkt.Src, pkt.Dst)
+	}
+	if changed {
+		t.applyLocked()
+	}
+}
+
+// closeLocked forgets command connection x, y as open.
+func (t *Table) closeLocked(x, y netip.AddrPort) {
+	if p := t.findLocked(x.Addr(), y.Addr()); p != nil {
+		k := connOf(x, y)
+		p.open = slices.DeleteFunc(p.open, func(c connKey) bool { return c == k })
+	}
+}
+
+func (t *Table) findLocked(x, y netip.Addr) *pair {
+	k := pairOf(x, y)
+	for i := range t.pairs {
+		if p := &t.pairs[i]; p.a == k.a && p.b == k.b {
+			return p
+		}
+	}
+	return nil
+}
+
 // pairLocked adds pair x, y if missing and counts delta sessions on it; at
 // no session left (after one ended) it goes. It reports a change to the
 // set.
@@ -153,7 +220,7 @@ func (t *Table) pairLocked(x, y netip.Addr, delta int) bool {
 	for i := range t.pairs {
 		if p := &t.pairs[i]; p.a == k.a && p.b == k.b {
 			p.sessions += delta
-			if delta < 0 && p.sessions <= 0 {
+			if delta < 0 && p.sessions <= 0 && len(p.open) == 0 {
 				t.pairs = slices.Delete(t.pairs, i, i+1)
 				return true
 			}
@@ -238,7 +305,7 @@ func (t *Table) Watch(src pipeline.Source, controlPorts []uint16) error {
 			continue
 		}
 		toServer := slices.Contains(controlPorts, pkt.Dst.Port())
-		t.AddPair(pkt.Src.Addr(), pkt.Dst.Addr())
+		t.Seen(&pkt)
 		if eps := Announced(pkt.Payload, pkt.Src, toServer); len(eps) > 0 {
 			t.Add(eps...)
 		}
