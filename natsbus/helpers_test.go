@@ -253,3 +253,32 @@ func (l *logLines) count(sub string) int {
 	}
 	return n
 }
+
+// senderSteps counts what the publisher's sender has done: events
+// acknowledged and passes given up. An Event that waited on the network
+// would return only after one of them.
+func senderSteps(p *Publisher) uint64 {
+	st := p.Stats()
+	return st.Published + st.Retries
+}
+
+// checkNoWait emits a batch of events (emit) while the sender is held up
+// (the server down or refusing to store) and checks that Event returns
+// without waiting for it: a batch during which the sender took no step was
+// taken with nothing from the network. That holds however slowly a loaded
+// machine runs the batch, where a bound on how long Event takes does not.
+// The sender still steps now and then (a retry after its backoff), so a
+// batch it stepped in proves nothing and the next one is tried; an Event
+// that waited would see a step in every batch.
+func checkNoWait(t testing.TB, p *Publisher, what string, emit func()) {
+	t.Helper()
+	const tries = 20
+	for range tries {
+		before := senderSteps(p)
+		emit()
+		if senderSteps(p) == before {
+			return
+		}
+	}
+	t.Errorf("%s: the sender moved during each of %d batches of events: Event waits on the network (stats %+v)", what, tries, p.Stats())
+}
