@@ -82,11 +82,11 @@ func TestSpoolDiskFull(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("the disk never filled: %+v", p.Stats())
 		}
-		checkNoWait(t, p, "the server down", func() { emit(5) })
+		checkNoWait(t, n, "the server down", func() { emit(5) })
 	}
 	full := n.seq
 	// More events while the disk is full: dropped too.
-	checkNoWait(t, p, "the disk full", func() { emit(20) })
+	checkNoWait(t, n, "the disk full", func() { emit(20) })
 	waitFor(t, 20*time.Second, "the writer did not take the events sent while the disk was full", written)
 	if got := logs.count("no space left on device"); got != 1 {
 		t.Errorf("%d log lines about the full disk, want 1: %q", got, logs.lines)

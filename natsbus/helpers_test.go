@@ -262,23 +262,43 @@ func senderSteps(p *Publisher) uint64 {
 	return st.Published + st.Retries
 }
 
-// checkNoWait emits a batch of events (emit) while the sender is held up
-// (the server down or refusing to store) and checks that Event returns
-// without waiting for it: a batch during which the sender took no step was
-// taken with nothing from the network. That holds however slowly a loaded
-// machine runs the batch, where a bound on how long Event takes does not.
-// The sender still steps now and then (a retry after its backoff), so a
-// batch it stepped in proves nothing and the next one is tried; an Event
-// that waited would see a step in every batch.
-func checkNoWait(t testing.TB, p *Publisher, what string, emit func()) {
+// checkNoWait runs emit, which sends events through n, while the sender is
+// held up (the server down or refusing to store), and checks each Event
+// call: one during which the sender took no step returned with nothing
+// from the network. That holds however slowly a loaded machine runs the
+// calls, where a bound on how long Event takes does not. The sender still
+// steps now and then (a retry after its backoff), so a call it stepped in
+// proves nothing; an Event that waits for the sender steps in every call,
+// and the test stops after a few such calls in a row.
+func checkNoWait(t testing.TB, n *numberer, what string, emit func()) {
 	t.Helper()
-	const tries = 20
-	for range tries {
-		before := senderSteps(p)
-		emit()
-		if senderSteps(p) == before {
-			return
-		}
+	p := n.sink.(*Publisher)
+	w := &noWait{t: t, p: p, what: what}
+	n.sink = w
+	defer func() { n.sink = p }()
+	emit()
+	if w.clean == 0 {
+		t.Errorf("%s: the sender stepped during each of %d Event calls: Event waits on the network", what, w.calls)
 	}
-	t.Errorf("%s: the sender moved during each of %d batches of events: Event waits on the network (stats %+v)", what, tries, p.Stats())
+}
+
+// noWait is the sink of checkNoWait.
+type noWait struct {
+	t                   testing.TB
+	p                   *Publisher
+	what                string
+	calls, clean, inRow int
+}
+
+func (w *noWait) Event(ev *event.Event, js []byte) {
+	before := senderSteps(w.p)
+	w.p.Event(ev, js)
+	w.calls++
+	if senderSteps(w.p) == before {
+		w.clean, w.inRow = w.clean+1, 0
+		return
+	}
+	if w.inRow++; w.inRow >= 5 && w.clean == 0 {
+		w.t.Fatalf("%s: the sender stepped during each of the first %d Event calls: Event waits on the network (stats %+v)", w.what, w.calls, w.p.Stats())
+	}
 }

@@ -59,7 +59,7 @@ func TestJetStreamDiskFull(t *testing.T) {
 	// The server looks at its disk every repairEvery and says why it
 	// stores nothing more.
 	waitFor(t, 20*time.Second, "no log line saying events are kept until there is room", func() bool { return logs.count("until") > 0 })
-	checkNoWait(t, p, "the store full", func() { emit(1) })
+	checkNoWait(t, n, "the store full", func() { emit(1) })
 	stalled := p.Stats()
 	t.Logf("store full: %+v", stalled)
 
