@@ -56,14 +56,32 @@ type tracked struct {
 
 // The tracker's connections, command channels and data connections in one
 // map, so that a segment costs one lookup (most segments of a tap belong
-// to neither). nSessions and nData count them.
+// to neither, and cost none: see lookup). nSessions and nData count them,
+// connPorts counts the entries by connBucket.
+
+// connBucket is the bucket of k in Tracker.connPorts: its two ports
+// XORed, so a segment's bucket costs no lookup.
+func connBucket(k connKey) uint16 { return uint16(k.ports>>20^k.ports>>2) % 4096 }
+
+// lookup returns what is tracked on connection k. Most segments of a tap
+// belong to no tracked connection (a SYN flood, other protocols): their
+// bucket in connPorts is empty and they cost no map lookup.
+func (t *Tracker) lookup(k connKey) tracked {
+	if t.connPorts[connBucket(k)] == 0 {
+		return tracked{}
+	}
+	return t.conns[k]
+}
 
 func (t *Tracker) sessionAt(k connKey) *session { return t.conns[k].s }
 
 func (t *Tracker) dataAt(k connKey) *dataConn { return t.conns[k].d }
 
 func (t *Tracker) putSession(k connKey, s *session) {
-	c := t.conns[k]
+	c, ok := t.conns[k]
+	if !ok {
+		t.connPorts[connBucket(k)]++
+	}
 	if c.s == nil {
 		t.nSessions++
 	}
@@ -78,6 +96,7 @@ func (t *Tracker) deleteSession(k connKey) {
 	}
 	t.nSessions--
 	if c.d == nil {
+		t.connPorts[connBucket(k)]--
 		delete(t.conns, k)
 		return
 	}
@@ -86,7 +105,10 @@ func (t *Tracker) deleteSession(k connKey) {
 }
 
 func (t *Tracker) putData(k connKey, d *dataConn) {
-	c := t.conns[k]
+	c, ok := t.conns[k]
+	if !ok {
+		t.connPorts[connBucket(k)]++
+	}
 	if c.d == nil {
 		t.nData++
 	}
@@ -101,6 +123,7 @@ func (t *Tracker) deleteData(k connKey) {
 	}
 	t.nData--
 	if c.s == nil {
+		t.connPorts[connBucket(k)]--
 		delete(t.conns, k)
 		return
 	}

@@ -60,6 +60,13 @@ func (t *Tracker) mustIndex() {
 			}
 		}
 	}
+	var buckets [4096]uint32
+	for k := range t.conns {
+		buckets[connBucket(k)]++
+	}
+	if buckets != t.connPorts {
+		panic("the connections counted by bucket disagree with the map")
+	}
 	if ns != t.nSessions || nd != t.nData {
 		panic(fmt.Sprintf("%d sessions and %d data connections counted, %d and %d in the map", t.nSessions, t.nData, ns, nd))
 	}

@@ -27,8 +27,9 @@ type Tracker struct {
 	expects   map[netip.AddrPort]*expectation
 	dark      map[addrPair]*session // sessions gone TLS, by client and server address
 
-	expectPorts portCounts  // the ports of expects (see putExpect)
-	darkPairs   [256]uint32 // the address pairs of dark, by pairBucket
+	connPorts   [4096]uint32 // the entries of conns by connBucket (see lookup)
+	expectPorts portCounts   // the ports of expects (see putExpect)
+	darkPairs   [256]uint32  // the address pairs of dark, by pairBucket
 
 	held      []heldPacket // unmatched SYN/RST packets, a ring of cfg.MaxHeldSYNs
 	heldNext  int
@@ -237,7 +238,7 @@ func (t *Tracker) feed(p *event.Packet) {
 		t.nextSweep = t.now.Add(time.Second)
 	}
 	k := keyOf(p.Src, p.Dst)
-	c := t.conns[k]
+	c := t.lookup(k)
 	if d := c.d; d != nil {
 		if !d.done || !p.Flags.Has(event.FlagSYN) || p.Flags.Has(event.FlagACK) {
 			t.stats.DataPackets++

@@ -66,14 +66,7 @@ func TestSpoolDiskFull(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := &numberer{tap: "lab1", sink: p}
-	emit := func(sessions int) {
-		for range sessions {
-			for _, ev := range sessionEvents(n.seq+1, 2, time.Now()) {
-				n.emit(ev)
-			}
-			time.Sleep(2 * time.Millisecond)
-		}
-	}
+	emit := func(sessions int) { n.emitSessions(t, sessions, 2*time.Millisecond) }
 	// The writer has dealt with every event Event took: spooled it or
 	// dropped it (the queue never fills here).
 	written := func() bool { st := p.Stats(); return st.Spooled+st.Dropped == n.seq }

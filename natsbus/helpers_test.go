@@ -71,6 +71,20 @@ type numberer struct {
 	buf []byte
 }
 
+// emitSessions emits the events of sessions made-up sessions, pause
+// apart. Whether Event waits on the network is checkNoWait's to tell, by
+// the sender's steps rather than by how long a call took: a loaded machine
+// pauses any call for longer than a bound that would catch a write.
+func (n *numberer) emitSessions(t *testing.T, sessions int, pause time.Duration) {
+	t.Helper()
+	for range sessions {
+		for _, ev := range sessionEvents(n.seq+1, 2, time.Now()) {
+			n.emit(ev)
+		}
+		time.Sleep(pause)
+	}
+}
+
 func (n *numberer) emit(ev event.Event) {
 	n.seq++
 	ev.Seq = n.seq

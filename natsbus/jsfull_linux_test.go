@@ -39,13 +39,7 @@ func TestJetStreamDiskFull(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := &numberer{tap: "lab1", sink: p}
-	emit := func(sessions int) {
-		for range sessions {
-			for _, ev := range sessionEvents(n.seq+1, 2, time.Now()) {
-				n.emit(ev)
-			}
-		}
-	}
+	emit := func(sessions int) { n.emitSessions(t, sessions, 0) }
 	deadline := time.Now().Add(30 * time.Second)
 	for logs.count("critical write error") == 0 {
 		if time.Now().After(deadline) {

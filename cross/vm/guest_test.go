@@ -332,8 +332,7 @@ func TestGuest(t *testing.T) {
 		s.stop()
 		s.expectBlink(t, "heartbeat")
 	}
-	ft.Process.Signal(syscall.SIGTERM)
-	if err := ft.Wait(); err != nil {
+	if err := stop(ft, time.Minute); err != nil {
 		b, _ := os.ReadFile(ftLog)
 		t.Fatalf("ftptap run: %v:\n%s", err, b)
 	}
@@ -372,7 +371,9 @@ func TestGuest(t *testing.T) {
 	t.Logf("live events:\n%s", liveEv)
 	score(t, "live", tr, liveEv)
 
-	replayed, err := exec.Command(ftptapBin, "replay", "--tap", "vm", caps[0], caps[1]).Output()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	replayed, err := exec.CommandContext(ctx, ftptapBin, "replay", "--tap", "vm", caps[0], caps[1]).Output()
 	if err != nil {
 		t.Fatalf("ftptap replay: %v", err)
 	}
@@ -388,6 +389,28 @@ func TestGuest(t *testing.T) {
 	if os.Getenv("ftptap_clock") == "1" {
 		t.Run("clock step", func(t *testing.T) { testClockStep(t, g, vsftpd) })
 	}
+}
+
+// stop sends cmd SIGTERM and waits for it to exit. If it has not within
+// d, it gets SIGQUIT, so that Go's runtime writes where each goroutine
+// stood to its output, and then SIGKILL.
+func stop(cmd *exec.Cmd, d time.Duration) error {
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(d):
+	}
+	cmd.Process.Signal(syscall.SIGQUIT)
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		cmd.Process.Kill()
+		<-done
+	}
+	return fmt.Errorf("still running %v after SIGTERM", d)
 }
 
 // step marks the scenario's progress on the console, so that a guest
@@ -558,7 +581,11 @@ func gpioBase() (int, error) {
 // driver carries the pins, and no header position is printed. Where one
 // is (Raspberry Pi OS's kernel), it must be the right one.
 func ledsTest(t *testing.T, cfg string) {
-	out, err := exec.Command(ftptapBin, "leds", "test", "--config", cfg, "--hold", "100ms").CombinedOutput()
+	// Bounded, so that a wait (for the kernel's random numbers, say)
+	// fails here and not at the test's timeout.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, ftptapBin, "leds", "test", "--config", cfg, "--hold", "100ms").CombinedOutput()
 	t.Logf("ftptap leds test:\n%s", out)
 	if err != nil {
 		t.Fatalf("ftptap leds test: %v", err)
