@@ -50,10 +50,10 @@ func TestJetStreamDiskFull(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	time.Sleep(3 * time.Second)
-	if logs.count("until") == 0 {
-		t.Errorf("no log line saying events are kept until there is room: %q", logs.lines)
-	}
+	// The server looks at its disk every repairEvery and says why it
+	// stores nothing more.
+	waitFor(t, 20*time.Second, "no log line saying events are kept until there is room", func() bool { return logs.count("until") > 0 })
+	checkNoWait(t, n, "the store full", func() { emit(1) })
 	stalled := p.Stats()
 	t.Logf("store full: %+v", stalled)
 
