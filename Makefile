@@ -47,7 +47,7 @@ cross: ## static binaries for the Pi (linux arm64, armv7, armv6) and amd64 into 
 test-arm: ## the unit and replay tests built for arm64 and arm (GOARM=6), run under qemu-user
 	cross/test-arm.sh
 
-test-vm: ## ftptap on emulated Raspberry Pis and ARM kernels under QEMU: rings, transfers, GPIO LEDs (root; docs/vm.md)
+test-vm: ## ftptap on emulated Raspberry Pis and ARM kernels under QEMU: rings, transfers, GPIO LEDs; the .deb under systemd (root; docs/vm.md)
 	GOOS=linux GOARCH=arm64 $(GO) vet -tags vmguest ./cross/vm
 	GOOS=linux GOARCH=arm GOARM=6 $(GO) vet -tags vmguest ./cross/vm
 	GOOS=linux GOARCH=amd64 $(GO) vet -tags vmsystemd ./cross/vm

@@ -58,20 +58,40 @@ type Table struct {
 	// pipeline when the process is not scheduled for a while; a segment
 	// of such a channel read late must not bring back a pair that
 	// nothing would remove.
-	ended [][2]netip.AddrPort
+	ended []connKey
 	err   bool // an error was reported
 	buf   []netip.AddrPort
 	pbuf  [][2]netip.Addr
 }
 
 // pair is the two hosts of command channels, with the sessions between
-// them that the pipeline knows.
+// them that the pipeline knows and the command connections Watch saw open
+// that the pipeline may not know yet: the pipeline reads its frames
+// milliseconds later, so the end of one session can come from it after
+// the next one between the same hosts has opened, and the pair must stay
+// for that one.
 type pair struct {
 	a, b     netip.Addr // a < b
 	sessions int
+	open     []connKey // oldest first, at most maxOpen
 }
 
-func unmap(ap netip.AddrPort) netip.AddrPort { return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()) }
+// maxOpen bounds the command connections a pair keeps open from Watch
+// alone (a SYN whose session the pipeline never reports, say after a
+// kernel drop, gives way to newer ones).
+const maxOpen = 64
+
+// connKey is a command connection, its endpoints in a fixed order.
+type connKey struct{ x, y netip.AddrPort }
+
+func connOf(x, y netip.AddrPort) connKey {
+	x = netip.AddrPortFrom(x.Addr().Unmap(), x.Port())
+	y = netip.AddrPortFrom(y.Addr().Unmap(), y.Port())
+	if y.Addr().Less(x.Addr()) || y.Addr() == x.Addr() && y.Port() < x.Port() {
+		x, y = y, x
+	}
+	return connKey{x, y}
+}
 
 func pairOf(x, y netip.Addr) pair {
 	x, y = x.Unmap(), y.Unmap()
@@ -120,15 +140,16 @@ func (t *Table) Event(ev *event.Event, _ []byte) {
 	case event.TypeDataClose, event.TypeDataFail:
 		changed = t.removeLocked(func(e entry) bool { return e.ep == ev.Endpoint || e.ep == ev.To })
 	case event.TypeSessionStart:
-		conn := [2]netip.AddrPort{unmap(ev.Client), unmap(ev.Server)}
-		t.ended = slices.DeleteFunc(t.ended, func(c [2]netip.AddrPort) bool { return c == conn })
+		k := connOf(ev.Client, ev.Server)
+		t.ended = slices.DeleteFunc(t.ended, func(c connKey) bool { return c == k })
 		changed = t.pairLocked(ev.Client.Addr(), ev.Server.Addr(), 1)
 	case event.TypeSessionEnd:
 		if len(t.ended) >= maxEnded {
 			t.ended = slices.Delete(t.ended, 0, 1)
 		}
-		t.ended = append(t.ended, [2]netip.AddrPort{unmap(ev.Client), unmap(ev.Server)})
+		t.ended = append(t.ended, connOf(ev.Client, ev.Server))
 		changed = t.removeLocked(func(e entry) bool { return e.session == ev.Session })
+		t.closeLocked(ev.Client, ev.Server)
 		changed = t.pairLocked(ev.Client.Addr(), ev.Server.Addr(), -1) || changed
 	}
 	if changed {
@@ -160,22 +181,55 @@ func (t *Table) AddPair(x, y netip.Addr) {
 	}
 }
 
-// addPairConn is AddPair for a segment of command channel src, dst that
-// Watch read, unless the pipeline has already ended its session: then it
-// reports false, and what the segment announces is not added either.
-func (t *Table) addPairConn(src, dst netip.AddrPort) bool {
-	src, dst = unmap(src), unmap(dst)
+// Seen follows a command-channel segment read by Watch: its hosts' pair
+// joins the filter (AddPair), a SYN opening a connection keeps the pair
+// until that connection's session ends, and a FIN or RST lets it go. A
+// segment of a connection whose session the pipeline has already ended
+// (Watch lagging behind it) changes nothing, and Seen reports false: what
+// it announces is not added either.
+func (t *Table) Seen(pkt *event.Packet) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	for _, c := range t.ended {
-		if (c[0] == src && c[1] == dst) || (c[0] == dst && c[1] == src) {
-			return false
-		}
+	if slices.Contains(t.ended, connOf(pkt.Src, pkt.Dst)) {
+		return false
 	}
-	if t.pairLocked(src.Addr(), dst.Addr(), 0) {
+	changed := t.pairLocked(pkt.Src.Addr(), pkt.Dst.Addr(), 0)
+	switch {
+	case pkt.Flags.Has(event.FlagSYN) && !pkt.Flags.Has(event.FlagACK):
+		if p := t.findLocked(pkt.Src.Addr(), pkt.Dst.Addr()); p != nil {
+			k := connOf(pkt.Src, pkt.Dst)
+			if !slices.Contains(p.open, k) {
+				if len(p.open) >= maxOpen {
+					p.open = slices.Delete(p.open, 0, 1)
+				}
+				p.open = append(p.open, k)
+			}
+		}
+	case pkt.Flags.Has(event.FlagFIN) || pkt.Flags.Has(event.FlagRST):
+		t.closeLocked(pkt.Src, pkt.Dst)
+	}
+	if changed {
 		t.applyLocked()
 	}
 	return true
+}
+
+// closeLocked forgets command connection x, y as open.
+func (t *Table) closeLocked(x, y netip.AddrPort) {
+	if p := t.findLocked(x.Addr(), y.Addr()); p != nil {
+		k := connOf(x, y)
+		p.open = slices.DeleteFunc(p.open, func(c connKey) bool { return c == k })
+	}
+}
+
+func (t *Table) findLocked(x, y netip.Addr) *pair {
+	k := pairOf(x, y)
+	for i := range t.pairs {
+		if p := &t.pairs[i]; p.a == k.a && p.b == k.b {
+			return p
+		}
+	}
+	return nil
 }
 
 // pairLocked adds pair x, y if missing and counts delta sessions on it; at
@@ -189,7 +243,7 @@ func (t *Table) pairLocked(x, y netip.Addr, delta int) bool {
 	for i := range t.pairs {
 		if p := &t.pairs[i]; p.a == k.a && p.b == k.b {
 			p.sessions += delta
-			if delta < 0 && p.sessions <= 0 {
+			if delta < 0 && p.sessions <= 0 && len(p.open) == 0 {
 				t.pairs = slices.Delete(t.pairs, i, i+1)
 				return true
 			}
@@ -274,7 +328,7 @@ func (t *Table) Watch(src pipeline.Source, controlPorts []uint16) error {
 			continue
 		}
 		toServer := slices.Contains(controlPorts, pkt.Dst.Port())
-		if !t.addPairConn(pkt.Src, pkt.Dst) {
+		if !t.Seen(&pkt) {
 			continue
 		}
 		if eps := Announced(pkt.Payload, pkt.Src, toServer); len(eps) > 0 {

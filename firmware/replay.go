@@ -97,7 +97,8 @@ flags:
 	defer out.Close()
 	var sum *summary
 	var sessions, tftps, printed uint64
-	sinks := []pipeline.Sink{pipeline.SinkFunc(func(ev *event.Event, _ []byte) {
+	var lines *pipeline.JSONLines // the events out, when there is no summary
+	sinks := []pipeline.Sink{pipeline.EventFunc(func(ev *event.Event) {
 		switch ev.Type {
 		case event.TypeSessionStart:
 			sessions++
@@ -124,11 +125,14 @@ flags:
 			sum.Event(ev, js)
 		})))
 	} else {
-		sinks = append(sinks, filtered(sel, pipeline.SinkFunc(func(ev *event.Event, js []byte) {
-			printed++
-			out.Write(js)
-			out.WriteByte('\n')
-		})))
+		// Encoded on a goroutine of its own too: this one only tracks.
+		lines = pipeline.NewJSONLines(out)
+		defer lines.Close()
+		sinks = append(sinks, filtered(sel, lines), pipeline.EventFunc(func(ev *event.Event) {
+			if sel == nil || sel.match(ev) {
+				printed++
+			}
+		}))
 	}
 	p, err := pipeline.New(pipeline.Options{Tap: cfg.TapID(), Tracker: cfg.TrackerConfig(), TFTP: cfg.TFTPConfig(), Sinks: sinks})
 	if err != nil {
@@ -161,7 +165,12 @@ flags:
 	if sum != nil {
 		sum.write(out)
 	}
-	flushErr := out.Flush()
+	var flushErr error
+	if lines != nil {
+		flushErr = lines.Close()
+	} else {
+		flushErr = out.Flush()
+	}
 
 	// The closing line: a replay that printed nothing says why.
 	st := &p.Stats

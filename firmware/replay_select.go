@@ -106,6 +106,13 @@ func filtered(sel *selection, sink pipeline.Sink) pipeline.Sink {
 	if sel == nil {
 		return sink
 	}
+	if !pipeline.NeedsJSON(sink) {
+		return pipeline.EventFunc(func(ev *event.Event) {
+			if sel.match(ev) {
+				sink.Event(ev, nil)
+			}
+		})
+	}
 	return pipeline.SinkFunc(func(ev *event.Event, js []byte) {
 		if sel.match(ev) {
 			sink.Event(ev, js)

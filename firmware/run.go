@@ -230,15 +230,16 @@ func runTap(ctx context.Context, cfg *Config, stdout io.Writer, logger *slog.Log
 	filterMu.Unlock()
 	src := &watchedSource{src: live, start: time.Now()}
 
-	// Close the source when ctx ends: that unblocks ReadFrame, and Run
-	// flushes the tracker.
+	// Stop the source when ctx ends: ReadFrame returns what the rings
+	// still hold, then io.EOF, and Run flushes the tracker. Closing it
+	// instead would lose the frames captured but not read yet.
 	var wg sync.WaitGroup
 	runCtx, stopWatchers := context.WithCancel(ctx)
 	wg.Add(3)
 	go func() {
 		defer wg.Done()
 		<-runCtx.Done()
-		live.Close()
+		live.Stop()
 	}()
 	go func() {
 		defer wg.Done()
@@ -265,7 +266,8 @@ func runTap(ctx context.Context, cfg *Config, stdout io.Writer, logger *slog.Log
 		logger.Warn("sd_notify", "err", err)
 	}
 
-	runErr := p.Run(ctx, src)
+	// Not ctx: Run would stop at once, before the source drains.
+	runErr := p.Run(context.WithoutCancel(ctx), src)
 	notifyStopping()
 	stopWatchdog()
 	stopWatchers()

@@ -14,13 +14,19 @@ import (
 // The publisher takes JetStream's acknowledgements on a subscription of
 // its own rather than through nats.go's PublishMsgAsync, which makes a
 // future, a map entry and a timer for every message and decodes every
-// acknowledgement with encoding/json. Each event in flight has a slot of
-// the window; its publish names the slot's reply subject, and the
-// acknowledgement that comes back there marks the slot's event stored.
+// acknowledgement with encoding/json. Each publish names a reply subject
+// of its own, prefix.N with N counting the inbox's publishes, and the
+// acknowledgement that comes back there marks that publish's event stored.
 // One timer covers the window: no acknowledgement for AckTimeout while
 // events are in flight fails the pass, and the sender sends again from
 // the first event not acknowledged (JetStream drops the repeats by their
 // Nats-Msg-Id).
+//
+// N never repeats within an inbox, so an answer that comes late, or a
+// second answer to one publish (two streams that take the subject, say a
+// tap's own and one on a hub across a leaf node), finds the publish it
+// was for, long acknowledged, and is dropped: it can never be taken for
+// the acknowledgement of a later event that was not stored.
 
 // ackInbox is the subscription acknowledgements come back on. An inbox is
 // used only while every acknowledgement it waits for is accounted for:
@@ -28,13 +34,23 @@ import (
 // that a late acknowledgement of an earlier pass cannot be taken for one
 // of the next.
 type ackInbox struct {
-	sub     *nats.Subscription
-	ch      chan *nats.Msg
-	replies []string // the reply subject of each slot: prefix.N
-	next    int      // the slot of the next publish
+	sub    *nats.Subscription
+	ch     chan *nats.Msg
+	prefix string
+	next   uint64 // the number of the next publish's reply subject
+	// lap holds the reply subjects of the numbers lapStart onwards, cut
+	// from one string, so that they cost one allocation per lap, not one
+	// per publish; buf and ends are reused to build the next lap.
+	lap      []string
+	lapStart uint64
+	buf      []byte
+	ends     []int
 	// done marks the records of the current pass acknowledged; reused.
 	done []bool
 }
+
+// lapLen is how many reply subjects are made at a time, in windows.
+const lapLen = 4
 
 // openInbox makes sure the publisher has an inbox for acknowledgements.
 func (p *Publisher) openInbox() (*ackInbox, error) {
@@ -42,15 +58,12 @@ func (p *Publisher) openInbox() (*ackInbox, error) {
 		return in, nil
 	}
 	p.closeInbox()
-	prefix := p.nc.NewInbox()
-	// Slots for four windows: an acknowledgement finds its event by slot,
-	// and no more than a window is ever in flight.
-	n := 4 * p.opts.Window
-	in := &ackInbox{ch: make(chan *nats.Msg, n), replies: make([]string, n)}
-	for i := range in.replies {
-		in.replies[i] = prefix + "." + strconv.Itoa(i)
-	}
-	sub, err := p.nc.ChanSubscribe(prefix+".*", in.ch)
+	// No more than a window is in flight, each answered once or (two
+	// streams) twice: the channel holds every answer the sender waits for.
+	n := lapLen * p.opts.Window
+	in := &ackInbox{ch: make(chan *nats.Msg, n), prefix: p.nc.NewInbox(), lap: make([]string, n)}
+	in.fillLap(0)
+	sub, err := p.nc.ChanSubscribe(in.prefix+".*", in.ch)
 	if err != nil {
 		return nil, err
 	}
@@ -68,17 +81,41 @@ func (p *Publisher) closeInbox() {
 	}
 }
 
-// slotOf returns the slot an acknowledgement's subject names, or -1.
-func (in *ackInbox) slotOf(subject string) int {
+// reply returns the reply subject of publish number k.
+func (in *ackInbox) reply(k uint64) string {
+	if k < in.lapStart || k-in.lapStart >= uint64(len(in.lap)) {
+		in.fillLap(k)
+	}
+	return in.lap[k-in.lapStart]
+}
+
+// fillLap makes the reply subjects of the numbers from k on.
+func (in *ackInbox) fillLap(k uint64) {
+	b, ends := in.buf[:0], in.ends[:0]
+	for j := range in.lap {
+		b = append(b, in.prefix...)
+		b = append(b, '.')
+		b = strconv.AppendUint(b, k+uint64(j), 10)
+		ends = append(ends, len(b))
+	}
+	all, from := string(b), 0
+	for j, e := range ends {
+		in.lap[j], from = all[from:e], e
+	}
+	in.buf, in.ends, in.lapStart = b, ends, k
+}
+
+// numberOf returns the publish number an acknowledgement's subject names.
+func (in *ackInbox) numberOf(subject string) (uint64, bool) {
 	i := len(subject)
 	for i > 0 && subject[i-1] != '.' {
 		i--
 	}
-	n, err := strconv.Atoi(subject[i:])
-	if err != nil || n < 0 || n >= len(in.replies) {
-		return -1
+	if i == 0 || subject[:i-1] != in.prefix {
+		return 0, false
 	}
-	return n
+	n, err := strconv.ParseUint(subject[i:], 10, 64)
+	return n, err == nil
 }
 
 // sendJS publishes recs with at most Window of them waiting for their
@@ -92,8 +129,7 @@ func (p *Publisher) sendJS(recs []record) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	ns := len(in.replies)
-	base := in.next // the slot of recs[0]
+	base := in.next // the number of recs[0]'s publish
 	if cap(in.done) < len(recs) {
 		in.done = make([]bool, len(recs))
 	}
@@ -110,7 +146,7 @@ func (p *Publisher) sendJS(recs []record) (int, error) {
 	m := &p.out
 	for acked < len(recs) {
 		for pubErr == nil && sent < len(recs) && sent-acked < p.opts.Window {
-			p.setMsg(&recs[sent], in.replies[(base+sent)%ns])
+			p.setMsg(&recs[sent], in.reply(base+uint64(sent)))
 			if err := p.nc.PublishMsg(m); err != nil {
 				pubErr = err
 				break
@@ -128,14 +164,11 @@ func (p *Publisher) sendJS(recs []record) (int, error) {
 			if !ok || msg == nil {
 				return fail(nats.ErrBadSubscription)
 			}
-			slot := in.slotOf(msg.Subject)
-			if slot < 0 {
-				continue
+			k, ok := in.numberOf(msg.Subject)
+			if !ok || k < base || k-base >= uint64(sent) || in.done[k-base] {
+				continue // not one of the pass's in flight: late, or a second answer
 			}
-			i := acked + (slot-(base+acked)%ns+ns)%ns
-			if i >= sent || in.done[i] {
-				continue // not one of the pass's in flight
-			}
+			i := int(k - base)
 			if err := ackError(msg); err != nil {
 				return fail(err)
 			}
@@ -150,7 +183,7 @@ func (p *Publisher) sendJS(recs []record) (int, error) {
 			return fail(errors.New("natsbus: closed"))
 		}
 	}
-	in.next = (base + sent) % ns
+	in.next = base + uint64(sent)
 	if pubErr != nil && !errors.Is(pubErr, nats.ErrMaxPayload) {
 		// Nothing is in flight, but the connection failed: start afresh.
 		p.closeInbox()

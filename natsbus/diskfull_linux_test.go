@@ -66,28 +66,21 @@ func TestSpoolDiskFull(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := &numberer{tap: "lab1", sink: p}
-	emit := func(sessions int) {
-		for range sessions {
-			for _, ev := range sessionEvents(n.seq+1, 2, time.Now()) {
-				start := time.Now()
-				n.emit(ev)
-				if d := time.Since(start); d > 100*time.Millisecond {
-					t.Errorf("Event blocked for %v", d)
-				}
-			}
-			time.Sleep(2 * time.Millisecond)
-		}
-	}
+	emit := func(sessions int) { n.emitSessions(t, sessions, 2*time.Millisecond) }
+	// The writer has dealt with every event Event took: spooled it or
+	// dropped it (the queue never fills here).
+	written := func() bool { st := p.Stats(); return st.Spooled+st.Dropped == n.seq }
 	deadline := time.Now().Add(20 * time.Second)
 	for p.Stats().Dropped == 0 {
 		if time.Now().After(deadline) {
 			t.Fatalf("the disk never filled: %+v", p.Stats())
 		}
-		emit(5)
+		checkNoWait(t, n, "the server down", func() { emit(5) })
 	}
 	full := n.seq
-	emit(20) // more events while the disk is full: dropped too
-	time.Sleep(1500 * time.Millisecond)
+	// More events while the disk is full: dropped too.
+	checkNoWait(t, n, "the disk full", func() { emit(20) })
+	waitFor(t, 20*time.Second, "the writer did not take the events sent while the disk was full", written)
 	if got := logs.count("no space left on device"); got != 1 {
 		t.Errorf("%d log lines about the full disk, want 1: %q", got, logs.lines)
 	}
@@ -101,7 +94,7 @@ func TestSpoolDiskFull(t *testing.T) {
 	dropsBefore := p.Stats().Dropped
 	afterFull := n.seq
 	emit(3) // about 25 KiB: room for them
-	time.Sleep(1500 * time.Millisecond)
+	waitFor(t, 20*time.Second, "the writer did not take the events sent after space returned", written)
 	if d := p.Stats().Dropped; d != dropsBefore {
 		t.Errorf("after space returned, %d more events dropped", d-dropsBefore)
 	}

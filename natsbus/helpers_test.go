@@ -71,6 +71,20 @@ type numberer struct {
 	buf []byte
 }
 
+// emitSessions emits the events of sessions made-up sessions, pause
+// apart. Whether Event waits on the network is checkNoWait's to tell, by
+// the sender's steps rather than by how long a call took: a loaded machine
+// pauses any call for longer than a bound that would catch a write.
+func (n *numberer) emitSessions(t *testing.T, sessions int, pause time.Duration) {
+	t.Helper()
+	for range sessions {
+		for _, ev := range sessionEvents(n.seq+1, 2, time.Now()) {
+			n.emit(ev)
+		}
+		time.Sleep(pause)
+	}
+}
+
 func (n *numberer) emit(ev event.Event) {
 	n.seq++
 	ev.Seq = n.seq
@@ -252,4 +266,53 @@ func (l *logLines) count(sub string) int {
 		}
 	}
 	return n
+}
+
+// senderSteps counts what the publisher's sender has done: events
+// acknowledged and passes given up. An Event that waited on the network
+// would return only after one of them.
+func senderSteps(p *Publisher) uint64 {
+	st := p.Stats()
+	return st.Published + st.Retries
+}
+
+// checkNoWait runs emit, which sends events through n, while the sender is
+// held up (the server down or refusing to store), and checks each Event
+// call: one during which the sender took no step returned with nothing
+// from the network. That holds however slowly a loaded machine runs the
+// calls, where a bound on how long Event takes does not. The sender still
+// steps now and then (a retry after its backoff), so a call it stepped in
+// proves nothing; an Event that waits for the sender steps in every call,
+// and the test stops after a few such calls in a row.
+func checkNoWait(t testing.TB, n *numberer, what string, emit func()) {
+	t.Helper()
+	p := n.sink.(*Publisher)
+	w := &noWait{t: t, p: p, what: what}
+	n.sink = w
+	defer func() { n.sink = p }()
+	emit()
+	if w.clean == 0 {
+		t.Errorf("%s: the sender stepped during each of %d Event calls: Event waits on the network", what, w.calls)
+	}
+}
+
+// noWait is the sink of checkNoWait.
+type noWait struct {
+	t                   testing.TB
+	p                   *Publisher
+	what                string
+	calls, clean, inRow int
+}
+
+func (w *noWait) Event(ev *event.Event, js []byte) {
+	before := senderSteps(w.p)
+	w.p.Event(ev, js)
+	w.calls++
+	if senderSteps(w.p) == before {
+		w.clean, w.inRow = w.clean+1, 0
+		return
+	}
+	if w.inRow++; w.inRow >= 5 && w.clean == 0 {
+		w.t.Fatalf("%s: the sender stepped during each of the first %d Event calls: Event waits on the network (stats %+v)", w.what, w.calls, w.p.Stats())
+	}
 }

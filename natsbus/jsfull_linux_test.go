@@ -39,17 +39,7 @@ func TestJetStreamDiskFull(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := &numberer{tap: "lab1", sink: p}
-	emit := func(sessions int) {
-		for range sessions {
-			for _, ev := range sessionEvents(n.seq+1, 2, time.Now()) {
-				start := time.Now()
-				n.emit(ev)
-				if d := time.Since(start); d > 100*time.Millisecond {
-					t.Errorf("Event blocked for %v", d)
-				}
-			}
-		}
-	}
+	emit := func(sessions int) { n.emitSessions(t, sessions, 0) }
 	deadline := time.Now().Add(30 * time.Second)
 	for logs.count("critical write error") == 0 {
 		if time.Now().After(deadline) {
@@ -60,10 +50,10 @@ func TestJetStreamDiskFull(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	time.Sleep(3 * time.Second)
-	if logs.count("until") == 0 {
-		t.Errorf("no log line saying events are kept until there is room: %q", logs.lines)
-	}
+	// The server looks at its disk every repairEvery and says why it
+	// stores nothing more.
+	waitFor(t, 20*time.Second, "no log line saying events are kept until there is room", func() bool { return logs.count("until") > 0 })
+	checkNoWait(t, n, "the store full", func() { emit(1) })
 	stalled := p.Stats()
 	t.Logf("store full: %+v", stalled)
 

@@ -274,6 +274,7 @@ func (p *Publisher) writeLoop() {
 	lastSync := time.Now()
 	stopping := false
 	var failing bool
+	var resumeAt int64 // the free bytes a failing spool waits for
 	for {
 		select {
 		case <-p.wake:
@@ -282,7 +283,7 @@ func (p *Publisher) writeLoop() {
 			stopping = true
 		}
 		batch := p.takeQueue()
-		if len(batch) > 0 && failing && !p.roomToResume() {
+		if len(batch) > 0 && failing && !p.roomToResume(resumeAt) {
 			// Still full: the bytes a cut-short write gave back fit a
 			// small batch, and would make the spool flap between
 			// "full" and "writing again". Wait for real room.
@@ -296,6 +297,7 @@ func (p *Publisher) writeLoop() {
 				// Said once (a full disk, say); the drops are counted
 				// and reported through OnDrop meanwhile.
 				p.logf("%v: events that cannot be stored are dropped and counted until it can write again", err)
+				resumeAt = p.resumeThreshold()
 			case err == nil && failing:
 				p.logf("natsbus: spool: writing again, after %d events dropped in all", p.dropped.Load()+uint64(len(batch)-n))
 			}
@@ -509,16 +511,29 @@ func (p *Publisher) send(recs []record) (int, error) {
 }
 
 // resumeRoom is the free space the disk spool waits for, once a write
-// failed for want of it, before it writes again.
-const resumeRoom = 64 << 10
+// failed for want of it, before it writes again: room beyond what the
+// disk had just after the failure, since the cut-short write gave its
+// bytes back (a whole batch's, after a slow spell: more than any fixed
+// amount).
+const resumeRoom = 32 << 10
 
-// roomToResume reports whether the disk under the spool has room to write
-// again after a failed write; where that cannot be told (a memory spool,
-// another OS), it lets the write be tried.
-func (p *Publisher) roomToResume() bool {
+// resumeThreshold is the free space to wait for after a failed write:
+// resumeRoom more than there is now.
+func (p *Publisher) resumeThreshold() int64 {
+	if p.opts.SpoolDir == "" {
+		return 0
+	}
+	free, _ := freeBytes(p.opts.SpoolDir)
+	return free + resumeRoom
+}
+
+// roomToResume reports whether the disk under the spool has the free
+// space a failing spool waits for; where that cannot be told (a memory
+// spool, another OS), it lets the write be tried.
+func (p *Publisher) roomToResume(threshold int64) bool {
 	if p.opts.SpoolDir == "" {
 		return true
 	}
 	free, ok := freeBytes(p.opts.SpoolDir)
-	return !ok || free >= resumeRoom
+	return !ok || free >= threshold
 }

@@ -46,6 +46,7 @@ type PacketObserver interface {
 
 // observe records the optional interfaces of s.
 func (p *Pipeline) observe(s Sink) {
+	p.needJSON = p.needJSON || NeedsJSON(s)
 	if a, ok := s.(Annotator); ok {
 		p.annotators = append(p.annotators, a)
 	}

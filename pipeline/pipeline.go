@@ -1,6 +1,6 @@
 // Package pipeline runs frames from a source through the decoder and the
-// tracker, numbers the events of one tap, encodes them once as JSON and hands
-// them to sinks. The live path (ftptap run) and ftptap replay use the same
+// tracker, numbers the events of one tap, encodes them once as JSON (unless
+// no sink reads it: see JSONFree) and hands them to sinks. The live path (ftptap run) and ftptap replay use the same
 // Pipeline; only the Source differs.
 //
 // One goroutine (the caller of Run) owns the tracker, so ftpstate needs no
@@ -52,7 +52,8 @@ type Source interface {
 }
 
 // Sink receives every event. ev and js (its JSON form, no newline) are valid
-// only during the call. Event must not block for long.
+// only during the call; js is nil when every sink of the pipeline is
+// JSONFree. Event must not block for long.
 type Sink interface {
 	Event(ev *event.Event, js []byte)
 }
@@ -110,7 +111,7 @@ type Pipeline struct {
 	Stats       Stats
 
 	annotators  []Annotator
-	cur         event.Event // the event being dispatched
+	needJSON    bool // a sink reads js: dispatch encodes each event
 	dataObs     []DataObserver
 	packetObs   []PacketObserver
 	tftpDataObs []TFTPDataObserver
@@ -262,20 +263,23 @@ func (p *Pipeline) drainInjected() {
 // that sinks emit while handling them.
 func (p *Pipeline) dispatch() {
 	for i := 0; i < len(p.queue); i++ {
-		// A copy: annotators and sinks may Emit, which can move the
-		// queue. It lives in the pipeline, not on the heap: sinks do not
-		// keep ev past their call.
-		p.cur = p.queue[i]
-		ev := &p.cur
+		// Not a copy: annotators and sinks may Emit, which can move the
+		// queue to a new array, but ev still points into the old one,
+		// which nothing writes to any more.
+		ev := &p.queue[i]
 		for _, a := range p.annotators {
 			a.Annotate(ev)
 		}
 		p.seq++
 		ev.Seq = p.seq
 		ev.Tap = p.opts.Tap
-		p.buf = ev.AppendJSON(p.buf[:0])
+		var js []byte
+		if p.needJSON {
+			p.buf = ev.AppendJSON(p.buf[:0])
+			js = p.buf
+		}
 		for _, s := range p.opts.Sinks {
-			s.Event(ev, p.buf)
+			s.Event(ev, js)
 		}
 		p.Stats.Events.Add(1)
 		p.Stats.LastSeq.Store(p.seq)

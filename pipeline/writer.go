@@ -4,6 +4,8 @@ import (
 	"errors"
 	"io"
 	"sync"
+
+	"github.com/ftptap/ftptap/event"
 )
 
 // Writer buffers what is written to it and hands each full buffer to a
@@ -150,4 +152,22 @@ func (a *Writer) Close() error {
 		err = a.Err()
 	}
 	return err
+}
+
+// lineRoom is the room a buffer keeps for the next line: a buffer holding
+// more than size-lineRoom bytes is sent before a line is appended. A longer
+// line grows the buffer.
+const lineRoom = 4 << 10
+
+// appendLine appends ev's JSON form and a newline, encoded straight into
+// the buffer (JSONLines' goroutine is the only one to call it).
+func (a *Writer) appendLine(ev *event.Event) {
+	if a.closed {
+		return
+	}
+	if len(a.buf) > a.size-lineRoom {
+		a.send()
+	}
+	a.buf = ev.AppendJSON(a.buf)
+	a.buf = append(a.buf, '\n')
 }

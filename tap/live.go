@@ -189,6 +189,19 @@ func OpenLive(portA, portB string, opts *LiveOptions) (*LiveSource, error) {
 // net.ErrClosed.
 func (l *LiveSource) ReadFrame() (pipeline.Frame, error) { return l.s.readFrame() }
 
+// Stop ends capture gracefully: ReadFrame goes on returning every frame
+// the kernel stamped before the call, those still in the rings and those
+// in a block the kernel is filling (it hands that over within
+// BlockTimeout), in order, then returns io.EOF. Frames stamped after the
+// call are not returned. Stop does not free the rings: Close does. It may
+// be called from any goroutine, more than once.
+//
+// A service that closed the source on SIGTERM would lose the frames
+// captured but not yet read: under load, the last ones of a transfer (an
+// ICMP unreachable that ends it, a final ACK), which a tcpdump of the same
+// traffic does show.
+func (l *LiveSource) Stop() { l.s.stop() }
+
 // Close stops capture, unblocks a ReadFrame in progress, waits for it to
 // return and frees the rings. It is safe to call more than once.
 func (l *LiveSource) Close() error { return l.s.close() }

@@ -3,6 +3,7 @@ package tap
 import (
 	"encoding/binary"
 	"errors"
+	"io"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -26,8 +27,12 @@ type liveSource struct {
 
 	closed    atomic.Bool
 	closeOnce sync.Once
-	readMu    sync.Mutex // held by readFrame; close takes it to wait for the reader
-	statsMu   sync.Mutex // guards the rings' stats totals and their fds' lifetime
+	// stopAt is the wall clock (Unix ns) when Stop was called; 0: not
+	// stopping. Frames stamped up to then are still read; see stop.
+	stopAt   atomic.Int64
+	stopOnce sync.Once
+	readMu   sync.Mutex // held by readFrame; close takes it to wait for the reader
+	statsMu  sync.Mutex // guards the rings' stats totals and their fds' lifetime
 
 	// Owned by the reader (under readMu).
 	lastOut time.Time // wall clock (monotonic) of the last frame or tick returned
@@ -84,6 +89,7 @@ func (s *liveSource) readFrame() (pipeline.Frame, error) {
 		a, b := s.rings[0], s.rings[1]
 		a.next(clock)
 		b.next(clock)
+		stopping, drained := s.draining(now)
 		var pick *ring
 		switch {
 		case a.pending && b.pending:
@@ -91,10 +97,22 @@ func (s *liveSource) readFrame() (pipeline.Frame, error) {
 			if b.ci.Timestamp.Before(a.ci.Timestamp) {
 				pick = b
 			}
-		case a.pending && s.due(a, now):
+		case a.pending && (drained || s.due(a, now)):
 			pick = a
-		case b.pending && s.due(b, now):
+		case b.pending && (drained || s.due(b, now)):
 			pick = b
+		}
+		if stopping && pick != nil && pick.ci.Timestamp.UnixNano() > s.stopAt.Load() {
+			// Stamped after Stop: capture has ended before it. Both
+			// rings hand out frames in time order, so nothing earlier
+			// is left.
+			pick = nil
+			if drained {
+				return pipeline.Frame{}, io.EOF
+			}
+		}
+		if stopping && drained && pick == nil && !a.pending && !b.pending {
+			return pipeline.Frame{}, io.EOF
 		}
 		if pick != nil {
 			pick.pending = false
@@ -120,10 +138,51 @@ func (s *liveSource) readFrame() (pipeline.Frame, error) {
 				wait = s.opts.Tick - since
 			}
 		}
+		if stopping {
+			wait = min(wait, max(s.drainEnd().Sub(now), time.Millisecond))
+		}
 		if err := s.wait(wait); err != nil {
 			return pipeline.Frame{}, err
 		}
 	}
+}
+
+// drainEnd is when, after Stop, the kernel has handed over every block
+// holding a frame stamped before Stop: it retires a block at most
+// BlockTimeout after it opened (hold allows two, as due does), and
+// drainSlack more covers a frame stamped before Stop but written into
+// the ring after it, and a retire timer late on a loaded machine.
+func (s *liveSource) drainEnd() time.Time {
+	return time.Unix(0, s.stopAt.Load()).Add(s.hold + drainSlack)
+}
+
+// drainSlack: see drainEnd. Stop takes that much longer at most.
+const drainSlack = 50 * time.Millisecond
+
+// draining reports whether Stop was called, and whether the rings now hold
+// every frame stamped before it (so a pending frame need not wait for the
+// other port, and empty rings are the end).
+func (s *liveSource) draining(now time.Time) (stopping, drained bool) {
+	if s.stopAt.Load() == 0 {
+		return false, false
+	}
+	return true, !now.Round(0).Before(s.drainEnd())
+}
+
+// stop ends capture without losing what it holds: frames stamped until now
+// (in the rings, or in a block the kernel still fills) are read, then
+// readFrame returns io.EOF. Frames stamped later stay unread.
+func (s *liveSource) stop() {
+	s.stopOnce.Do(func() {
+		s.stopAt.Store(time.Now().UnixNano())
+		if s.efd >= 0 {
+			// Wake a reader waiting for a tick, so that it sees the
+			// end on time; wait leaves the eventfd out from now on.
+			var one [8]byte
+			binary.NativeEndian.PutUint64(one[:], 1)
+			unix.Write(s.efd, one[:])
+		}
+	})
 }
 
 // tickTime is the timestamp of a tick read at now: the wall clock less
@@ -162,7 +221,13 @@ func (s *liveSource) wait(d time.Duration) error {
 			s.pfds = append(s.pfds, unix.PollFd{Fd: int32(r.fd), Events: unix.POLLIN})
 		}
 	}
-	s.pfds = append(s.pfds, unix.PollFd{Fd: int32(s.efd), Events: unix.POLLIN})
+	if s.stopAt.Load() == 0 || s.closed.Load() {
+		// Once Stop has written it, the eventfd stays readable: polled
+		// still, it would turn the drain into a busy loop. Close
+		// writes it too and then waits for this poll, which the drain
+		// keeps short.
+		s.pfds = append(s.pfds, unix.PollFd{Fd: int32(s.efd), Events: unix.POLLIN})
+	}
 	ms := int((d + time.Millisecond - 1) / time.Millisecond)
 	_, err := unix.Poll(s.pfds, max(ms, 1))
 	if err != nil && !errors.Is(err, unix.EINTR) {

@@ -635,3 +635,101 @@ func TestTickTime(t *testing.T) {
 		t.Errorf("ticks across a step of 90 days forward are %v apart", d)
 	}
 }
+
+// TestStopDrains checks that Stop loses nothing captured: frames that came
+// in before it and were never read, some still in the block the kernel
+// fills, are all read after it, then io.EOF. A Close in its place loses
+// them all.
+func TestStopDrains(t *testing.T) {
+	l := netnstest.New(t)
+	l.SetUp(t, l.Tap, "pa", "pb")
+	// A block timeout far above the test's pace: the frames are still in
+	// the kernel's open block when Stop comes.
+	src := testOpen(t, l, &LiveOptions{Tick: time.Hour, BlockTimeout: 200 * time.Millisecond})
+	const n = 50
+	var frames [][]byte
+	for i := range n {
+		frames = append(frames, frameSpec{ip: 4, sport: uint16(40000 + i), dport: 21, payload: "NOOP\r\n"}.bytes(t))
+	}
+	// One frame read first, so that the reader is in the middle of the
+	// stream, as a running service is.
+	l.In(t, l.Client, func() { inject(t, "c0", frames[0]) })
+	f, err := src.ReadFrame()
+	if err != nil || f.Data == nil {
+		t.Fatalf("first frame: %v (tick: %v)", err, f.Data == nil)
+	}
+	l.In(t, l.Client, func() { inject(t, "c0", frames[1:]...) })
+	// The kernel has counted them once they are in the ring.
+	deadline := time.Now().Add(5 * time.Second)
+	for st := src.Stats(); st.Ports[0].Packets < n; st = src.Stats() {
+		if time.Now().After(deadline) {
+			t.Fatalf("the kernel counted %d frames, want %d", st.Ports[0].Packets, n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	start := time.Now()
+	src.Stop()
+	src.Stop() // twice is no error
+	got := 1
+	var last time.Time
+	for {
+		f, err := src.ReadFrame()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("ReadFrame after Stop: %v", err)
+		}
+		if f.Data == nil {
+			continue
+		}
+		if f.Info.Timestamp.Before(last) {
+			t.Errorf("frame %d stamped %v, before the one before it (%v)", got, f.Info.Timestamp, last)
+		}
+		last = f.Info.Timestamp
+		got++
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("the drain took %v", d)
+	}
+	if got != n {
+		t.Errorf("read %d frames in all, want %d: Stop lost %d", got, n, n-got)
+	}
+	if _, err := src.ReadFrame(); !errors.Is(err, io.EOF) {
+		t.Errorf("ReadFrame after the end: %v, want io.EOF", err)
+	}
+	// Frames that come after Stop are not read.
+	l.In(t, l.Client, func() { inject(t, "c0", frames[0]) })
+	if _, err := src.ReadFrame(); !errors.Is(err, io.EOF) {
+		t.Errorf("ReadFrame after a frame that came after Stop: %v, want io.EOF", err)
+	}
+	if err := src.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := src.ReadFrame(); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("ReadFrame after Close: %v, want net.ErrClosed", err)
+	}
+}
+
+// TestStopUnblocks checks that Stop wakes a ReadFrame waiting on an idle
+// tap, which then returns io.EOF.
+func TestStopUnblocks(t *testing.T) {
+	l := netnstest.New(t)
+	l.SetUp(t, l.Tap, "pa", "pb")
+	src := testOpen(t, l, &LiveOptions{Tick: time.Hour})
+	done := make(chan error)
+	go func() {
+		_, err := src.ReadFrame()
+		done <- err
+	}()
+	time.Sleep(100 * time.Millisecond)
+	src.Stop()
+	select {
+	case err := <-done:
+		if !errors.Is(err, io.EOF) {
+			t.Errorf("ReadFrame: %v, want io.EOF", err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("Stop did not end ReadFrame")
+	}
+}

@@ -19,6 +19,7 @@ func openLive([2]string, LiveOptions) (*liveSource, error) { return nil, errUnim
 
 func (*liveSource) readFrame() (pipeline.Frame, error) { return pipeline.Frame{}, errUnimplemented }
 func (*liveSource) close() error                       { return nil }
+func (*liveSource) stop()                              {}
 func (*liveSource) stats() Stats                       { return Stats{} }
 func (*liveSource) setFilter(*DataFilter) error        { return errUnimplemented }
 

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # run.sh [GUEST...]: boot each guest under QEMU and run ftptap's scenario
-# in it (make test-vm). Guests: raspi3b, raspi0, virt16k (default: all
-# of them). Prints one line per guest: the QEMU machine, the kernel, the
-# page size, what was proven, the result and the time it took; exits
-# non-zero if one failed.
+# in it (make test-vm). Guests: raspi3b, raspi0, virt16k, and systemd,
+# x86-64 with systemd as PID 1 (cross/vm/systemd.sh); default: all of
+# them. Prints one line per guest: the QEMU machine, the kernel, the page
+# size, what was proven, the result and the time it took; exits non-zero
+# if one failed.
 #
 # Kernels and roots come from Debian's packages (mkroot.sh) and are kept
 # in FTPTAP_VM_CACHE (default /var/cache/ftptap-vm), one folder per set of
@@ -46,17 +47,24 @@ guests=(
 	"raspi3b|qemu-system-aarch64|-M raspi3b|arm64|linux-image-arm64|broadcom/bcm2837-rpi-3-b.dtb|ttyAMA0|arm64||arm64 build, TPACKET_V3 rings, PASV+PORT via vsftpd/curl, events = truth = replay, 0 drops, LEDs on the BCM2835 GPIO"
 	"raspi0|qemu-system-arm|-M raspi0 -icount shift=0,sleep=off|armel|linux-image-rpi|bcm2835-rpi-zero.dtb:/soc/watchdog@7e100000:/soc/i2c@7e205000:/soc/i2c@7e804000:/soc/i2c@7e805000|ttyAMA0|arm|6|armv6 build on an ARM1176 and a 32-bit kernel: the same rings, transfers, checks and LEDs"
 	"virt16k|qemu-system-aarch64|-M virt -cpu cortex-a76 -m 512M -nic none|arm64|linux-image-6.12-arm64-16k||ttyAMA0|arm64||16 KiB pages (a Pi 5's kernel and core): ring blocks, the same transfers and checks, no GPIO; its clock stepped ±90 days mid-download"
+	"systemd|qemu-system-x86_64|-M q35|amd64|linux-image-amd64||ttyS0|amd64||(cross/vm/systemd.sh)"
 )
 bins=$(mktemp -d)
 trap 'rm -rf "$bins"' EXIT
 
 want=("$@")
-((${#want[@]})) || want=(raspi3b raspi0 virt16k)
+((${#want[@]})) || want=(raspi3b raspi0 virt16k systemd)
 failed=()
 summary=()
 for g in "${guests[@]}"; do
 	IFS='|' read -r name qemu machine arch kpkg dtb console goarch goarm proves <<<"$g"
 	if ((${#want[@]})) && [[ " ${want[*]} " != *" $name "* ]]; then
+		continue
+	fi
+	if [ "$name" = systemd ]; then
+		# Its own script, which prints its summary line.
+		line=$(cross/vm/systemd.sh) || failed+=("$name")
+		summary+=("${line:-$(printf '%-8s FAIL: cross/vm/systemd.sh stopped before its result' "$name")}")
 		continue
 	fi
 	start=$SECONDS

@@ -42,7 +42,9 @@ func TestLiveCarve(t *testing.T) {
 					return err
 				},
 				func() error {
-					time.Sleep(200 * time.Millisecond)
+					if err := l.WaitQuiet(ctx); err != nil {
+						return err
+					}
 					return ft.Term()
 				})
 			if err != nil {
@@ -55,6 +57,7 @@ func TestLiveCarve(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			checkDrained(t, ft)
 			checkCarved(t, "live", p.Truth, live, carved)
 
 			again := filepath.Join(dir, "carve-replay")

@@ -60,9 +60,11 @@ func TestLive(t *testing.T) {
 					return err
 				},
 				func() error {
-					// Let the last segments (FIN, ACK) cross the bridge and
-					// reach ftptap's ring before it is asked to stop.
-					time.Sleep(200 * time.Millisecond)
+					// Stop once the last segments (FIN, ACK) are sent:
+					// ftptap reads what its rings hold before it exits.
+					if err := l.WaitQuiet(ctx); err != nil {
+						return err
+					}
 					return ft.Term()
 				})
 			if err != nil {
@@ -75,6 +77,7 @@ func TestLive(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			checkDrained(t, ft)
 			checkTruth(t, "live", p.Truth, live)
 
 			cmd := exec.Command(bin, "replay", "--tap", "lab", filepath.Join(dir, PortA+".pcap"), filepath.Join(dir, PortB+".pcap"))
@@ -93,6 +96,23 @@ func TestLive(t *testing.T) {
 				keep(t, dir)
 			}
 		})
+	}
+}
+
+// checkDrained checks that ftptap, stopped once the traffic was over, read
+// every frame the kernel passed up to it: none left in its rings at exit
+// (its "stopped" log line: frames against kernel_packets less
+// kernel_drops).
+func checkDrained(t *testing.T, ft *Ftptap) {
+	t.Helper()
+	f := logFields(ft.Log(), "stopped")
+	if _, ok := f["frames"]; !ok {
+		t.Errorf("ftptap logged no stopped line")
+		return
+	}
+	if passed := f["kernel_packets"] - f["kernel_drops"]; f["frames"] != passed {
+		t.Errorf("ftptap read %d frames, but the kernel passed %d up to its rings (%d dropped): %d left unread at exit",
+			f["frames"], passed, f["kernel_drops"], passed-f["frames"])
 	}
 }
 
@@ -169,10 +189,15 @@ func TestFailOpen(t *testing.T) {
 	if err := checkSum(out, big.SHA256()); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(200 * time.Millisecond)
+	quiet, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := l.WaitQuiet(quiet); err != nil {
+		t.Fatal(err)
+	}
 	if err := ft2.Term(); err != nil {
 		t.Fatal(err)
 	}
+	checkDrained(t, ft2)
 	if len(r.Sessions) != 1 || r.Sessions[0].LocalPort == 0 {
 		t.Fatalf("curl's transcript: %d sessions", len(r.Sessions))
 	}

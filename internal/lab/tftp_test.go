@@ -98,7 +98,12 @@ func TestTFTPLive(t *testing.T) {
 					return err
 				},
 				func() error {
-					time.Sleep(200 * time.Millisecond)
+					// The servers go on resending after a client gave
+					// up: stop once they are done, so that ftptap and
+					// the recording see the same traffic.
+					if err := l.WaitQuiet(ctx); err != nil {
+						return err
+					}
 					return ft.Term()
 				})
 			if err != nil {
@@ -111,6 +116,7 @@ func TestTFTPLive(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			checkDrained(t, ft)
 			checkTFTP(t, "live", tr, live)
 			checkTFTPCarve(t, "live", l.TFTPRoot(), filepath.Join(dir, "carve-live"), live)
 			// --carve with no capture.ring_mib: the ring is raised, said once.

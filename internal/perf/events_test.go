@@ -77,8 +77,8 @@ func replayCount(b *testing.B, file string, sink pipeline.Sink, closeSink func()
 // BenchmarkControl replays a control-heavy capture (sessions that send
 // -perf.control-commands commands each, every one a request and a
 // response event) and reports events per second out: as JSON lines to a
-// file through pipeline.Writer (what ftptap replay > FILE does: the writes
-// on a goroutine of their own), and
+// file through pipeline.JSONLines and pipeline.Writer (what ftptap replay >
+// FILE does: the encoding and the writes on goroutines of their own), and
 // published through the NATS sink to the embedded server with JetStream
 // (every event acknowledged by the stream before the clock stops). The
 // target is 1.5 million events per second.
@@ -95,11 +95,11 @@ func BenchmarkControl(b *testing.B) {
 				b.Fatal(err)
 			}
 			w := pipeline.NewWriter(f, 0)
-			sink := pipeline.SinkFunc(func(_ *event.Event, js []byte) {
-				w.Write(js)
-				w.WriteByte('\n')
-			})
+			sink := pipeline.NewJSONLines(w)
 			n, wall, cpu, allocs := replayCount(b, file, sink, func() error {
+				if err := sink.Close(); err != nil {
+					return err
+				}
 				if err := w.Close(); err != nil {
 					return err
 				}
