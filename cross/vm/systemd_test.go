@@ -492,6 +492,22 @@ func sdCheckProcess(t *testing.T, pid int) {
 	if want := fmt.Sprintf("%016x", 1<<unix.CAP_NET_ADMIN|1<<unix.CAP_NET_RAW); st["CapEff"] != want || st["CapBnd"] != want {
 		t.Errorf("ftptap's capabilities: CapEff %s CapBnd %s, want %s", st["CapEff"], st["CapBnd"], want)
 	}
+	// Nice=-10, for every thread: the 19th field of each task's stat.
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", pid))
+	for _, f := range tasks {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue // a thread that ended
+		}
+		if i := bytes.LastIndexByte(b, ')'); i >= 0 {
+			if fs := strings.Fields(string(b[i+1:])); len(fs) > 16 && fs[16] != "-10" {
+				t.Errorf("%s: nice %s, want -10 (Nice= of the unit)", f, fs[16])
+			}
+		}
+	}
+	if len(tasks) == 0 {
+		t.Errorf("no threads listed for PID %d", pid)
+	}
 	out, _ := exec.Command("id", "-u", "ftptap").Output()
 	if uid := strings.Fields(st["Uid"]); len(uid) == 0 || uid[0] != strings.TrimSpace(string(out)) {
 		t.Errorf("ftptap runs as uid %s, want user ftptap (%s)", st["Uid"], bytes.TrimSpace(out))

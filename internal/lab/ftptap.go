@@ -113,7 +113,12 @@ func (l *Lab) StartFtptap(bin string, args ...string) (*Ftptap, error) {
 		full = append(full, "--leds", "off")
 	}
 	full = append(full, args...)
-	p, err := l.Start(l.TapNS, nil, errf, bin, full...)
+	// At the priority ftptap.service gives it (Nice=-10): the kernel
+	// filter for carving and saving follows the command channels, and a
+	// tap that waits behind other work for a core lets a short data
+	// connection pass before it (docs/carve.md). nice(1) execs ftptap, so
+	// the process keeps its PID and all its threads the priority.
+	p, err := l.Start(l.TapNS, nil, errf, "nice", append([]string{"-n", "-10", bin}, full...)...)
 	if err != nil {
 		return nil, err
 	}
