@@ -230,6 +230,11 @@ func (p *Publisher) Close(ctx context.Context) error {
 		<-p.writerDone
 		<-p.senderDone
 		stop()
+		// The drops since the last report (the writer's last pass, the
+		// sender's), at once: OnDrop's count ends equal to Stats'. Both
+		// goroutines are done, so the report's fields are ours.
+		p.reportAt = time.Time{}
+		p.reportDrops(time.Now())
 		err := p.spool.close()
 		n, _ := p.spool.pending()
 		var errs []error

@@ -380,3 +380,43 @@ func TestOversizedEventIsDropped(t *testing.T) {
 		t.Errorf("stream holds %d events, want %d (all but the oversized one)", got, n.seq-1)
 	}
 }
+
+// OnDrop is told of every drop by the time Close returns, also of those
+// made within DropInterval of the last report.
+func TestCloseReportsLastDrops(t *testing.T) {
+	nc, err := Dial(ClientOptions{URLs: []string{"nats://127.0.0.1:1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	var mu sync.Mutex
+	var reported uint64
+	p, err := NewPublisher(nc, Options{Tap: "lab1", SpoolBytes: 8 << 10, DropInterval: time.Hour,
+		OnDrop: func(n uint64) { mu.Lock(); reported += n; mu.Unlock() }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &numberer{tap: "lab1", sink: p}
+	for i := range 20 {
+		for _, ev := range sessionEvents(uint64(i+1), 2, time.Now()) {
+			n.emit(ev)
+		}
+		time.Sleep(time.Millisecond) // several writer passes, several drops
+	}
+	waitFor(t, 10*time.Second, "the writer did not take every event", func() bool {
+		st := p.Stats()
+		return st.Spooled+st.Dropped == n.seq
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	p.Close(ctx)
+	st := p.Stats()
+	mu.Lock()
+	defer mu.Unlock()
+	if st.Dropped == 0 {
+		t.Fatalf("nothing dropped with an 8 KiB spool and %d events: %+v", n.seq, st)
+	}
+	if reported != st.Dropped {
+		t.Errorf("OnDrop told of %d drops, Stats counts %d", reported, st.Dropped)
+	}
+}
