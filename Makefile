@@ -49,6 +49,7 @@ test-arm: ## the unit and replay tests built for arm64 and arm (GOARM=6), run un
 
 test-vm: ## ftptap on emulated Raspberry Pis and ARM kernels under QEMU: rings, transfers, GPIO LEDs (root; docs/vm.md)
 	GOOS=linux GOARCH=arm64 $(GO) vet -tags vmguest ./cross/vm
+	GOOS=linux GOARCH=amd64 $(GO) vet -tags vmsystemd ./cross/vm
 	cross/vm/run.sh $(VM_GUESTS)
 
 package: cross ## Debian packages for arm64, armhf and amd64 into dist/ (nfpm)
@@ -93,7 +94,7 @@ demo: build ## ftptap inline on live FTP traffic in a lab of network namespaces 
 # make bench-live STORM_TIME=3s: a quick look at the session storm.
 STORM_RATE ?= 1000
 STORM_TIME ?= 30s
-# make bench-live RING_MIB=32: ftptap's capture.ring_mib in the heavy runs (0: its default, 8).
+# make bench-live RING_MIB=32: ftptap's capture.ring_mib in the heavy runs (0: its default, 16).
 RING_MIB ?= 0
 
 bench-live: ## live capture under iperf3 load: packets, kernel drops, command-channel events lost (root)

@@ -18,7 +18,8 @@ apt_pkgs=(make git ca-certificates gcc libc6-dev  # gcc: go test -race needs cgo
 	tshark  # pcapsave: Wireshark's reader checks the saved pcapng
 	qemu-user-static systemd  # cross: ARM tests under qemu-user; systemd-analyze, systemd-sysusers for the package
 	chromium fonts-dejavu-core  # web: the page's tests in headless Chromium
-	qemu-system-arm cpio xz-utils device-tree-compiler)  # test-vm: emulated Raspberry Pis and ARM kernels, their initramfs, xz'd modules, device trees
+	qemu-system-arm cpio xz-utils device-tree-compiler  # test-vm: emulated Raspberry Pis and ARM kernels, their initramfs, xz'd modules, device trees
+	qemu-system-x86 debootstrap e2fsprogs)  # test-vm: the systemd guest (x86-64 under KVM), its debootstrap'd root, mkfs.ext4 -d
 
 # make test-vm builds its guests from Debian's packages for these
 # architectures (apt-get download), so apt must know them.

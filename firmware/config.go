@@ -56,23 +56,29 @@ type Config struct {
 
 // TimeoutConfig holds the tracker's timeouts, in packet time. Zero: default.
 type TimeoutConfig struct {
-	Idle    time.Duration `yaml:"idle"`     // session idle: 15m
-	Data    time.Duration `yaml:"data"`     // unanswered data SYN, untaken announcement: 30s
-	Linger  time.Duration `yaml:"linger"`   // transfer end halves: 5s
-	SYNHold time.Duration `yaml:"syn_hold"` // unmatched SYNs held: 2s
-	TFTP    time.Duration `yaml:"tftp"`     // TFTP transfer idle: 30s
+	Idle time.Duration `yaml:"idle"` // session idle: 15m
+	Data time.Duration `yaml:"data"` // unanswered data SYN, untaken announcement: 30s
+	// Handshake: a command channel's SYN with no answer: 30s.
+	Handshake time.Duration `yaml:"handshake"`
+	Linger    time.Duration `yaml:"linger"`   // transfer end halves: 5s
+	SYNHold   time.Duration `yaml:"syn_hold"` // unmatched SYNs held: 2s
+	TFTP      time.Duration `yaml:"tftp"`     // TFTP transfer idle: 30s
 }
 
-// LimitConfig caps what peers can grow. Zero: default.
+// LimitConfig caps what peers can grow. Zero: default (see
+// ftpstate.DefaultMaxSessions for how the defaults fit a Pi Zero).
 type LimitConfig struct {
-	Sessions  int `yaml:"sessions"`   // 4096
+	Sessions  int `yaml:"sessions"`   // 32768: past it, the session idle longest is evicted
 	Expected  int `yaml:"expected"`   // 64 per session
 	Pending   int `yaml:"pending"`    // 64 per session
 	Line      int `yaml:"line"`       // 4096 bytes
 	Reorder   int `yaml:"reorder"`    // 65536 bytes per direction
 	HeldSYNs  int `yaml:"held_syns"`  // 256
-	DataConns int `yaml:"data_conns"` // 16384
-	TFTP      int `yaml:"tftp"`       // 4096 TFTP transfers at once
+	DataConns int `yaml:"data_conns"` // 32768
+	// MemoryMiB is the tracker's memory budget, in MiB: past it, the
+	// sessions idle longest are evicted. Default: 48.
+	MemoryMiB int `yaml:"memory_mib"`
+	TFTP      int `yaml:"tftp"` // 4096 TFTP transfers at once
 }
 
 // MetricsConfig is the Prometheus endpoint.
@@ -166,19 +172,21 @@ func (c *Config) TFTPConfig() *tftpstate.Config {
 // TrackerConfig maps the config onto the tracker's.
 func (c *Config) TrackerConfig() *ftpstate.Config {
 	return &ftpstate.Config{
-		ControlPorts:  c.ControlPorts,
-		IdleTimeout:   c.Timeouts.Idle,
-		DataTimeout:   c.Timeouts.Data,
-		Linger:        c.Timeouts.Linger,
-		SYNHold:       c.Timeouts.SYNHold,
-		MaxSessions:   c.Limits.Sessions,
-		MaxExpected:   c.Limits.Expected,
-		MaxPending:    c.Limits.Pending,
-		MaxLine:       c.Limits.Line,
-		MaxReorder:    c.Limits.Reorder,
-		MaxHeldSYNs:   c.Limits.HeldSYNs,
-		MaxDataConns:  c.Limits.DataConns,
-		ShowPasswords: c.ShowPasswords,
-		NoDetect:      c.Detect != nil && !*c.Detect,
+		ControlPorts:     c.ControlPorts,
+		IdleTimeout:      c.Timeouts.Idle,
+		DataTimeout:      c.Timeouts.Data,
+		HandshakeTimeout: c.Timeouts.Handshake,
+		Linger:           c.Timeouts.Linger,
+		SYNHold:          c.Timeouts.SYNHold,
+		MaxSessions:      c.Limits.Sessions,
+		MaxExpected:      c.Limits.Expected,
+		MaxPending:       c.Limits.Pending,
+		MaxLine:          c.Limits.Line,
+		MaxReorder:       c.Limits.Reorder,
+		MaxHeldSYNs:      c.Limits.HeldSYNs,
+		MaxDataConns:     c.Limits.DataConns,
+		MaxBytes:         c.Limits.MemoryMiB << 20,
+		ShowPasswords:    c.ShowPasswords,
+		NoDetect:         c.Detect != nil && !*c.Detect,
 	}
 }

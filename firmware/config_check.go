@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/ftptap/ftptap/ftpstate"
 )
 
 // configSource is where a config came from: the file, and the line of each
@@ -69,6 +71,7 @@ func (c *Config) badKey(key, format string, args ...any) error {
 // the default; a key written with a value that is not positive, or one so
 // small or large that tracking could not work, is an error.
 func (c *Config) validateTracker() error {
+	def := ftpstate.Defaults()
 	for _, d := range []struct {
 		key      string
 		v        time.Duration
@@ -77,6 +80,7 @@ func (c *Config) validateTracker() error {
 	}{
 		{"timeouts.idle", c.Timeouts.Idle, time.Second, 7 * 24 * time.Hour, "15m"},
 		{"timeouts.data", c.Timeouts.Data, 100 * time.Millisecond, 24 * time.Hour, "30s"},
+		{"timeouts.handshake", c.Timeouts.Handshake, time.Second, time.Hour, fmtDuration(def.HandshakeTimeout)},
 		{"timeouts.linger", c.Timeouts.Linger, 10 * time.Millisecond, time.Hour, "5s"},
 		{"timeouts.syn_hold", c.Timeouts.SYNHold, 10 * time.Millisecond, time.Minute, "2s"},
 		{"timeouts.tftp", c.Timeouts.TFTP, time.Second, time.Hour, "30s"},
@@ -94,13 +98,15 @@ func (c *Config) validateTracker() error {
 		min, max int
 		def      int
 	}{
-		{"limits.sessions", c.Limits.Sessions, 1, 1 << 24, 4096},
+		{"limits.sessions", c.Limits.Sessions, 1, 1 << 24, def.MaxSessions},
 		{"limits.expected", c.Limits.Expected, 1, 1 << 16, 64},
 		{"limits.pending", c.Limits.Pending, 1, 1 << 16, 64},
 		{"limits.line", c.Limits.Line, 128, 1 << 24, 4096},
 		{"limits.reorder", c.Limits.Reorder, 1500, 1 << 30, 65536},
 		{"limits.held_syns", c.Limits.HeldSYNs, 1, 1 << 20, 256},
-		{"limits.data_conns", c.Limits.DataConns, 1, 1 << 24, 16384},
+		{"limits.data_conns", c.Limits.DataConns, 1, 1 << 24, def.MaxDataConns},
+		// At most 1 GiB: the bytes fit an int on a 32-bit Pi.
+		{"limits.memory_mib", c.Limits.MemoryMiB, ftpstate.MinMaxBytes >> 20, 1024, def.MaxBytes >> 20},
 		{"limits.tftp", c.Limits.TFTP, 1, 1 << 20, 4096},
 	} {
 		if l.v == 0 && !c.inFile(l.key) {

@@ -18,7 +18,8 @@ type CaptureConfig struct {
 	// Filter is the kernel filter: "ftp" (default: command channels whole,
 	// SYN/FIN/RST of everything else), "tcp" (all TCP) or "all".
 	Filter string `yaml:"filter"`
-	// RingMiB is the size of each port's capture ring in MiB. Default: 8.
+	// RingMiB is the size of each port's capture ring in MiB. Default: 16
+	// (tap.DefaultRingSize).
 	RingMiB int `yaml:"ring_mib"`
 	// Save keeps the FTP traffic as pcapng files (see SaveConfig).
 	Save SaveConfig `yaml:"save"`
@@ -84,7 +85,7 @@ func (c *Config) validateTap() error {
 		return c.badKey("capture.filter", "%q: want ftp, tcp or all", c.Capture.Filter)
 	}
 	if c.Capture.RingMiB < 0 || c.Capture.RingMiB > 1024 || c.Capture.RingMiB == 0 && c.inFile("capture.ring_mib") {
-		return c.badKey("capture.ring_mib", "%d: want 1 to 1024 (leave it out for the default, 8)", c.Capture.RingMiB)
+		return c.badKey("capture.ring_mib", "%d: want 1 to 1024 (leave it out for the default, %d)", c.Capture.RingMiB, defaultRingMiB)
 	}
 	if n := len(c.ControlPorts); n > 100 {
 		return c.badKey("control_ports", "%d ports: at most 100", n)

@@ -132,7 +132,7 @@ func TestConfigErrors(t *testing.T) {
 		want string // in the error of decode, else of Validate
 	}{
 		{"unknown key", "tap: x\nport_c: eth3\n", `line 2: unknown key "port_c" in the top level`},
-		{"unknown key in section", "timeouts:\n  idle: 1m\n  idel: 2m\n", `line 3: unknown key "idel" in timeouts (known: data, idle, linger, syn_hold, tftp)`},
+		{"unknown key in section", "timeouts:\n  idle: 1m\n  idel: 2m\n", `line 3: unknown key "idel" in timeouts (known: data, handshake, idle, linger, syn_hold, tftp)`},
 		{"unknown key in capture", "capture:\n  snaplen: 100\n", `line 2: unknown key "snaplen" in capture`},
 		{"bad duration", "timeouts:\n  idle: soon\n", `line 2: timeouts.idle: bad value "soon": want a duration such as 30s`},
 		{"bad bool", "bridge: maybe\n", `line 1: bridge: bad value "maybe": want true or false`},
@@ -208,7 +208,7 @@ func TestConfigFileExamples(t *testing.T) {
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("config.yaml with every setting uncommented: %v", err)
 	}
-	if cfg.PortA == "" || cfg.Capture.Filter != "ftp" || cfg.Capture.RingMiB != 8 || cfg.BridgeIfName() != DefaultBridgeName {
+	if cfg.PortA == "" || cfg.Capture.Filter != "ftp" || cfg.Capture.RingMiB != defaultRingMiB || cfg.BridgeIfName() != DefaultBridgeName {
 		t.Errorf("uncommented config: port_a %q, capture %+v, bridge %q", cfg.PortA, cfg.Capture, cfg.BridgeIfName())
 	}
 }

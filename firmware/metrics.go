@@ -46,6 +46,7 @@ func metricsFlags(fs *flag.FlagSet, cmd string) {
 //	packets               frames of no known port (a single capture file)
 //	bytes, not_tcp        captured bytes; frames that were not TCP over IP
 //	events, open_sessions events emitted; sessions being tracked
+//	evicted, tracker_bytes  sessions ended to make room; the tracker's memory estimate
 //	tftp_open, tftp_transfers  TFTP transfers being tracked; TFTP transfers ended
 //	kernel_drops ...      the source's own counters (live capture)
 //	nats_*                published, pending, dropped, retries, connected (0/1)
@@ -64,6 +65,8 @@ func statusCounters(env *sinkEnv) []event.Counter {
 		event.Counter{Name: "not_tcp", Value: int64(st.NotTCP.Load())},
 		event.Counter{Name: "events", Value: int64(st.Events.Load())},
 		event.Counter{Name: "open_sessions", Value: st.OpenSession.Load()},
+		event.Counter{Name: "evicted", Value: int64(st.Evicted.Load())},
+		event.Counter{Name: "tracker_bytes", Value: st.TrackerMem.Load()},
 		event.Counter{Name: "tftp_open", Value: st.TFTPOpen.Load()},
 		event.Counter{Name: "tftp_transfers", Value: int64(st.TFTPEnded.Load())},
 	)
@@ -109,6 +112,8 @@ var promSpecs = map[string]promSpec{
 	"not_tcp":          {"ftptap_not_tcp_packets_total", "Frames that were not TCP over IP.", prometheus.CounterValue, nil},
 	"events":           {"ftptap_events_total", "Events emitted.", prometheus.CounterValue, nil},
 	"open_sessions":    {"ftptap_open_sessions", "FTP sessions being tracked.", prometheus.GaugeValue, nil},
+	"evicted":          {"ftptap_evicted_sessions_total", "FTP sessions ended to make room (limits.sessions, limits.memory_mib).", prometheus.CounterValue, nil},
+	"tracker_bytes":    {"ftptap_tracker_bytes", "The FTP tracker's estimate of the memory it holds (limits.memory_mib bounds it).", prometheus.GaugeValue, nil},
 	"tftp_open":        {"ftptap_tftp_open_transfers", "TFTP transfers being tracked.", prometheus.GaugeValue, nil},
 	"tftp_transfers":   {"ftptap_tftp_transfers_total", "TFTP transfers ended.", prometheus.CounterValue, nil},
 	"kernel_drops":     {"ftptap_kernel_drops_total", "Frames the kernel dropped before ftptap read them.", prometheus.CounterValue, nil},

@@ -12,8 +12,17 @@ import (
 // when ftptap is not scheduled for a few milliseconds under load
 // (docs/carve.md, BenchmarkLiveCarve: 1,508 of 63,661 frames lost with
 // 8 MiB, none with 64).
+//
+// The default, 16 MiB (128 blocks of 128 KiB), is what a storm of 1,000
+// new sessions a second needs on a loaded machine (docs/performance.md,
+// BenchmarkLiveStorm: no drops with 16 MiB; 2,292 with 8 MiB in 128 KiB
+// blocks, 44,131 with 8 MiB in 1 MiB blocks): the kernel hands a block
+// over after 5 ms however full, so at a light rate the ring holds
+// 5 ms per block, and the count of blocks is what rides out the time
+// ftptap waits for a core. Both ports' rings take 32 MiB of a Pi Zero's
+// 512 MB.
 const (
-	defaultRingMiB = 8
+	defaultRingMiB = tap.DefaultRingSize >> 20
 	carveRingMiB   = 32
 )
 

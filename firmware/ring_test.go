@@ -37,7 +37,7 @@ func TestConfigCarveRing(t *testing.T) {
 		want        int
 		wantRaised  bool
 	}{
-		{"default", "tap: t\n", "", "", 8, false},
+		{"default", "tap: t\n", "", "", 16, false},
 		{"--carve", "tap: t\n", "/c", "", 32, true},
 		{"--pcap", "tap: t\n", "", "/p", 32, true},
 		{"carve.dir", "carve:\n  dir: /c\n", "", "", 32, true},

@@ -17,6 +17,7 @@ import (
 	"github.com/jonboulle/clockwork"
 
 	"github.com/ftptap/ftptap/event"
+	"github.com/ftptap/ftptap/ftpstate"
 	"github.com/ftptap/ftptap/pipeline"
 	"github.com/ftptap/ftptap/tap"
 )
@@ -35,7 +36,8 @@ type runFlags struct {
 func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("run", stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), `usage: ftptap run --port-a IF --port-b IF [--no-bridge] [--tap ID] [--events FILE|-] [--config FILE]
+		d := ftpstate.Defaults()
+		fmt.Fprintf(fs.Output(), `usage: ftptap run --port-a IF --port-b IF [--no-bridge] [--tap ID] [--events FILE|-] [--config FILE]
 
 Captures on two interfaces, the ports of an inline tap, and reports every FTP
 session that crosses it. By default ftptap bridges the two ports (the kernel
@@ -46,12 +48,18 @@ Everything is checked before the ports are touched: a port that carries a
 global address or the default route (the management NIC) is refused unless
 --force.
 
+The default caps fit a Raspberry Pi Zero (512 MB) with room to spare: %d
+sessions, %d data connections, a tracker memory budget of %d MiB (the
+session idle longest is evicted past them), a %d MiB capture ring per port
+(config limits: and capture.ring_mib; docs/performance.md).
+
 examples:
   ftptap run --port-a eth1 --port-b eth2 --events -
   ftptap run --config /etc/ftptap/config.yaml
   ftptap run --port-a eth1 --port-b eth2 --no-bridge --nats off --events /var/log/ftptap.jsonl
 
-flags:`)
+flags:
+`, d.MaxSessions, d.MaxDataConns, d.MaxBytes>>20, defaultRingMiB)
 		printFlags(fs)
 	}
 	var f runFlags

@@ -404,7 +404,7 @@ func (t *Tracker) dataPacket(d *dataConn, p *event.Packet) {
 	if p.Src != d.from {
 		dir = 1
 	}
-	d.sess.last = t.now
+	t.touch(d.sess, false)
 	f := p.Flags
 	if f.Has(event.FlagSYN) {
 		if !d.init[dir] || d.state == dataSynSent {

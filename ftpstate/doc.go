@@ -30,7 +30,8 @@
 // still send its last replies (a 226 and 221, vsftpd's "500 OOPS: ...")
 // and a RST may follow; they are the same session's. A session with one
 // FIN ends once it has been quiet for 60 s (Linux's FIN-WAIT-2 time), in
-// case the other FIN is missing from the capture. A segment of one byte
+// case the other FIN is missing from the capture; the same FIN
+// retransmitted alone (its peer never acknowledges it) is not activity. A segment of one byte
 // at seq = ack-1, where ack is what the receiver has already acknowledged,
 // is a TCP keep-alive (RFC 9293 section 3.8.4, the byte often 0x00): old
 // data, never part of a request or reply, and a lone byte never starts a
@@ -120,6 +121,12 @@
 // sessions, data connections, announcements and pending commands per
 // session, line length, out-of-order bytes; a cap hit is counted and
 // reported as an alert event, and tracking of everything else goes on.
+// Config.MaxBytes bounds their sum: past it, or past Config.MaxSessions
+// when a session starts, the session idle longest is evicted (session.end
+// with reason evicted), among those that have carried no command or reply
+// yet first; see budget.go. A command channel whose SYN nothing answers
+// ends after Config.HandshakeTimeout (reason timeout), as a data
+// connection's does after Config.DataTimeout.
 //
 // # Events
 //

@@ -164,9 +164,11 @@ func run(in []byte) *rec {
 		d.close()
 	}
 	tr.mustIndex()
+	tr.mustBudget()
 	*clock = clock.Add(time.Second)
 	tr.Flush(*clock)
 	tr.mustIndex()
+	tr.mustBudget()
 	return r
 }
 
@@ -305,6 +307,7 @@ func runSegments(in []byte) (*rec, int64) {
 		p := event.Packet{Time: *clock, Src: netip.MustParseAddrPort(src.addr), Dst: netip.MustParseAddrPort(dst.addr), Seq: seq, Ack: dst.seq, Flags: fl, Payload: payload}
 		tr.Feed(&p)
 		tr.mustIndex()
+		tr.mustBudget()
 		if b2&3 == 0 || b2&3 == 3 {
 			src.seq = seq + uint32(len(payload))
 			if fl.Has(event.FlagSYN) || fl.Has(event.FlagFIN) {
@@ -315,5 +318,6 @@ func runSegments(in []byte) (*rec, int64) {
 	*clock = clock.Add(time.Second)
 	tr.Flush(*clock)
 	tr.mustIndex()
+	tr.mustBudget()
 	return r, fed
 }

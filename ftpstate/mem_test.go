@@ -3,6 +3,7 @@ package ftpstate_test
 import (
 	"flag"
 	"fmt"
+	"math"
 	"net/netip"
 	"os"
 	"runtime"
@@ -115,10 +116,11 @@ func settled() (heap, res int64) {
 }
 
 // openSessions opens n sessions in a new tracker and returns the heap and
-// RSS they added. The tracker is kept alive until the figures are taken.
-func openSessions(tb testing.TB, n int, mode int) (heap, res float64) {
+// RSS they added, and the tracker's own estimate (Tracker.Bytes), per
+// session. The tracker is kept alive until the figures are taken.
+func openSessions(tb testing.TB, n int, mode int) (heap, res, est float64) {
 	tb.Helper()
-	cfg := &ftpstate.Config{MaxSessions: n + 1, MaxDataConns: n + 1, IdleTimeout: time.Hour, DataTimeout: time.Hour}
+	cfg := &ftpstate.Config{MaxSessions: n + 1, MaxDataConns: n + 1, MaxBytes: math.MaxInt, IdleTimeout: time.Hour, DataTimeout: time.Hour}
 	events := 0
 	h0, r0 := settled()
 	f := &idleFeeder{now: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)}
@@ -135,7 +137,7 @@ func openSessions(tb testing.TB, n int, mode int) (heap, res float64) {
 		tb.Fatalf("%d events, want at least %d", events, want)
 	}
 	runtime.KeepAlive(f.t)
-	return float64(h1-h0) / float64(n), float64(r1-r0) / float64(n)
+	return float64(h1-h0) / float64(n), float64(r1-r0) / float64(n), float64(f.t.Bytes()) / float64(n)
 }
 
 // BenchmarkOpenSessions opens -mem.sessions idle command sessions (logged
@@ -144,23 +146,30 @@ func openSessions(tb testing.TB, n int, mode int) (heap, res float64) {
 // connection set up. It reports the heap and the resident memory each
 // costs: per idle session, per announced transfer (the second less the
 // first) and per tracked data connection (the third less the second).
-// Targets: 1 KB of RSS per idle session, 256 B per data connection.
+// Targets: 1 KB of RSS per idle session, 256 B per data connection. Beside
+// them, the tracker's own estimate of each (Config.MaxBytes counts with
+// it), which should stay at or above the heap measured.
 //
 //	go test -run='^$' -bench=OpenSessions -mem.sessions=100000 ./ftpstate
 func BenchmarkOpenSessions(b *testing.B) {
 	n := *memSessions
 	for range b.N {
-		sh, sr := openSessions(b, n, loginOnly)
-		ah, ar := openSessions(b, n, announced)
-		dh, dr := openSessions(b, n, connected)
+		sh, sr, se := openSessions(b, n, loginOnly)
+		ah, ar, ae := openSessions(b, n, announced)
+		dh, dr, de := openSessions(b, n, connected)
 		b.ReportMetric(sh, "heap-B/session")
 		b.ReportMetric(sr, "rss-B/session")
 		b.ReportMetric(ah-sh, "heap-B/transfer")
 		b.ReportMetric(ar-sr, "rss-B/transfer")
 		b.ReportMetric(dh-ah, "heap-B/dataconn")
 		b.ReportMetric(dr-ar, "rss-B/dataconn")
+		b.ReportMetric(se, "estimate-B/session")
+		b.ReportMetric(ae-se, "estimate-B/transfer")
+		b.ReportMetric(de-ae, "estimate-B/dataconn")
 		b.ReportMetric(float64(n), "sessions")
 		fmt.Fprintf(os.Stderr, "%d sessions: %.0f B heap, %.0f B RSS each; an announced transfer %.0f B heap, %.0f B RSS more; its data connection %.0f B heap, %.0f B RSS more\n",
 			n, sh, sr, ah-sh, ar-sr, dh-ah, dr-ar)
+		fmt.Fprintf(os.Stderr, "%d sessions: the tracker's estimate (MaxBytes): %.0f B each, %.0f B more per transfer, %.0f B more per data connection\n",
+			n, se, ae-se, de-ae)
 	}
 }

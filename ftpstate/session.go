@@ -55,6 +55,16 @@ type session struct {
 
 	lineAlerted  [2]bool
 	capsReported map[string]int
+
+	// The budget (see budget.go): the session's place on its list, which
+	// list, and the bytes it was last counted for in Tracker.sessBytes.
+	lruPrev, lruNext *session
+	linked           bool
+	tier             uint8
+	counted          int
+	// handshook: something other than the client's SYN was seen (see
+	// Config.HandshakeTimeout).
+	handshook bool
 }
 
 // key is the session's key in Tracker.sessions (not stored: a tap keeps
@@ -109,6 +119,7 @@ func (t *Tracker) startSession(k connKey, p *event.Packet, midstream bool) {
 	}
 	if s := t.newSession(k, client, server, side, p.Time, midstream); s != nil {
 		t.controlPacket(s, p)
+		t.account(s)
 	}
 }
 
@@ -116,14 +127,16 @@ func (t *Tracker) startSession(k connKey, p *event.Packet, midstream bool) {
 // the sessions cap and returns nil. The greeting is awaited unless the
 // session was caught mid-way.
 func (t *Tracker) newSession(k connKey, client, server netip.AddrPort, clientSide event.Side, start time.Time, midstream bool) *session {
-	if t.sessionCount() >= t.cfg.MaxSessions {
-		t.capHit(nil, "too_many_sessions", "more than %d FTP sessions at once: %s to %s is not tracked", t.cfg.MaxSessions, client, server)
+	if !t.makeRoom() {
+		t.capHit(nil, tooManySessionsAlert, "more than %d FTP sessions at once: %s to %s is not tracked", t.cfg.MaxSessions, client, server)
 		return nil
 	}
 	t.nextID++
 	s := &session{id: t.nextID, client: client, server: server, start: start, last: start, midstream: midstream, greeting: !midstream}
 	t.putSession(k, s)
 	t.addOrder(s)
+	t.link(s)
+	t.account(s)
 	t.stats.Sessions++
 	ev := event.Event{Type: event.TypeSessionStart, Midstream: midstream, ClientSide: clientSide}
 	t.emitEvent(s, &ev)
@@ -164,7 +177,17 @@ func (t *Tracker) controlPacket(s *session, p *event.Packet) {
 	if p.Src != s.client {
 		d = 1
 	}
-	s.last = t.now
+	if !p.Flags.Has(event.FlagFIN) || !s.fin[d] || len(p.Payload) > 0 {
+		// A FIN seen again, alone, is a retransmission: its sender waits
+		// for an acknowledgement that may never come (the server never
+		// set up its side: a full listen queue; or it has gone). It is
+		// not activity, and does not hold off the end of a session with
+		// one FIN (see sweepSession).
+		t.touch(s, len(p.Payload) > 0)
+	}
+	if d == 1 || !p.Flags.Has(event.FlagSYN) {
+		s.handshook = true
+	}
 	if len(p.Payload) == 1 && s.ackOK[d] && p.Seq+1 == s.acked[d] {
 		// A TCP keep-alive: one byte the peer acknowledged already
 		// (RFC 9293 section 3.8.4), often 0x00. It is old data, not
@@ -178,11 +201,19 @@ func (t *Tracker) controlPacket(s *session, p *event.Packet) {
 		s.acked[1-d], s.ackOK[1-d] = p.Ack, true
 	}
 	if p.Flags.Has(event.FlagSYN) {
-		if d == 0 && !p.Flags.Has(event.FlagACK) && (!s.syn[0] || p.Seq != s.isn[0]) && (s.fin[0] || s.fin[1] || s.reset) {
+		again := d == 0 && !p.Flags.Has(event.FlagACK) && (!s.syn[0] || p.Seq != s.isn[0])
+		if again && (s.fin[0] || s.fin[1] || s.reset || s.syn[0] && !s.handshook) {
 			// The port pair is used again by a new connection (a session
 			// caught mid-way has no SYN of its own to compare with: any
-			// SYN after its FIN is a new connection).
-			t.endSession(s, s.endReason("close"))
+			// SYN after its FIN is a new connection). Before any answer,
+			// a SYN with a new sequence number is the client's next
+			// attempt: it gave up on the last one (the handshake timed
+			// out on its side) and its stack chose the same port.
+			reason := s.endReason("close")
+			if !s.handshook {
+				reason = "timeout"
+			}
+			t.endSession(s, reason)
 			t.startSession(s.key(), p, false)
 			return
 		}
@@ -810,6 +841,8 @@ func (t *Tracker) endSession(s *session, reason string) {
 		t.deleteDark(addrPair{s.client.Addr(), s.server.Addr()})
 	}
 	t.releasePending(s)
+	t.unlink(s)
+	t.account(s)
 }
 
 // redactEcho hides a password that a reply to PASS or ACCT echoes ("230

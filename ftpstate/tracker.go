@@ -39,6 +39,10 @@ type Tracker struct {
 	closed    [closedSlots]closedConn // command channels seen to end lately (see wasClosed)
 	closedN   int
 
+	lru       [2]lruList    // live sessions by last activity, silent ones apart (see budget.go)
+	evicted   []evictedConn // command channels evicted lately (see evictedRetransmit), made at the first eviction
+	sessBytes int           // what the live sessions hold, as counted by account
+
 	nextID    uint64
 	nextXfer  uint64
 	seg       DataSegment // handed to cfg.OnData: reused, so data segments do not allocate
@@ -77,6 +81,7 @@ type Stats struct {
 	Anomalies      uint64 // anomalies seen, repeats reported once included
 	HeldMatched    uint64 // SYNs matched after being held
 	ClockSteps     uint64 // steps of the packet clock (see ClockStepAlert)
+	Evicted        uint64 // sessions ended to make room (see Config.MaxBytes)
 }
 
 type addrPair struct{ client, server netip.Addr }
@@ -247,9 +252,16 @@ func (t *Tracker) feed(p *event.Packet) {
 	if s := c.s; s != nil {
 		t.stats.ControlPackets++
 		t.controlPacket(s, p)
+		t.account(s)
+		if t.Bytes() > t.cfg.MaxBytes {
+			t.keepBudget(s, 0)
+		}
 		return
 	}
 	t.newConn(k, p)
+	if t.Bytes() > t.cfg.MaxBytes {
+		t.keepBudget(t.sessionAt(k), 0)
+	}
 }
 
 // newConn looks at a segment of a connection not yet tracked.
@@ -257,7 +269,9 @@ func (t *Tracker) newConn(k connKey, p *event.Packet) {
 	syn := p.Flags.Has(event.FlagSYN) && !p.Flags.Has(event.FlagACK)
 	if syn {
 		if t.isControlPort(p.Dst.Port()) {
-			t.startSession(k, p, false)
+			if !t.evictedRetransmit(k, p) {
+				t.startSession(k, p, false)
+			}
 			return
 		}
 		if e := t.lookupExpect(p.Dst); e != nil {
@@ -282,7 +296,7 @@ func (t *Tracker) newConn(k connKey, p *event.Packet) {
 	}
 	ctl := t.isControlPort(p.Dst.Port()) || t.isControlPort(p.Src.Port())
 	if len(p.Payload) == 0 {
-		if ctl && p.Flags.Has(event.FlagFIN) && !t.wasClosed(k) {
+		if ctl && p.Flags.Has(event.FlagFIN) && !t.wasClosed(k) && !t.evictedRetransmit(k, p) {
 			// A command channel the capture caught only as its
 			// teardown (it began after the last bytes): a session all
 			// the same, with no commands.
@@ -480,6 +494,15 @@ func (t *Tracker) sweep() {
 }
 
 func (t *Tracker) sweepSession(s *session) {
+	defer t.account(s)
+	if !s.midstream && !s.handshook && t.now.Sub(s.start) >= t.cfg.HandshakeTimeout {
+		// Only the client's SYN, for the handshake timeout: nothing
+		// listens, a firewall drops the SYN, or the server's listen queue
+		// is full. Its retransmissions do not count: a peer cannot hold a
+		// session with them.
+		t.endSession(s, "timeout")
+		return
+	}
 	if len(s.wait) > 0 {
 		t.releaseWait(s, false)
 	}

@@ -451,19 +451,24 @@ func TestNATAltEndpoint(t *testing.T) {
 
 func TestCaps(t *testing.T) {
 	t.Run("sessions", func(t *testing.T) {
+		// Past the cap, each new session ends the one idle longest
+		// (TestEvictIdleLongest has the order).
 		tr, r, clock := newTracker(&Config{MaxSessions: 2})
 		for i := 0; i < 5; i++ {
 			k := newConn(tr, clock, fmt.Sprintf("10.0.0.2:%d", 40000+i), "10.0.0.1:21", 1000, 5000)
 			k.handshake()
 		}
-		if n := len(r.of(event.TypeSessionStart)); n != 2 {
-			t.Errorf("sessions = %d, want 2", n)
+		if n := len(r.of(event.TypeSessionStart)); n != 5 {
+			t.Errorf("sessions = %d, want 5", n)
+		}
+		if n := tr.OpenSessions(); n != 2 {
+			t.Errorf("open sessions = %d, want 2", n)
 		}
 		if a := r.of(event.TypeAlert); len(a) != 1 || a[0].Kind != "too_many_sessions" {
 			t.Errorf("alerts = %+v", a)
 		}
-		if tr.Stats().CapHits != 3 {
-			t.Errorf("CapHits = %d, want 3", tr.Stats().CapHits)
+		if st := tr.Stats(); st.CapHits != 3 || st.Evicted != 3 {
+			t.Errorf("CapHits = %d, Evicted = %d, want 3 and 3", st.CapHits, st.Evicted)
 		}
 	})
 	t.Run("line", func(t *testing.T) {

@@ -83,6 +83,8 @@ type Stats struct {
 	Events      atomic.Uint64
 	LastSeq     atomic.Uint64
 	OpenSession atomic.Int64
+	Evicted     atomic.Uint64 // sessions the tracker ended to make room (ftpstate's Stats.Evicted)
+	TrackerMem  atomic.Int64  // the tracker's estimate of the memory it holds (Tracker.Bytes)
 	TFTPOpen    atomic.Int64  // TFTP transfers being tracked
 	TFTPEnded   atomic.Uint64 // TFTP transfers ended (tftp.end events)
 }
@@ -99,7 +101,8 @@ type Pipeline struct {
 	// with its error: Run reports them.
 	unsupported map[layers.LinkType]*linkFailure
 	pkt         event.Packet
-	frame       Frame // the frame handed to packet observers
+	in          *event.Packet // the packet being fed: &pkt, or one decoded ahead
+	frame       Frame         // the frame handed to packet observers
 	seq         uint64
 	buf         []byte
 	queue       []event.Event // events waiting for dispatch (FIFO)
@@ -329,7 +332,7 @@ func (p *Pipeline) feed(f *Frame) {
 			p.tracker.Advance(f.Info.Timestamp)
 			p.last = p.tracker.Now()
 			p.advanceTFTP(f.Info.Timestamp)
-			p.Stats.OpenSession.Store(int64(p.tracker.OpenSessions()))
+			p.trackerStats()
 		}
 		p.drainInjected()
 		p.dispatch()
@@ -339,12 +342,12 @@ func (p *Pipeline) feed(f *Frame) {
 	p.Stats.Bytes.Add(uint64(len(f.Data)))
 	var ok bool
 	if f.pkt != nil {
-		// Decoded ahead, by a decoder of the same link type.
+		// Decoded ahead, by a decoder of the same link type: fed where
+		// it lies, in its batch.
 		ok = f.decoded
-		if ok {
-			p.pkt = *f.pkt
-		}
+		p.in = f.pkt
 	} else {
+		p.in = &p.pkt
 		d := p.decoderFor(f.LinkType)
 		if d == nil {
 			p.Stats.NotTCP.Add(1)
@@ -364,13 +367,13 @@ func (p *Pipeline) feed(f *Frame) {
 		}
 		return
 	}
-	p.pkt.Time = f.Info.Timestamp
-	p.pkt.Side = f.Side
+	p.in.Time = f.Info.Timestamp
+	p.in.Side = f.Side
 	p.feedPacket()
 	if len(p.queue) > 0 {
 		// Sessions start and end with events only: the count is
 		// refreshed here, not for every frame.
-		p.Stats.OpenSession.Store(int64(p.tracker.OpenSessions()))
+		p.trackerStats()
 		p.dispatch()
 	}
 	if len(p.packetObs) > 0 {
@@ -381,9 +384,17 @@ func (p *Pipeline) feed(f *Frame) {
 			p.dispatch()
 		}
 	}
-	p.pkt.Payload = nil
+	p.in.Payload = nil
+	p.in = nil
 	if p.nInject.Load() > 0 {
 		p.drainInjected()
 		p.dispatch()
 	}
+}
+
+// trackerStats refreshes the tracker's figures in Stats.
+func (p *Pipeline) trackerStats() {
+	p.Stats.OpenSession.Store(int64(p.tracker.OpenSessions()))
+	p.Stats.Evicted.Store(p.tracker.Stats().Evicted)
+	p.Stats.TrackerMem.Store(int64(p.tracker.Bytes()))
 }

@@ -11,14 +11,14 @@ import (
 // ftpstate, UDP datagrams and ICMP unreachables to tftpstate. Both run on
 // packet time; the TFTP tracker's timeouts advance with every packet.
 func (p *Pipeline) feedPacket() {
-	if p.pkt.Transport == event.TransportTCP {
-		p.tracker.Feed(&p.pkt)
+	if p.in.Transport == event.TransportTCP {
+		p.tracker.Feed(p.in)
 		p.last = p.tracker.Now() // ftpstate's clock, clock steps taken out
-		p.advanceTFTP(p.pkt.Time)
+		p.advanceTFTP(p.in.Time)
 		return
 	}
 	p.Stats.NotTCP.Add(1) // the counter's meaning stays: frames that are not TCP
-	p.tftp.Feed(&p.pkt)
+	p.tftp.Feed(p.in)
 	p.tftpStats()
 }
 
@@ -42,10 +42,10 @@ func (p *Pipeline) tftpStats() {
 // tcpPacket is the decoded packet for the packet observers, whose
 // contract is TCP segments only: nil for a UDP datagram or an ICMP error.
 func (p *Pipeline) tcpPacket() *event.Packet {
-	if p.pkt.Transport != event.TransportTCP {
+	if p.in.Transport != event.TransportTCP {
 		return nil
 	}
-	return &p.pkt
+	return p.in
 }
 
 // TFTP returns the pipeline's TFTP tracker, for reading its counters on the

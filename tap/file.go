@@ -52,10 +52,13 @@ type capFile struct {
 	ngr     *pcapgo.NgReader // pcapng only
 	buf     [2][]byte        // the frame returned and the one read ahead: no allocation per frame
 	cur     int
-	side    event.Side
-	data    []byte
-	ci      gopacket.CaptureInfo
-	frames  int
+	// noCopy: the frame read ahead stays in the capture reader's buffer
+	// (see FileSource.AppendFrame).
+	noCopy bool
+	side   event.Side
+	data   []byte
+	ci     gopacket.CaptureInfo
+	frames int
 }
 
 // OpenFiles opens the named capture files: pcap or pcapng, either
@@ -270,13 +273,22 @@ func (cf *capFile) next() (err error) {
 		ci.AncillaryData = nil
 	}
 	cf.frames++
+	if cf.noCopy {
+		cf.data, cf.ci, cf.curLink = data, ci, cf.link
+		return nil
+	}
 	// The reader reuses its buffer; the frame must outlive the read of the
 	// next one (see ReadFrame), so it is copied into one of two buffers.
+	cf.data, cf.ci, cf.curLink = cf.own(data), ci, cf.link
+	return nil
+}
+
+// own copies data into the file's other buffer.
+func (cf *capFile) own(data []byte) []byte {
 	cf.cur ^= 1
 	b := append(cf.buf[cf.cur][:0], data...)
 	cf.buf[cf.cur] = b
-	cf.data, cf.ci, cf.curLink = b, ci, cf.link
-	return nil
+	return b
 }
 
 // ReadFrame returns the earliest frame of all files. After the last frame it
@@ -290,21 +302,60 @@ func (s *FileSource) ReadFrame() (pipeline.Frame, error) {
 		return pipeline.Frame{}, io.EOF
 	}
 	cf := s.h[0]
-	fr := pipeline.Frame{Data: cf.data, Info: cf.ci, Side: cf.side, LinkType: cf.curLink}
-	if cf.ngr != nil && len(s.files) == 1 {
-		fr.Side = cf.ngPort(cf.ci.InterfaceIndex)
+	var fr pipeline.Frame
+	s.frame(cf, &fr)
+	if cf.noCopy {
+		// Read by AppendFrame until now: cf.data is the reader's own
+		// buffer, which the next read overwrites.
+		cf.noCopy = false
+		fr.Data = cf.own(cf.data)
 	}
 	// fr.Data stays valid while the file reads ahead into its other
 	// buffer.
+	s.advance(cf)
+	return fr, nil
+}
+
+// AppendFrame is ReadFrame for a reader that keeps frames in a buffer of
+// its own (pipeline.AheadSource): it sets *fr to the next frame, with its
+// bytes appended to buf, and returns buf. The bytes are copied once, from
+// the capture reader's buffer, where ReadFrame copies them into a buffer
+// of the source first. *fr is left alone on an error.
+func (s *FileSource) AppendFrame(buf []byte, fr *pipeline.Frame) ([]byte, error) {
+	if s.err != nil {
+		return buf, s.err
+	}
+	if len(s.h) == 0 {
+		return buf, io.EOF
+	}
+	cf := s.h[0]
+	off := len(buf)
+	buf = append(buf, cf.data...)
+	s.frame(cf, fr)
+	fr.Data = buf[off:len(buf):len(buf)]
+	cf.noCopy = true // the frame is copied: the next may stay where it is read
+	s.advance(cf)
+	return buf, nil
+}
+
+// frame sets *fr to the frame cf holds.
+func (s *FileSource) frame(cf *capFile, fr *pipeline.Frame) {
+	*fr = pipeline.Frame{Data: cf.data, Info: cf.ci, Side: cf.side, LinkType: cf.curLink}
+	if cf.ngr != nil && len(s.files) == 1 {
+		fr.Side = cf.ngPort(cf.ci.InterfaceIndex)
+	}
+}
+
+// advance reads the next frame of cf, the file whose frame was taken.
+func (s *FileSource) advance(cf *capFile) {
 	if err := cf.next(); err != nil {
 		heap.Pop(&s.h)
 		if !errors.Is(err, io.EOF) {
 			s.err = err
 		}
-	} else {
+	} else if len(s.h) > 1 {
 		heap.Fix(&s.h, 0)
 	}
-	return fr, nil
 }
 
 // Progress returns the bytes read so far from all files and their total

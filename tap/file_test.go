@@ -182,3 +182,66 @@ func TestFileFramesIntact(t *testing.T) {
 		t.Errorf("read %v frames, files hold %d and %d", idx, len(want[0]), len(want[1]))
 	}
 }
+
+// TestAppendFrame: frames taken with AppendFrame, or with ReadFrame and
+// AppendFrame in turns, are the frames ReadFrame gives (bytes, time,
+// port), in the same order, from two files merged; frames appended stay
+// whole in their buffer while later ones are read.
+func TestAppendFrame(t *testing.T) {
+	files := []string{filepath.Join(labPcaps, "multi", "porta.pcap"), filepath.Join(labPcaps, "multi", "portb.pcap")}
+	var want []pipeline.Frame
+	ref, err := OpenFiles(files...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		f, err := ref.ReadFrame()
+		if err != nil {
+			break
+		}
+		f.Data = bytes.Clone(f.Data)
+		want = append(want, f)
+	}
+	ref.Close()
+	for _, pattern := range []string{"a", "ar", "aar", "rra"} {
+		s, err := OpenFiles(files...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var buf []byte
+		var appended []int // indexes into want of the frames in buf, in order
+		for i := 0; ; i++ {
+			var f pipeline.Frame
+			if pattern[i%len(pattern)] == 'a' {
+				buf, err = s.AppendFrame(buf, &f)
+				if err == nil {
+					appended = append(appended, i)
+				}
+			} else {
+				f, err = s.ReadFrame()
+			}
+			if errors.Is(err, io.EOF) {
+				if i != len(want) {
+					t.Fatalf("%s: %d frames, want %d", pattern, i, len(want))
+				}
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			w := want[i]
+			if !bytes.Equal(f.Data, w.Data) || !f.Info.Timestamp.Equal(w.Info.Timestamp) || f.Side != w.Side || f.LinkType != w.LinkType {
+				t.Fatalf("%s: frame %d differs from ReadFrame's", pattern, i)
+			}
+		}
+		off := 0
+		for _, i := range appended {
+			n := len(want[i].Data)
+			if !bytes.Equal(buf[off:off+n], want[i].Data) {
+				t.Fatalf("%s: frame %d overwritten in the buffer", pattern, i)
+			}
+			off += n
+		}
+		s.Close()
+	}
+}

@@ -18,11 +18,16 @@ type LiveOptions struct {
 	// by FilterFTP. Default: 21.
 	ControlPorts []uint16
 	// RingSize is the size in bytes of each port's memory-mapped ring,
-	// rounded up to whole blocks. Default: 8 MiB.
+	// rounded up to whole blocks. Default: DefaultRingSize.
 	RingSize int
 	// BlockSize is the size of one ring block, rounded up to a multiple of
 	// the page size (16 KiB pages on a Raspberry Pi 5). The largest frame
-	// that fits whole is a little smaller. Default: 1 MiB.
+	// that fits whole is a little smaller: 128 KiB holds a 64 KiB
+	// GRO-merged frame. The kernel hands a block over when it is full or
+	// BlockTimeout has passed, so when frames come slowly each block
+	// holds BlockTimeout's worth, and the number of blocks (RingSize /
+	// BlockSize) bounds how long the ring lasts while ftptap waits to be
+	// scheduled. Default: DefaultBlockSize.
 	BlockSize int
 	// BlockTimeout is how long the kernel fills a block before it hands a
 	// partly filled block over. It bounds the latency of capture, and how
@@ -37,6 +42,14 @@ type LiveOptions struct {
 	Logf func(format string, args ...any)
 }
 
+// The capture ring's defaults: 128 blocks of 128 KiB per port, 640 ms of
+// frames at a light rate (BlockTimeout 5 ms each) and 16 MiB at a heavy
+// one (see firmware/ring.go for the figures behind them).
+const (
+	DefaultRingSize  = 16 << 20
+	DefaultBlockSize = 128 << 10
+)
+
 func (o *LiveOptions) withDefaults() LiveOptions {
 	var d LiveOptions
 	if o != nil {
@@ -49,10 +62,10 @@ func (o *LiveOptions) withDefaults() LiveOptions {
 		d.ControlPorts = []uint16{21}
 	}
 	if d.RingSize <= 0 {
-		d.RingSize = 8 << 20
+		d.RingSize = DefaultRingSize
 	}
 	if d.BlockSize <= 0 {
-		d.BlockSize = 1 << 20
+		d.BlockSize = DefaultBlockSize
 	}
 	if d.BlockTimeout <= 0 {
 		d.BlockTimeout = 5 * time.Millisecond

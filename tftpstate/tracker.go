@@ -35,6 +35,7 @@ type Tracker struct {
 	swept    time.Time
 	// now and swept have a monotonic reading (see hasMono)
 	nowMono, sweptMono bool
+	sweepAt            time.Time // swept plus a second (see Advance)
 
 	lastCap, lastMalformed time.Time // global alerts, at most one a minute
 
@@ -213,6 +214,21 @@ func (t *Tracker) unreachable(p *event.Packet) {
 // Advance lets time pass to now (packet time, or a tick of a live source):
 // transfers idle for Timeout end.
 func (t *Tracker) Advance(now time.Time) {
+	// The pipeline moves the clock on at every packet, TCP included, so
+	// the common case is taken first: time moved on, by less than a
+	// second since the last sweep, on a clock that never stepped, with
+	// no monotonic reading. All that clock, the update of now and
+	// sweepMaybe would do then is this.
+	if t.stats.ClockSteps == 0 && t.lastRaw == t.now && !t.lastMono && !t.sweptMono &&
+		now.After(t.now) && now.Before(t.sweepAt) && !t.now.IsZero() && !now.IsZero() && !hasMono(now) {
+		t.lastRaw, t.now, t.nowMono, t.clockMono = now, now, false, false
+		return
+	}
+	t.advance(now)
+}
+
+// advance is Advance without its shortcut.
+func (t *Tracker) advance(now time.Time) {
 	now = t.clock(now)
 	if now.After(t.now) {
 		t.now, t.nowMono = now, t.clockMono
@@ -251,6 +267,7 @@ func (t *Tracker) sweepMaybe() {
 // finished ones when full).
 func (t *Tracker) sweep(full bool) {
 	t.swept, t.sweptMono = t.now, t.nowMono
+	t.sweepAt = t.swept.Add(time.Second)
 	for _, x := range t.sorted() {
 		switch {
 		case x.ended && (full || t.now.Sub(x.endedAt) >= t.cfg.Linger):

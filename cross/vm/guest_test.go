@@ -57,6 +57,7 @@ func TestMain(m *testing.M) {
 		os.Exit(0)
 	}
 	code := 1
+	step("init")
 	if err := initGuest(); err != nil {
 		fmt.Println("vm: init:", err)
 	} else {
@@ -193,6 +194,7 @@ func TestGuest(t *testing.T) {
 	}
 	gpio := haveGPIO()
 	if gpio {
+		step("leds test")
 		t.Run("leds test", func(t *testing.T) { ledsTest(t, cfg) })
 	} else {
 		fmt.Println("ftptap-vm: no Raspberry Pi GPIO block (pinctrl-bcm2835): LEDs off, not checked")
@@ -213,7 +215,11 @@ func TestGuest(t *testing.T) {
 		t.Fatal(err)
 	}
 	step("vsftpd")
-	vsftpd := startVsftpd(t, g, "")
+	// Sending at 50 KB/s, so that the download lasts on the wire and the
+	// LEDs can be read during it: curl's --limit-rate slows its reads
+	// only, and the socket buffers take the whole file at once (lit for
+	// 18 ms on the Pi Zero guest, between two samples).
+	vsftpd := startVsftpd(t, g, "anon_max_rate=50000\n")
 	step("ftptap run")
 
 	ftLog := filepath.Join(work, "ftptap.log")
@@ -252,7 +258,8 @@ func TestGuest(t *testing.T) {
 	var runs []*lab.Run
 
 	step("PASV download")
-	// A passive download, slowed so that the LEDs can be read during it.
+	// A passive download, slowed by the server (above) so that the LEDs
+	// can be read during it.
 	r := g.curl("--disable-epsv", "--limit-rate", "50k", "-o", pasv.Name, srv+"/pub/"+pasv.Name)
 	if r.Err != nil {
 		t.Fatalf("PASV download: %v: %s", r.Err, r.Log)
@@ -303,6 +310,10 @@ func TestGuest(t *testing.T) {
 		// The alert LED lights once ftptap sees the reset, and holds for
 		// alert_hold (10 s).
 		s.waitLit(t, "alert", r.End, 8*time.Second)
+		// Enough samples to judge by, well within the hold: on a busy
+		// machine the emulated Pi Zero reads the lines only a few
+		// times a second.
+		s.waitSamples(r.End, 5, 5*time.Second)
 		s.expect(t, "after the refused connection", r.End, time.Now(), map[string]bool{"alert": true}, "active")
 	}
 	time.Sleep(500 * time.Millisecond) // past the rings' block timeout
@@ -725,6 +736,15 @@ func (s *sampler) waitLit(t *testing.T, role string, from time.Time, d time.Dura
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Errorf("%s LED not lit within %v", role, d)
+}
+
+// waitSamples waits until n samples have been taken since from, or d
+// has passed.
+func (s *sampler) waitSamples(from time.Time, n int, d time.Duration) {
+	deadline := time.Now().Add(d)
+	for len(s.window(from, time.Now())) < n && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // waitOff waits until role's LED is dark, so the next step starts from it.

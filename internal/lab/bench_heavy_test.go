@@ -12,6 +12,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -26,18 +28,27 @@ var (
 	stormRate = flag.Int("storm-rate", 1000, "BenchmarkLiveStorm: new FTP sessions per second")
 	stormTime = flag.Duration("storm-time", 30*time.Second, "BenchmarkLiveStorm: how long the storm lasts (try 3s for a quick look)")
 	ringMiB   = flag.Int("ring-mib", 0, "BenchmarkLiveDownloads, BenchmarkLiveStorm: ftptap's capture.ring_mib (0: its default)")
+	sessCap   = flag.Int("sessions", 0, "BenchmarkLiveDownloads, BenchmarkLiveStorm: ftptap's limits.sessions (0: its default), to watch evictions")
+	stormKeep = flag.String("storm-keep", "", "BenchmarkLiveStorm: a directory to keep ftptap's events, its log and ftpstorm's output in")
 )
 
 // heavyArgs are ftptap's arguments in the heavy benchmarks: a config of
-// its own when -ring-mib is set.
+// its own when -ring-mib or -sessions is set.
 func heavyArgs(b *testing.B, dir, events string) []string {
 	args := []string{"--tap", "bench", "--events", events}
+	var conf string
 	if *ringMiB > 0 {
-		conf := filepath.Join(dir, "ring.yaml")
-		if err := os.WriteFile(conf, []byte(fmt.Sprintf("capture:\n  ring_mib: %d\n", *ringMiB)), 0o644); err != nil {
+		conf += fmt.Sprintf("capture:\n  ring_mib: %d\n", *ringMiB)
+	}
+	if *sessCap > 0 {
+		conf += fmt.Sprintf("limits:\n  sessions: %d\n", *sessCap)
+	}
+	if conf != "" {
+		path := filepath.Join(dir, "caps.yaml")
+		if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 			b.Fatal(err)
 		}
-		args = append(args, "--config", conf)
+		args = append(args, "--config", path)
 	}
 	return args
 }
@@ -216,8 +227,16 @@ func BenchmarkLiveStorm(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	type sess struct{ sent, read int }
-	clients := map[string]sess{}
+	var rec *Recording
+	if *stormKeep != "" {
+		// What crossed the tap ports, to replay (ftptap replay) beside
+		// what ftptap reported live.
+		if rec, err = l.Record(*stormKeep); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var clients []stormSession
+	unanswered := 0
 	b.ResetTimer()
 	for i := range b.N {
 		out := filepath.Join(dir, fmt.Sprintf("storm-%d.txt", i))
@@ -239,12 +258,17 @@ func BenchmarkLiveStorm(b *testing.B) {
 		}
 		msg, _ := os.ReadFile(out + ".err")
 		b.Log(strings.TrimSpace(string(msg)))
+		var n, failed, never int
+		fmt.Sscanf(strings.TrimSpace(string(msg)), "ftpstorm: %d sessions in %s (%s %d failed (%d never connected)", &n, new(string), new(string), &failed, &never)
+		unanswered += never
 		f, _ := os.Open(out)
 		sc := bufio.NewScanner(f)
 		for sc.Scan() {
 			var port, sent, read int
-			if _, err := fmt.Sscan(sc.Text(), &port, &sent, &read); err == nil {
-				clients[netip.AddrPortFrom(ClientIP4, uint16(port)).String()] = sess{sent, read}
+			var began, ended int64
+			if _, err := fmt.Sscan(sc.Text(), &port, &sent, &read, &began, &ended); err == nil {
+				clients = append(clients, stormSession{client: netip.AddrPortFrom(ClientIP4, uint16(port)).String(),
+					sent: sent, read: read, began: time.Unix(0, began), ended: time.Unix(0, ended)})
 			}
 		}
 		f.Close()
@@ -254,9 +278,15 @@ func BenchmarkLiveStorm(b *testing.B) {
 	if err := ft.Term(); err != nil {
 		b.Fatal(err)
 	}
-	type got struct{ start, req, resp int }
-	seen := map[string]*got{}
+	if rec != nil {
+		rec.Stop()
+	}
+	if *stormKeep != "" {
+		keepStorm(b, dir, ft.Log())
+	}
+	var evs []stormEvent
 	alerts := map[string]int{}
+	reasons := map[string]int{}
 	f, err := os.Open(events)
 	if err != nil {
 		b.Fatal(err)
@@ -264,43 +294,30 @@ func BenchmarkLiveStorm(b *testing.B) {
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
-		var e struct{ Type, Client, Kind string }
+		var e struct {
+			Type, Client, Session, Kind, Reason string
+			TS                                  time.Time
+		}
 		if json.Unmarshal(sc.Bytes(), &e) != nil {
 			continue
 		}
-		if e.Type == "alert" {
-			alerts[e.Kind]++
-		}
-		g := seen[e.Client]
-		if g == nil {
-			g = &got{}
-			seen[e.Client] = g
-		}
 		switch e.Type {
-		case "session.start":
-			g.start++
-		case "request":
-			g.req++
-		case "response":
-			g.resp++
+		case "alert":
+			alerts[e.Kind]++
+		case "session.end":
+			reasons[e.Reason]++
+		case "session.start", "request", "response":
+			evs = append(evs, stormEvent{typ: e.Type, client: e.Client, session: e.Session, ts: e.TS})
 		}
 	}
 	f.Close()
-	var lostSessions, lostEvents, wantEvents int
-	for c, s := range clients {
-		g := seen[c]
-		if g == nil || g.start == 0 {
-			lostSessions++
-			g = &got{}
-		}
-		wantEvents += 1 + s.sent + s.read
-		lostEvents += max(0, 1-g.start) + max(0, s.sent-g.req) + max(0, s.read-g.resp)
-	}
+	lostSessions, lostEvents, wantEvents := stormLoss(clients, evs)
 	stopped := logFields(ft.Log(), "stopped")
 	// The rate the sessions were opened at (ftpstorm paces them over
 	// -storm-time; the wait for the last ones to finish is not counted).
 	rate := float64(len(clients)) / (stormTime.Seconds() * float64(b.N))
 	b.ReportMetric(float64(len(clients)), "sessions")
+	b.ReportMetric(float64(reasons["evicted"]), "evicted")
 	b.ReportMetric(rate, "sessions/s")
 	b.ReportMetric(float64(lostSessions), "sessions-lost")
 	b.ReportMetric(float64(lostEvents), "events-lost")
@@ -308,10 +325,111 @@ func BenchmarkLiveStorm(b *testing.B) {
 	b.ReportMetric(cpuOf(ft.Proc).Seconds(), "ftptap-cpu-s")
 	fmt.Fprintf(os.Stderr, "storm: %d sessions at %.0f/s, ftptap %.2f CPU s: sessions lost %d, events lost %d of %d, kernel drops %d\n",
 		len(clients), rate, cpuOf(ft.Proc).Seconds(), lostSessions, lostEvents, wantEvents, stopped["kernel_drops"])
+	fmt.Fprintf(os.Stderr, "storm: %d more never connected (their SYNs unanswered); ftptap's session ends by reason: %v\n", unanswered, reasons)
 	if len(alerts) > 0 {
 		fmt.Fprintf(os.Stderr, "storm: ftptap's alerts by kind: %v\n", alerts)
 	}
 	if lostSessions > 0 || lostEvents > 0 {
 		b.Errorf("%d sessions and %d of %d events lost", lostSessions, lostEvents, wantEvents)
 	}
+}
+
+// keepStorm copies the storm's events, ftpstorm's output and ftptap's log
+// from dir to -storm-keep, for a look at what went wrong.
+func keepStorm(b *testing.B, dir, log string) {
+	if err := os.MkdirAll(*stormKeep, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, e := range ents {
+		if e.IsDir() {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err == nil {
+			err = os.WriteFile(filepath.Join(*stormKeep, e.Name()), data, 0o644)
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(*stormKeep, "ftptap.log"), []byte(log), 0o644); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// stormSession is one session of ftpstorm's output.
+type stormSession struct {
+	client       string // ip:port
+	sent, read   int
+	began, ended time.Time // ended: just before the client closed its socket
+}
+
+// stormEvent is one of ftptap's events that a storm session must have.
+type stormEvent struct {
+	typ, client, session string
+	ts                   time.Time
+}
+
+// stormLoss matches ftptap's events to the sessions ftpstorm made and
+// counts what is missing: a session without a session.start, and fewer
+// requests or responses than commands sent and replies read. A client
+// port serves many sessions in a long storm, one after the other: the
+// next SYN on a port comes after the last session on it closed its
+// socket. So each of ftptap's sessions (with all its events) goes to the
+// first client session on its port that closed after ftptap's
+// session.start. (A session that never connected has no port: ftptap's
+// session of it goes to the port's next session, which then has two
+// session.starts, no harm to the count.)
+func stormLoss(clients []stormSession, evs []stormEvent) (lostSessions, lostEvents, want int) {
+	sessions := map[string][]*stormSession{}
+	for i := range clients {
+		c := &clients[i]
+		sessions[c.client] = append(sessions[c.client], c)
+	}
+	for _, ss := range sessions {
+		slices.SortFunc(ss, func(a, b *stormSession) int { return a.ended.Compare(b.ended) })
+	}
+	type got struct{ start, req, resp int }
+	counts := map[*stormSession]*got{}
+	owner := map[string]*got{} // by ftptap's session id
+	for _, e := range evs {
+		if e.typ == "session.start" {
+			ss := sessions[e.client]
+			i := sort.Search(len(ss), func(i int) bool { return !ss[i].ended.Before(e.ts) })
+			if i == len(ss) || ss[i].ended.Sub(e.ts) > 5*time.Minute {
+				continue
+			}
+			g := counts[ss[i]]
+			if g == nil {
+				g = &got{}
+				counts[ss[i]] = g
+			}
+			g.start++
+			owner[e.session] = g
+			continue
+		}
+		if g := owner[e.session]; g != nil {
+			switch e.typ {
+			case "request":
+				g.req++
+			case "response":
+				g.resp++
+			}
+		}
+	}
+	for i := range clients {
+		c := &clients[i]
+		g := counts[c]
+		if g == nil {
+			g = &got{}
+			lostSessions++
+		}
+		want += 1 + c.sent + c.read
+		lostEvents += max(0, 1-g.start) + max(0, c.sent-g.req) + max(0, c.read-g.resp)
+	}
+	return lostSessions, lostEvents, want
 }

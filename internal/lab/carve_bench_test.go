@@ -14,7 +14,7 @@ import (
 	"time"
 )
 
-var carveRing = flag.Int("carve-ring", 0, "BenchmarkLiveCarve: capture.ring_mib for ftptap (0: the default, 8)")
+var carveRing = flag.Int("carve-ring", 0, "BenchmarkLiveCarve: capture.ring_mib for ftptap (0: the default, 16, or 32 when carving)")
 
 // BenchmarkLiveCarve runs ftptap run --carve inline while curl downloads
 // big.bin (16 MiB, passive mode) through the bridge b.N times as fast as

@@ -209,8 +209,10 @@ func BenchmarkMixed(b *testing.B) {
 				b.ReportMetric(float64(ft.maxRSS)/(1<<20), "ftptap-peak-MB")
 				b.ReportMetric(float64(nev), "events")
 				b.ReportMetric(float64(st.Size())/(1<<20), "capture-MB")
-				line := fmt.Sprintf("mixed x%d (%d MB): ftptap replay %.2fs (cpu %.2fs, peak RSS %d MB, %d events)",
-					scale, st.Size()>>20, ft.wall.Seconds(), ft.cpu.Seconds(), ft.maxRSS>>20, nev)
+				// The constant of the scaling table: CPU per MB of capture.
+				b.ReportMetric(ft.cpu.Seconds()*1e3/(float64(st.Size())/(1<<20)), "ftptap-cpu-ms/MB")
+				line := fmt.Sprintf("mixed x%d (%d MB): ftptap replay %.2fs (cpu %.2fs, %.1f ms of CPU per MB, peak RSS %d MB, %d events)",
+					scale, st.Size()>>20, ft.wall.Seconds(), ft.cpu.Seconds(), ft.cpu.Seconds()*1e3/(float64(st.Size())/(1<<20)), ft.maxRSS>>20, nev)
 				if tcpdumpErr == nil {
 					td := run(b, "", tcpdump, "-r", file, "-w", os.DevNull)
 					b.ReportMetric(td.wall.Seconds(), "tcpdump-s")
@@ -243,9 +245,12 @@ func BenchmarkMixed(b *testing.B) {
 }
 
 // BenchmarkIdleReplay replays captures of -perf.sessions sessions that
-// log in and never close (caps raised to fit them), and reports ftptap's
-// peak RSS for each and the RSS each session adds, from the difference
-// between the smallest and the largest capture.
+// log in and never close (caps and the memory budget raised to fit them),
+// and reports ftptap's peak RSS for each and the RSS each session adds,
+// from the difference between the smallest and the largest capture, and
+// between each capture and the next: the cost is linear when these steps
+// agree. It prints the constants: the RSS with no session (the line
+// through the smallest and largest) and the bytes per session.
 //
 //	make bench    (go test -run='^$' -bench=IdleReplay ./internal/perf -perf)
 func BenchmarkIdleReplay(b *testing.B) {
@@ -253,7 +258,7 @@ func BenchmarkIdleReplay(b *testing.B) {
 	bin := ftptap(b)
 	counts := ints(b, *opens)
 	cfg := filepath.Join(*dir, "caps.yaml")
-	if err := os.WriteFile(cfg, []byte("limits:\n  sessions: 1000000\n  data_conns: 1000000\n"), 0o644); err != nil {
+	if err := os.WriteFile(cfg, []byte("limits:\n  sessions: 1000000\n  data_conns: 1000000\n  memory_mib: 1024\n"), 0o644); err != nil {
 		b.Fatal(err)
 	}
 	for range b.N {
@@ -262,7 +267,7 @@ func BenchmarkIdleReplay(b *testing.B) {
 			if data {
 				kind = "idle-data"
 			}
-			var first, last result
+			var first, last, prev result
 			for i, n := range counts {
 				file := capture(b, fmt.Sprintf("%s-%d.pcap", kind, n), func(f *os.File) (*capgen.Writer, error) { return capgen.Idle(f, n, data) })
 				r := run(b, "", bin, "replay", "--tap", "bench", "--config", cfg, file)
@@ -270,14 +275,20 @@ func BenchmarkIdleReplay(b *testing.B) {
 				fmt.Fprintf(os.Stderr, "%s x%d: ftptap replay %.2fs, peak RSS %d MB\n", kind, n, r.wall.Seconds(), r.maxRSS>>20)
 				if i == 0 {
 					first = r
+				} else {
+					step := float64(r.maxRSS-prev.maxRSS) / float64(n-counts[i-1])
+					b.ReportMetric(step, fmt.Sprintf("%s-%d-%d-B/session", kind, counts[i-1], n))
+					fmt.Fprintf(os.Stderr, "%s: %.0f B of peak RSS per session from %d to %d sessions\n", kind, step, counts[i-1], n)
 				}
-				last = r
+				prev, last = r, r
 			}
 			if len(counts) > 1 {
 				n0, n1 := counts[0], counts[len(counts)-1]
 				per := float64(last.maxRSS-first.maxRSS) / float64(n1-n0)
 				b.ReportMetric(per, kind+"-B/session")
-				fmt.Fprintf(os.Stderr, "%s: %.0f B of peak RSS per session (%d to %d sessions)\n", kind, per, n0, n1)
+				base := float64(first.maxRSS) - per*float64(n0)
+				b.ReportMetric(base/(1<<20), kind+"-base-MB")
+				fmt.Fprintf(os.Stderr, "%s: %.0f B of peak RSS per session (%d to %d sessions); constants: peak RSS = %.1f MB + %.0f B x sessions\n", kind, per, n0, n1, base/(1<<20), per)
 			}
 		}
 	}

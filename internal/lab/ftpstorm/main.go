@@ -1,8 +1,12 @@
 // Command ftpstorm opens new FTP sessions at a steady rate (log in, QUIT)
-// and prints, for each, the client's local port and the commands sent and
-// replies read (a multi-line reply counts once), so that a test can check
-// every session's events. The lab's session-storm benchmark runs it in the
-// client namespace.
+// and prints, for each, the client's local port, the commands sent and
+// replies read (a multi-line reply counts once), and when it began and
+// when it closed its socket (Unix nanoseconds), so that a test can check
+// every session's events: over a long storm the client's ports are used
+// again, one session after the other, and the closing times tell them
+// apart. Sessions whose SYN got no
+// answer have no port and are counted apart (on stderr). The lab's
+// session-storm benchmark runs it in the client namespace.
 //
 //	ftpstorm -server 10.77.0.1:21 -rate 1000 -duration 30s
 package main
@@ -29,8 +33,8 @@ func main() {
 		os.Exit(2)
 	}
 	out := bufio.NewWriter(os.Stdout)
-	var mu sync.Mutex // guards out, failed
-	failed := 0
+	var mu sync.Mutex // guards out, failed, unanswered
+	failed, unanswered := 0, 0
 	var wg sync.WaitGroup
 	interval := time.Second / time.Duration(*rate)
 	start := time.Now()
@@ -43,31 +47,39 @@ func main() {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			port, sent, read, err := session(*server, *timeout)
+			began := time.Now()
+			port, sent, read, ended, err := session(*server, *timeout)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
 				failed++
 			}
 			if port != 0 {
-				fmt.Fprintf(out, "%d %d %d\n", port, sent, read)
+				fmt.Fprintf(out, "%d %d %d %d %d\n", port, sent, read, began.UnixNano(), ended.UnixNano())
+			} else {
+				unanswered++
 			}
 		}()
 	}
 	took := time.Since(start)
 	wg.Wait()
 	out.Flush()
-	fmt.Fprintf(os.Stderr, "ftpstorm: %d sessions in %.1fs (%.0f/s), %d failed\n", n, took.Seconds(), float64(n)/took.Seconds(), failed)
+	fmt.Fprintf(os.Stderr, "ftpstorm: %d sessions in %.1fs (%.0f/s), %d failed (%d never connected)\n", n, took.Seconds(), float64(n)/took.Seconds(), failed, unanswered)
 }
 
-// session logs in anonymously and quits. It returns the local port and
-// the commands sent and replies read, whatever happened.
-func session(server string, timeout time.Duration) (port, sent, read int, err error) {
+// session logs in anonymously and quits. It returns the local port, the
+// commands sent and replies read, whatever happened, and the time just
+// before it closed the socket (the port may serve another session after
+// that).
+func session(server string, timeout time.Duration) (port, sent, read int, closed time.Time, err error) {
 	c, err := net.DialTimeout("tcp", server, timeout)
 	if err != nil {
-		return 0, 0, 0, err
+		return 0, 0, 0, time.Now(), err
 	}
-	defer c.Close()
+	defer func() {
+		closed = time.Now()
+		c.Close()
+	}()
 	c.SetDeadline(time.Now().Add(timeout))
 	port = c.LocalAddr().(*net.TCPAddr).Port
 	r := bufio.NewReader(c)
@@ -87,24 +99,24 @@ func session(server string, timeout time.Duration) (port, sent, read int, err er
 	}
 	code, err := reply()
 	if err != nil || code != "220" {
-		return port, sent, read, fmt.Errorf("greeting %q: %v", code, err)
+		return port, sent, read, closed, fmt.Errorf("greeting %q: %v", code, err)
 	}
 	for _, step := range []struct{ cmd, want string }{{"USER anonymous", "3"}, {"PASS storm@example.com", "2"}} {
 		if err := send(step.cmd); err != nil {
-			return port, sent, read, err
+			return port, sent, read, closed, err
 		}
 		if code, err = reply(); err != nil {
-			return port, sent, read, err
+			return port, sent, read, closed, err
 		}
 		if strings.HasPrefix(code, "2") {
 			break // logged in without a password
 		}
 	}
 	if err := send("QUIT"); err != nil {
-		return port, sent, read, err
+		return port, sent, read, closed, err
 	}
 	_, err = reply()
-	return port, sent, read, err
+	return port, sent, read, closed, err
 }
 
 // readReply reads one reply (RFC 959 multi-line replies end with their
