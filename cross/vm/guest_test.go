@@ -494,27 +494,7 @@ func checkFile(t *testing.T, path string, f lab.File) {
 // lab's range, active connections from port 20.
 func startVsftpd(t *testing.T, g *guest, extra string) *exec.Cmd {
 	t.Helper()
-	conf := fmt.Sprintf(`listen=YES
-listen_ipv6=NO
-listen_address=%s
-background=NO
-anonymous_enable=YES
-anon_root=%s
-no_anon_password=YES
-anon_upload_enable=YES
-anon_umask=022
-local_enable=NO
-write_enable=YES
-secure_chroot_dir=/run/vsftpd/empty
-seccomp_sandbox=NO
-pasv_enable=YES
-pasv_min_port=%d
-pasv_max_port=%d
-port_enable=YES
-connect_from_port_20=YES
-log_ftp_protocol=YES
-vsftpd_log_file=%s
-`, netnstest.ServerIP4, ftpRoot, lab.Vsftpd.PassiveMin, lab.Vsftpd.PassiveMax, filepath.Join(work, "vsftpd.log")) + extra
+	conf := vsftpdConf(netnstest.ServerIP4, ftpRoot, filepath.Join(work, "vsftpd.log")) + extra
 	path := filepath.Join(work, "vsftpd.conf")
 	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)

@@ -608,25 +608,7 @@ func sdCheckFile(t *testing.T, path string, f lab.File) {
 // range, active connections from port 20), and waits for its greeting.
 func sdVsftpd(t *testing.T) {
 	t.Helper()
-	conf := fmt.Sprintf(`listen=YES
-listen_ipv6=NO
-listen_address=%s
-background=NO
-anonymous_enable=YES
-anon_root=%s
-no_anon_password=YES
-anon_upload_enable=YES
-anon_umask=022
-local_enable=NO
-write_enable=YES
-secure_chroot_dir=/run/vsftpd/empty
-seccomp_sandbox=NO
-pasv_enable=YES
-pasv_min_port=%d
-pasv_max_port=%d
-port_enable=YES
-connect_from_port_20=YES
-`, sdServerIP, sdFTPRoot, lab.Vsftpd.PassiveMin, lab.Vsftpd.PassiveMax)
+	conf := vsftpdConf(sdServerIP, sdFTPRoot, filepath.Join(sdWork, "vsftpd.log"))
 	path := filepath.Join(sdWork, "vsftpd.conf")
 	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
