@@ -42,29 +42,3 @@ func (i instant) Time() time.Time {
 
 // IsZero reports whether i is none.
 func (i instant) IsZero() bool { return i == 0 }
-
-// sub returns a.Sub(b), computed without Sub's overflow check where none
-// can happen: the packet clock takes the difference of every packet's
-// time with the one before. mono says whether a or b has a monotonic
-// reading (see hasMono); such times, and times more than 2^33 seconds
-// apart, go to Sub itself.
-func sub(a, b time.Time, mono bool) time.Duration {
-	as, bs := a.Unix(), b.Unix()
-	if ds := as - bs; mono || ds > 1<<33 || ds < -(1<<33) {
-		return a.Sub(b)
-	}
-	return time.Duration(as-bs)*time.Second + time.Duration(a.Nanosecond()-b.Nanosecond())
-}
-
-// hasMono reports whether t has a monotonic clock reading (time.Now
-// gives one; packet times have none).
-func hasMono(t time.Time) bool { return t != t.Round(0) }
-
-// add returns a.Add(d); with d zero (no clock step taken out, the common
-// case) that is a itself.
-func add(a time.Time, d time.Duration) time.Time {
-	if d == 0 {
-		return a
-	}
-	return a.Add(d)
-}

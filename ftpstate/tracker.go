@@ -186,12 +186,12 @@ func (t *Tracker) clock(raw time.Time) time.Time {
 	if raw.IsZero() {
 		return raw
 	}
-	mono := hasMono(raw)
+	mono := event.HasMono(raw)
 	if t.lastRaw.IsZero() {
 		t.lastRaw, t.lastMono = raw, mono
-		return add(raw, t.shift)
+		return event.AddTime(raw, t.shift)
 	}
-	d := sub(raw, t.lastRaw, mono || t.lastMono)
+	d := event.SubTime(raw, t.lastRaw, mono || t.lastMono)
 	switch {
 	case d > t.cfg.ClockStep || d < -clockStepBack:
 		t.shift -= d
@@ -205,7 +205,7 @@ func (t *Tracker) clock(raw time.Time) time.Time {
 	case d > 0:
 		t.lastRaw, t.lastMono = raw, mono
 	}
-	return add(raw, t.shift)
+	return event.AddTime(raw, t.shift)
 }
 
 // Now returns the tracker's current time on the clock of the packets
@@ -214,7 +214,7 @@ func (t *Tracker) Now() time.Time {
 	if t.now.IsZero() {
 		return t.now
 	}
-	return add(t.now, -t.shift)
+	return event.AddTime(t.now, -t.shift)
 }
 
 // Feed tracks one TCP segment. Segments must come in capture order (small

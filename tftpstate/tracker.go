@@ -100,16 +100,16 @@ const (
 // timeouts keep counting and their durations stay true. Events carry the
 // new clock (see send). ftpstate reports the step (its clock_step alert).
 func (t *Tracker) clock(raw time.Time) time.Time {
-	mono := hasMono(raw)
+	mono := event.HasMono(raw)
 	t.clockMono = mono
 	if raw.IsZero() {
 		return raw
 	}
 	if t.lastRaw.IsZero() {
 		t.lastRaw, t.lastMono = raw, mono
-		return add(raw, t.shift)
+		return event.AddTime(raw, t.shift)
 	}
-	d := sub(raw, t.lastRaw, mono || t.lastMono)
+	d := event.SubTime(raw, t.lastRaw, mono || t.lastMono)
 	switch {
 	case d > clockStepForward || d < -clockStepBack:
 		t.shift -= d
@@ -118,7 +118,7 @@ func (t *Tracker) clock(raw time.Time) time.Time {
 	case d > 0:
 		t.lastRaw, t.lastMono = raw, mono
 	}
-	return add(raw, t.shift)
+	return event.AddTime(raw, t.shift)
 }
 
 // send emits an event, on the packets' clock.
@@ -220,7 +220,7 @@ func (t *Tracker) Advance(now time.Time) {
 	// no monotonic reading. All that clock, the update of now and
 	// sweepMaybe would do then is this.
 	if t.stats.ClockSteps == 0 && t.lastRaw == t.now && !t.lastMono && !t.sweptMono &&
-		now.After(t.now) && now.Before(t.sweepAt) && !t.now.IsZero() && !now.IsZero() && !hasMono(now) {
+		now.After(t.now) && now.Before(t.sweepAt) && !t.now.IsZero() && !now.IsZero() && !event.HasMono(now) {
 		t.lastRaw, t.now, t.nowMono, t.clockMono = now, now, false, false
 		return
 	}
@@ -258,7 +258,7 @@ func (t *Tracker) Flush(now time.Time) {
 }
 
 func (t *Tracker) sweepMaybe() {
-	if sub(t.now, t.swept, t.nowMono || t.sweptMono) >= time.Second {
+	if event.SubTime(t.now, t.swept, t.nowMono || t.sweptMono) >= time.Second {
 		t.sweep(false)
 	}
 }
