@@ -515,8 +515,40 @@ func sdCheckProcess(t *testing.T, pid int) {
 }
 
 // sdBridge checks that ftptap's bridge is up with pa and pb in it, and
-// describes it.
+// describes it. The flags are ftptap's to set; the operational state
+// follows carrier through the kernel's link watch, which runs on its own
+// after the links are set up (one to two seconds on a quiet guest, more
+// under TCG on a loaded machine: CI once looked 1.7 s after READY=1 and
+// found pa and the bridge still DOWN). So the check waits up to 20 s for
+// the states to settle and says how long they took; wrong flags or a
+// port outside the bridge fail the same way, only after the wait.
 func sdBridge(t *testing.T) string {
+	t.Helper()
+	t0 := time.Now()
+	var desc string
+	var bad []string
+	for {
+		desc, bad = sdBridgeState(t)
+		if len(bad) == 0 {
+			break
+		}
+		if time.Since(t0) > 20*time.Second {
+			for _, b := range bad {
+				t.Error(b)
+			}
+			return desc
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if w := time.Since(t0); w > 100*time.Millisecond {
+		desc += fmt.Sprintf(" (after %.1fs)", w.Seconds())
+	}
+	return desc
+}
+
+// sdBridgeState is one look at the links: a description and what is
+// not (yet) as it should be.
+func sdBridgeState(t *testing.T) (string, []string) {
 	t.Helper()
 	out, err := exec.Command("ip", "-j", "link", "show").Output()
 	if err != nil {
@@ -548,25 +580,25 @@ func sdBridge(t *testing.T) string {
 	if brName != "ftptap0" {
 		t.Fatalf("pa is in bridge %q, want ftptap0:\n%s", brName, out)
 	}
-	var desc []string
+	var desc, bad []string
 	for _, l := range links {
 		switch {
 		case l.Name == brName:
 			if !up(l.Flags) || l.Operstate != "UP" {
-				t.Errorf("bridge %s: flags %v, state %s: not up", l.Name, l.Flags, l.Operstate)
+				bad = append(bad, fmt.Sprintf("bridge %s: flags %v, state %s: not up", l.Name, l.Flags, l.Operstate))
 			}
 			desc = append([]string{l.Name + " " + l.Operstate}, desc...)
 		case l.Name == "pa" || l.Name == "pb":
-			if l.Master != brName || !up(l.Flags) {
-				t.Errorf("port %s: master %q, flags %v: want up in %s", l.Name, l.Master, l.Flags, brName)
+			if l.Master != brName || !up(l.Flags) || l.Operstate != "UP" {
+				bad = append(bad, fmt.Sprintf("port %s: master %q, flags %v, state %s: want up in %s", l.Name, l.Master, l.Flags, l.Operstate, brName))
 			}
 			desc = append(desc, l.Name+" "+l.Operstate)
 		}
 	}
 	if len(desc) != 3 {
-		t.Errorf("bridge: %v, want the bridge and its two ports", desc)
+		bad = append(bad, fmt.Sprintf("bridge: %v, want the bridge and its two ports", desc))
 	}
-	return strings.Join(desc, ", ")
+	return strings.Join(desc, ", "), bad
 }
 
 func sdServe(t *testing.T, files ...lab.File) {
