@@ -370,7 +370,18 @@ func TestSystemd(t *testing.T) {
 		pid1, afterPing.Seconds(), killed.Seconds(), pid2, restarted.Seconds(), p["NRestarts"])
 
 	// Events flow again, from the new ftptap, through the same subscriber
-	// (nats.go reconnects).
+	// (nats.go reconnects to the new ftptap's server and subscribes again:
+	// events published before that would never reach it, so the
+	// transfers wait for the reconnection and a round trip after it).
+	for deadline := time.Now().Add(60 * time.Second); ; {
+		if nc.Stats().Reconnects > 0 && nc.IsConnected() && nc.FlushTimeout(2*time.Second) == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nats: not reconnected to the restarted ftptap within 60s (status %v, %d reconnects)", nc.Status(), nc.Stats().Reconnects)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	since = time.Now()
 	g.curl("--disable-epsv", "-o", down.Name, "ftp://"+sdServerIP+"/pub/"+down.Name)
 	sdCheckFile(t, filepath.Join(sdWork, "client", down.Name), down)
