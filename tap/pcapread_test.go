@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -198,4 +199,51 @@ func TestPcapFramesLikePcapgo(t *testing.T) {
 		total += len(got)
 	}
 	t.Logf("%d files, %d frames alike", len(inputs), total)
+}
+
+// TestPcapCut: a classic pcap cut inside a record header, right after
+// one, or inside a frame ends with "truncated after N frames" once the N
+// whole frames before the cut are read; cut between records, it simply
+// ends.
+func TestPcapCut(t *testing.T) {
+	whole := synthPcap(t, false, false, 3) // frames of 60, 160 and 260 bytes
+	second := 24 + 16 + 60                 // where the second record starts
+	dir := t.TempDir()
+	for _, c := range []struct {
+		name string
+		size int
+		want string // "" for a clean end
+	}{
+		{"between records", second, ""},
+		{"inside a header", second + 7, "truncated after 1 frames"},
+		{"right after a header", second + 16, "truncated after 1 frames"},
+		{"inside a frame", second + 16 + 100, "truncated after 1 frames"},
+		{"whole", len(whole), ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			name := filepath.Join(dir, "cut.pcap")
+			if err := os.WriteFile(name, whole[:c.size], 0o644); err != nil {
+				t.Fatal(err)
+			}
+			src, err := OpenFiles(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer src.Close()
+			n := 0
+			for {
+				_, err = src.ReadFrame()
+				if err != nil {
+					break
+				}
+				n++
+			}
+			switch {
+			case c.want == "" && !errors.Is(err, io.EOF):
+				t.Errorf("after %d frames: %v, want the end of the file", n, err)
+			case c.want != "" && (errors.Is(err, io.EOF) || !strings.Contains(err.Error(), "cut.pcap: "+c.want)):
+				t.Errorf("after %d frames: %v, want %q", n, err, c.want)
+			}
+		})
+	}
 }
