@@ -200,11 +200,7 @@ func newCapture(name string, in io.Reader) (cf *capFile, err error) {
 			}
 			return fail("not a pcap or pcapng file: %v", err)
 		}
-		if pr.Snaplen() == 0 || pr.Snaplen() > maxFrame {
-			// The reader sizes its buffer from each frame's length: a
-			// hostile length must be an error, not an allocation.
-			pr.SetSnaplen(maxFrame)
-		}
+		boundSnaplen(pr)
 		// pcapgo keeps the link type's low byte only (see
 		// decode.LinkTypeLinuxSLL2); the header holds 16 bits.
 		var order binary.ByteOrder = binary.LittleEndian
@@ -240,6 +236,15 @@ func readBuffer(in io.Reader) int {
 	}
 	// A frame is never longer than the file.
 	return max(int(size)+16, 4096)
+}
+
+// boundSnaplen sets a pcap reader's snap length, the most a frame may
+// claim, to maxFrame where the header says 0 or more: a hostile length
+// must be an error, not an allocation.
+func boundSnaplen(pr *pcapgo.Reader) {
+	if pr.Snaplen() == 0 || pr.Snaplen() > maxFrame {
+		pr.SetSnaplen(maxFrame)
+	}
 }
 
 // isPcapMagic reports whether b starts a classic pcap file: microsecond

@@ -76,20 +76,18 @@ func readPcapgo(data []byte) ([]pcapFrame, error) {
 	if err != nil {
 		return nil, nil
 	}
-	if r.Snaplen() == 0 || r.Snaplen() > maxFrame {
-		r.SetSnaplen(maxFrame)
-	}
+	boundSnaplen(r)
 	return readSource(r)
 }
 
+// readFrames reads data with pcapFrames, the header checked by pcapgo as
+// newCapture does.
 func readFrames(data []byte) ([]pcapFrame, error) {
 	snap, err := pcapgo.NewReader(bytes.NewReader(data))
 	if err != nil {
 		return nil, nil
 	}
-	if snap.Snaplen() == 0 || snap.Snaplen() > maxFrame {
-		snap.SetSnaplen(maxFrame)
-	}
+	boundSnaplen(snap)
 	br := bufio.NewReaderSize(bytes.NewReader(data), pcapBuffer)
 	hdr, _ := br.Peek(24)
 	hdr = bytes.Clone(hdr)
