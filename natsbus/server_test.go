@@ -56,9 +56,7 @@ func TestEmbeddedServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := &numberer{tap: "lab1", sink: p}
-	for _, ev := range sessionEvents(1, 3, time.Now()) {
-		n.emit(ev)
-	}
+	n.emitAll(sessionEvents(1, 3, time.Now()))
 	closePublisher(t, p, 10*time.Second)
 	m, err := users.NextMsg(5 * time.Second)
 	if err != nil || m.Subject != "ftptap.lab1.request.USER" {
