@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -150,17 +149,7 @@ var (
 func buildStorm(b *testing.B) string {
 	b.Helper()
 	stormOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "ftplab-storm-")
-		if err != nil {
-			stormErr = err
-			return
-		}
-		stormBin = filepath.Join(dir, "ftpstorm")
-		cmd := exec.Command("go", "build", "-o", stormBin, "github.com/ftptap/ftptap/internal/lab/ftpstorm")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			stormErr = fmt.Errorf("build ftpstorm: %v: %s", err, out)
-		}
+		stormBin, stormErr = goBuild("github.com/ftptap/ftptap/internal/lab/ftpstorm", "ftpstorm")
 	})
 	if stormErr != nil {
 		b.Fatal(stormErr)
