@@ -334,14 +334,7 @@ func TestServerAuthErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.o.StoreDir = t.TempDir()
-			s, err := StartServer(tt.o)
-			if err == nil {
-				s.Close()
-				t.Fatalf("no error, want one containing %q", tt.want)
-			}
-			if !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("error %q, want it to contain %q", err, tt.want)
-			}
+			checkStartError(t, tt.o, tt.want)
 		})
 	}
 }
