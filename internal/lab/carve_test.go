@@ -31,11 +31,7 @@ func TestLiveCarve(t *testing.T) {
 			l := New(t, Options{})
 			dir := t.TempDir()
 			carved, saved := filepath.Join(dir, "carve"), filepath.Join(dir, "pcap")
-			var p *Played
-			ft, live := runLive(t, l, bin, dir, func(ctx context.Context, started, stopping func() error) (err error) {
-				p, err = l.Play(ctx, sc, dir, started, stopping)
-				return err
-			}, "--carve", carved, "--pcap", saved)
+			p, ft, live := playLive(t, l, bin, sc, dir, "--carve", carved, "--pcap", saved)
 			checkCarved(t, "live", p.Truth, live, carved)
 
 			again := filepath.Join(dir, "carve-replay")

@@ -50,11 +50,7 @@ func TestLive(t *testing.T) {
 			t.Parallel()
 			l := New(t, Options{})
 			dir := t.TempDir()
-			var p *Played
-			ft, live := runLive(t, l, bin, dir, func(ctx context.Context, started, stopping func() error) (err error) {
-				p, err = l.Play(ctx, sc, dir, started, stopping)
-				return err
-			})
+			p, ft, live := playLive(t, l, bin, sc, dir)
 			checkTruth(t, "live", p.Truth, live)
 
 			replayed := ftptapReplay(t, bin, filepath.Join(dir, PortA+".pcap"), filepath.Join(dir, PortB+".pcap"))
@@ -109,6 +105,19 @@ func runLive(t *testing.T, l *Lab, bin, dir string, play func(ctx context.Contex
 	}
 	checkDrained(t, ft)
 	return ft, live
+}
+
+// playLive plays the FTP scenario sc (Lab.Play) into dir with ftptap run
+// live and inline, with args (see runLive), and returns what was played,
+// ftptap and its events.
+func playLive(t *testing.T, l *Lab, bin string, sc Scenario, dir string, args ...string) (*Played, *Ftptap, []byte) {
+	t.Helper()
+	var p *Played
+	ft, live := runLive(t, l, bin, dir, func(ctx context.Context, started, stopping func() error) (err error) {
+		p, err = l.Play(ctx, sc, dir, started, stopping)
+		return err
+	}, args...)
+	return p, ft, live
 }
 
 // ftptapReplay runs "bin replay --tap lab args..." (flags, then capture
