@@ -58,10 +58,7 @@ func BenchmarkLiveLoad(b *testing.B) {
 	lost, want := commandEventsLost(runs, ev)
 	b.ReportMetric(float64(lost), "cmd-events-lost")
 	b.ReportMetric(float64(want), "cmd-events-expected")
-	stopped := logFields(ft.Log(), "stopped")
-	b.ReportMetric(float64(stopped["frames"]), "frames-seen")
-	b.ReportMetric(float64(stopped["kernel_packets"]), "kernel-packets")
-	b.ReportMetric(float64(stopped["kernel_drops"]), "kernel-drops")
+	stopped := ft.reportCapture(b)
 	if sum, err := readIperf(iperfOut); err == nil && loadErr == nil {
 		b.ReportMetric(sum.SumReceived.BitsPerSecond/1e6, "load-Mbit/s")
 	} else {
@@ -188,6 +185,18 @@ func (f *benchFtptap) events(b *testing.B) []byte {
 		b.Fatal(err)
 	}
 	return ev
+}
+
+// reportCapture reports what ftptap, stopped, says it captured (its
+// "stopped" log line): frames it tracked (frames-seen), frames its kernel
+// filter passed (kernel-packets) and kernel drops. It returns the line's
+// fields.
+func (f *benchFtptap) reportCapture(b *testing.B) map[string]int64 {
+	stopped := logFields(f.Log(), "stopped")
+	b.ReportMetric(float64(stopped["frames"]), "frames-seen")
+	b.ReportMetric(float64(stopped["kernel_packets"]), "kernel-packets")
+	b.ReportMetric(float64(stopped["kernel_drops"]), "kernel-drops")
+	return stopped
 }
 
 // startIperf starts iperf3 as load through the lab's bridge: a server for

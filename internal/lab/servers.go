@@ -415,7 +415,12 @@ func (l *Lab) Reject(s Server, drop bool) error {
 	}
 }
 `, s.PassiveMin, s.PassiveMax, verdict)
-	cmd := exec.Command("ip", "netns", "exec", l.ServerNS, "nft", "-f", "-")
+	return l.nft(l.ServerNS, rules)
+}
+
+// nft loads rules, in nft's syntax, in the namespace ns (nft -f -).
+func (l *Lab) nft(ns, rules string) error {
+	cmd := exec.Command("ip", "netns", "exec", ns, "nft", "-f", "-")
 	cmd.Stdin = strings.NewReader(rules)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("lab: nft: %w: %s", err, bytes.TrimSpace(out))

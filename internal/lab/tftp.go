@@ -198,12 +198,7 @@ func (l *Lab) tftpRules(verdict string) error {
 	}
 }
 `, verdict, verdict)
-	cmd := exec.Command("ip", "netns", "exec", l.ClientNS, "nft", "-f", "-")
-	cmd.Stdin = strings.NewReader(rules)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("lab: nft: %w: %s", err, bytes.TrimSpace(out))
-	}
-	return nil
+	return l.nft(l.ClientNS, rules)
 }
 
 // UnblockTFTPReplies removes what BlockTFTPReplies added.

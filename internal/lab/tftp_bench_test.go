@@ -67,10 +67,7 @@ func BenchmarkTFTPUnderUDPLoad(b *testing.B) {
 	}
 	b.ReportMetric(float64(want-complete), "tftp-transfers-lost")
 	b.ReportMetric(float64(want), "tftp-transfers")
-	stopped := logFields(ft.Log(), "stopped")
-	b.ReportMetric(float64(stopped["frames"]), "frames-seen")
-	b.ReportMetric(float64(stopped["kernel_packets"]), "kernel-packets")
-	b.ReportMetric(float64(stopped["kernel_drops"]), "kernel-drops")
+	stopped := ft.reportCapture(b)
 	if sum, err := readIperf(iperfOut); err == nil && loadErr == nil {
 		b.ReportMetric(float64(sum.Sum.Packets), "udp-load-datagrams")
 		b.ReportMetric(sum.Sum.BitsPerSecond/1e6, "load-Mbit/s")
