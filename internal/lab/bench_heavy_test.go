@@ -29,6 +29,8 @@ var (
 	ringMiB   = flag.Int("ring-mib", 0, "BenchmarkLiveDownloads, BenchmarkLiveStorm: ftptap's capture.ring_mib (0: its default)")
 	sessCap   = flag.Int("sessions", 0, "BenchmarkLiveDownloads, BenchmarkLiveStorm: ftptap's limits.sessions (0: its default), to watch evictions")
 	stormKeep = flag.String("storm-keep", "", "BenchmarkLiveStorm: a directory to keep ftptap's events, its log and ftpstorm's output in")
+	downRate  = flag.String("rate", "", "BenchmarkLiveDownloads: curl's --limit-rate for each download (2M: 2 MB/s), to find the rate carving keeps up with")
+	carveDown = flag.Bool("carve", false, "BenchmarkLiveDownloads: ftptap carves every download (--carve), which takes the data channels' bytes into user space")
 )
 
 // heavyArgs are ftptap's arguments in the heavy benchmarks beyond
@@ -71,9 +73,14 @@ func cpuOf(p *Proc) time.Duration {
 // TCP alongside, b.N rounds. It reports ftptap's CPU seconds per GB
 // bridged (FTP and iperf3 bytes), its kernel drops and the command-channel
 // events lost (requests and replies curl's transcripts show that ftptap
-// did not report). The targets are 0 drops and 0 lost.
+// did not report). The targets are 0 drops and 0 lost. With -carve,
+// ftptap carves every download: the kernel filter then passes the data
+// channels' bytes to user space, where they are reassembled, written and
+// hashed; the benchmark also reports the files carved whole (SHA-256 of
+// big.bin, no gap) and ftptap's CPU per GB carved, and fails on a file
+// carved with gaps or none.
 //
-//	make bench-live    (go test -bench=LiveDownloads ./internal/lab -downloads=50)
+//	make bench-live    (go test -bench=LiveDownloads ./internal/lab -downloads=50 [-carve])
 func BenchmarkLiveDownloads(b *testing.B) {
 	if !*heavy {
 		b.Skip("lab: heavy live benchmark: run with -live-heavy (make bench-live)")
@@ -84,18 +91,28 @@ func BenchmarkLiveDownloads(b *testing.B) {
 	needIperf(b)
 	l := New(b, Options{})
 	dir := b.TempDir()
-	ft := startBenchFtptap(b, l, filepath.Join(dir, "events.jsonl"), heavyArgs(b, dir)...)
-	iperfOut := filepath.Join(dir, "iperf.json")
-	cli := startIperf(b, l, netip.AddrPortFrom(Vsftpd.IP4, 5201), iperfOut, *loadTime)
-	var big File
-	for _, f := range Files {
-		if f.Name == "big.bin" {
-			big = f
-		}
+	args := heavyArgs(b, dir)
+	if *carveDown {
+		args = append(args, "--carve", filepath.Join(dir, "carve"))
 	}
+	ft := startBenchFtptap(b, l, filepath.Join(dir, "events.jsonl"), args...)
+	iperfOut := filepath.Join(dir, "iperf.json")
+	// iperf3 on the FTP server's port 5201: unprivileged ports, like a
+	// data channel's. Carving passes every segment between the hosts of an
+	// open command channel on such ports to user space (docs/carve.md), so
+	// the load there would be carving's worst case, not the load beside
+	// it: with -carve it goes to the server's port 80, a service port,
+	// which the kernel filter keeps out.
+	iperfTo := netip.AddrPortFrom(Vsftpd.IP4, 5201)
+	if *carveDown {
+		iperfTo = netip.AddrPortFrom(Vsftpd.IP4, 80)
+	}
+	cli := startIperf(b, l, iperfTo, iperfOut, *loadTime)
+	big, _ := knownFile("big.bin")
 	var runs []*Run
 	var ftpBytes int64
 	b.ResetTimer()
+	start := time.Now()
 	for range b.N {
 		var mu sync.Mutex
 		var wg sync.WaitGroup
@@ -103,7 +120,11 @@ func BenchmarkLiveDownloads(b *testing.B) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				r := l.Curl(context.Background(), "-o", "/dev/null", Vsftpd.URL(false, "pub/"+big.Name))
+				args := []string{"-o", "/dev/null", Vsftpd.URL(false, "pub/"+big.Name)}
+				if *downRate != "" {
+					args = append([]string{"--limit-rate", *downRate}, args...)
+				}
+				r := l.Curl(context.Background(), args...)
 				mu.Lock()
 				defer mu.Unlock()
 				if r.Err != nil {
@@ -116,10 +137,12 @@ func BenchmarkLiveDownloads(b *testing.B) {
 		}
 		wg.Wait()
 	}
+	ftpRate := float64(ftpBytes) / 1e6 / time.Since(start).Seconds()
 	b.StopTimer()
 	loadErr := cli.Wait(*loadTime + 30*time.Second)
 	ft.stop(b, l)
-	lost, want := commandEventsLost(runs, ft.events(b))
+	ev := ft.events(b)
+	lost, want := commandEventsLost(runs, ev)
 	stopped := logFields(ft.Log(), "stopped")
 	sum, ierr := readIperf(iperfOut)
 	if ierr != nil || loadErr != nil {
@@ -132,8 +155,20 @@ func BenchmarkLiveDownloads(b *testing.B) {
 	b.ReportMetric(float64(stopped["kernel_drops"]), "kernel-drops")
 	b.ReportMetric(gb, "GB-bridged")
 	b.ReportMetric(cpu.Seconds()/gb, "cpu-s/GB")
-	fmt.Fprintf(os.Stderr, "%d downloads x%d + iperf3: %.2f GB bridged (FTP %.2f GB), ftptap %.2f CPU s (%.2f s/GB), kernel drops %d, command-channel events lost %d of %d\n",
-		*downloads, b.N, gb, float64(ftpBytes)/1e9, cpu.Seconds(), cpu.Seconds()/gb, stopped["kernel_drops"], lost, want)
+	carving := ""
+	if *carveDown {
+		whole, carved := carvedWhole(ev, big)
+		b.ReportMetric(float64(whole), "files-whole")
+		b.ReportMetric(float64(carved)/1e9, "GB-carved")
+		b.ReportMetric(cpu.Seconds()/(float64(carved)/1e9), "cpu-s/GB-carved")
+		carving = fmt.Sprintf(", carving: %d of %d files whole, %.2f GB carved (%.2f CPU s/GB carved)", whole, len(runs), float64(carved)/1e9, cpu.Seconds()/(float64(carved)/1e9))
+		if whole != len(runs) {
+			b.Errorf("%d of %d downloads carved whole", whole, len(runs))
+		}
+	}
+	b.ReportMetric(ftpRate, "FTP-MB/s")
+	fmt.Fprintf(os.Stderr, "%d downloads x%d + iperf3: %.2f GB bridged (FTP %.2f GB at %.0f MB/s), ftptap %.2f CPU s (%.2f s/GB), kernel packets %d, drops %d, command-channel events lost %d of %d%s\n",
+		*downloads, b.N, gb, float64(ftpBytes)/1e9, ftpRate, cpu.Seconds(), cpu.Seconds()/gb, stopped["kernel_packets"], stopped["kernel_drops"], lost, want, carving)
 	if lost > 0 {
 		b.Errorf("%d of %d command-channel events lost", lost, want)
 	}

@@ -55,22 +55,7 @@ func BenchmarkLiveCarve(b *testing.B) {
 	b.StopTimer()
 	ft.stop(b, l)
 	ev := ft.events(b)
-	whole, carvedBytes := 0, int64(0)
-	for _, line := range bytes.Split(ev, []byte("\n")) {
-		var e struct {
-			Type   string `json:"type"`
-			SHA256 string `json:"sha256"`
-			Bytes  int64  `json:"bytes"`
-			Gaps   *int64 `json:"gaps"`
-		}
-		if json.Unmarshal(line, &e) != nil || e.Type != "transfer.end" || e.Gaps == nil {
-			continue
-		}
-		carvedBytes += e.Bytes - *e.Gaps
-		if e.SHA256 == big.SHA256() && *e.Gaps == 0 {
-			whole++
-		}
-	}
+	whole, carvedBytes := carvedWhole(ev, big)
 	lost, want := commandEventsLost(runs, ev)
 	st := logFields(ft.Log(), "stopped")
 	cpu := ft.Cmd.ProcessState.UserTime() + ft.Cmd.ProcessState.SystemTime()
@@ -83,4 +68,26 @@ func BenchmarkLiveCarve(b *testing.B) {
 	if lost > 0 {
 		b.Errorf("%d command-channel events lost", lost)
 	}
+}
+
+// carvedWhole counts the transfer.end events of events (JSON lines) whose
+// carved file is f, whole (its SHA-256 and no gap), and the bytes carved
+// in all (each carved transfer's bytes less its gaps).
+func carvedWhole(events []byte, f File) (whole int, carved int64) {
+	for _, line := range bytes.Split(events, []byte("\n")) {
+		var e struct {
+			Type   string `json:"type"`
+			SHA256 string `json:"sha256"`
+			Bytes  int64  `json:"bytes"`
+			Gaps   *int64 `json:"gaps"`
+		}
+		if json.Unmarshal(line, &e) != nil || e.Type != "transfer.end" || e.Gaps == nil {
+			continue
+		}
+		carved += e.Bytes - *e.Gaps
+		if e.SHA256 == f.SHA256() && *e.Gaps == 0 {
+			whole++
+		}
+	}
+	return whole, carved
 }
