@@ -319,7 +319,7 @@ func (t *Tracker) expireIdle(s *session) {
 // clockOf is tracker time tm as a detail shows it: the time of day, UTC,
 // on the packets' clock as it is now (as the event's ts is, after a step).
 func (t *Tracker) clockOf(tm time.Time) string {
-	return tm.Add(-t.shift).UTC().Format("15:04:05.000")
+	return tm.Add(-t.clk.Shift()).UTC().Format("15:04:05.000")
 }
 
 // openData starts tracking a data connection to an announced endpoint.
