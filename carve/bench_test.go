@@ -64,10 +64,9 @@ func BenchmarkCarve(b *testing.B) {
 // memory: frames decoded, tracked, carved and hashed. It reports the MB/s
 // of files carved.
 func BenchmarkCarveReplay(b *testing.B) {
-	dirs, _ := filepath.Glob(filepath.Join(labDir, "*"))
 	var files [][]string
-	for _, d := range dirs {
-		files = append(files, []string{filepath.Join(d, "porta.pcap"), filepath.Join(d, "portb.pcap")})
+	for _, d := range labCaptures(b, labDir) {
+		files = append(files, tapPorts(d))
 	}
 	var carved int64
 	cpu0 := cpuTime()
@@ -155,6 +154,8 @@ func synthSession(tb testing.TB, size int) []pipeline.Frame {
 	return out
 }
 
+// memSource is a pipeline.Source over frames in memory; with none, it
+// reads io.EOF at once.
 type memSource struct {
 	frames []pipeline.Frame
 	i      int

@@ -22,6 +22,24 @@ import (
 
 const labDir = "../ftpstate/testdata/lab"
 
+// labCaptures returns the directories of the lab's scenarios under root,
+// each with a capture of both tap ports (see tapPorts) and its truth.json.
+// It fails t if there are none.
+func labCaptures(t testing.TB, root string) []string {
+	t.Helper()
+	dirs, err := filepath.Glob(filepath.Join(root, "*"))
+	if err != nil || len(dirs) == 0 {
+		t.Fatalf("no lab captures under %s: %v", root, err)
+	}
+	return dirs
+}
+
+// tapPorts returns the captures of the two tap ports in a lab scenario's
+// directory: porta.pcap and portb.pcap.
+func tapPorts(dir string) []string {
+	return []string{filepath.Join(dir, "porta.pcap"), filepath.Join(dir, "portb.pcap")}
+}
+
 // replayCarve replays capture files through a pipeline with a carver under
 // dir and returns the events.
 func replayCarve(t testing.TB, dir string, cfg carve.Config, files ...string) []event.Event {
@@ -69,19 +87,15 @@ func fileSum(t testing.TB, name string) string {
 // concurrent sessions, listings) and checks every file against the SHA-256
 // of what the lab moved.
 func TestLabCaptures(t *testing.T) {
-	dirs, err := filepath.Glob(filepath.Join(labDir, "*"))
-	if err != nil || len(dirs) == 0 {
-		t.Fatalf("no lab captures under %s: %v", labDir, err)
-	}
 	checked := 0
-	for _, d := range dirs {
+	for _, d := range labCaptures(t, labDir) {
 		t.Run(filepath.Base(d), func(t *testing.T) {
 			tr, err := truth.Load(filepath.Join(d, "truth.json"))
 			if err != nil {
 				t.Fatal(err)
 			}
 			out := t.TempDir()
-			evs := replayCarve(t, out, carve.Config{}, filepath.Join(d, "porta.pcap"), filepath.Join(d, "portb.pcap"))
+			evs := replayCarve(t, out, carve.Config{}, tapPorts(d)...)
 			for _, s := range tr.Sessions {
 				for _, x := range s.Transfers {
 					ev := findTransfer(evs, s.Client, x.Command, x.File, x.DataTo)

@@ -1,33 +1,18 @@
 package carve_test
 
 import (
-	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
 
 	"github.com/ftptap/ftptap/carve"
+	"github.com/ftptap/ftptap/internal/disktest"
 )
-
-// mountTmpfs mounts a tmpfs of size bytes at a fresh directory, or skips.
-func mountTmpfs(t *testing.T, size string) string {
-	t.Helper()
-	dir := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "ftptap-carve-test", dir).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a tmpfs (needs root): %v: %s", err, out)
-	}
-	t.Cleanup(func() {
-		if err := syscall.Unmount(dir, 0); err != nil {
-			t.Errorf("unmount %s: %v", dir, err)
-		}
-	})
-	return dir
-}
 
 // TestFullDisk carves onto a 1 MiB tmpfs until it is full: carving stops
 // with one alert, what was carved stays, nothing panics.
 func TestFullDisk(t *testing.T) {
-	dir := mountTmpfs(t, "1m")
+	dir := disktest.Tmpfs(t, 1<<20)
 	h := newHarness(t, carve.Config{Dir: dir, MinFreeBytes: -1})
 	h.seg(1, 0, "first")
 	first := h.end(1, "RETR", "first.bin", 5, true)
@@ -56,7 +41,7 @@ func TestFullDisk(t *testing.T) {
 
 // TestMinFree stops carving before the disk is full.
 func TestMinFree(t *testing.T) {
-	dir := mountTmpfs(t, "8m")
+	dir := disktest.Tmpfs(t, 8<<20)
 	h := newHarness(t, carve.Config{Dir: dir, MinFreeBytes: 6 << 20})
 	chunk := strings.Repeat("m", 64<<10)
 	for i := int64(0); i < 100; i++ { // 6.4 MiB, checked every 4 MiB

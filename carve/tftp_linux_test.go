@@ -7,7 +7,6 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
-	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -55,12 +54,8 @@ func tftpMoved(t *testing.T, file, mode string) []byte {
 // blocks, errors, a stalled transfer) and checks every file against what
 // the lab moved.
 func TestTFTPLabCaptures(t *testing.T) {
-	dirs, err := filepath.Glob(filepath.Join(tftpLabDir, "*"))
-	if err != nil || len(dirs) == 0 {
-		t.Fatalf("no TFTP lab captures under %s: %v", tftpLabDir, err)
-	}
 	whole := 0
-	for _, d := range dirs {
+	for _, d := range labCaptures(t, tftpLabDir) {
 		t.Run(filepath.Base(d), func(t *testing.T) {
 			tr, err := truth.LoadTFTP(filepath.Join(d, "truth.json"))
 			if err != nil {
@@ -73,7 +68,7 @@ func TestTFTPLabCaptures(t *testing.T) {
 				}
 			}
 			out := t.TempDir()
-			evs := replayCarve(t, out, carve.Config{MinFreeBytes: -1}, filepath.Join(d, "porta.pcap"), filepath.Join(d, "portb.pcap"))
+			evs := replayCarve(t, out, carve.Config{MinFreeBytes: -1}, tapPorts(d)...)
 			carved := 0
 			for _, ev := range evs {
 				if ev.Type != event.TypeTFTPEnd {
@@ -152,10 +147,6 @@ func udpFrame(t testing.TB, src, dst string, sport, dport uint16, payload []byte
 	return buf.Bytes()
 }
 
-type eofSource struct{}
-
-func (eofSource) ReadFrame() (pipeline.Frame, error) { return pipeline.Frame{}, io.EOF }
-
 // TestTFTPWrap carves a generated TFTP read past block 65535 (33 MB at
 // blksize 512: the block numbers wrap to 0), each block's bytes naming its
 // number, with a retransmission of a block after the wrap that disagrees
@@ -217,7 +208,7 @@ func TestTFTPWrap(t *testing.T) {
 			binary.BigEndian.PutUint16(ack[2:], uint16(i))
 			feed(udpFrame(t, "10.77.0.2", "10.77.0.1", 40000, 50001, ack))
 		}
-		if err := p.Run(context.Background(), eofSource{}); err != nil {
+		if err := p.Run(context.Background(), &memSource{}); err != nil {
 			t.Fatal(err)
 		}
 		if err := c.Close(); err != nil {

@@ -27,14 +27,23 @@ const labDir = "../ftpstate/testdata/lab"
 // every session, by id.
 func replay(t *testing.T, scenario string) map[uint64]*ladder.Diagram {
 	t.Helper()
-	src, err := tap.OpenFiles(filepath.Join(labDir, scenario, "porta.pcap"), filepath.Join(labDir, scenario, "portb.pcap"))
+	return replayDiagrams(t, filepath.Join(labDir, scenario), nil)
+}
+
+// replayDiagrams runs the capture of both tap ports in dir (porta.pcap,
+// portb.pcap) through the pipeline and returns the diagram of every
+// session, by id, drawn from the session's events that keep accepts (nil:
+// all of them).
+func replayDiagrams(t *testing.T, dir string, keep func(*event.Event) bool) map[uint64]*ladder.Diagram {
+	t.Helper()
+	src, err := tap.OpenFiles(filepath.Join(dir, "porta.pcap"), filepath.Join(dir, "portb.pcap"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer src.Close()
 	diagrams := map[uint64]*ladder.Diagram{}
 	sink := pipeline.SinkFunc(func(ev *event.Event, _ []byte) {
-		if ev.Session == 0 {
+		if ev.Session == 0 || keep != nil && !keep(ev) {
 			return
 		}
 		d := diagrams[ev.Session]

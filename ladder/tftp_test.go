@@ -1,7 +1,6 @@
 package ladder_test
 
 import (
-	"context"
 	"errors"
 	"io"
 	"net/netip"
@@ -18,7 +17,6 @@ import (
 	"github.com/ftptap/ftptap/event"
 	"github.com/ftptap/ftptap/internal/truth"
 	"github.com/ftptap/ftptap/ladder"
-	"github.com/ftptap/ftptap/pipeline"
 	"github.com/ftptap/ftptap/tap"
 )
 
@@ -28,30 +26,7 @@ const tftpLabDir = "../tftpstate/testdata/lab"
 // diagram of every TFTP transfer, by client endpoint.
 func replayTFTP(t *testing.T, scenario string) map[string]*ladder.Diagram {
 	t.Helper()
-	src, err := tap.OpenFiles(filepath.Join(tftpLabDir, scenario, "porta.pcap"), filepath.Join(tftpLabDir, scenario, "portb.pcap"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	byID := map[uint64]*ladder.Diagram{}
-	sink := pipeline.SinkFunc(func(ev *event.Event, _ []byte) {
-		if ev.Session == 0 || ev.Proto != event.ProtoTFTP {
-			return
-		}
-		d := byID[ev.Session]
-		if d == nil {
-			d = &ladder.Diagram{}
-			byID[ev.Session] = d
-		}
-		d.Add(ev)
-	})
-	p, err := pipeline.New(pipeline.Options{Tap: "lab", Sinks: []pipeline.Sink{sink}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Run(context.Background(), src); err != nil {
-		t.Fatal(err)
-	}
+	byID := replayDiagrams(t, filepath.Join(tftpLabDir, scenario), func(ev *event.Event) bool { return ev.Proto == event.ProtoTFTP })
 	out := map[string]*ladder.Diagram{}
 	for _, d := range byID {
 		out[d.Client.String()] = d

@@ -1,7 +1,6 @@
 package natsbus
 
 import (
-	"context"
 	"errors"
 	"strconv"
 	"strings"
@@ -21,13 +20,7 @@ import (
 func TestAckError(t *testing.T) {
 	srv := runServer(t, t.TempDir(), -1)
 	nc := dial(t, srv.ClientURL())
-	js, _ := jetstream.New(nc)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	cfg := jetstream.StreamConfig{Name: "ACKS", Subjects: []string{"acks.>"}, MaxMsgs: 2, Discard: jetstream.DiscardNew, Storage: jetstream.FileStorage}
-	if _, err := js.CreateStream(ctx, cfg); err != nil {
-		t.Fatal(err)
-	}
+	createStream(t, nc, jetstream.StreamConfig{Name: "ACKS", Subjects: []string{"acks.>"}, MaxMsgs: 2, Discard: jetstream.DiscardNew, Storage: jetstream.FileStorage})
 	// Each publish names a reply subject of the test's own subscription,
 	// as sendJS's do, and the answer is taken as the server sent it (a
 	// channel subscription, like sendJS's, gets the 503 as a message).
@@ -156,9 +149,7 @@ func TestLateAckIsNotTakenForAnother(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := &numberer{tap: "lab1", sink: p}
-	for _, ev := range sessionEvents(1, 1, time.Now()) {
-		n.emit(ev)
-	}
+	n.emitAll(sessionEvents(1, 1, time.Now()))
 	closePublisher(t, p, 30*time.Second)
 	mu.Lock()
 	defer mu.Unlock()

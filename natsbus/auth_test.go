@@ -70,12 +70,7 @@ func tapServer(t *testing.T, o ServerOptions, sessions int) (*Server, *numberer,
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	stream, err := EnsureStream(ctx, nc, StreamOptions{Tap: "lab1", Own: true, MaxBytes: 8 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
+	stream := ensureStream(t, nc, StreamOptions{Tap: "lab1", Own: true, MaxBytes: 8 << 20})
 	p, err := NewPublisher(nc, Options{Tap: "lab1"})
 	if err != nil {
 		t.Fatal(err)
@@ -83,9 +78,7 @@ func tapServer(t *testing.T, o ServerOptions, sessions int) (*Server, *numberer,
 	t.Cleanup(func() { closePublisher(t, p, 10*time.Second) })
 	n := &numberer{tap: "lab1", sink: p}
 	for i := range sessions {
-		for _, ev := range sessionEvents(uint64(i+1), 1, time.Now()) {
-			n.emit(ev)
-		}
+		n.emitAll(sessionEvents(uint64(i+1), 1, time.Now()))
 	}
 	js, _ := jetstream.New(nc)
 	waitCount(t, js, stream, n.seq)
@@ -218,9 +211,7 @@ func TestAnonymousReadOnly(t *testing.T) {
 			t.Errorf("a subscriber saw the forged event on %s", m.Subject)
 		}
 	}
-	for _, ev := range sessionEvents(9, 1, time.Now()) {
-		n.emit(ev)
-	}
+	n.emitAll(sessionEvents(9, 1, time.Now()))
 	waitCount(t, admin, stream, n.seq)
 	m, err := live.NextMsg(5 * time.Second)
 	if err != nil || decodeEvent(t, m.Data).Seq != stored+1 {
@@ -291,9 +282,7 @@ func TestAdminCredentials(t *testing.T) {
 			}
 			before := streamCount(t, js, stream)
 			evs := sessionEvents(2, 0, time.Now())
-			for _, ev := range evs {
-				n.emit(ev)
-			}
+			n.emitAll(evs)
 			waitCount(t, js, stream, before+uint64(len(evs))) // stored before the purge, not after
 			pre, err := st.Info(ctx)
 			if err != nil || pre.State.Msgs == 0 {
@@ -345,14 +334,7 @@ func TestServerAuthErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.o.StoreDir = t.TempDir()
-			s, err := StartServer(tt.o)
-			if err == nil {
-				s.Close()
-				t.Fatalf("no error, want one containing %q", tt.want)
-			}
-			if !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("error %q, want it to contain %q", err, tt.want)
-			}
+			checkStartError(t, tt.o, tt.want)
 		})
 	}
 }

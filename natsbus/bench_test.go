@@ -33,12 +33,7 @@ func BenchmarkPublish(b *testing.B) {
 }
 
 func benchPublish(b *testing.B, nc *nats.Conn, evs []event.Event, spoolDir string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	stream, err := EnsureStream(ctx, nc, StreamOptions{Tap: "bench", Own: true})
-	if err != nil {
-		b.Fatal(err)
-	}
+	stream := ensureStream(b, nc, StreamOptions{Tap: "bench", Own: true})
 	p, err := NewPublisher(nc, Options{Tap: "bench", SpoolDir: spoolDir, QueueLen: 1 << 20, SpoolBytes: 256 << 20})
 	if err != nil {
 		b.Fatal(err)

@@ -213,12 +213,7 @@ func TestHubCluster(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer nc.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		_, err = EnsureStream(ctx, nc, StreamOptions{Tap: tap, Own: true, MaxBytes: 16 << 20})
-		cancel()
-		if err != nil {
-			t.Fatal(err)
-		}
+		ensureStream(t, nc, StreamOptions{Tap: tap, Own: true, MaxBytes: 16 << 20})
 		p, err := NewPublisher(nc, Options{Tap: tap})
 		if err != nil {
 			t.Fatal(err)

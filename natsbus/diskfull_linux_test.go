@@ -2,7 +2,6 @@ package natsbus
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -12,28 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ftptap/ftptap/internal/disktest"
 	"github.com/nats-io/nats.go/jetstream"
-	"golang.org/x/sys/unix"
 )
-
-// smallDisk mounts a tmpfs of size bytes for the test, or skips without
-// the right to mount.
-func smallDisk(t *testing.T, size int) string {
-	t.Helper()
-	dir := t.TempDir()
-	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, fmt.Sprintf("size=%d", size)); err != nil {
-		if errors.Is(err, unix.EPERM) {
-			t.Skipf("mount tmpfs: %v (needs root or CAP_SYS_ADMIN)", err)
-		}
-		t.Fatalf("mount tmpfs: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := unix.Unmount(dir, 0); err != nil {
-			t.Errorf("unmount %s: %v", dir, err)
-		}
-	})
-	return dir
-}
 
 // Issue 11: the disk under the spool fills up while the server is out of
 // reach. The publisher keeps taking events without blocking, says so once,
@@ -42,7 +22,7 @@ func smallDisk(t *testing.T, size int) string {
 // stored arrives exactly once, in order: nothing it accepted into the
 // spool is lost, not even the records cut short by the full disk.
 func TestSpoolDiskFull(t *testing.T) {
-	disk := smallDisk(t, 160<<10)
+	disk := disktest.Tmpfs(t, 160<<10)
 	filler := filepath.Join(disk, "filler")
 	if err := os.WriteFile(filler, make([]byte, 64<<10), 0o600); err != nil {
 		t.Fatal(err)

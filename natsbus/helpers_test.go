@@ -31,7 +31,24 @@ func runServer(t testing.TB, storeDir string, port int) *server.Server {
 	opts.Port = port
 	opts.JetStream = true
 	opts.StoreDir = storeDir
-	s := natstest.RunServer(&opts)
+	return runServerOpts(t, &opts)
+}
+
+// runCoreServer starts a real nats-server without JetStream (core NATS
+// only) on a free loopback port. It is shut down when the test ends.
+func runCoreServer(t testing.TB) *server.Server {
+	t.Helper()
+	opts := natstest.DefaultTestOptions
+	opts.Port = -1
+	return runServerOpts(t, &opts)
+}
+
+// runServerOpts starts a real nats-server with opts (natstest's
+// DefaultTestOptions, changed as the test needs). It is shut down when
+// the test ends.
+func runServerOpts(t testing.TB, opts *server.Options) *server.Server {
+	t.Helper()
+	s := natstest.RunServer(opts)
 	t.Cleanup(func() {
 		s.Shutdown()
 		s.WaitForShutdown()
@@ -60,6 +77,56 @@ func dial(t testing.TB, url string) *nats.Conn {
 	return nc
 }
 
+// subscribe connects a subscriber of its own to url (dial) and subscribes
+// it to each subject, in order, for NextMsg; it returns once the server
+// has the subscriptions (a flush), so that none misses an event published
+// after.
+func subscribe(t testing.TB, url string, subjects ...string) []*nats.Subscription {
+	t.Helper()
+	nc := dial(t, url)
+	var subs []*nats.Subscription
+	for _, s := range subjects {
+		sub, err := nc.SubscribeSync(s)
+		if err != nil {
+			t.Fatalf("subscribe %s: %v", s, err)
+		}
+		subs = append(subs, sub)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	return subs
+}
+
+// ensureStream makes the stream of opts on nc's server (EnsureStream,
+// within 10 s) and returns its name.
+func ensureStream(t testing.TB, nc *nats.Conn, opts StreamOptions) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	stream, err := EnsureStream(ctx, nc, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return stream
+}
+
+// createStream makes a stream of cfg by hand (not EnsureStream) on nc's
+// server, within 10 s, and returns the JetStream context it used.
+func createStream(t testing.TB, nc *nats.Conn, cfg jetstream.StreamConfig) jetstream.JetStream {
+	t.Helper()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := js.CreateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	return js
+}
+
 // numberer gives events their tap and seq, as the pipeline does, and hands
 // them to a sink.
 type numberer struct {
@@ -78,10 +145,15 @@ type numberer struct {
 func (n *numberer) emitSessions(t *testing.T, sessions int, pause time.Duration) {
 	t.Helper()
 	for range sessions {
-		for _, ev := range sessionEvents(n.seq+1, 2, time.Now()) {
-			n.emit(ev)
-		}
+		n.emitAll(sessionEvents(n.seq+1, 2, time.Now()))
 		time.Sleep(pause)
+	}
+}
+
+// emitAll emits evs in order.
+func (n *numberer) emitAll(evs []event.Event) {
+	for _, ev := range evs {
+		n.emit(ev)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ftptap/ftptap/internal/disktest"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -16,7 +17,7 @@ import (
 // store by itself: the events kept meanwhile are stored, each once, in
 // order, and new events flow.
 func TestJetStreamDiskFull(t *testing.T) {
-	disk := smallDisk(t, 4<<20)
+	disk := disktest.Tmpfs(t, 4<<20)
 	filler := filepath.Join(disk, "filler")
 	if err := os.WriteFile(filler, make([]byte, 2<<20), 0o600); err != nil {
 		t.Fatal(err)

@@ -2,7 +2,6 @@ package natsbus
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -49,11 +48,7 @@ func TestKillChild(t *testing.T) {
 		if cerr != nil {
 			t.Fatal(cerr)
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if _, err := EnsureStream(ctx, nc, StreamOptions{Tap: "lab1", Own: true}); err != nil {
-			t.Fatal(err)
-		}
+		ensureStream(t, nc, StreamOptions{Tap: "lab1", Own: true})
 		p, err = NewPublisher(nc, Options{Tap: "lab1", Window: 32})
 		safe = func() uint64 { return p.Stats().Published }
 	}
@@ -62,9 +57,7 @@ func TestKillChild(t *testing.T) {
 	}
 	n := &numberer{tap: "lab1", sink: p}
 	for s := uint64(1); ; s++ {
-		for _, ev := range sessionEvents(s, 2, time.Now()) {
-			n.emit(ev)
-		}
+		n.emitAll(sessionEvents(s, 2, time.Now()))
 		fmt.Printf("safe %d\n", safe())
 		time.Sleep(time.Millisecond)
 	}

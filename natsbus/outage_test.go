@@ -1,7 +1,6 @@
 package natsbus
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -50,12 +49,7 @@ func TestOutage(t *testing.T) {
 	srv := runServer(t, store, -1)
 	addr := srv.Addr().String()
 	nc := dial(t, srv.ClientURL())
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	stream, err := EnsureStream(ctx, nc, StreamOptions{Tap: "lab1"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	stream := ensureStream(t, nc, StreamOptions{Tap: "lab1"})
 	p, err := NewPublisher(nc, Options{Tap: "lab1", SpoolDir: spoolDir, Logf: t.Logf})
 	if err != nil {
 		t.Fatal(err)

@@ -28,21 +28,13 @@ func closePublisher(t testing.TB, p *Publisher, d time.Duration) {
 func TestPublishSubscribe(t *testing.T) {
 	srv := runServer(t, t.TempDir(), -1)
 	nc := dial(t, srv.ClientURL())
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	stream, err := EnsureStream(ctx, nc, StreamOptions{Tap: "lab1"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	stream := ensureStream(t, nc, StreamOptions{Tap: "lab1"})
 	if stream != "FTPTAP_lab1" {
 		t.Errorf("stream %q, want FTPTAP_lab1", stream)
 	}
 
-	sub := dial(t, srv.ClientURL())
-	users, _ := sub.SubscribeSync("ftptap.*.request.USER")
-	pasv, _ := sub.SubscribeSync("ftptap.*.response.227")
-	all, _ := sub.SubscribeSync("ftptap.lab1.>")
-	sub.Flush()
+	subs := subscribe(t, srv.ClientURL(), "ftptap.*.request.USER", "ftptap.*.response.227", "ftptap.lab1.>")
+	users, pasv, all := subs[0], subs[1], subs[2]
 
 	p, err := NewPublisher(nc, Options{Tap: "lab1"})
 	if err != nil {
@@ -103,12 +95,7 @@ func TestPublishSubscribe(t *testing.T) {
 func TestResendIsDeduplicated(t *testing.T) {
 	srv := runServer(t, t.TempDir(), -1)
 	nc := dial(t, srv.ClientURL())
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	stream, err := EnsureStream(ctx, nc, StreamOptions{Tap: "lab1"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	stream := ensureStream(t, nc, StreamOptions{Tap: "lab1"})
 	evs := sessionEvents(7, 1, time.Now())
 	for range 2 { // the same boot id twice: a resend of every event
 		p, err := NewPublisher(nc, Options{Tap: "lab1", BootID: "feedface"})
@@ -116,9 +103,7 @@ func TestResendIsDeduplicated(t *testing.T) {
 			t.Fatal(err)
 		}
 		n := &numberer{tap: "lab1", sink: p}
-		for _, ev := range evs {
-			n.emit(ev)
-		}
+		n.emitAll(evs)
 		closePublisher(t, p, 10*time.Second)
 	}
 	js, _ := jetstream.New(nc)
@@ -130,23 +115,16 @@ func TestResendIsDeduplicated(t *testing.T) {
 // Without JetStream (Core), events still arrive in order; delivery is
 // confirmed by a flush.
 func TestPublishCore(t *testing.T) {
-	opts := natstest.DefaultTestOptions
-	opts.Port = -1
-	srv := natstest.RunServer(&opts)
-	defer srv.Shutdown()
+	srv := runCoreServer(t)
 	nc := dial(t, srv.ClientURL())
-	sub := dial(t, srv.ClientURL())
-	all, _ := sub.SubscribeSync("ftptap.bench-2.>")
-	sub.Flush()
+	all := subscribe(t, srv.ClientURL(), "ftptap.bench-2.>")[0]
 	p, err := NewPublisher(nc, Options{Tap: "bench-2", Core: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	n := &numberer{tap: "bench-2", sink: p}
 	evs := sessionEvents(3, 3, time.Now())
-	for _, ev := range evs {
-		n.emit(ev)
-	}
+	n.emitAll(evs)
 	closePublisher(t, p, 10*time.Second)
 	for i := range evs {
 		m, err := all.NextMsg(5 * time.Second)
@@ -177,9 +155,7 @@ func TestOverflowIsAnnounced(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := &numberer{tap: "lab1", sink: p}
-	for _, ev := range sessionEvents(1, 20, time.Now()) {
-		n.emit(ev)
-	}
+	n.emitAll(sessionEvents(1, 20, time.Now()))
 	select {
 	case <-calls:
 	case <-time.After(5 * time.Second):
@@ -223,12 +199,7 @@ func TestDiskSpoolSurvivesRestart(t *testing.T) {
 	store, spoolDir := t.TempDir(), t.TempDir()
 	srv := runServer(t, store, -1)
 	nc := dial(t, srv.ClientURL())
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	stream, err := EnsureStream(ctx, nc, StreamOptions{Tap: "lab1"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	stream := ensureStream(t, nc, StreamOptions{Tap: "lab1"})
 	addr := srv.Addr().String()
 	srv.Shutdown()
 	srv.WaitForShutdown()
@@ -238,9 +209,7 @@ func TestDiskSpoolSurvivesRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := &numberer{tap: "lab1", sink: p}
-	for _, ev := range sessionEvents(1, 5, time.Now()) {
-		n.emit(ev)
-	}
+	n.emitAll(sessionEvents(1, 5, time.Now()))
 	short, cancel2 := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel2()
 	if err := p.Close(short); err == nil || !strings.Contains(err.Error(), "kept in") {
@@ -275,9 +244,7 @@ func TestEventNeverBlocks(t *testing.T) {
 	n := &numberer{tap: "lab1", sink: p}
 	evs := sessionEvents(1, 100, time.Now())
 	checkNoWait(t, n, "the server unreachable", func() {
-		for _, ev := range evs {
-			n.emit(ev)
-		}
+		n.emitAll(evs)
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
@@ -302,9 +269,7 @@ func TestPublisherEnsuresStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := &numberer{tap: "lab1", sink: p}
-	for _, ev := range sessionEvents(1, 2, time.Now()) {
-		n.emit(ev)
-	}
+	n.emitAll(sessionEvents(1, 2, time.Now()))
 	time.Sleep(300 * time.Millisecond)
 	runServer(t, store, portOf(t, addr))
 	closePublisher(t, p, 20*time.Second)
@@ -314,14 +279,9 @@ func TestPublisherEnsuresStream(t *testing.T) {
 
 // A server without JetStream: the publisher falls back to core NATS.
 func TestPublisherWithoutJetStream(t *testing.T) {
-	opts := natstest.DefaultTestOptions
-	opts.Port = -1
-	srv := natstest.RunServer(&opts)
-	defer srv.Shutdown()
+	srv := runCoreServer(t)
 	nc := dial(t, srv.ClientURL())
-	sub := dial(t, srv.ClientURL())
-	all, _ := sub.SubscribeSync("ftptap.lab1.>")
-	sub.Flush()
+	all := subscribe(t, srv.ClientURL(), "ftptap.lab1.>")[0]
 	var logs []string
 	var mu sync.Mutex
 	p, err := NewPublisher(nc, Options{Tap: "lab1", Stream: &StreamOptions{Tap: "lab1"}, Logf: func(f string, a ...any) {
@@ -333,9 +293,7 @@ func TestPublisherWithoutJetStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := &numberer{tap: "lab1", sink: p}
-	for _, ev := range sessionEvents(1, 1, time.Now()) {
-		n.emit(ev)
-	}
+	n.emitAll(sessionEvents(1, 1, time.Now()))
 	closePublisher(t, p, 10*time.Second)
 	for i := range n.seq {
 		if _, err := all.NextMsg(5 * time.Second); err != nil {
@@ -357,8 +315,7 @@ func TestOversizedEventIsDropped(t *testing.T) {
 	opts.JetStream = true
 	opts.StoreDir = t.TempDir()
 	opts.MaxPayload = 2048
-	srv := natstest.RunServer(&opts)
-	defer srv.Shutdown()
+	srv := runServerOpts(t, &opts)
 	nc := dial(t, srv.ClientURL())
 	p, err := NewPublisher(nc, Options{Tap: "lab1", Stream: &StreamOptions{Tap: "lab1"}})
 	if err != nil {
@@ -367,9 +324,7 @@ func TestOversizedEventIsDropped(t *testing.T) {
 	n := &numberer{tap: "lab1", sink: p}
 	evs := sessionEvents(1, 1, time.Now())
 	evs[1].Text = strings.Repeat("220-welcome\r\n", 400) + "220 ok"
-	for _, ev := range evs {
-		n.emit(ev)
-	}
+	n.emitAll(evs)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := p.Close(ctx); err == nil || !strings.Contains(err.Error(), "1 events dropped") {
@@ -398,9 +353,7 @@ func TestCloseReportsLastDrops(t *testing.T) {
 	}
 	n := &numberer{tap: "lab1", sink: p}
 	for i := range 20 {
-		for _, ev := range sessionEvents(uint64(i+1), 2, time.Now()) {
-			n.emit(ev)
-		}
+		n.emitAll(sessionEvents(uint64(i+1), 2, time.Now()))
 		time.Sleep(time.Millisecond) // several writer passes, several drops
 	}
 	waitFor(t, 10*time.Second, "the writer did not take every event", func() bool {

@@ -56,9 +56,7 @@ func TestEmbeddedServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := &numberer{tap: "lab1", sink: p}
-	for _, ev := range sessionEvents(1, 3, time.Now()) {
-		n.emit(ev)
-	}
+	n.emitAll(sessionEvents(1, 3, time.Now()))
 	closePublisher(t, p, 10*time.Second)
 	m, err := users.NextMsg(5 * time.Second)
 	if err != nil || m.Subject != "ftptap.lab1.request.USER" {
@@ -169,14 +167,21 @@ func TestStartServerErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, err := StartServer(tt.o)
-			if err == nil {
-				s.Close()
-				t.Fatalf("no error, want one containing %q", tt.want)
-			}
-			if !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("error %q, want it to contain %q", err, tt.want)
-			}
+			checkStartError(t, tt.o, tt.want)
 		})
+	}
+}
+
+// checkStartError checks that StartServer refuses o with an error that
+// contains want (and closes the server if it started after all).
+func checkStartError(t *testing.T, o ServerOptions, want string) {
+	t.Helper()
+	s, err := StartServer(o)
+	if err == nil {
+		s.Close()
+		t.Fatalf("no error, want one containing %q", want)
+	}
+	if !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q, want it to contain %q", err, want)
 	}
 }

@@ -18,13 +18,8 @@ import (
 func TestFullStreamDiscardNew(t *testing.T) {
 	srv := runServer(t, t.TempDir(), -1)
 	nc := dial(t, srv.ClientURL())
-	js, _ := jetstream.New(nc)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	cfg := jetstream.StreamConfig{Name: StreamName("lab1"), Subjects: []string{TapSubjects("lab1")}, MaxMsgs: 20, Discard: jetstream.DiscardNew, Storage: jetstream.FileStorage}
-	if _, err := js.CreateStream(ctx, cfg); err != nil {
-		t.Fatal(err)
-	}
+	js := createStream(t, nc, cfg)
 	var logs logLines
 	var announced atomic.Uint64
 	p, err := NewPublisher(nc, Options{Tap: "lab1", SpoolBytes: 256 << 10, Logf: logs.logf, DropInterval: 50 * time.Millisecond,
@@ -34,9 +29,7 @@ func TestFullStreamDiscardNew(t *testing.T) {
 	}
 	n := &numberer{tap: "lab1", sink: p}
 	session := func() {
-		for _, ev := range sessionEvents(n.seq+1, 2, time.Now()) {
-			n.emit(ev)
-		}
+		n.emitAll(sessionEvents(n.seq+1, 2, time.Now()))
 	}
 	for range 120 {
 		session()
@@ -62,6 +55,8 @@ func TestFullStreamDiscardNew(t *testing.T) {
 
 	// An operator makes room: the kept events go through.
 	cfg.MaxMsgs = -1
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
 	if _, err := js.UpdateStream(ctx, cfg); err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -146,6 +145,29 @@ const readDiagram = `Array.from(document.querySelectorAll('svg.ladder g.step'), 
     x1: line ? line.x1.baseVal.value : 0, x2: line ? line.x2.baseVal.value : 0};
 })`
 
+// diagramSteps opens the session page at url, waits until it shows its
+// ladder diagram and returns the diagram's steps (readDiagram).
+func diagramSteps(t *testing.T, ctx context.Context, url string) []stepDOM {
+	t.Helper()
+	if err := chromedp.Do(ctx, chromedp.Navigate(url), chromedp.WaitVisible(chromedp.CSS(`#diagram svg.ladder`))); err != nil {
+		t.Fatal(err)
+	}
+	var steps []stepDOM
+	eval(t, ctx, readDiagram, &steps)
+	return steps
+}
+
+// stepsOf returns the steps of the given kind, in order.
+func stepsOf(steps []stepDOM, kind string) []stepDOM {
+	var out []stepDOM
+	for _, s := range steps {
+		if s.Kind == kind {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
 // hostileName is a file name that would run script if the page put wire
 // strings into markup.
 const hostileName = `<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>&amp;"'`
@@ -157,13 +179,7 @@ const hostileName = `<img src=x onerror="window.__pwned=1"><script>window.__pwne
 func TestBrowser(t *testing.T) {
 	ctx := browser(t)
 	dir := artifacts(t)
-	srv, err := web.New(web.Options{Tap: "lab", PacketTime: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(srv.Handler())
-	t.Cleanup(ts.Close)
-	t.Cleanup(func() { srv.Close() })
+	srv, ts := serve(t, web.Options{Tap: "lab", PacketTime: true})
 
 	// The page is open before the events come: what it shows arrives
 	// live, over the event stream.
@@ -282,21 +298,9 @@ func TestBrowser(t *testing.T) {
 				t.Fatal(err)
 			}
 			ts0 := tr.Sessions[0]
-			var steps []stepDOM
-			if err := chromedp.Do(ctx, chromedp.Navigate(ts.URL+"/session/"+tt.id), chromedp.WaitVisible(chromedp.CSS(`#diagram svg.ladder`))); err != nil {
-				t.Fatal(err)
-			}
-			eval(t, ctx, readDiagram, &steps)
+			steps := diagramSteps(t, ctx, ts.URL+"/session/"+tt.id)
 			screenshot(t, ctx, dir, "ladder-"+tt.mode+".png")
-			var data, reqs []stepDOM
-			for _, s := range steps {
-				switch s.Kind {
-				case "data":
-					data = append(data, s)
-				case "request":
-					reqs = append(reqs, s)
-				}
-			}
+			data, reqs := stepsOf(steps, "data"), stepsOf(steps, "request")
 			if len(data) != 1 {
 				t.Fatalf("%d data arrows, want 1: %+v", len(data), data)
 			}
@@ -336,7 +340,6 @@ func TestBrowser(t *testing.T) {
 	}
 
 	t.Run("ladder refused", func(t *testing.T) {
-		var steps []stepDOM
 		if err := chromedp.Do(ctx, chromedp.Navigate(ts.URL+"/session/s1/ladder.svg")); err != nil {
 			t.Fatal(err)
 		}
@@ -345,16 +348,7 @@ func TestBrowser(t *testing.T) {
 		if err != nil || root != "svg" {
 			t.Errorf("ladder.svg opened as %q (%v)", root, err)
 		}
-		if err := chromedp.Do(ctx, chromedp.Navigate(ts.URL+"/session/s301"), chromedp.WaitVisible(chromedp.CSS(`#diagram svg.ladder`))); err != nil {
-			t.Fatal(err)
-		}
-		eval(t, ctx, readDiagram, &steps)
-		var fails []stepDOM
-		for _, s := range steps {
-			if s.Kind == "fail" {
-				fails = append(fails, s)
-			}
-		}
+		fails := stepsOf(diagramSteps(t, ctx, ts.URL+"/session/s301"), "fail")
 		if len(fails) != 1 || fails[0].Reason != "refused" || fails[0].From != "client" || !strings.Contains(strings.Join(fails[0].Texts, " "), "RST") {
 			t.Errorf("failures %+v, want one refused from the client, marked RST", fails)
 		}

@@ -102,21 +102,9 @@ func browserTFTP(t *testing.T, ctx context.Context, srv *web.Server, url, dir st
 		{"t1", "", fmt.Sprint(readEnd.TFTP.Transfer.Port())},
 		{"t101", "unacknowledged", fmt.Sprint(blockedEnd.TFTP.Transfer.Port())},
 	} {
-		var steps []stepDOM
-		if err := chromedp.Do(ctx, chromedp.Navigate(url+"/session/"+tt.id), chromedp.WaitVisible(chromedp.CSS(`#diagram svg.ladder`))); err != nil {
-			t.Fatal(err)
-		}
-		eval(t, ctx, readDiagram, &steps)
+		steps := diagramSteps(t, ctx, url+"/session/"+tt.id)
 		screenshot(t, ctx, dir, "ladder-tftp-"+tt.id+".png")
-		var reqs, switches []stepDOM
-		for _, s := range steps {
-			switch s.Kind {
-			case "request":
-				reqs = append(reqs, s)
-			case "switch":
-				switches = append(switches, s)
-			}
-		}
+		reqs, switches := stepsOf(steps, "request"), stepsOf(steps, "switch")
 		if len(reqs) != 1 || reqs[0].From != "client" || reqs[0].Port != "69" || reqs[0].X1 >= reqs[0].X2 ||
 			!strings.Contains(strings.Join(reqs[0].Texts, " "), "RRQ f1000.bin (octet)") {
 			t.Errorf("%s: request arrows %+v, want one RRQ client → server port 69", tt.id, reqs)

@@ -1,7 +1,6 @@
 package web_test
 
 import (
-	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,13 +14,7 @@ import (
 // follows tftp.end lands in the ended transfer's diagram, not in a new
 // open session.
 func TestWebTFTPState(t *testing.T) {
-	srv, err := web.New(web.Options{Tap: "lab", PacketTime: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	ts := httptest.NewServer(srv.Handler())
-	defer ts.Close()
+	srv, ts := serve(t, web.Options{Tap: "lab", PacketTime: true})
 	replay(t, srv, "pasv-retr", 0, nil)
 	replayDir(t, srv, filepath.Join(tftpLabDir, "hpa-read"), 0, nil)
 	replayDir(t, srv, filepath.Join(tftpLabDir, "reply-blocked"), 1, nil)

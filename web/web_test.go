@@ -77,6 +77,21 @@ func replayDir(t testing.TB, srv *web.Server, dir string, offset uint64, stop fu
 	return events
 }
 
+// serve starts a Server with opts and serves its pages on a loopback
+// port of httptest's. Both stop when the test ends: the Server first, so
+// that the event streams it holds open end, then the HTTP server.
+func serve(t *testing.T, opts web.Options) (*web.Server, *httptest.Server) {
+	t.Helper()
+	srv, err := web.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(ts.Close)
+	t.Cleanup(func() { srv.Close() })
+	return srv, ts
+}
+
 func getState(t *testing.T, url string) web.State {
 	t.Helper()
 	res, err := http.Get(url + "/api/state")
@@ -102,13 +117,7 @@ func lights(st web.State) map[string]string {
 // TestReplayState replays lab captures into a Server and reads the
 // picture back as JSON.
 func TestReplayState(t *testing.T) {
-	srv, err := web.New(web.Options{Tap: "lab", PacketTime: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	ts := httptest.NewServer(srv.Handler())
-	defer ts.Close()
+	srv, ts := serve(t, web.Options{Tap: "lab", PacketTime: true})
 
 	replay(t, srv, "pasv-retr", 0, nil)
 	replay(t, srv, "port-stor", 100, nil)
@@ -190,13 +199,7 @@ func session(s *web.Server, id uint64, file string) {
 // TestBounds: the page keeps MaxSessions ended sessions (and their
 // diagrams), MaxTransfers transfers and MaxOpen open sessions.
 func TestBounds(t *testing.T) {
-	srv, err := web.New(web.Options{MaxSessions: 3, MaxTransfers: 2, MaxOpen: 2, PacketTime: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	ts := httptest.NewServer(srv.Handler())
-	defer ts.Close()
+	srv, ts := serve(t, web.Options{MaxSessions: 3, MaxTransfers: 2, MaxOpen: 2, PacketTime: true})
 	for i := uint64(1); i <= 10; i++ {
 		session(srv, i, fmt.Sprintf("f%d", i))
 	}
@@ -230,13 +233,7 @@ func TestBounds(t *testing.T) {
 
 // TestAuth: basic auth and the token, and nothing but GET and HEAD.
 func TestAuth(t *testing.T) {
-	srv, err := web.New(web.Options{User: "teacher", Password: "pw", Token: "s3cret"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	ts := httptest.NewServer(srv.Handler())
-	defer ts.Close()
+	_, ts := serve(t, web.Options{User: "teacher", Password: "pw", Token: "s3cret"})
 	do := func(method, path string, f func(*http.Request)) *http.Response {
 		t.Helper()
 		req, _ := http.NewRequest(method, ts.URL+path, nil)
@@ -285,13 +282,7 @@ func TestAuth(t *testing.T) {
 		t.Errorf("Content-Security-Policy %q", csp)
 	}
 
-	tok, err := web.New(web.Options{Token: "s3cret"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tok.Close()
-	ts2 := httptest.NewServer(tok.Handler())
-	defer ts2.Close()
+	_, ts2 := serve(t, web.Options{Token: "s3cret"})
 	req, _ := http.NewRequest("GET", ts2.URL+"/api/state", nil)
 	req.Header.Set("Authorization", "Bearer s3cret")
 	res2, err := http.DefaultClient.Do(req)

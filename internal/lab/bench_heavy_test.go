@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -32,10 +31,11 @@ var (
 	stormKeep = flag.String("storm-keep", "", "BenchmarkLiveStorm: a directory to keep ftptap's events, its log and ftpstorm's output in")
 )
 
-// heavyArgs are ftptap's arguments in the heavy benchmarks: a config of
-// its own when -ring-mib or -sessions is set.
-func heavyArgs(b *testing.B, dir, events string) []string {
-	args := []string{"--tap", "bench", "--events", events}
+// heavyArgs are ftptap's arguments in the heavy benchmarks beyond
+// startBenchFtptap's: a config of its own when -ring-mib or -sessions is
+// set.
+func heavyArgs(b *testing.B, dir string) []string {
+	var args []string
 	var conf string
 	if *ringMiB > 0 {
 		conf += fmt.Sprintf("capture:\n  ring_mib: %d\n", *ringMiB)
@@ -81,37 +81,12 @@ func BenchmarkLiveDownloads(b *testing.B) {
 	if why := CanRun(); why != "" {
 		b.Skip("lab: " + why)
 	}
-	if _, err := os.Stat("/usr/bin/iperf3"); err != nil {
-		b.Skip("lab: needs iperf3 (./cross/setup.sh installs it)")
-	}
-	bin, err := BuildFtptap()
-	if err != nil {
-		b.Fatal(err)
-	}
+	needIperf(b)
 	l := New(b, Options{})
 	dir := b.TempDir()
-	events := filepath.Join(dir, "events.jsonl")
-	ft, err := l.StartFtptap(bin, heavyArgs(b, dir, events)...)
-	if err != nil {
-		b.Fatal(err)
-	}
-	srv, err := l.Start(l.ServerNS, nil, nil, "iperf3", "-s", "-B", Vsftpd.IP4.String(), "-1")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer srv.Stop(time.Second)
-	l.waitListen(netip.AddrPortFrom(Vsftpd.IP4, 5201), 5*time.Second)
+	ft := startBenchFtptap(b, l, filepath.Join(dir, "events.jsonl"), heavyArgs(b, dir)...)
 	iperfOut := filepath.Join(dir, "iperf.json")
-	of, err := os.Create(iperfOut)
-	if err != nil {
-		b.Fatal(err)
-	}
-	secs := fmt.Sprint(max(1, int(loadTime.Seconds())))
-	cli, err := l.Start(l.ClientNS, of, of, "iperf3", "-c", Vsftpd.IP4.String(), "-t", secs, "-J")
-	of.Close()
-	if err != nil {
-		b.Fatal(err)
-	}
+	cli := startIperf(b, l, netip.AddrPortFrom(Vsftpd.IP4, 5201), iperfOut, *loadTime)
 	var big File
 	for _, f := range Files {
 		if f.Name == "big.bin" {
@@ -143,21 +118,14 @@ func BenchmarkLiveDownloads(b *testing.B) {
 	}
 	b.StopTimer()
 	loadErr := cli.Wait(*loadTime + 30*time.Second)
-	time.Sleep(200 * time.Millisecond)
-	if err := ft.Term(); err != nil {
-		b.Fatal(err)
-	}
-	ev, err := os.ReadFile(events)
-	if err != nil {
-		b.Fatal(err)
-	}
-	lost, want := commandEventsLost(runs, ev)
+	ft.stop(b, l)
+	lost, want := commandEventsLost(runs, ft.events(b))
 	stopped := logFields(ft.Log(), "stopped")
-	ib, ierr := iperfBytes(iperfOut)
+	sum, ierr := readIperf(iperfOut)
 	if ierr != nil || loadErr != nil {
 		b.Logf("iperf3: %v %v", loadErr, ierr)
 	}
-	gb := float64(ftpBytes+ib) / 1e9
+	gb := float64(ftpBytes+sum.SumReceived.Bytes) / 1e9
 	cpu := cpuOf(ft.Proc)
 	b.ReportMetric(float64(lost), "cmd-events-lost")
 	b.ReportMetric(float64(want), "cmd-events-expected")
@@ -181,17 +149,7 @@ var (
 func buildStorm(b *testing.B) string {
 	b.Helper()
 	stormOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "ftplab-storm-")
-		if err != nil {
-			stormErr = err
-			return
-		}
-		stormBin = filepath.Join(dir, "ftpstorm")
-		cmd := exec.Command("go", "build", "-o", stormBin, "github.com/ftptap/ftptap/internal/lab/ftpstorm")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			stormErr = fmt.Errorf("build ftpstorm: %v: %s", err, out)
-		}
+		stormBin, stormErr = goBuild("github.com/ftptap/ftptap/internal/lab/ftpstorm", "ftpstorm")
 	})
 	if stormErr != nil {
 		b.Fatal(stormErr)
@@ -215,22 +173,15 @@ func BenchmarkLiveStorm(b *testing.B) {
 	if why := CanRun(); why != "" {
 		b.Skip("lab: " + why)
 	}
-	bin, err := BuildFtptap()
-	if err != nil {
-		b.Fatal(err)
-	}
 	storm := buildStorm(b)
 	l := New(b, Options{})
 	dir := b.TempDir()
-	events := filepath.Join(dir, "events.jsonl")
-	ft, err := l.StartFtptap(bin, heavyArgs(b, dir, events)...)
-	if err != nil {
-		b.Fatal(err)
-	}
+	ft := startBenchFtptap(b, l, filepath.Join(dir, "events.jsonl"), heavyArgs(b, dir)...)
 	var rec *Recording
 	if *stormKeep != "" {
 		// What crossed the tap ports, to replay (ftptap replay) beside
 		// what ftptap reported live.
+		var err error
 		if rec, err = l.Record(*stormKeep); err != nil {
 			b.Fatal(err)
 		}
@@ -274,10 +225,7 @@ func BenchmarkLiveStorm(b *testing.B) {
 		f.Close()
 	}
 	b.StopTimer()
-	time.Sleep(500 * time.Millisecond)
-	if err := ft.Term(); err != nil {
-		b.Fatal(err)
-	}
+	ft.stop(b, l)
 	if rec != nil {
 		rec.Stop()
 	}
@@ -287,7 +235,7 @@ func BenchmarkLiveStorm(b *testing.B) {
 	var evs []stormEvent
 	alerts := map[string]int{}
 	reasons := map[string]int{}
-	f, err := os.Open(events)
+	f, err := os.Open(ft.Events)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -34,37 +34,12 @@ func BenchmarkLiveLoad(b *testing.B) {
 	if why := CanRun(); why != "" {
 		b.Skip("lab: " + why)
 	}
-	if _, err := os.Stat("/usr/bin/iperf3"); err != nil {
-		b.Skip("lab: needs iperf3 (./cross/setup.sh installs it)")
-	}
-	bin, err := BuildFtptap()
-	if err != nil {
-		b.Fatal(err)
-	}
+	needIperf(b)
 	l := New(b, Options{})
 	dir := b.TempDir()
-	events := filepath.Join(dir, "events.jsonl")
-	ft, err := l.StartFtptap(bin, "--tap", "bench", "--events", events)
-	if err != nil {
-		b.Fatal(err)
-	}
-	srv, err := l.Start(l.ServerNS, nil, nil, "iperf3", "-s", "-B", Vsftpd.IP4.String(), "-1")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer srv.Stop(time.Second)
-	l.waitListen(netip.AddrPortFrom(Vsftpd.IP4, 5201), 5*time.Second)
+	ft := startBenchFtptap(b, l, filepath.Join(dir, "events.jsonl"))
 	iperfOut := filepath.Join(dir, "iperf.json")
-	of, err := os.Create(iperfOut)
-	if err != nil {
-		b.Fatal(err)
-	}
-	secs := fmt.Sprint(max(1, int(loadTime.Seconds())))
-	cli, err := l.Start(l.ClientNS, of, of, "iperf3", "-c", Vsftpd.IP4.String(), "-t", secs, "-P", "2", "-J")
-	of.Close()
-	if err != nil {
-		b.Fatal(err)
-	}
+	cli := startIperf(b, l, netip.AddrPortFrom(Vsftpd.IP4, 5201), iperfOut, *loadTime, "-P", "2")
 	time.Sleep(500 * time.Millisecond) // let the load ramp up
 	sc, _ := ScenarioByName("concurrent")
 	var runs []*Run
@@ -78,23 +53,14 @@ func BenchmarkLiveLoad(b *testing.B) {
 	}
 	b.StopTimer()
 	loadErr := cli.Wait(*loadTime + 30*time.Second)
-	time.Sleep(200 * time.Millisecond)
-	if err := ft.Term(); err != nil {
-		b.Fatal(err)
-	}
-	ev, err := os.ReadFile(events)
-	if err != nil {
-		b.Fatal(err)
-	}
+	ft.stop(b, l)
+	ev := ft.events(b)
 	lost, want := commandEventsLost(runs, ev)
 	b.ReportMetric(float64(lost), "cmd-events-lost")
 	b.ReportMetric(float64(want), "cmd-events-expected")
-	stopped := logFields(ft.Log(), "stopped")
-	b.ReportMetric(float64(stopped["frames"]), "frames-seen")
-	b.ReportMetric(float64(stopped["kernel_packets"]), "kernel-packets")
-	b.ReportMetric(float64(stopped["kernel_drops"]), "kernel-drops")
-	if mbps, err := iperfMbps(iperfOut); err == nil && loadErr == nil {
-		b.ReportMetric(mbps, "load-Mbit/s")
+	stopped := ft.reportCapture(b)
+	if sum, err := readIperf(iperfOut); err == nil && loadErr == nil {
+		b.ReportMetric(sum.SumReceived.BitsPerSecond/1e6, "load-Mbit/s")
 	} else {
 		b.Logf("iperf3: %v %v", loadErr, err)
 	}
@@ -172,20 +138,128 @@ func logFields(log, msg string) map[string]int64 {
 	return fields
 }
 
-func iperfMbps(path string) (float64, error) {
+// benchFtptap is ftptap run inline in a benchmark's lab, writing its
+// events to a file.
+type benchFtptap struct {
+	*Ftptap
+	Events string // its --events file
+}
+
+// startBenchFtptap builds ftptap and runs it in l as "ftptap run --tap
+// bench --events events args...", once it captures on the bridged tap
+// ports. It fails b if ftptap does not start.
+func startBenchFtptap(b *testing.B, l *Lab, events string, args ...string) *benchFtptap {
+	b.Helper()
+	bin, err := BuildFtptap()
+	if err != nil {
+		b.Fatal(err)
+	}
+	ft, err := l.StartFtptap(bin, append([]string{"--tap", "bench", "--events", events}, args...)...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return &benchFtptap{Ftptap: ft, Events: events}
+}
+
+// stop waits until the lab's traffic is over (Lab.WaitQuiet: every
+// connection closed, no server still resending), so that ftptap has seen
+// all of it, then stops ftptap with SIGTERM. It fails b if the traffic
+// goes on for more than a minute or ftptap does not exit cleanly.
+func (f *benchFtptap) stop(b *testing.B, l *Lab) {
+	b.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := l.WaitQuiet(ctx); err != nil {
+		b.Fatal(err)
+	}
+	if err := f.Term(); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// events returns what ftptap wrote to its events file.
+func (f *benchFtptap) events(b *testing.B) []byte {
+	b.Helper()
+	ev, err := os.ReadFile(f.Events)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return ev
+}
+
+// reportCapture reports what ftptap, stopped, says it captured (its
+// "stopped" log line): frames it tracked (frames-seen), frames its kernel
+// filter passed (kernel-packets) and kernel drops. It returns the line's
+// fields.
+func (f *benchFtptap) reportCapture(b *testing.B) map[string]int64 {
+	stopped := logFields(f.Log(), "stopped")
+	b.ReportMetric(float64(stopped["frames"]), "frames-seen")
+	b.ReportMetric(float64(stopped["kernel_packets"]), "kernel-packets")
+	b.ReportMetric(float64(stopped["kernel_drops"]), "kernel-drops")
+	return stopped
+}
+
+// startIperf starts iperf3 as load through the lab's bridge: a server for
+// one test (-s -1) on to in the server namespace, stopped when the test
+// ends, and a client in the client namespace that sends to it for d (whole
+// seconds, at least one) with args, its JSON summary (-J) going to out
+// (see readIperf). The caller waits for the client.
+func startIperf(tb testing.TB, l *Lab, to netip.AddrPort, out string, d time.Duration, args ...string) *Proc {
+	tb.Helper()
+	host, port := to.Addr().String(), fmt.Sprint(to.Port())
+	srv, err := l.Start(l.ServerNS, nil, nil, "iperf3", "-s", "-B", host, "-p", port, "-1")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { srv.Stop(time.Second) })
+	if err := l.waitListen(to, 5*time.Second); err != nil {
+		tb.Fatal(err)
+	}
+	of, err := os.Create(out)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer of.Close()
+	secs := fmt.Sprint(max(1, int(d.Seconds())))
+	cli, err := l.Start(l.ClientNS, of, of, "iperf3", append([]string{"-c", host, "-p", port, "-t", secs, "-J"}, args...)...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return cli
+}
+
+// needIperf skips tb where iperf3 is not installed.
+func needIperf(tb testing.TB) {
+	tb.Helper()
+	if _, err := os.Stat("/usr/bin/iperf3"); err != nil {
+		tb.Skip("lab: needs iperf3 (./cross/setup.sh installs it)")
+	}
+}
+
+// iperfSummary is the summary iperf3 -J writes at the end of its output
+// (its "end" object): sum_received for TCP, sum for UDP (-u).
+type iperfSummary struct {
+	Sum struct {
+		Packets       int64   `json:"packets"`
+		BitsPerSecond float64 `json:"bits_per_second"`
+	} `json:"sum"`
+	SumReceived struct {
+		Bytes         int64   `json:"bytes"`
+		BitsPerSecond float64 `json:"bits_per_second"`
+	} `json:"sum_received"`
+}
+
+// readIperf reads the summary of iperf3 -J's output in path.
+func readIperf(path string) (iperfSummary, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return 0, err
+		return iperfSummary{}, err
 	}
 	var r struct {
-		End struct {
-			SumReceived struct {
-				BitsPerSecond float64 `json:"bits_per_second"`
-			} `json:"sum_received"`
-		} `json:"end"`
+		End iperfSummary `json:"end"`
 	}
 	if err := json.Unmarshal(b, &r); err != nil {
-		return 0, err
+		return iperfSummary{}, fmt.Errorf("%s: %w", path, err)
 	}
-	return r.End.SumReceived.BitsPerSecond / 1e6, nil
+	return r.End, nil
 }

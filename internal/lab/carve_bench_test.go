@@ -28,14 +28,10 @@ func BenchmarkLiveCarve(b *testing.B) {
 	if why := CanRun(); why != "" {
 		b.Skip("lab: " + why)
 	}
-	bin, err := BuildFtptap()
-	if err != nil {
-		b.Fatal(err)
-	}
 	l := New(b, Options{})
 	dir := b.TempDir()
-	events, carved := filepath.Join(dir, "events.jsonl"), filepath.Join(dir, "carve")
-	args := []string{"--tap", "bench", "--events", events, "--carve", carved}
+	carved := filepath.Join(dir, "carve")
+	args := []string{"--carve", carved}
 	if *carveRing > 0 {
 		conf := filepath.Join(dir, "ring.yaml")
 		if err := os.WriteFile(conf, []byte(fmt.Sprintf("capture:\n  ring_mib: %d\n", *carveRing)), 0o644); err != nil {
@@ -43,10 +39,7 @@ func BenchmarkLiveCarve(b *testing.B) {
 		}
 		args = append(args, "--config", conf)
 	}
-	ft, err := l.StartFtptap(bin, args...)
-	if err != nil {
-		b.Fatal(err)
-	}
+	ft := startBenchFtptap(b, l, filepath.Join(dir, "events.jsonl"), args...)
 	big, _ := knownFile("big.bin")
 	var runs []*Run
 	b.ResetTimer()
@@ -60,14 +53,8 @@ func BenchmarkLiveCarve(b *testing.B) {
 	}
 	elapsed := time.Since(start)
 	b.StopTimer()
-	time.Sleep(300 * time.Millisecond)
-	if err := ft.Term(); err != nil {
-		b.Fatal(err)
-	}
-	ev, err := os.ReadFile(events)
-	if err != nil {
-		b.Fatal(err)
-	}
+	ft.stop(b, l)
+	ev := ft.events(b)
 	whole, carvedBytes := 0, int64(0)
 	for _, line := range bytes.Split(ev, []byte("\n")) {
 		var e struct {

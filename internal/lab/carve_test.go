@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -31,50 +30,19 @@ func TestLiveCarve(t *testing.T) {
 			t.Parallel()
 			l := New(t, Options{})
 			dir := t.TempDir()
-			events := filepath.Join(dir, "events.jsonl")
 			carved, saved := filepath.Join(dir, "carve"), filepath.Join(dir, "pcap")
-			var ft *Ftptap
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			defer cancel()
-			p, err := l.Play(ctx, sc, dir,
-				func() (err error) {
-					ft, err = l.StartFtptap(bin, "--tap", "lab", "--events", events, "--carve", carved, "--pcap", saved)
-					return err
-				},
-				func() error {
-					if err := l.WaitQuiet(ctx); err != nil {
-						return err
-					}
-					return ft.Term()
-				})
-			if err != nil {
-				if ft != nil {
-					t.Logf("ftptap log:\n%s", ft.Log())
-				}
-				t.Fatal(err)
-			}
-			live, err := os.ReadFile(events)
-			if err != nil {
-				t.Fatal(err)
-			}
-			checkDrained(t, ft)
+			p, ft, live := playLive(t, l, bin, sc, dir, "--carve", carved, "--pcap", saved)
 			checkCarved(t, "live", p.Truth, live, carved)
 
 			again := filepath.Join(dir, "carve-replay")
-			out, err := exec.Command(bin, "replay", "--tap", "lab", "--carve", again, filepath.Join(dir, PortA+".pcap"), filepath.Join(dir, PortB+".pcap")).Output()
-			if err != nil {
-				t.Fatalf("ftptap replay: %v", err)
-			}
+			out := ftptapReplay(t, bin, "--carve", again, filepath.Join(dir, PortA+".pcap"), filepath.Join(dir, PortB+".pcap"))
 			checkCarved(t, "replay", p.Truth, out, again)
 
 			files, _ := filepath.Glob(filepath.Join(saved, "*.pcapng"))
 			if len(files) != 1 {
 				t.Fatalf("saved %v, want one pcapng", files)
 			}
-			fromSaved, err := exec.Command(bin, "replay", "--tap", "lab", "--carve", filepath.Join(dir, "carve-saved"), files[0]).Output()
-			if err != nil {
-				t.Fatalf("ftptap replay %s: %v", files[0], err)
-			}
+			fromSaved := ftptapReplay(t, bin, "--carve", filepath.Join(dir, "carve-saved"), files[0])
 			checkTruth(t, "saved pcapng", p.Truth, fromSaved)
 			if diff := SameEvents(live, fromSaved); diff != "" {
 				t.Errorf("live and the saved pcapng replayed differ:\n%s", diff)
@@ -149,9 +117,7 @@ func checkCarved(t *testing.T, what string, tr *truth.Truth, events []byte, dir 
 // counts sample pass).
 func TestLiveCarveBulk(t *testing.T) {
 	bin := ftptapBin(t)
-	if _, err := os.Stat("/usr/bin/iperf3"); err != nil {
-		t.Skip("lab: needs iperf3 (./cross/setup.sh installs it)")
-	}
+	needIperf(t)
 	l := New(t, Options{})
 	dir := t.TempDir()
 	events, carved := filepath.Join(dir, "events.jsonl"), filepath.Join(dir, "carve")
@@ -160,26 +126,10 @@ func TestLiveCarveBulk(t *testing.T) {
 		t.Fatal(err)
 	}
 	var iperfs []string
+	var clis []*Proc
 	for i, to := range []netip.AddrPort{netip.AddrPortFrom(PureFTPd.IP4, 5201), netip.AddrPortFrom(Vsftpd.IP4, 80)} {
-		srv, err := l.Start(l.ServerNS, nil, nil, "iperf3", "-s", "-B", to.Addr().String(), "-p", fmt.Sprint(to.Port()), "-1")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer srv.Stop(time.Second)
-		if err := l.waitListen(to, 5*time.Second); err != nil {
-			t.Fatal(err)
-		}
 		out := filepath.Join(dir, fmt.Sprintf("iperf%d.json", i))
-		of, err := os.Create(out)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cli, err := l.Start(l.ClientNS, of, of, "iperf3", "-c", to.Addr().String(), "-p", fmt.Sprint(to.Port()), "-t", "3", "-J")
-		of.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer cli.Wait(10 * time.Second)
+		clis = append(clis, startIperf(t, l, to, out, 3*time.Second))
 		iperfs = append(iperfs, out)
 	}
 	time.Sleep(300 * time.Millisecond)
@@ -188,7 +138,15 @@ func TestLiveCarveBulk(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(3 * time.Second) // the bulk ends
+	// The bulk ends, then its last segments.
+	for _, cli := range clis {
+		cli.Wait(10 * time.Second)
+	}
+	quiet, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := l.WaitQuiet(quiet); err != nil {
+		t.Fatal(err)
+	}
 	if err := ft.Term(); err != nil {
 		t.Fatal(err)
 	}
@@ -212,11 +170,11 @@ func TestLiveCarveBulk(t *testing.T) {
 	}
 	var bulk int64
 	for _, f := range iperfs {
-		b, err := iperfBytes(f)
+		sum, err := readIperf(f)
 		if err != nil {
 			t.Fatalf("iperf3: %v", err)
 		}
-		bulk += b
+		bulk += sum.SumReceived.Bytes
 	}
 	st := logFields(ft.Log(), "stopped")
 	segs := bulk / 1448
@@ -231,22 +189,4 @@ func TestLiveCarveBulk(t *testing.T) {
 	if st["kernel_packets"] > limit {
 		t.Errorf("the kernel passed %d frames for %d bulk segments: bulk reaches user space", st["kernel_packets"], segs)
 	}
-}
-
-func iperfBytes(path string) (int64, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return 0, err
-	}
-	var r struct {
-		End struct {
-			SumReceived struct {
-				Bytes int64 `json:"bytes"`
-			} `json:"sum_received"`
-		} `json:"end"`
-	}
-	if err := json.Unmarshal(b, &r); err != nil {
-		return 0, fmt.Errorf("%s: %w", path, err)
-	}
-	return r.End.SumReceived.Bytes, nil
 }

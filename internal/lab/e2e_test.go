@@ -50,43 +50,10 @@ func TestLive(t *testing.T) {
 			t.Parallel()
 			l := New(t, Options{})
 			dir := t.TempDir()
-			events := filepath.Join(dir, "events.jsonl")
-			var ft *Ftptap
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			defer cancel()
-			p, err := l.Play(ctx, sc, dir,
-				func() (err error) {
-					ft, err = l.StartFtptap(bin, "--tap", "lab", "--events", events)
-					return err
-				},
-				func() error {
-					// Stop once the last segments (FIN, ACK) are sent:
-					// ftptap reads what its rings hold before it exits.
-					if err := l.WaitQuiet(ctx); err != nil {
-						return err
-					}
-					return ft.Term()
-				})
-			if err != nil {
-				if ft != nil {
-					t.Logf("ftptap log:\n%s", ft.Log())
-				}
-				t.Fatal(err)
-			}
-			live, err := os.ReadFile(events)
-			if err != nil {
-				t.Fatal(err)
-			}
-			checkDrained(t, ft)
+			p, ft, live := playLive(t, l, bin, sc, dir)
 			checkTruth(t, "live", p.Truth, live)
 
-			cmd := exec.Command(bin, "replay", "--tap", "lab", filepath.Join(dir, PortA+".pcap"), filepath.Join(dir, PortB+".pcap"))
-			var stderr bytes.Buffer
-			cmd.Stderr = &stderr
-			replayed, err := cmd.Output()
-			if err != nil {
-				t.Fatalf("ftptap replay: %v: %s", err, stderr.Bytes())
-			}
+			replayed := ftptapReplay(t, bin, filepath.Join(dir, PortA+".pcap"), filepath.Join(dir, PortB+".pcap"))
 			checkTruth(t, "replay", p.Truth, replayed)
 			if diff := SameEvents(live, replayed); diff != "" {
 				t.Errorf("live and replay differ:\n%s", diff)
@@ -97,6 +64,75 @@ func TestLive(t *testing.T) {
 			}
 		})
 	}
+}
+
+// runLive runs a scenario with ftptap run live and inline in l: play is
+// Lab.Play or Lab.PlayTFTP called with ctx (a minute long) and the
+// started and stopping it is given. started runs "ftptap run --tap lab
+// --events dir/events.jsonl args..."; stopping waits until the lab's
+// traffic is over (Lab.WaitQuiet: the last FIN and ACK sent, no server
+// still resending to a client that gave up), so that ftptap and the
+// recording see the same traffic, then stops ftptap with SIGTERM (it
+// reads what its rings hold before it exits). If play fails, runLive
+// logs ftptap's log and fails t. It checks that ftptap read every frame
+// the kernel passed up (checkDrained) and returns ftptap and its events.
+func runLive(t *testing.T, l *Lab, bin, dir string, play func(ctx context.Context, started, stopping func() error) error, args ...string) (*Ftptap, []byte) {
+	t.Helper()
+	events := filepath.Join(dir, "events.jsonl")
+	var ft *Ftptap
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	err := play(ctx,
+		func() (err error) {
+			ft, err = l.StartFtptap(bin, append([]string{"--tap", "lab", "--events", events}, args...)...)
+			return err
+		},
+		func() error {
+			if err := l.WaitQuiet(ctx); err != nil {
+				return err
+			}
+			return ft.Term()
+		})
+	if err != nil {
+		if ft != nil {
+			t.Logf("ftptap log:\n%s", ft.Log())
+		}
+		t.Fatal(err)
+	}
+	live, err := os.ReadFile(events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkDrained(t, ft)
+	return ft, live
+}
+
+// playLive plays the FTP scenario sc (Lab.Play) into dir with ftptap run
+// live and inline, with args (see runLive), and returns what was played,
+// ftptap and its events.
+func playLive(t *testing.T, l *Lab, bin string, sc Scenario, dir string, args ...string) (*Played, *Ftptap, []byte) {
+	t.Helper()
+	var p *Played
+	ft, live := runLive(t, l, bin, dir, func(ctx context.Context, started, stopping func() error) (err error) {
+		p, err = l.Play(ctx, sc, dir, started, stopping)
+		return err
+	}, args...)
+	return p, ft, live
+}
+
+// ftptapReplay runs "bin replay --tap lab args..." (flags, then capture
+// files) and returns the events it writes to its standard output. It
+// fails t, with what ftptap said, if the replay fails.
+func ftptapReplay(t *testing.T, bin string, args ...string) []byte {
+	t.Helper()
+	cmd := exec.Command(bin, append([]string{"replay", "--tap", "lab"}, args...)...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("ftptap replay %s: %v: %s", strings.Join(args, " "), err, stderr.Bytes())
+	}
+	return out
 }
 
 // checkDrained checks that ftptap, stopped once the traffic was over, read

@@ -24,23 +24,31 @@ var (
 // of its own and returns its path. CleanupBuild removes it.
 func BuildFtptap() (string, error) {
 	buildOnce.Do(func() {
-		gobin, err := exec.LookPath("go")
-		if err != nil {
-			gobin = filepath.Join(runtime.GOROOT(), "bin", "go")
-		}
-		dir, err := os.MkdirTemp("", "ftplab-bin-")
-		if err != nil {
-			buildErr = fmt.Errorf("lab: %w", err)
-			return
-		}
-		buildBin = filepath.Join(dir, "ftptap")
-		cmd := exec.Command(gobin, "build", "-o", buildBin, "github.com/ftptap/ftptap/firmware")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("lab: build ftptap: %w: %s", err, out)
-		}
+		buildBin, buildErr = goBuild("github.com/ftptap/ftptap/firmware", "ftptap")
 	})
 	return buildBin, buildErr
+}
+
+// goBuild builds the Go package pkg, with CGO_ENABLED=0, into a directory
+// of its own under os.TempDir as name and returns the binary's path. The
+// path is set also when the build fails; the caller removes the directory
+// (filepath.Dir of the path) when done.
+func goBuild(pkg, name string) (string, error) {
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		gobin = filepath.Join(runtime.GOROOT(), "bin", "go")
+	}
+	dir, err := os.MkdirTemp("", "ftplab-"+name+"-")
+	if err != nil {
+		return "", fmt.Errorf("lab: %w", err)
+	}
+	bin := filepath.Join(dir, name)
+	cmd := exec.Command(gobin, "build", "-o", bin, pkg)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return bin, fmt.Errorf("lab: build %s: %w: %s", name, err, out)
+	}
+	return bin, nil
 }
 
 // CleanupBuild removes what BuildFtptap and the scripted client's build
@@ -64,21 +72,7 @@ var (
 // per process and returns its path.
 func buildClient() (string, error) {
 	clientOnce.Do(func() {
-		gobin, err := exec.LookPath("go")
-		if err != nil {
-			gobin = filepath.Join(runtime.GOROOT(), "bin", "go")
-		}
-		dir, err := os.MkdirTemp("", "ftplab-client-")
-		if err != nil {
-			clientErr = fmt.Errorf("lab: %w", err)
-			return
-		}
-		clientBin = filepath.Join(dir, "ftpclient")
-		cmd := exec.Command(gobin, "build", "-o", clientBin, "github.com/ftptap/ftptap/internal/lab/ftpclient")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			clientErr = fmt.Errorf("lab: build ftpclient: %w: %s", err, out)
-		}
+		clientBin, clientErr = goBuild("github.com/ftptap/ftptap/internal/lab/ftpclient", "ftpclient")
 	})
 	return clientBin, clientErr
 }

@@ -32,16 +32,24 @@ func TestRecord(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, f := range []string{"porta.pcap", "portb.pcap"} {
-				st, err := os.Stat(filepath.Join(dir, f))
-				if err != nil {
-					t.Fatal(err)
-				}
-				if st.Size() > 512<<10 {
-					t.Errorf("%s/%s is %d bytes: keep testdata small", sc.Name, f, st.Size())
-				}
-			}
+			checkRecorded(t, dir, 512<<10)
 			t.Logf("%s: %d sessions", sc.Name, len(p.Truth.Sessions))
 		})
+	}
+}
+
+// checkRecorded checks that dir, a scenario's directory under testdata,
+// holds the captures of both tap ports (porta.pcap, portb.pcap), each at
+// most limit bytes: testdata stays small.
+func checkRecorded(t *testing.T, dir string, limit int64) {
+	t.Helper()
+	for _, f := range []string{"porta.pcap", "portb.pcap"} {
+		st, err := os.Stat(filepath.Join(dir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Size() > limit {
+			t.Errorf("%s/%s is %d bytes: keep testdata small", filepath.Base(dir), f, st.Size())
+		}
 	}
 }

@@ -296,14 +296,21 @@ func (l *Lab) startServers() error {
 // waitListen waits until something listens on addr in the server
 // namespace (ss, so no connection is made that captures would show).
 func (l *Lab) waitListen(addr netip.AddrPort, d time.Duration) error {
+	return l.waitSocket("-Hltn", "", addr, d)
+}
+
+// waitSocket waits up to d until ss, run in the server namespace with
+// flags (which sockets: -Hltn listening TCP, -Hlun bound UDP), shows a
+// socket on addr. Its error names what (e.g. "udp ") and addr.
+func (l *Lab) waitSocket(flags, what string, addr netip.AddrPort, d time.Duration) error {
 	deadline := time.Now().Add(d)
 	for {
-		out, _ := exec.Command("ip", "netns", "exec", l.ServerNS, "ss", "-Hltn", "src", addr.String()).Output()
+		out, _ := exec.Command("ip", "netns", "exec", l.ServerNS, "ss", flags, "src", addr.String()).Output()
 		if len(bytes.TrimSpace(out)) > 0 {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("nothing listens on %v", addr)
+			return fmt.Errorf("nothing listens on %s%v", what, addr)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -408,7 +415,12 @@ func (l *Lab) Reject(s Server, drop bool) error {
 	}
 }
 `, s.PassiveMin, s.PassiveMax, verdict)
-	cmd := exec.Command("ip", "netns", "exec", l.ServerNS, "nft", "-f", "-")
+	return l.nft(l.ServerNS, rules)
+}
+
+// nft loads rules, in nft's syntax, in the namespace ns (nft -f -).
+func (l *Lab) nft(ns, rules string) error {
+	cmd := exec.Command("ip", "netns", "exec", ns, "nft", "-f", "-")
 	cmd.Stdin = strings.NewReader(rules)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("lab: nft: %w: %s", err, bytes.TrimSpace(out))

@@ -148,17 +148,7 @@ func (l *Lab) StartTFTP() error {
 // waitListenUDP waits until a UDP socket is bound to addr in the server
 // namespace.
 func (l *Lab) waitListenUDP(addr netip.AddrPort, d time.Duration) error {
-	deadline := time.Now().Add(d)
-	for {
-		out, _ := exec.Command("ip", "netns", "exec", l.ServerNS, "ss", "-Hlun", "src", addr.String()).Output()
-		if len(bytes.TrimSpace(out)) > 0 {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("nothing listens on udp %v", addr)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return l.waitSocket("-Hlun", "udp ", addr, d)
 }
 
 // AtftpdBinary returns the path of atftpd. tftpd-hpa and atftpd conflict
@@ -208,12 +198,7 @@ func (l *Lab) tftpRules(verdict string) error {
 	}
 }
 `, verdict, verdict)
-	cmd := exec.Command("ip", "netns", "exec", l.ClientNS, "nft", "-f", "-")
-	cmd.Stdin = strings.NewReader(rules)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("lab: nft: %w: %s", err, bytes.TrimSpace(out))
-	}
-	return nil
+	return l.nft(l.ClientNS, rules)
 }
 
 // UnblockTFTPReplies removes what BlockTFTPReplies added.

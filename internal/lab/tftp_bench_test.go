@@ -6,9 +6,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -29,40 +27,15 @@ func BenchmarkTFTPUnderUDPLoad(b *testing.B) {
 	if why := CanRunTFTP(); why != "" {
 		b.Skip("lab: " + why)
 	}
-	if _, err := os.Stat("/usr/bin/iperf3"); err != nil {
-		b.Skip("lab: needs iperf3 (./cross/setup.sh installs it)")
-	}
-	bin, err := BuildFtptap()
-	if err != nil {
-		b.Fatal(err)
-	}
+	needIperf(b)
 	l := New(b, Options{})
 	if err := l.StartTFTP(); err != nil {
 		b.Fatal(err)
 	}
 	dir := b.TempDir()
-	events := filepath.Join(dir, "events.jsonl")
-	ft, err := l.StartFtptap(bin, "--tap", "bench", "--events", events)
-	if err != nil {
-		b.Fatal(err)
-	}
-	srv, err := l.Start(l.ServerNS, nil, nil, "iperf3", "-s", "-B", Vsftpd.IP4.String(), "-1")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer srv.Stop(time.Second)
-	l.waitListen(netip.AddrPortFrom(Vsftpd.IP4, 5201), 5*time.Second)
+	ft := startBenchFtptap(b, l, filepath.Join(dir, "events.jsonl"))
 	iperfOut := filepath.Join(dir, "iperf.json")
-	of, err := os.Create(iperfOut)
-	if err != nil {
-		b.Fatal(err)
-	}
-	secs := fmt.Sprint(max(1, int(loadTime.Seconds())))
-	cli, err := l.Start(l.ClientNS, of, of, "iperf3", "-c", Vsftpd.IP4.String(), "-u", "-b", "0", "-l", "1400", "-t", secs, "-J")
-	of.Close()
-	if err != nil {
-		b.Fatal(err)
-	}
+	cli := startIperf(b, l, netip.AddrPortFrom(Vsftpd.IP4, 5201), iperfOut, *loadTime, "-u", "-b", "0", "-l", "1400")
 	time.Sleep(500 * time.Millisecond) // let the load ramp up
 	var sc TFTPScenario
 	for _, s := range TFTPScenarios {
@@ -81,16 +54,9 @@ func BenchmarkTFTPUnderUDPLoad(b *testing.B) {
 	}
 	b.StopTimer()
 	loadErr := cli.Wait(*loadTime + 30*time.Second)
-	time.Sleep(200 * time.Millisecond)
-	if err := ft.Term(); err != nil {
-		b.Fatal(err)
-	}
-	ev, err := os.ReadFile(events)
-	if err != nil {
-		b.Fatal(err)
-	}
+	ft.stop(b, l)
 	complete := 0
-	for _, line := range bytes.Split(ev, []byte("\n")) {
+	for _, line := range bytes.Split(ft.events(b), []byte("\n")) {
 		var e struct {
 			Type     string `json:"type"`
 			Complete bool   `json:"complete"`
@@ -101,13 +67,10 @@ func BenchmarkTFTPUnderUDPLoad(b *testing.B) {
 	}
 	b.ReportMetric(float64(want-complete), "tftp-transfers-lost")
 	b.ReportMetric(float64(want), "tftp-transfers")
-	stopped := logFields(ft.Log(), "stopped")
-	b.ReportMetric(float64(stopped["frames"]), "frames-seen")
-	b.ReportMetric(float64(stopped["kernel_packets"]), "kernel-packets")
-	b.ReportMetric(float64(stopped["kernel_drops"]), "kernel-drops")
-	if n, mbps, err := iperfUDP(iperfOut); err == nil && loadErr == nil {
-		b.ReportMetric(float64(n), "udp-load-datagrams")
-		b.ReportMetric(mbps, "load-Mbit/s")
+	stopped := ft.reportCapture(b)
+	if sum, err := readIperf(iperfOut); err == nil && loadErr == nil {
+		b.ReportMetric(float64(sum.Sum.Packets), "udp-load-datagrams")
+		b.ReportMetric(sum.Sum.BitsPerSecond/1e6, "load-Mbit/s")
 	} else {
 		b.Logf("iperf3: %v %v", loadErr, err)
 	}
@@ -115,24 +78,4 @@ func BenchmarkTFTPUnderUDPLoad(b *testing.B) {
 	if complete != want {
 		b.Errorf("%d of %d TFTP transfers lost under UDP load", want-complete, want)
 	}
-}
-
-// iperfUDP reads iperf3 -u -J's datagrams sent and throughput.
-func iperfUDP(path string) (int64, float64, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return 0, 0, err
-	}
-	var r struct {
-		End struct {
-			Sum struct {
-				Packets       int64   `json:"packets"`
-				BitsPerSecond float64 `json:"bits_per_second"`
-			} `json:"sum"`
-		} `json:"end"`
-	}
-	if err := json.Unmarshal(b, &r); err != nil {
-		return 0, 0, err
-	}
-	return r.End.Sum.Packets, r.End.Sum.BitsPerSecond / 1e6, nil
 }

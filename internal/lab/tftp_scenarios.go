@@ -90,6 +90,21 @@ func checkFile(path string, f File) error {
 	return nil
 }
 
+// checkStored is checkFile for a file a server stores: the server acks
+// the last block before it has written and closed the file (atftpd does,
+// and the client exits on that ack), so the file is checked again for up
+// to 5 s before its content counts as wrong.
+func checkStored(path string, f File) error {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		err := checkFile(path, f)
+		if err == nil || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // tftpFile returns the lab's TFTP file by name.
 func tftpFile(name string) File {
 	for _, f := range TFTPFiles {
@@ -144,8 +159,8 @@ var TFTPScenarios = []TFTPScenario{
 		r1 := l.TFTPClient(ctx, "curl", []string{"-sS", "--max-time", "20", "--tftp-blksize", "1024", "-T", big.Name, "tftp://" + TftpdHPA.IP4.String() + "/up-curl.bin"}, "")
 		r2 := l.TFTPClient(ctx, "atftp", []string{"-p", "-l", f.Name, "-r", "up-atftp.bin", Atftpd.IP4.String()}, "")
 		err := firstErr(r1.Err, r2.Err,
-			checkFile(filepath.Join(l.TFTPRoot(), "up-curl.bin"), big),
-			checkFile(filepath.Join(l.TFTPRoot(), "up-atftp.bin"), f))
+			checkStored(filepath.Join(l.TFTPRoot(), "up-curl.bin"), big),
+			checkStored(filepath.Join(l.TFTPRoot(), "up-atftp.bin"), f))
 		return []TFTPExpect{done(TftpdHPA.Addr(false), "write", "up-curl.bin", 200000), done(Atftpd.Addr(false), "write", "up-atftp.bin", 1000)},
 			[]*Run{r1, r2}, err
 	}},

@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"flag"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -53,15 +52,7 @@ func TestTFTPRecord(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, f := range []string{"porta.pcap", "portb.pcap"} {
-				st, err := os.Stat(filepath.Join(dir, f))
-				if err != nil {
-					t.Fatal(err)
-				}
-				if st.Size() > 1<<20 {
-					t.Errorf("%s/%s is %d bytes: keep testdata small", sc.Name, f, st.Size())
-				}
-			}
+			checkRecorded(t, dir, 1<<20)
 			t.Logf("%s: %d transfers", sc.Name, len(tr.Transfers))
 		})
 	}
@@ -88,48 +79,18 @@ func TestTFTPLive(t *testing.T) {
 				t.Fatal(err)
 			}
 			dir := t.TempDir()
-			events := filepath.Join(dir, "events.jsonl")
-			var ft *Ftptap
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			defer cancel()
-			tr, _, err := l.PlayTFTP(ctx, sc, dir,
-				func() (err error) {
-					ft, err = l.StartFtptap(bin, "--tap", "lab", "--events", events, "--carve", filepath.Join(dir, "carve-live"))
-					return err
-				},
-				func() error {
-					// The servers go on resending after a client gave
-					// up: stop once they are done, so that ftptap and
-					// the recording see the same traffic.
-					if err := l.WaitQuiet(ctx); err != nil {
-						return err
-					}
-					return ft.Term()
-				})
-			if err != nil {
-				if ft != nil {
-					t.Logf("ftptap log:\n%s", ft.Log())
-				}
-				t.Fatal(err)
-			}
-			live, err := os.ReadFile(events)
-			if err != nil {
-				t.Fatal(err)
-			}
-			checkDrained(t, ft)
+			var tr *truth.TFTPTruth
+			ft, live := runLive(t, l, bin, dir, func(ctx context.Context, started, stopping func() error) (err error) {
+				tr, _, err = l.PlayTFTP(ctx, sc, dir, started, stopping)
+				return err
+			}, "--carve", filepath.Join(dir, "carve-live"))
 			checkTFTP(t, "live", tr, live)
 			checkTFTPCarve(t, "live", l.TFTPRoot(), filepath.Join(dir, "carve-live"), live)
 			// --carve with no capture.ring_mib: the ring is raised, said once.
 			if n := strings.Count(ft.Log(), "capture ring raised"); n != 1 || !strings.Contains(ft.Log(), "ring_mib=32") {
 				t.Errorf("ftptap said %d times that it raised the capture ring", n)
 			}
-			cmd := exec.Command(bin, "replay", "--tap", "lab", "--carve", filepath.Join(dir, "carve-replay"), filepath.Join(dir, PortA+".pcap"), filepath.Join(dir, PortB+".pcap"))
-			var stderr bytes.Buffer
-			cmd.Stderr = &stderr
-			replayed, err := cmd.Output()
-			if err != nil {
-				t.Fatalf("ftptap replay: %v: %s", err, stderr.Bytes())
-			}
+			replayed := ftptapReplay(t, bin, "--carve", filepath.Join(dir, "carve-replay"), filepath.Join(dir, PortA+".pcap"), filepath.Join(dir, PortB+".pcap"))
 			checkTFTP(t, "replay", tr, replayed)
 			checkTFTPCarve(t, "replay", l.TFTPRoot(), filepath.Join(dir, "carve-replay"), replayed)
 			if a, b := tftpEvents(live), tftpEvents(replayed); a != b {
