@@ -31,6 +31,10 @@ func AddTime(a time.Time, d time.Duration) time.Time {
 	return a.Add(d)
 }
 
+// ClockStepBack is the jump back of packet time that Clock takes as a step
+// of the clock: more than the reordering of two tap ports under load.
+const ClockStepBack = 10 * time.Second
+
 // Clock is a tracker's packet clock: it maps packet (or tick) times onto the
 // tracker's own time line, with steps of the clock taken out. A Pi has no
 // real-time clock, boots with a stale time, and NTP steps it, often by
@@ -45,8 +49,8 @@ func AddTime(a time.Time, d time.Duration) time.Time {
 // before the first Map.
 type Clock struct {
 	// A move of more than Forward from the latest time given, or back by
-	// more than Back, is a step. Neither may be negative.
-	Forward, Back time.Duration
+	// more than ClockStepBack, is a step. Forward may not be negative.
+	Forward time.Duration
 	// OnStep, if not nil, is told of each step as Map takes it out: the
 	// move, negative for a step back (never zero).
 	OnStep func(step time.Duration)
@@ -69,7 +73,7 @@ func (c *Clock) Map(raw time.Time) (t time.Time, mono bool) {
 	}
 	d := SubTime(raw, c.last, mono || c.lastMono)
 	switch {
-	case d > c.Forward || d < -c.Back:
+	case d > c.Forward || d < -ClockStepBack:
 		c.shift -= d
 		c.last, c.lastMono = raw, mono
 		if c.OnStep != nil {

@@ -46,9 +46,9 @@ func TestSubTime(t *testing.T) {
 // unchanged, and Steady and MoveOn, where their caller's conditions hold,
 // leave the clock as Map does.
 func TestClock(t *testing.T) {
-	const fwd, back = time.Hour, 10 * time.Second
+	const fwd = time.Hour
 	var steps []time.Duration
-	c := Clock{Forward: fwd, Back: back, OnStep: func(d time.Duration) { steps = append(steps, d) }}
+	c := Clock{Forward: fwd, OnStep: func(d time.Duration) { steps = append(steps, d) }}
 	t0 := time.Unix(1764600000, 0)
 	for i, tt := range []struct {
 		raw, want time.Time
@@ -83,6 +83,18 @@ func TestClock(t *testing.T) {
 	if c.Steady(c.Last()) {
 		t.Error("Steady on a shifted clock")
 	}
+	// A move back by ClockStepBack is reordering; by a nanosecond more, a
+	// step.
+	var n int
+	e := Clock{Forward: fwd, OnStep: func(time.Duration) { n++ }}
+	e.Map(t0)
+	if e.Map(t0.Add(-ClockStepBack)); n != 0 {
+		t.Errorf("a move back by ClockStepBack: %d steps", n)
+	}
+	if e.Map(t0.Add(-ClockStepBack - time.Nanosecond)); n != 1 || e.Shift() != ClockStepBack+time.Nanosecond {
+		t.Errorf("a move back by more than ClockStepBack: %d steps, shift %v", n, e.Shift())
+	}
+
 	now := time.Now()
 	if _, mono := c.Map(now); !mono {
 		t.Error("Map(time.Now()): no monotonic reading")
@@ -91,7 +103,7 @@ func TestClock(t *testing.T) {
 	// Steady and MoveOn against Map, over times that move on a little, stand still,
 	// go back, step forward and back again (so the steps add up to none),
 	// or carry a monotonic reading.
-	a, b := Clock{Forward: fwd, Back: back}, Clock{Forward: fwd, Back: back}
+	a, b := Clock{Forward: fwd}, Clock{Forward: fwd}
 	t1 := now.Round(0)
 	tm := t1
 	follows := 0

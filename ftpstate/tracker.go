@@ -133,7 +133,7 @@ func New(cfg *Config, emit func(*event.Event)) *Tracker {
 		expects: make(map[netip.AddrPort]*expectation),
 		dark:    make(map[addrPair]*session),
 	}
-	t.clk = event.Clock{Forward: t.cfg.ClockStep, Back: clockStepBack, OnStep: t.clockStep}
+	t.clk = event.Clock{Forward: t.cfg.ClockStep, OnStep: t.clockStep}
 	t.held = make([]heldPacket, t.cfg.MaxHeldSYNs)
 	for _, p := range t.cfg.ControlPorts {
 		if t.nCtl < len(t.ctlPorts) {
@@ -168,16 +168,12 @@ func (t *Tracker) isControlPort(p uint16) bool {
 // with it.
 const ClockStepAlert = "clock_step"
 
-// Steps of the packet clock: a jump back by more than clockStepBack (more
-// than the reordering of two tap ports under load), or forward by more than
-// Config.ClockStep.
-const clockStepBack = 10 * time.Second
-
 // clock maps a packet (or Advance) time onto the tracker's time line. A
-// step of the clock is taken out: the tracker's time carries on from the
-// time before the step, as if no time had passed in it, so open sessions
-// survive, timeouts keep counting from where they were, and durations stay
-// true. Events carry the new clock (see emitEvent). Each step is reported
+// step of the clock (a jump back by more than event.ClockStepBack, or
+// forward by more than Config.ClockStep) is taken out: the tracker's time
+// carries on from the time before the step, as if no time had passed in
+// it, so open sessions survive, timeouts keep counting from where they
+// were, and durations stay true. Events carry the new clock (see emitEvent). Each step is reported
 // once, as a ClockStepAlert.
 func (t *Tracker) clock(raw time.Time) time.Time {
 	now, _ := t.clk.Map(raw)

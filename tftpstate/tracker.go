@@ -52,7 +52,7 @@ type Tracker struct {
 // New does not check cfg.
 func New(cfg *Config, emit func(*event.Event)) *Tracker {
 	t := &Tracker{cfg: cfg.withDefaults(), emit: emit, byClient: make(map[netip.AddrPort]*transfer)}
-	t.clk = event.Clock{Forward: clockStepForward, Back: clockStepBack, OnStep: func(time.Duration) { t.stats.ClockSteps++ }}
+	t.clk = event.Clock{Forward: clockStepForward, OnStep: func(time.Duration) { t.stats.ClockSteps++ }}
 	return t
 }
 
@@ -85,13 +85,11 @@ func (t *Tracker) Feed(p *event.Packet) {
 	t.sweepMaybe()
 }
 
-// Steps of the packet clock (a Pi without a real-time clock whose time NTP
-// sets while it runs): a jump back by more than clockStepBack, or forward by
-// more than clockStepForward, as ftpstate takes them.
-const (
-	clockStepBack    = 10 * time.Second
-	clockStepForward = 24 * time.Hour
-)
+// clockStepForward is the jump forward of packet time that is a step of
+// the clock (a Pi without a real-time clock whose time NTP sets while it
+// runs), as ftpstate takes it by default; a jump back by more than
+// event.ClockStepBack is one too.
+const clockStepForward = 24 * time.Hour
 
 // clock maps a packet (or Advance) time onto the tracker's time line, with
 // steps of the clock taken out: transfers carry on across a step, their
