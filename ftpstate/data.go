@@ -259,11 +259,16 @@ func (t *Tracker) rejectExpect(e *expectation, code int) {
 		return
 	}
 	t.showBounce(e, fmt.Sprintf("the server refused it (%d)", code))
-	e.failed = true
-	ev := event.Event{Type: event.TypeDataFail, Mode: e.mode, Via: e.via, Endpoint: e.endpoint, Reason: "unused",
-		Detail: fmt.Sprintf("the server answered %s with %d: it will not connect to %s", e.via, code, e.endpoint)}
-	t.emitEvent(e.sess, &ev)
+	t.failUnused(e, fmt.Sprintf("the server answered %s with %d: it will not connect to %s", e.via, code, e.endpoint))
 	t.finishExpect(e)
+}
+
+// failUnused marks announcement e failed and reports it unused (a
+// data.fail), detail saying why.
+func (t *Tracker) failUnused(e *expectation, detail string) {
+	e.failed = true
+	ev := event.Event{Type: event.TypeDataFail, Mode: e.mode, Via: e.via, Endpoint: e.endpoint, Reason: "unused", Detail: detail}
+	t.emitEvent(e.sess, &ev)
 }
 
 // finishExpect retires an announcement, reporting it unused if nothing
@@ -276,10 +281,7 @@ func (t *Tracker) finishExpect(e *expectation) {
 	s := e.sess
 	t.showBounce(e, "no connection to it was seen")
 	if !e.opened && !e.failed && !e.unseen {
-		e.failed = true
-		ev := event.Event{Type: event.TypeDataFail, Mode: e.mode, Via: e.via, Endpoint: e.endpoint, Reason: "unused",
-			Detail: fmt.Sprintf("%s announced %s but no connection to it was seen", e.via, e.endpoint)}
-		t.emitEvent(s, &ev)
+		t.failUnused(e, fmt.Sprintf("%s announced %s but no connection to it was seen", e.via, e.endpoint))
 	}
 	if t.expects[e.endpoint] == e {
 		t.deleteExpect(e.endpoint)
@@ -306,20 +308,19 @@ func (t *Tracker) expireIdle(s *session) {
 		if e.done || e.failed || e.xfer != nil || e.opened || t.now.Sub(e.free) < t.cfg.DataTimeout || t.hasConn(e) {
 			continue
 		}
-		e.failed, e.expired = true, true
+		e.expired = true
 		detail := fmt.Sprintf("%s announced %s at %s, but no transfer command used it within %s", e.via, e.endpoint, t.clockOf(e.at), t.cfg.DataTimeout)
 		if e.refused != "" {
 			detail = fmt.Sprintf("%s announced %s at %s; %s was refused (%d) at %s and no transfer command used it in the %s after", e.via, e.endpoint, t.clockOf(e.at), e.refused, e.refusedCode, t.clockOf(e.free), t.cfg.DataTimeout)
 		}
-		ev := event.Event{Type: event.TypeDataFail, Mode: e.mode, Via: e.via, Endpoint: e.endpoint, Reason: "unused", Detail: detail}
-		t.emitEvent(s, &ev)
+		t.failUnused(e, detail)
 	}
 }
 
 // clockOf is tracker time tm as a detail shows it: the time of day, UTC,
 // on the packets' clock as it is now (as the event's ts is, after a step).
 func (t *Tracker) clockOf(tm time.Time) string {
-	return tm.Add(-t.shift).UTC().Format("15:04:05.000")
+	return tm.Add(-t.clk.Shift()).UTC().Format("15:04:05.000")
 }
 
 // openData starts tracking a data connection to an announced endpoint.
@@ -365,6 +366,14 @@ func (t *Tracker) openData(k connKey, e *expectation, from, to netip.AddrPort, p
 // openDarkData tracks a connection between the two hosts of a session gone
 // TLS: the announcement was encrypted, but the connection is still its.
 func (t *Tracker) openDarkData(k connKey, s *session, p *event.Packet) {
+	t.openUnannounced(k, s, p, nil)
+}
+
+// openUnannounced tracks a data connection of s that no announcement in
+// the clear led to, from its first segment p: that of transfer x, which
+// waits for it (see openAdopted), or with x nil, one of a session gone TLS,
+// which stays dark.
+func (t *Tracker) openUnannounced(k connKey, s *session, p *event.Packet, x *transfer) {
 	if t.nData >= t.cfg.MaxDataConns {
 		t.capHit(nil, "too_many_data_conns", "more than %d data connections at once", t.cfg.MaxDataConns)
 		return
@@ -373,7 +382,10 @@ func (t *Tracker) openDarkData(k connKey, s *session, p *event.Packet) {
 	if p.Src.Addr() == s.server.Addr() {
 		mode = event.ModeActive
 	}
-	d := &dataConn{sess: s, mode: mode, from: p.Src, to: p.Dst, state: dataSynSent, synTime: instantOf(p.Time), dark: true}
+	d := &dataConn{sess: s, mode: mode, from: p.Src, to: p.Dst, state: dataSynSent, synTime: instantOf(p.Time), xfer: x, dark: x == nil}
+	if x != nil {
+		x.conn = d
+	}
 	t.putData(k, d)
 	s.conns = append(s.conns, d)
 	t.stats.DataConns++
@@ -673,23 +685,7 @@ func (t *Tracker) openAdopted(k connKey, s *session, p *event.Packet) {
 	if x == nil || x.ended || x.conn != nil {
 		return
 	}
-	if t.nData >= t.cfg.MaxDataConns {
-		t.capHit(nil, "too_many_data_conns", "more than %d data connections at once", t.cfg.MaxDataConns)
-		return
-	}
-	mode := event.ModePassive
-	if p.Src.Addr() == s.server.Addr() {
-		mode = event.ModeActive
-	}
-	d := &dataConn{sess: s, mode: mode, from: p.Src, to: p.Dst, state: dataSynSent, synTime: instantOf(p.Time), xfer: x}
-	x.conn = d
-	t.putData(k, d)
-	s.conns = append(s.conns, d)
-	t.stats.DataConns++
-	t.dataPacket(d, p)
-	if t.dataAt(k) == d {
-		t.replayHeldConn(k, d, p.Time)
-	}
+	t.openUnannounced(k, s, p, x)
 }
 
 // useExpect ties transfer x to announcement e and to the connection made

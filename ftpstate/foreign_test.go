@@ -19,17 +19,12 @@ import (
 func TestRefusedCommandKeepsAnnouncement(t *testing.T) {
 	tr, r, clock, k := loggedIn(nil)
 	pasv(k)
-	k.send(true, "RETR nothere\r\n")
-	k.send(false, "550 Failed to open file.\r\n")
+	refuseRETR(k)
 	k.send(true, "RETR /\r\n")
 	k.send(false, "550 Not a regular file\r\n")
 	k.send(true, "LIST\r\n")
-	d := newConn(tr, clock, "10.0.0.2:40001", "10.0.0.1:40000", 7000, 9000)
-	d.handshake()
-	k.send(false, "150 Here comes the directory listing.\r\n")
-	d.send(false, strings.Repeat("x", 300))
-	d.close()
-	k.send(false, "226 Directory send OK.\r\n")
+	d := pasvData(tr, clock)
+	listing(k, d, false, strings.Repeat("x", 300))
 	tr.Flush(*clock)
 	wantDialogue(t, after(r), `> PASV 
 < 227 "Entering Passive Mode (10,0,0,1,156,64)." [PASV]
@@ -61,10 +56,7 @@ func TestRefusedCommandActive(t *testing.T) {
 	k.send(true, "LIST\r\n")
 	d := newConn(tr, clock, "10.0.0.1:20", "10.0.0.2:40036", 7000, 9000)
 	d.handshake()
-	k.send(false, "150 Here comes the directory listing.\r\n")
-	d.send(true, strings.Repeat("x", 42))
-	d.close()
-	k.send(false, "226 Directory send OK.\r\n")
+	listing(k, d, true, strings.Repeat("x", 42))
 	if e := r.of(event.TypeTransferEnd); len(e) != 2 || e[1].Command != "LIST" || e[1].Mode != event.ModeActive || e[1].Bytes != 42 || !e[1].Complete {
 		t.Fatalf("transfer.end = %+v\n%s", e, dialogue(r))
 	}
@@ -79,15 +71,10 @@ func TestRefusedCommandActive(t *testing.T) {
 func TestRefusedCommandConnectedEarly(t *testing.T) {
 	tr, r, clock, k := loggedIn(nil)
 	pasv(k)
-	d := newConn(tr, clock, "10.0.0.2:40001", "10.0.0.1:40000", 7000, 9000)
-	d.handshake()
-	k.send(true, "RETR nothere\r\n")
-	k.send(false, "550 Failed to open file.\r\n")
+	d := pasvData(tr, clock)
+	refuseRETR(k)
 	k.send(true, "NLST\r\n")
-	k.send(false, "150 Here comes the directory listing.\r\n")
-	d.send(false, strings.Repeat("n", 17))
-	d.close()
-	k.send(false, "226 Directory send OK.\r\n")
+	listing(k, d, false, strings.Repeat("n", 17))
 	e := r.of(event.TypeTransferEnd)
 	if len(e) != 2 || e[0].Bytes != 0 || e[0].Complete || e[1].Command != "NLST" || e[1].Bytes != 17 || e[1].Mode != event.ModePassive || !e[1].Complete {
 		t.Fatalf("transfer.end = %+v\n%s", e, dialogue(r))
@@ -101,8 +88,7 @@ func TestRefusedCommandConnectedEarly(t *testing.T) {
 func TestRefusedAnnouncementRetired(t *testing.T) {
 	_, r, _, k := loggedIn(nil)
 	pasv(k)
-	k.send(true, "RETR nothere\r\n")
-	k.send(false, "550 Failed to open file.\r\n")
+	refuseRETR(k)
 	k.send(true, "PASV\r\n")
 	k.send(false, "227 Entering Passive Mode (10,0,0,1,156,65).\r\n")
 	k.send(true, "RETR f\r\n")
@@ -111,9 +97,7 @@ func TestRefusedAnnouncementRetired(t *testing.T) {
 	k.send(false, "229 Entering Extended Passive Mode (|||40002|)\r\n")
 	k.send(true, "RETR nothere\r\n")
 	k.send(false, "450 No such file.\r\n")
-	k.send(true, "QUIT\r\n")
-	k.send(false, "221 Goodbye.\r\n")
-	k.close()
+	quit(k)
 	var got []string
 	for _, e := range r.of(event.TypeDataFail) {
 		got = append(got, e.Endpoint.String()+" "+e.Reason)
@@ -141,8 +125,7 @@ func TestRefusedAnnouncementRetired(t *testing.T) {
 func TestRefusedAnnouncementTimesOut(t *testing.T) {
 	tr, r, clock, k := loggedIn(nil)
 	pasv(k)
-	k.send(true, "RETR nothere\r\n")
-	k.send(false, "550 Failed to open file.\r\n")
+	refuseRETR(k)
 	refused := *clock
 	tr.Advance(refused.Add(30*time.Second - time.Millisecond))
 	if f := r.of(event.TypeDataFail); len(f) != 0 {
@@ -156,12 +139,8 @@ func TestRefusedAnnouncementTimesOut(t *testing.T) {
 	}
 	*clock = refused.Add(45 * time.Second)
 	k.send(true, "LIST\r\n")
-	d := newConn(tr, clock, "10.0.0.2:40001", "10.0.0.1:40000", 7000, 9000)
-	d.handshake()
-	k.send(false, "150 Here comes the directory listing.\r\n")
-	d.send(false, strings.Repeat("x", 300))
-	d.close()
-	k.send(false, "226 Directory send OK.\r\n")
+	d := pasvData(tr, clock)
+	listing(k, d, false, strings.Repeat("x", 300))
 	tr.Flush(*clock)
 	wantDialogue(t, after(r), `> PASV 
 < 227 "Entering Passive Mode (10,0,0,1,156,64)." [PASV]
@@ -195,9 +174,7 @@ func TestExpiredAnnouncementNoConnection(t *testing.T) {
 	*clock = clock.Add(time.Minute)
 	k.send(true, "LIST\r\n")
 	k.send(false, "425 Use PORT or PASV first.\r\n")
-	k.send(true, "QUIT\r\n")
-	k.send(false, "221 Goodbye.\r\n")
-	k.close()
+	quit(k)
 	tr.Flush(*clock)
 	e := r.of(event.TypeTransferEnd)
 	if len(e) != 2 || e[1].Command != "LIST" || e[1].Mode != event.ModeUnknown || e[1].Endpoint.IsValid() || e[1].Code != 425 || e[1].DataNotSeen {
@@ -215,16 +192,11 @@ func TestRefusedAnnouncementWithinTimeout(t *testing.T) {
 	tr, r, clock, k := loggedIn(nil)
 	pasv(k)
 	*clock = clock.Add(20 * time.Second)
-	k.send(true, "RETR nothere\r\n")
-	k.send(false, "550 Failed to open file.\r\n")
+	refuseRETR(k)
 	*clock = clock.Add(25 * time.Second)
 	k.send(true, "LIST\r\n")
-	d := newConn(tr, clock, "10.0.0.2:40001", "10.0.0.1:40000", 7000, 9000)
-	d.handshake()
-	k.send(false, "150 Here comes the directory listing.\r\n")
-	d.send(false, strings.Repeat("x", 300))
-	d.close()
-	k.send(false, "226 Directory send OK.\r\n")
+	d := pasvData(tr, clock)
+	listing(k, d, false, strings.Repeat("x", 300))
 	tr.Advance(clock.Add(10 * time.Minute))
 	tr.Flush(*clock)
 	if f := r.of(event.TypeDataFail); len(f) != 0 {
@@ -241,13 +213,10 @@ func TestRefusedAnnouncementWithinTimeout(t *testing.T) {
 func TestRefusedAnnouncementSessionEnds(t *testing.T) {
 	tr, r, clock, k := loggedIn(nil)
 	pasv(k)
-	k.send(true, "RETR nothere\r\n")
-	k.send(false, "550 Failed to open file.\r\n")
+	refuseRETR(k)
 	refused := *clock
 	*clock = clock.Add(5 * time.Second)
-	k.send(true, "QUIT\r\n")
-	k.send(false, "221 Goodbye.\r\n")
-	k.close()
+	quit(k)
 	tr.Advance(clock.Add(time.Minute))
 	tr.Flush(clock.Add(time.Minute))
 	f := r.of(event.TypeDataFail)
@@ -279,8 +248,7 @@ func TestAnnouncementTimesOut(t *testing.T) {
 	t.Run("connected", func(t *testing.T) {
 		tr, r, clock, k := loggedIn(&Config{DataTimeout: 10 * time.Second})
 		pasv(k)
-		d := newConn(tr, clock, "10.0.0.2:40001", "10.0.0.1:40000", 7000, 9000)
-		d.handshake()
+		d := pasvData(tr, clock)
 		tr.Advance(clock.Add(time.Minute))
 		*clock = clock.Add(time.Minute)
 		k.send(true, "RETR f\r\n")
@@ -475,9 +443,7 @@ func TestControlOnlyCapture(t *testing.T) {
 	k.send(false, "200 PORT command successful.\r\n")
 	k.send(true, "LIST\r\n")
 	k.send(false, "226 Directory send OK.\r\n") // its 150 lost from the capture
-	k.send(true, "QUIT\r\n")
-	k.send(false, "221 Goodbye.\r\n")
-	k.close()
+	quit(k)
 	wantDialogue(t, after(r), `> PASV 
 < 227 "Entering Passive Mode (10,0,0,1,156,64)." [PASV]
 expect PASV 10.0.0.1:40000
@@ -521,8 +487,7 @@ end quit
 func TestDataNotSeenOnlyWithProof(t *testing.T) {
 	tr, r, clock, k := loggedIn(nil)
 	pasv(k)
-	d := newConn(tr, clock, "10.0.0.2:40001", "10.0.0.1:40000", 7000, 9000)
-	d.handshake()
+	d := pasvData(tr, clock)
 	k.send(true, "RETR empty\r\n")
 	k.send(false, "150 Opening BINARY mode data connection for empty (0 bytes).\r\n")
 	d.close()
@@ -614,8 +579,7 @@ func TestCutBeforeTransferAdoptsDataConn(t *testing.T) {
 	t.Run("passive", func(t *testing.T) {
 		tr, r, clock := newTracker(nil)
 		k := newConn(tr, clock, "10.0.0.2:40000", "10.0.0.1:21", 1000, 5000)
-		d := newConn(tr, clock, "10.0.0.2:40001", "10.0.0.1:40000", 7000, 9000)
-		d.handshake()
+		d := pasvData(tr, clock)
 		k.send(true, "RETR f\r\n")
 		k.send(false, "150 Opening BINARY mode data connection for f (500 bytes).\r\n")
 		d.send(false, strings.Repeat("x", 500))
@@ -635,10 +599,7 @@ func TestCutBeforeTransferAdoptsDataConn(t *testing.T) {
 		k.send(true, "NLST\r\n")
 		d := newConn(tr, clock, "10.0.0.1:20", "10.0.0.2:40036", 7000, 9000)
 		d.handshake()
-		k.send(false, "150 Here comes the directory listing.\r\n")
-		d.send(true, strings.Repeat("n", 30))
-		d.close()
-		k.send(false, "226 Directory send OK.\r\n")
+		listing(k, d, true, strings.Repeat("n", 30))
 		e := r.of(event.TypeTransferEnd)
 		if len(e) != 1 || e[0].Bytes != 30 || e[0].Mode != event.ModeActive {
 			t.Fatalf("transfer.end = %+v\n%s", e, dialogue(r))

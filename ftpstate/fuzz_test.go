@@ -87,40 +87,48 @@ func FuzzTracker(f *testing.F) {
 	// segment.
 	f.Add([]byte("QUIT\r\n\x00220 x\r\n\x00500 OOPS: vsf_sysutil_recv_peek: no data\r\n221 bye\r\n"))
 	f.Fuzz(func(t *testing.T, in []byte) {
-		a := run(in)
-		b := run(in)
-		if a.dump() != b.dump() {
-			t.Fatalf("same input, different events:\n%s\n---\n%s", a.dump(), b.dump())
-		}
-		// The text of events is cut from blocks the tracker shares
-		// (strArena): what it handed out must not change afterwards.
-		if got := a.dump(); got != a.js.String() {
-			t.Fatalf("events changed after they were emitted:\n%s\n--- when emitted:\n%s", got, a.js.String())
-		}
-		starts, ends, opens, closes := 0, 0, 0, 0
-		for _, e := range a.evs {
-			switch e.Type {
-			case event.TypeSessionStart:
-				starts++
-			case event.TypeSessionEnd:
-				ends++
-			case event.TypeDataOpen:
-				opens++
-			case event.TypeDataClose:
-				closes++
-			case event.TypeTransferEnd:
-				if e.Bytes < 0 || e.Bytes > fuzzDataBytes {
-					t.Fatalf("transfer counted %d bytes, %d were fed", e.Bytes, fuzzDataBytes)
-				}
-				if e.DataNotSeen && e.Bytes != 0 {
-					t.Fatalf("transfer counted %d bytes of a data connection not seen", e.Bytes)
-				}
+		checkRuns(t, run(in), run(in), fuzzDataBytes)
+	})
+}
+
+// checkRuns checks two runs of one input, a and b, into which fed bytes
+// of data went: the same events both times, none changed after it was
+// emitted, transfers' byte counts within what was fed (none where the data
+// connection was not seen), and after Flush an end for every start and a
+// close for every open.
+func checkRuns(t *testing.T, a, b *rec, fed int64) {
+	t.Helper()
+	if a.dump() != b.dump() {
+		t.Fatalf("same input, different events:\n%s\n---\n%s", a.dump(), b.dump())
+	}
+	// The text of events is cut from blocks the tracker shares
+	// (strArena): what it handed out must not change afterwards.
+	if got := a.dump(); got != a.js.String() {
+		t.Fatalf("events changed after they were emitted:\n%s\n--- when emitted:\n%s", got, a.js.String())
+	}
+	starts, ends, opens, closes := 0, 0, 0, 0
+	for _, e := range a.evs {
+		switch e.Type {
+		case event.TypeSessionStart:
+			starts++
+		case event.TypeSessionEnd:
+			ends++
+		case event.TypeDataOpen:
+			opens++
+		case event.TypeDataClose:
+			closes++
+		case event.TypeTransferEnd:
+			if e.Bytes < 0 || e.Bytes > fed {
+				t.Fatalf("transfer.end %+v: counted %d bytes, %d were fed", e, e.Bytes, fed)
+			}
+			if e.DataNotSeen && e.Bytes != 0 {
+				t.Fatalf("transfer.end %+v: counted %d bytes of a data connection not seen", e, e.Bytes)
 			}
 		}
-		if starts != ends || opens != closes {
-			t.Fatalf("after Flush: %d starts, %d ends, %d opens, %d closes\n%s", starts, ends, opens, closes, a.dump())
-		}
-	})
+	}
+	if starts != ends || opens != closes {
+		t.Fatalf("after Flush: %d starts, %d ends, %d opens, %d closes\n%s", starts, ends, opens, closes, a.dump())
+	}
 }
 
 const fuzzDataBytes = 3000
@@ -202,34 +210,7 @@ func FuzzSegments(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in []byte) {
 		a, fed := runSegments(in)
 		b, _ := runSegments(in)
-		if a.dump() != b.dump() {
-			t.Fatalf("same input, different events:\n%s\n---\n%s", a.dump(), b.dump())
-		}
-		// The text of events is cut from blocks the tracker shares
-		// (strArena): what it handed out must not change afterwards.
-		if got := a.dump(); got != a.js.String() {
-			t.Fatalf("events changed after they were emitted:\n%s\n--- when emitted:\n%s", got, a.js.String())
-		}
-		starts, ends, opens, closes := 0, 0, 0, 0
-		for _, e := range a.evs {
-			switch e.Type {
-			case event.TypeSessionStart:
-				starts++
-			case event.TypeSessionEnd:
-				ends++
-			case event.TypeDataOpen:
-				opens++
-			case event.TypeDataClose:
-				closes++
-			case event.TypeTransferEnd:
-				if e.Bytes < 0 || e.Bytes > fed || e.DataNotSeen && e.Bytes != 0 {
-					t.Fatalf("transfer.end %+v: %d data bytes were fed", e, fed)
-				}
-			}
-		}
-		if starts != ends || opens != closes {
-			t.Fatalf("after Flush: %d starts, %d ends, %d opens, %d closes\n%s", starts, ends, opens, closes, a.dump())
-		}
+		checkRuns(t, a, b, fed)
 	})
 }
 

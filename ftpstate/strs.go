@@ -31,13 +31,20 @@ func (a *strArena) str(p []byte) string {
 	if len(p) > strMax {
 		return string(p)
 	}
-	if a.b.Cap()-a.b.Len() < len(p) {
+	start := a.room(len(p))
+	a.b.Write(p)
+	return a.b.String()[start:]
+}
+
+// room makes room for n more bytes (at most strMax) in the arena, in a new
+// chunk where the current one has too little left, and returns where they
+// will start.
+func (a *strArena) room(n int) int {
+	if a.b.Cap()-a.b.Len() < n {
 		a.b.Reset()
 		a.b.Grow(strChunk)
 	}
-	start := a.b.Len()
-	a.b.Write(p)
-	return a.b.String()[start:]
+	return a.b.Len()
 }
 
 // upper returns p upper-cased (ASCII letters only) as a string.
@@ -55,11 +62,7 @@ func (a *strArena) upper(p []byte) string {
 	if len(p) > strMax {
 		return upperASCII(p)
 	}
-	if a.b.Cap()-a.b.Len() < len(p) {
-		a.b.Reset()
-		a.b.Grow(strChunk)
-	}
-	start := a.b.Len()
+	start := a.room(len(p))
 	for _, c := range p {
 		if c >= 'a' && c <= 'z' {
 			c -= 'a' - 'A'

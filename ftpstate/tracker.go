@@ -47,14 +47,10 @@ type Tracker struct {
 	nextID    uint64
 	nextXfer  uint64
 	seg       DataSegment // handed to cfg.OnData: reused, so data segments do not allocate
-	now       time.Time   // the tracker's own time line: packet time plus shift
+	now       time.Time   // the tracker's own time line: packet time plus clk's shift
 	nextSweep time.Time
 
-	// The clock guard (see clock): the latest packet or Advance time as
-	// given, and the sum of the clock steps seen, taken out of it.
-	lastRaw  time.Time
-	lastMono bool // lastRaw has a monotonic reading (see hasMono)
-	shift    time.Duration
+	clk event.Clock // the clock guard (see clock)
 
 	out  event.Event // the event being emitted (see emitEvent)
 	strs strArena    // the text of request and response events
@@ -137,6 +133,7 @@ func New(cfg *Config, emit func(*event.Event)) *Tracker {
 		expects: make(map[netip.AddrPort]*expectation),
 		dark:    make(map[addrPair]*session),
 	}
+	t.clk = event.Clock{Forward: t.cfg.ClockStep, OnStep: t.clockStep}
 	t.held = make([]heldPacket, t.cfg.MaxHeldSYNs)
 	for _, p := range t.cfg.ControlPorts {
 		if t.nCtl < len(t.ctlPorts) {
@@ -171,41 +168,26 @@ func (t *Tracker) isControlPort(p uint16) bool {
 // with it.
 const ClockStepAlert = "clock_step"
 
-// Steps of the packet clock: a jump back by more than clockStepBack (more
-// than the reordering of two tap ports under load), or forward by more than
-// Config.ClockStep.
-const clockStepBack = 10 * time.Second
-
 // clock maps a packet (or Advance) time onto the tracker's time line. A
-// step of the clock is taken out: the tracker's time carries on from the
-// time before the step, as if no time had passed in it, so open sessions
-// survive, timeouts keep counting from where they were, and durations stay
-// true. Events carry the new clock (see emitEvent). Each step is reported
+// step of the clock (a jump back by more than event.ClockStepBack, or
+// forward by more than Config.ClockStep) is taken out: the tracker's time
+// carries on from the time before the step, as if no time had passed in
+// it, so open sessions survive, timeouts keep counting from where they
+// were, and durations stay true. Events carry the new clock (see emitEvent). Each step is reported
 // once, as a ClockStepAlert.
 func (t *Tracker) clock(raw time.Time) time.Time {
-	if raw.IsZero() {
-		return raw
+	now, _ := t.clk.Map(raw)
+	return now
+}
+
+// clockStep reports a step of the packet clock (see clock).
+func (t *Tracker) clockStep(d time.Duration) {
+	t.stats.ClockSteps++
+	dir := "forward"
+	if d < 0 {
+		dir, d = "back", -d
 	}
-	mono := event.HasMono(raw)
-	if t.lastRaw.IsZero() {
-		t.lastRaw, t.lastMono = raw, mono
-		return event.AddTime(raw, t.shift)
-	}
-	d := event.SubTime(raw, t.lastRaw, mono || t.lastMono)
-	switch {
-	case d > t.cfg.ClockStep || d < -clockStepBack:
-		t.shift -= d
-		t.lastRaw, t.lastMono = raw, mono
-		t.stats.ClockSteps++
-		dir := "forward"
-		if d < 0 {
-			dir, d = "back", -d
-		}
-		t.alert(nil, ClockStepAlert, "packet time stepped %s by %v (the clock was set): sessions, timeouts and durations carry on across the step", dir, d)
-	case d > 0:
-		t.lastRaw, t.lastMono = raw, mono
-	}
-	return event.AddTime(raw, t.shift)
+	t.alert(nil, ClockStepAlert, "packet time stepped %s by %v (the clock was set): sessions, timeouts and durations carry on across the step", dir, d)
 }
 
 // Now returns the tracker's current time on the clock of the packets
@@ -214,7 +196,7 @@ func (t *Tracker) Now() time.Time {
 	if t.now.IsZero() {
 		return t.now
 	}
-	return event.AddTime(t.now, -t.shift)
+	return event.AddTime(t.now, -t.clk.Shift())
 }
 
 // Feed tracks one TCP segment. Segments must come in capture order (small
@@ -548,8 +530,8 @@ func (t *Tracker) sweepSession(s *session) {
 func (t *Tracker) emitEvent(s *session, ev *event.Event) {
 	ev.Time = t.now
 	ev.Proto = event.ProtoFTP
-	if t.shift != 0 && !ev.Time.IsZero() {
-		ev.Time = ev.Time.Add(-t.shift) // the packets' clock, not the tracker's own
+	if shift := t.clk.Shift(); shift != 0 && !ev.Time.IsZero() {
+		ev.Time = ev.Time.Add(-shift) // the packets' clock, not the tracker's own
 	}
 	if ev.DurationMS < 0 {
 		ev.DurationMS = 0 // a packet reordered across a transfer's end

@@ -128,6 +128,37 @@ func pasv(k *conn) {
 	k.send(false, "227 Entering Passive Mode (10,0,0,1,156,64).\r\n")
 }
 
+// pasvData opens the client's data connection, 10.0.0.2:40001, to the
+// endpoint pasv announces, through its handshake.
+func pasvData(tr *Tracker, clock *time.Time) *conn {
+	d := newConn(tr, clock, "10.0.0.2:40001", "10.0.0.1:40000", 7000, 9000)
+	d.handshake()
+	return d
+}
+
+// refuseRETR has the client ask for a file the server refuses (550).
+func refuseRETR(k *conn) {
+	k.send(true, "RETR nothere\r\n")
+	k.send(false, "550 Failed to open file.\r\n")
+}
+
+// listing answers the LIST (or NLST) just sent on k with data over d: the
+// 150, the data (sent by d's client where fromClient, as in active mode,
+// where that is the server's port 20), d's close and the 226.
+func listing(k, d *conn, fromClient bool, data string) {
+	k.send(false, "150 Here comes the directory listing.\r\n")
+	d.send(fromClient, data)
+	d.close()
+	k.send(false, "226 Directory send OK.\r\n")
+}
+
+// quit ends the session on k: QUIT, its 221 and the close.
+func quit(k *conn) {
+	k.send(true, "QUIT\r\n")
+	k.send(false, "221 Goodbye.\r\n")
+	k.close()
+}
+
 func login(k *conn) {
 	k.send(false, "220 ready\r\n")
 	k.send(true, "USER anonymous\r\n")
@@ -233,8 +264,7 @@ func TestGapAcked(t *testing.T) {
 func TestPassiveDownload(t *testing.T) {
 	tr, r, clock, k := loggedIn(nil)
 	pasv(k)
-	d := newConn(tr, clock, "10.0.0.2:40001", "10.0.0.1:40000", 7000, 9000)
-	d.handshake()
+	d := pasvData(tr, clock)
 	k.send(true, "RETR f.bin\r\n")
 	k.send(false, "150 Opening BINARY mode data connection for f.bin (3000 bytes).\r\n")
 	d.send(false, strings.Repeat("x", 1000))
@@ -392,8 +422,7 @@ func TestTLSGoesDark(t *testing.T) {
 	k.send(false, "234 Proceed with negotiation.\r\n")
 	k.send(true, "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 USER x\r\n")
 	k.send(false, "\x16\x03\x03\x00\x7a\x02\r\n")
-	d := newConn(tr, clock, "10.0.0.2:40001", "10.0.0.1:40000", 7000, 9000)
-	d.handshake()
+	d := pasvData(tr, clock)
 	d.send(false, strings.Repeat("x", 100))
 	d.close()
 	if n := len(r.of(event.TypeTLS)); n != 1 {
@@ -412,13 +441,21 @@ func TestTLSGoesDark(t *testing.T) {
 	}
 }
 
-func TestNATAnnouncement(t *testing.T) {
+// natSession returns a tracker with one session from 203.0.113.7:40000 to
+// a server behind a NAT, 198.51.100.1:21, past its login, where the server
+// has announced its inside address, 192.168.1.10:40000, by PASV.
+func natSession() (*Tracker, *rec, *time.Time) {
 	tr, r, clock := newTracker(nil)
 	k := newConn(tr, clock, "203.0.113.7:40000", "198.51.100.1:21", 1000, 5000)
 	k.handshake()
 	login(k)
 	k.send(true, "PASV\r\n")
 	k.send(false, "227 Entering Passive Mode (192,168,1,10,156,64).\r\n")
+	return tr, r, clock
+}
+
+func TestNATAnnouncement(t *testing.T) {
+	tr, r, clock := natSession()
 	// The client tries the inside address: nothing answers.
 	d := newConn(tr, clock, "203.0.113.7:40001", "192.168.1.10:40000", 7000, 9000)
 	d.feed(true, d.cseq, event.FlagSYN, "")
@@ -434,12 +471,7 @@ func TestNATAnnouncement(t *testing.T) {
 }
 
 func TestNATAltEndpoint(t *testing.T) {
-	tr, r, clock := newTracker(nil)
-	k := newConn(tr, clock, "203.0.113.7:40000", "198.51.100.1:21", 1000, 5000)
-	k.handshake()
-	login(k)
-	k.send(true, "PASV\r\n")
-	k.send(false, "227 Entering Passive Mode (192,168,1,10,156,64).\r\n")
+	tr, r, clock := natSession()
 	// A client that ignores the announced address connects to the
 	// control address (as curl does by default).
 	d := newConn(tr, clock, "203.0.113.7:40001", "198.51.100.1:40000", 7000, 9000)
@@ -576,8 +608,7 @@ func TestCrossPortReorder(t *testing.T) {
 func TestIdleWithOpenData(t *testing.T) {
 	tr, r, clock, k := loggedIn(&Config{IdleTimeout: time.Minute})
 	pasv(k)
-	d := newConn(tr, clock, "10.0.0.2:40001", "10.0.0.1:40000", 7000, 9000)
-	d.handshake()
+	d := pasvData(tr, clock)
 	k.send(true, "RETR big\r\n")
 	k.send(false, "150 go\r\n")
 	tr.Advance(clock.Add(10 * time.Minute))

@@ -41,10 +41,10 @@ func TestGenTruth(t *testing.T) {
 	}
 }
 
-// TestLabTruth replays the project's own lab captures (testdata/lab: real
-// servers and clients in network namespaces, recorded on both tap ports)
-// and scores the events against what the lab did. It runs on any machine.
-func TestLabTruth(t *testing.T) {
+// eachLab runs f as a subtest for each of the project's lab captures
+// (testdata/lab/*), with the truth of what the lab did.
+func eachLab(t *testing.T, f func(t *testing.T, dir string, tr *truth.Truth)) {
+	t.Helper()
 	dirs, err := filepath.Glob("testdata/lab/*")
 	if err != nil || len(dirs) == 0 {
 		t.Fatal("no lab captures in testdata/lab")
@@ -55,19 +55,28 @@ func TestLabTruth(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			out := replay(t, nil, filepath.Join(dir, "porta.pcap"), filepath.Join(dir, "portb.pcap"))
-			misses, spurious := truth.Check(tr, out)
-			for _, m := range misses {
-				t.Error(m)
-			}
-			if spurious != 0 {
-				t.Errorf("%d spurious facts", spurious)
-			}
-			if len(tr.Sessions) == 0 {
-				t.Error("truth.json names no session")
-			}
+			f(t, dir, tr)
 		})
 	}
+}
+
+// TestLabTruth replays the project's own lab captures (testdata/lab: real
+// servers and clients in network namespaces, recorded on both tap ports)
+// and scores the events against what the lab did. It runs on any machine.
+func TestLabTruth(t *testing.T) {
+	eachLab(t, func(t *testing.T, dir string, tr *truth.Truth) {
+		out := replay(t, nil, filepath.Join(dir, "porta.pcap"), filepath.Join(dir, "portb.pcap"))
+		misses, spurious := truth.Check(tr, out)
+		for _, m := range misses {
+			t.Error(m)
+		}
+		if spurious != 0 {
+			t.Errorf("%d spurious facts", spurious)
+		}
+		if len(tr.Sessions) == 0 {
+			t.Error("truth.json names no session")
+		}
+	})
 }
 
 // TestControlOnlyLabTruth replays the lab captures with every segment but

@@ -60,8 +60,8 @@ func TestAdvanceShortcut(t *testing.T) {
 			}
 			a.Advance(tm)
 			b.advance(tm)
-			if a.lastRaw != b.lastRaw || a.lastMono != b.lastMono || a.now != b.now || a.nowMono != b.nowMono ||
-				a.swept != b.swept || a.sweptMono != b.sweptMono || a.shift != b.shift || a.stats != b.stats || a.open != b.open {
+			if a.clk.Last() != b.clk.Last() || a.clk.Shift() != b.clk.Shift() || a.clockMono != b.clockMono || a.now != b.now || a.nowMono != b.nowMono ||
+				a.swept != b.swept || a.sweptMono != b.sweptMono || a.stats != b.stats || a.open != b.open {
 				t.Fatalf("step %d (%v): Advance and advance differ:\n%+v\n%+v", i, tm, a.stats, b.stats)
 			}
 		}

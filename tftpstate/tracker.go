@@ -39,12 +39,8 @@ type Tracker struct {
 
 	lastCap, lastMalformed time.Time // global alerts, at most one a minute
 
-	// The clock guard (see clock): the latest packet or Advance time as
-	// given, and the sum of the clock steps seen, taken out of it.
-	lastRaw   time.Time
-	lastMono  bool // lastRaw has a monotonic reading
-	clockMono bool // so has the last time clock returned
-	shift     time.Duration
+	clk       event.Clock // the clock guard (see clock)
+	clockMono bool        // the last time clock returned has a monotonic reading
 
 	stats Stats
 	seg   DataSegment // handed to cfg.OnData: reused, so DATA blocks do not allocate
@@ -55,7 +51,9 @@ type Tracker struct {
 // call. cfg is not kept; a nil cfg takes the defaults. Call Validate first:
 // New does not check cfg.
 func New(cfg *Config, emit func(*event.Event)) *Tracker {
-	return &Tracker{cfg: cfg.withDefaults(), emit: emit, byClient: make(map[netip.AddrPort]*transfer)}
+	t := &Tracker{cfg: cfg.withDefaults(), emit: emit, byClient: make(map[netip.AddrPort]*transfer)}
+	t.clk = event.Clock{Forward: clockStepForward, OnStep: func(time.Duration) { t.stats.ClockSteps++ }}
+	return t
 }
 
 // Stats returns the counters.
@@ -87,43 +85,25 @@ func (t *Tracker) Feed(p *event.Packet) {
 	t.sweepMaybe()
 }
 
-// Steps of the packet clock (a Pi without a real-time clock whose time NTP
-// sets while it runs): a jump back by more than clockStepBack, or forward by
-// more than clockStepForward, as ftpstate takes them.
-const (
-	clockStepBack    = 10 * time.Second
-	clockStepForward = 24 * time.Hour
-)
+// clockStepForward is the jump forward of packet time that is a step of
+// the clock (a Pi without a real-time clock whose time NTP sets while it
+// runs), as ftpstate takes it by default; a jump back by more than
+// event.ClockStepBack is one too.
+const clockStepForward = 24 * time.Hour
 
 // clock maps a packet (or Advance) time onto the tracker's time line, with
 // steps of the clock taken out: transfers carry on across a step, their
 // timeouts keep counting and their durations stay true. Events carry the
 // new clock (see send). ftpstate reports the step (its clock_step alert).
 func (t *Tracker) clock(raw time.Time) time.Time {
-	mono := event.HasMono(raw)
+	now, mono := t.clk.Map(raw)
 	t.clockMono = mono
-	if raw.IsZero() {
-		return raw
-	}
-	if t.lastRaw.IsZero() {
-		t.lastRaw, t.lastMono = raw, mono
-		return event.AddTime(raw, t.shift)
-	}
-	d := event.SubTime(raw, t.lastRaw, mono || t.lastMono)
-	switch {
-	case d > clockStepForward || d < -clockStepBack:
-		t.shift -= d
-		t.lastRaw, t.lastMono = raw, mono
-		t.stats.ClockSteps++
-	case d > 0:
-		t.lastRaw, t.lastMono = raw, mono
-	}
-	return event.AddTime(raw, t.shift)
+	return now
 }
 
 // send emits an event, on the packets' clock.
 func (t *Tracker) send(ev *event.Event) {
-	ev.Time = ev.Time.Add(-t.shift)
+	ev.Time = ev.Time.Add(-t.clk.Shift())
 	t.emit(ev)
 }
 
@@ -216,12 +196,13 @@ func (t *Tracker) unreachable(p *event.Packet) {
 func (t *Tracker) Advance(now time.Time) {
 	// The pipeline moves the clock on at every packet, TCP included, so
 	// the common case is taken first: time moved on, by less than a
-	// second since the last sweep, on a clock that never stepped, with
-	// no monotonic reading. All that clock, the update of now and
-	// sweepMaybe would do then is this.
-	if t.stats.ClockSteps == 0 && t.lastRaw == t.now && !t.lastMono && !t.sweptMono &&
-		now.After(t.now) && now.Before(t.sweepAt) && !t.now.IsZero() && !now.IsZero() && !event.HasMono(now) {
-		t.lastRaw, t.now, t.nowMono, t.clockMono = now, now, false, false
+	// second since the last sweep, on a clock with no step to take out
+	// (see event.Clock.Steady), with no monotonic reading. All that
+	// clock, the update of now and sweepMaybe would do then is this.
+	if t.clk.Steady(t.now) && !t.sweptMono && now.After(t.now) && now.Before(t.sweepAt) &&
+		!t.now.IsZero() && !now.IsZero() && !event.HasMono(now) {
+		t.clk.MoveOn(now)
+		t.now, t.nowMono, t.clockMono = now, false, false
 		return
 	}
 	t.advance(now)

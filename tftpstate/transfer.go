@@ -86,8 +86,7 @@ func (x *transfer) fromServer(t *Tracker, p *event.Packet) {
 	}
 	pk, err := Parse(p.Payload)
 	if err != nil {
-		x.malformed++
-		t.stats.Malformed++
+		x.badPacket(t)
 		return
 	}
 	x.replies++
@@ -111,9 +110,15 @@ func (x *transfer) fromServer(t *Tracker, p *event.Packet) {
 	case pk.Op == OpERROR:
 		x.fail(&pk, false, t)
 	default:
-		x.malformed++
-		t.stats.Malformed++
+		x.badPacket(t)
 	}
+}
+
+// badPacket counts a datagram of x that is not TFTP, or not what x's
+// state expects, both in x and in the tracker's Stats.
+func (x *transfer) badPacket(t *Tracker) {
+	x.malformed++
+	t.stats.Malformed++
 }
 
 // fromClient handles a datagram from the client to the server's address.
@@ -130,8 +135,7 @@ func (x *transfer) fromClient(t *Tracker, p *event.Packet) {
 	}
 	pk, err := Parse(p.Payload)
 	if err != nil {
-		x.malformed++
-		t.stats.Malformed++
+		x.badPacket(t)
 		return
 	}
 	x.clientPackets++
@@ -144,8 +148,7 @@ func (x *transfer) fromClient(t *Tracker, p *event.Packet) {
 	case pk.Op == OpERROR:
 		x.fail(&pk, true, t)
 	default:
-		x.malformed++
-		t.stats.Malformed++
+		x.badPacket(t)
 	}
 }
 

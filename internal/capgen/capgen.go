@@ -224,6 +224,13 @@ func (k *conn) close() {
 	k.add(true, ack, nil)
 }
 
+// take puts d's segments (those of a data connection) on k, in order, and
+// leaves d none.
+func (k *conn) take(d *conn) {
+	k.segs = append(k.segs, d.segs...)
+	d.segs = d.segs[:0]
+}
+
 // say sends a line on a command channel and has the peer acknowledge it.
 func (k *conn) say(fromClient bool, line string) {
 	k.add(fromClient, psh|ack, []byte(line+"\r\n"))

@@ -51,6 +51,13 @@ type builder struct {
 
 func (b *builder) newClient() int { b.next++; return b.next }
 
+// loggedIn opens command channel k (its handshake) and logs in on it.
+func (b *builder) loggedIn(k *conn) *conn {
+	k.handshake()
+	b.login(k)
+	return k
+}
+
 func (b *builder) login(k *conn) {
 	k.say(false, "220 synthetic FTP server ready")
 	k.say(true, "USER anonymous")
@@ -72,26 +79,38 @@ func (b *builder) size() int { return 1024 + b.rnd.IntN(12<<10) }
 // PASV (v4) or EPSV.
 func (b *builder) retr(k *conn, n int, epsv bool, cmd, file string) {
 	p := pasvPort(n)
-	if epsv {
-		k.say(true, "EPSV")
-		k.say(false, fmt.Sprintf("229 Entering Extended Passive Mode (|||%d|)", p))
-	} else {
-		a := k.s.Addr().As4()
-		k.say(true, "PASV")
-		k.say(false, fmt.Sprintf("227 Entering Passive Mode (%d,%d,%d,%d,%d,%d).", a[0], a[1], a[2], a[3], p>>8, p&0xff))
-	}
+	announcePassive(k, p, epsv)
 	d := b.passive(k, p, n)
 	d.handshake()
-	k.segs = append(k.segs, d.segs...)
-	d.segs = d.segs[:0]
+	k.take(d)
 	k.say(true, cmd+" "+file)
 	k.say(false, "150 Opening BINARY mode data connection.")
 	size := b.size()
 	d.data(false, size)
+	endData(k, d)
+}
+
+// announcePassive has the client ask for a passive data connection, by
+// EPSV or (IPv4 only) PASV, and the server announce its port p.
+func announcePassive(k *conn, p uint16, epsv bool) {
+	if epsv {
+		k.say(true, "EPSV")
+		k.say(false, fmt.Sprintf("229 Entering Extended Passive Mode (|||%d|)", p))
+		return
+	}
+	a := k.s.Addr().As4()
+	k.say(true, "PASV")
+	k.say(false, fmt.Sprintf("227 Entering Passive Mode (%d,%d,%d,%d,%d,%d).", a[0], a[1], a[2], a[3], p>>8, p&0xff))
+}
+
+// endData closes data connection d, the side that accepted it first, puts
+// its segments on command channel k and has the server report the
+// transfer complete there.
+func endData(k, d *conn) {
 	d.add(false, fin|ack, nil)
 	d.add(true, fin|ack, nil)
 	d.add(false, ack, nil)
-	k.segs = append(k.segs, d.segs...)
+	k.take(d)
 	k.say(false, "226 Transfer complete.")
 }
 
@@ -107,9 +126,7 @@ func (b *builder) ftp4(n int) *conn {
 }
 
 func pasvRetr(b *builder, n int) *conn {
-	k := b.ftp4(n)
-	k.handshake()
-	b.login(k)
+	k := b.loggedIn(b.ftp4(n))
 	k.say(true, "TYPE I")
 	k.say(false, "200 Switching to Binary mode.")
 	b.retr(k, n, false, "RETR", fmt.Sprintf("pub/file%d.bin", n))
@@ -118,18 +135,14 @@ func pasvRetr(b *builder, n int) *conn {
 }
 
 func epsvRetr(b *builder, n int) *conn {
-	k := b.ftp4(n)
-	k.handshake()
-	b.login(k)
+	k := b.loggedIn(b.ftp4(n))
 	b.retr(k, n, true, "RETR", fmt.Sprintf("pub/file%d.bin", n))
 	b.quit(k)
 	return k
 }
 
 func listing(b *builder, n int) *conn {
-	k := b.ftp4(n)
-	k.handshake()
-	b.login(k)
+	k := b.loggedIn(b.ftp4(n))
 	k.say(true, "CWD pub")
 	k.say(false, "250 Directory successfully changed.")
 	b.retr(k, n, true, "LIST", "-la")
@@ -138,9 +151,7 @@ func listing(b *builder, n int) *conn {
 }
 
 func multiRetr(b *builder, n int) *conn {
-	k := b.ftp4(n)
-	k.handshake()
-	b.login(k)
+	k := b.loggedIn(b.ftp4(n))
 	for i := range 4 {
 		b.retr(k, n*4+i, i%2 == 1, "RETR", fmt.Sprintf("pub/part%d.bin", i))
 	}
@@ -162,31 +173,22 @@ func (b *builder) active(k *conn, n int, cmd, arg string) {
 	k.say(true, arg)
 	d := newConn(netip.AddrPortFrom(k.s.Addr(), 20), netip.AddrPortFrom(k.c.Addr(), p), uint32(n)*31337)
 	d.handshake()
-	k.segs = append(k.segs, d.segs...)
-	d.segs = d.segs[:0]
+	k.take(d)
 	k.say(false, "150 Ok to send data.")
 	// d's "client" is the server's port 20, which connects.
 	d.data(!strings.HasPrefix(arg, "STOR"), b.size())
-	d.add(false, fin|ack, nil)
-	d.add(true, fin|ack, nil)
-	d.add(false, ack, nil)
-	k.segs = append(k.segs, d.segs...)
-	k.say(false, "226 Transfer complete.")
+	endData(k, d)
 }
 
 func portStor(b *builder, n int) *conn {
-	k := b.ftp4(n)
-	k.handshake()
-	b.login(k)
+	k := b.loggedIn(b.ftp4(n))
 	b.active(k, n, "PORT", fmt.Sprintf("STOR upload/up%d.bin", n))
 	b.quit(k)
 	return k
 }
 
 func eprtIPv6(b *builder, n int) *conn {
-	k := newConn(netip.AddrPortFrom(client6(n), uint16(1024+n%60000)), netip.AddrPortFrom(ftpServer6, 21), uint32(n)*104729)
-	k.handshake()
-	b.login(k)
+	k := b.loggedIn(newConn(netip.AddrPortFrom(client6(n), uint16(1024+n%60000)), netip.AddrPortFrom(ftpServer6, 21), uint32(n)*104729))
 	b.active(k, n, "EPRT", fmt.Sprintf("RETR pub/v6-%d.bin", n))
 	b.quit(k)
 	return k
@@ -207,17 +209,13 @@ func badLogin(b *builder, n int) *conn {
 }
 
 func pasvRefused(b *builder, n int) *conn {
-	k := b.ftp4(n)
-	k.handshake()
-	b.login(k)
+	k := b.loggedIn(b.ftp4(n))
 	p := pasvPort(n)
-	a := k.s.Addr().As4()
-	k.say(true, "PASV")
-	k.say(false, fmt.Sprintf("227 Entering Passive Mode (%d,%d,%d,%d,%d,%d).", a[0], a[1], a[2], a[3], p>>8, p&0xff))
+	announcePassive(k, p, false)
 	d := b.passive(k, p, n)
 	d.segs = append(d.segs, seg{src: d.c, dst: d.s, seq: d.cseq, flags: syn})
 	d.segs = append(d.segs, seg{src: d.s, dst: d.c, ack: d.cseq + 1, flags: rst | ack})
-	k.segs = append(k.segs, d.segs...)
+	k.take(d)
 	k.say(true, "RETR pub/missing.bin")
 	k.say(false, "425 Failed to establish connection.")
 	b.quit(k)
@@ -225,12 +223,8 @@ func pasvRefused(b *builder, n int) *conn {
 }
 
 func pasvTimeout(b *builder, n int) *conn {
-	k := b.ftp4(n)
-	k.handshake()
-	b.login(k)
-	p := pasvPort(n)
-	k.say(true, "EPSV")
-	k.say(false, fmt.Sprintf("229 Entering Extended Passive Mode (|||%d|)", p))
+	k := b.loggedIn(b.ftp4(n))
+	announcePassive(k, pasvPort(n), true)
 	k.say(true, "RETR pub/never.bin")
 	k.say(false, "425 Failed to establish connection.")
 	b.quit(k)
@@ -251,9 +245,7 @@ func authTLS(b *builder, n int) *conn {
 }
 
 func resetEnd(b *builder, n int) *conn {
-	k := b.ftp4(n)
-	k.handshake()
-	b.login(k)
+	k := b.loggedIn(b.ftp4(n))
 	k.say(true, "PWD")
 	k.say(false, `257 "/" is the current directory`)
 	k.add(true, rst|ack, nil)
@@ -346,9 +338,7 @@ func Control(out io.Writer, sessions, commands int) (*Writer, error) {
 		{"TYPE I", "200 Switching to Binary mode."},
 	}
 	for range sessions {
-		k := b.ftp4(b.newClient())
-		k.handshake()
-		b.login(k)
+		k := b.loggedIn(b.ftp4(b.newClient()))
 		for i := range commands {
 			d := dialog[i%len(dialog)]
 			k.say(true, d[0])
@@ -372,16 +362,13 @@ func Idle(out io.Writer, n int, data bool) (*Writer, error) {
 	sc := &scheduler{w: w, rnd: rand.New(rand.NewPCG(11, 12)), width: 64}
 	for range n {
 		c := b.newClient()
-		k := b.ftp4(c)
-		k.handshake()
-		b.login(k)
+		k := b.loggedIn(b.ftp4(c))
 		if data {
 			p := pasvPort(c)
-			k.say(true, "EPSV")
-			k.say(false, fmt.Sprintf("229 Entering Extended Passive Mode (|||%d|)", p))
+			announcePassive(k, p, true)
 			d := b.passive(k, p, c)
 			d.handshake()
-			k.segs = append(k.segs, d.segs...)
+			k.take(d)
 			k.say(true, "RETR pub/slow.bin")
 			k.say(false, "150 Opening BINARY mode data connection.")
 		}
