@@ -21,7 +21,7 @@ logs=${FTPTAP_VM_LOGS:-/tmp/ftptap-vm}
 limit=${FTPTAP_VM_TIMEOUT:-420}
 name=systemd
 machine=q35
-proves="x86-64 under KVM, systemd 252 as PID 1: the .deb installed, systemctl start -> READY=1, bridge up, events on NATS, watchdog restarts a SIGSTOPped ftptap, systemctl stop leaves the bridge forwarding"
+proves="x86-64 under KVM, systemd 252 as PID 1: the .deb installed, systemctl start -> READY=1, bridge up, events on NATS, watchdog restarts a SIGSTOPped ftptap, systemctl stop leaves the bridge forwarding, the SCHED_RR drop-in on every thread"
 mkdir -p "$cache" "$logs"
 # One run at a time, as run.sh has it; run.sh's lock is inherited on fd 9.
 if [ "$(readlink /proc/self/fd/9 2>/dev/null)" != "$cache/.lock" ]; then

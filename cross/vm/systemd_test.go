@@ -373,15 +373,7 @@ func TestSystemd(t *testing.T) {
 	// (nats.go reconnects to the new ftptap's server and subscribes again:
 	// events published before that would never reach it, so the
 	// transfers wait for the reconnection and a round trip after it).
-	for deadline := time.Now().Add(60 * time.Second); ; {
-		if nc.Stats().Reconnects > 0 && nc.IsConnected() && nc.FlushTimeout(2*time.Second) == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("nats: not reconnected to the restarted ftptap within 60s (status %v, %d reconnects)", nc.Status(), nc.Stats().Reconnects)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	sdWaitReconnect(t, nc, 0)
 	since = time.Now()
 	g.curl("--disable-epsv", "-o", down.Name, "ftp://"+sdServerIP+"/pub/"+down.Name)
 	sdCheckFile(t, filepath.Join(sdWork, "client", down.Name), down)
@@ -430,6 +422,87 @@ func TestSystemd(t *testing.T) {
 		t.Errorf("%d events on NATS after systemctl stop:\n%s", late, g.dump(since))
 	}
 	fmt.Printf("ftptap-vm: after systemctl stop: bridge %s; ping and a PASV RETR across it\n", br)
+
+	// The drop-in docs/carve.md gives for a board whose cores other work
+	// shares: SCHED_RR, which the unit's RestrictRealtime=yes must not
+	// refuse (systemd sets it before ftptap starts), on every thread.
+	sdStep("realtime")
+	dropin := "/etc/systemd/system/ftptap.service.d/realtime.conf"
+	if err := os.MkdirAll(filepath.Dir(dropin), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dropin, []byte("[Service]\nCPUSchedulingPolicy=rr\nCPUSchedulingPriority=10\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	reconnects := nc.Stats().Reconnects
+	g.run("systemctl", "daemon-reload")
+	g.run("systemctl", "start", "ftptap.service")
+	p = g.show()
+	if p["ActiveState"] != "active" || p["SubState"] != "running" {
+		t.Fatalf("with the realtime drop-in: %v, want active, running\n%s", p, g.journal())
+	}
+	pid3 := sdMainPID(t, p)
+	sdCheckProcess(t, pid3)
+	threads := sdCheckRealtime(t, pid3, 10)
+	sdWaitReconnect(t, nc, reconnects)
+	since = time.Now()
+	g.curl("--disable-epsv", "-o", down.Name, "ftp://"+sdServerIP+"/pub/"+down.Name)
+	sdCheckFile(t, filepath.Join(sdWork, "client", down.Name), down)
+	g.curl("--ftp-port", sdClientIP, "--disable-eprt", "-T", up.Name, "ftp://"+sdServerIP+"/upload/port-stor3.bin")
+	sdCheckFile(t, filepath.Join(sdFTPRoot, "upload", "port-stor3.bin"), up)
+	n3 := g.expectTransfers(since, down, up)
+	g.run("systemctl", "stop", "ftptap.service")
+	fmt.Printf("ftptap-vm: realtime drop-in: PID %d, %d threads SCHED_RR priority 10; PASV RETR and PORT STOR complete (%d events)\n", pid3, threads, n3)
+}
+
+// sdWaitReconnect waits until nc has reconnected more than after times
+// (to a restarted ftptap's embedded server) and a round trip has gone
+// through: nats.go subscribes again on reconnecting, and events published
+// before that never reach a core NATS subscriber.
+func sdWaitReconnect(t *testing.T, nc *nats.Conn, after uint64) {
+	t.Helper()
+	for deadline := time.Now().Add(60 * time.Second); ; {
+		if nc.Stats().Reconnects > after && nc.IsConnected() && nc.FlushTimeout(2*time.Second) == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nats: not reconnected to the restarted ftptap within 60s (status %v, %d reconnects)", nc.Status(), nc.Stats().Reconnects)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// sdCheckRealtime checks that every thread of pid runs under SCHED_RR at
+// priority prio (the 40th and 41st fields of each task's stat) and
+// returns how many threads it checked.
+func sdCheckRealtime(t *testing.T, pid, prio int) int {
+	t.Helper()
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", pid))
+	n := 0
+	for _, f := range tasks {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue // a thread that ended
+		}
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 {
+			continue
+		}
+		// Fields from the 3rd on, after the command's closing paren.
+		fs := strings.Fields(string(b[i+1:]))
+		if len(fs) < 39 {
+			t.Errorf("%s: %d fields", f, len(fs)+2)
+			continue
+		}
+		n++
+		if rt, policy := fs[40-3], fs[41-3]; policy != strconv.Itoa(unix.SCHED_RR) || rt != strconv.Itoa(prio) {
+			t.Errorf("%s: policy %s, real-time priority %s; want SCHED_RR (%d) at %d", f, policy, rt, unix.SCHED_RR, prio)
+		}
+	}
+	if n == 0 {
+		t.Errorf("no threads listed for PID %d", pid)
+	}
+	return n
 }
 
 // expectTransfers waits for the events of a PASV download of down and a

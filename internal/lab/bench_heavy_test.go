@@ -30,6 +30,7 @@ var (
 	sessCap   = flag.Int("sessions", 0, "BenchmarkLiveDownloads, BenchmarkLiveStorm: ftptap's limits.sessions (0: its default), to watch evictions")
 	stormKeep = flag.String("storm-keep", "", "BenchmarkLiveStorm: a directory to keep ftptap's events, its log and ftpstorm's output in")
 	downRate  = flag.String("rate", "", "BenchmarkLiveDownloads: curl's --limit-rate for each download (2M: 2 MB/s), to find the rate carving keeps up with")
+	realtime  = flag.Bool("rt", false, "BenchmarkLiveDownloads: run ftptap under SCHED_RR (chrt -r 10), not at nice -10")
 	carveDown = flag.Bool("carve", false, "BenchmarkLiveDownloads: ftptap carves every download (--carve), which takes the data channels' bytes into user space")
 )
 
@@ -89,7 +90,7 @@ func BenchmarkLiveDownloads(b *testing.B) {
 		b.Skip("lab: " + why)
 	}
 	needIperf(b)
-	l := New(b, Options{})
+	l := New(b, Options{Realtime: *realtime})
 	dir := b.TempDir()
 	args := heavyArgs(b, dir)
 	if *carveDown {

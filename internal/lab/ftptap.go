@@ -111,8 +111,13 @@ func (l *Lab) StartFtptap(bin string, args ...string) (*Ftptap, error) {
 	// filter for carving and saving follows the command channels, and a
 	// tap that waits behind other work for a core lets a short data
 	// connection pass before it (docs/carve.md). nice(1) execs ftptap, so
-	// the process keeps its PID and all its threads the priority.
-	p, err := l.Start(l.TapNS, nil, errf, "nice", append([]string{"-n", "-10", bin}, full...)...)
+	// the process keeps its PID and all its threads the priority; so does
+	// chrt(1), for Options.Realtime.
+	sched := []string{"nice", "-n", "-10"}
+	if l.opts.Realtime {
+		sched = []string{"chrt", "-r", "10"}
+	}
+	p, err := l.Start(l.TapNS, nil, errf, sched[0], append(append(sched[1:], bin), full...)...)
 	if err != nil {
 		return nil, err
 	}

@@ -49,6 +49,10 @@ type Options struct {
 	Detach bool
 	// Logf, if not nil, receives a line for each step.
 	Logf func(format string, args ...any)
+	// Realtime runs ftptap under SCHED_RR (chrt -r 10) instead of at
+	// Nice=-10: in the lab the clients and servers share ftptap's cores,
+	// and a hundred of them outweigh a nice -10 process (docs/carve.md).
+	Realtime bool
 }
 
 // Lab is one set of client, tap and server namespaces with their servers.
