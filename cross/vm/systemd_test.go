@@ -298,12 +298,7 @@ func TestSystemd(t *testing.T) {
 	if err := nc.Flush(); err != nil {
 		t.Fatalf("nats: %v", err)
 	}
-	since := time.Now()
-	g.curl("--disable-epsv", "-o", down.Name, "ftp://"+sdServerIP+"/pub/"+down.Name)
-	sdCheckFile(t, filepath.Join(sdWork, "client", down.Name), down)
-	g.curl("--ftp-port", sdClientIP, "--disable-eprt", "-T", up.Name, "ftp://"+sdServerIP+"/upload/port-stor.bin")
-	sdCheckFile(t, filepath.Join(sdFTPRoot, "upload", "port-stor.bin"), up)
-	n1 := g.expectTransfers(since, down, up)
+	n1 := g.transfers(down, up, "port-stor.bin")
 	fmt.Printf("ftptap-vm: events on NATS: PASV RETR %d and PORT STOR %d complete (%d events)\n", down.Size, up.Size, n1)
 
 	sdStep("watchdog")
@@ -374,12 +369,7 @@ func TestSystemd(t *testing.T) {
 	// events published before that would never reach it, so the
 	// transfers wait for the reconnection and a round trip after it).
 	sdWaitReconnect(t, nc, 0)
-	since = time.Now()
-	g.curl("--disable-epsv", "-o", down.Name, "ftp://"+sdServerIP+"/pub/"+down.Name)
-	sdCheckFile(t, filepath.Join(sdWork, "client", down.Name), down)
-	g.curl("--ftp-port", sdClientIP, "--disable-eprt", "-T", up.Name, "ftp://"+sdServerIP+"/upload/port-stor2.bin")
-	sdCheckFile(t, filepath.Join(sdFTPRoot, "upload", "port-stor2.bin"), up)
-	n2 := g.expectTransfers(since, down, up)
+	n2 := g.transfers(down, up, "port-stor2.bin")
 	fmt.Printf("ftptap-vm: events on NATS after the restart: PASV RETR and PORT STOR complete (%d events)\n", n2)
 
 	sdStep("stop")
@@ -406,7 +396,7 @@ func TestSystemd(t *testing.T) {
 	// ftptap never deletes the bridge: the link keeps working.
 	br = sdBridge(t)
 	g.in(sdClientNS, "ping", "-c", "2", "-i", "0.2", "-W", "2", sdServerIP)
-	since = time.Now()
+	since := time.Now()
 	g.curl("--disable-epsv", "-o", "after-stop.bin", "ftp://"+sdServerIP+"/pub/"+down.Name)
 	sdCheckFile(t, filepath.Join(sdWork, "client", "after-stop.bin"), down)
 	time.Sleep(time.Second)
@@ -445,12 +435,7 @@ func TestSystemd(t *testing.T) {
 	sdCheckProcess(t, pid3)
 	threads := sdCheckRealtime(t, pid3, 10)
 	sdWaitReconnect(t, nc, reconnects)
-	since = time.Now()
-	g.curl("--disable-epsv", "-o", down.Name, "ftp://"+sdServerIP+"/pub/"+down.Name)
-	sdCheckFile(t, filepath.Join(sdWork, "client", down.Name), down)
-	g.curl("--ftp-port", sdClientIP, "--disable-eprt", "-T", up.Name, "ftp://"+sdServerIP+"/upload/port-stor3.bin")
-	sdCheckFile(t, filepath.Join(sdFTPRoot, "upload", "port-stor3.bin"), up)
-	n3 := g.expectTransfers(since, down, up)
+	n3 := g.transfers(down, up, "port-stor3.bin")
 	g.run("systemctl", "stop", "ftptap.service")
 	fmt.Printf("ftptap-vm: realtime drop-in: PID %d, %d threads SCHED_RR priority 10; PASV RETR and PORT STOR complete (%d events)\n", pid3, threads, n3)
 }
@@ -503,6 +488,19 @@ func sdCheckRealtime(t *testing.T, pid, prio int) int {
 		t.Errorf("no threads listed for PID %d", pid)
 	}
 	return n
+}
+
+// transfers makes a PASV download of down and a PORT upload of up (stored
+// as upName), checks both files' SHA-256 and waits for their events
+// (expectTransfers); it returns how many events came.
+func (g *sdGuest) transfers(down, up lab.File, upName string) int {
+	g.t.Helper()
+	since := time.Now()
+	g.curl("--disable-epsv", "-o", down.Name, "ftp://"+sdServerIP+"/pub/"+down.Name)
+	sdCheckFile(g.t, filepath.Join(sdWork, "client", down.Name), down)
+	g.curl("--ftp-port", sdClientIP, "--disable-eprt", "-T", up.Name, "ftp://"+sdServerIP+"/upload/"+upName)
+	sdCheckFile(g.t, filepath.Join(sdFTPRoot, "upload", upName), up)
+	return g.expectTransfers(since, down, up)
 }
 
 // expectTransfers waits for the events of a PASV download of down and a
