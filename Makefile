@@ -103,9 +103,10 @@ bench-live: ## live capture under iperf3 load: packets, kernel drops, command-ch
 	$(GO) test -run='^$$' -bench=BenchmarkLiveLoad -benchtime=5x -timeout 30m ./internal/lab -load=20s
 	$(GO) test -run='^$$' -bench='BenchmarkLive(Downloads|Storm)' -benchtime=1x -timeout 30m ./internal/lab -live-heavy \
 		-load=20s -downloads=50 -storm-rate=$(STORM_RATE) -storm-time=$(STORM_TIME) -ring-mib=$(RING_MIB)
-	@# The 50 downloads carved, ftptap under SCHED_RR (docs/performance.md, Carving 50 downloads).
+	@# The 50 downloads carved, ftptap's CPU weight 10 times the lab's as ftptap.service's CPUWeight=1000
+	@# (docs/performance.md, Carving 50 downloads).
 	$(GO) test -run='^$$' -bench='BenchmarkLiveDownloads' -benchtime=1x -timeout 30m ./internal/lab -live-heavy \
-		-load=20s -downloads=50 -carve -rt -ring-mib=$(RING_MIB)
+		-load=20s -downloads=50 -carve -cgroup -ring-mib=$(RING_MIB)
 
 bench-tftp: ## live TFTP under iperf3 -u load: datagrams of load, frames the kernel filter passed, transfers lost (root)
 	$(GO) test -run='^$$' -bench=BenchmarkTFTPUnderUDPLoad -benchtime=5x -timeout 10m ./internal/lab -load=10s

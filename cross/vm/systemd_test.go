@@ -114,6 +114,32 @@ func (g *sdGuest) show() map[string]string {
 	return p
 }
 
+// cpuWeight checks that the unit's control group has the CPU weight of
+// its CPUWeight=1000 (cgroup v2's cpu.weight; cpu.shares 10240 where the
+// cpu controller is cgroup v1's) and describes it.
+func (g *sdGuest) cpuWeight() string {
+	g.t.Helper()
+	cg := g.prop("ControlGroup")
+	if cg == "" {
+		g.t.Fatalf("ftptap.service has no ControlGroup")
+	}
+	for _, c := range []struct{ path, want string }{
+		{filepath.Join("/sys/fs/cgroup", cg, "cpu.weight"), "1000"},
+		{filepath.Join("/sys/fs/cgroup/cpu", cg, "cpu.shares"), "10240"},
+	} {
+		b, err := os.ReadFile(c.path)
+		if err != nil {
+			continue
+		}
+		if got := strings.TrimSpace(string(b)); got != c.want {
+			g.t.Errorf("%s: %s, want %s (CPUWeight=1000)", c.path, got, c.want)
+		}
+		return filepath.Base(c.path) + " " + strings.TrimSpace(string(b))
+	}
+	g.t.Errorf("no cpu.weight or cpu.shares for %s under /sys/fs/cgroup", cg)
+	return "no CPU weight"
+}
+
 // prop is one property of ftptap.service.
 func (g *sdGuest) prop(name string) string {
 	g.t.Helper()
@@ -269,7 +295,8 @@ func TestSystemd(t *testing.T) {
 	}
 	pid1 := sdMainPID(t, p)
 	sdCheckProcess(t, pid1)
-	fmt.Printf("ftptap-vm: systemctl start: %s after %.1fs, PID %d, status %q\n", p["SubState"], startTook.Seconds(), pid1, p["StatusText"])
+	weight := g.cpuWeight()
+	fmt.Printf("ftptap-vm: systemctl start: %s after %.1fs, PID %d, status %q, %s\n", p["SubState"], startTook.Seconds(), pid1, p["StatusText"], weight)
 
 	sdStep("bridge")
 	br := sdBridge(t)

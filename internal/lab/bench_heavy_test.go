@@ -30,6 +30,7 @@ var (
 	sessCap   = flag.Int("sessions", 0, "BenchmarkLiveDownloads, BenchmarkLiveStorm: ftptap's limits.sessions (0: its default), to watch evictions")
 	stormKeep = flag.String("storm-keep", "", "BenchmarkLiveStorm: a directory to keep ftptap's events, its log and ftpstorm's output in")
 	downRate  = flag.String("rate", "", "BenchmarkLiveDownloads: curl's --limit-rate for each download (2M: 2 MB/s), to find the rate carving keeps up with")
+	cgroups   = flag.Bool("cgroup", false, "BenchmarkLiveDownloads: ftptap in a cpu control group of weight 1000 (its unit's CPUWeight), the lab's clients and servers in one of 100")
 	realtime  = flag.Bool("rt", false, "BenchmarkLiveDownloads: run ftptap under SCHED_RR (chrt -r 10), not at nice -10")
 	carveDown = flag.Bool("carve", false, "BenchmarkLiveDownloads: ftptap carves every download (--carve), which takes the data channels' bytes into user space")
 )
@@ -90,6 +91,10 @@ func BenchmarkLiveDownloads(b *testing.B) {
 		b.Skip("lab: " + why)
 	}
 	needIperf(b)
+	var groups *cpuGroups
+	if *cgroups {
+		groups = newCPUGroups(b)
+	}
 	l := New(b, Options{Realtime: *realtime})
 	dir := b.TempDir()
 	args := heavyArgs(b, dir)
@@ -97,6 +102,9 @@ func BenchmarkLiveDownloads(b *testing.B) {
 		args = append(args, "--carve", filepath.Join(dir, "carve"))
 	}
 	ft := startBenchFtptap(b, l, filepath.Join(dir, "events.jsonl"), args...)
+	if groups != nil {
+		groups.tapProcess(b, ft.Ftptap)
+	}
 	iperfOut := filepath.Join(dir, "iperf.json")
 	// iperf3 on the FTP server's port 5201: unprivileged ports, like a
 	// data channel's. Carving passes every segment between the hosts of an
