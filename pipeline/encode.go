@@ -118,15 +118,7 @@ func (j *JSONLines) Flush() error {
 	}
 	// Batches are encoded in order: once every one is back, all before
 	// have been encoded.
-	held := make([][]event.Event, 0, jsonBatches)
-	held = append(held, j.batch)
-	for range jsonBatches - 1 {
-		held = append(held, <-j.free)
-	}
-	j.batch = held[0]
-	for _, b := range held[1:] {
-		j.free <- b
-	}
+	awaitAll(j.free, jsonBatches-1)
 	return j.w.Flush()
 }
 

@@ -126,15 +126,7 @@ func (a *Writer) Flush() error {
 	}
 	// The goroutine takes buffers in order: once every buffer is back,
 	// all before have been written.
-	held := make([][]byte, 0, writerBuffers)
-	held = append(held, a.buf)
-	for range writerBuffers - 1 {
-		held = append(held, <-a.free)
-	}
-	a.buf = held[0]
-	for _, b := range held[1:] {
-		a.free <- b
-	}
+	awaitAll(a.free, writerBuffers-1)
 	return a.Err()
 }
 
@@ -170,4 +162,17 @@ func (a *Writer) appendLine(ev *event.Event) {
 	}
 	a.buf = ev.AppendJSON(a.buf)
 	a.buf = append(a.buf, '\n')
+}
+
+// awaitAll waits until the n buffers handed to a goroutine that works
+// through them in order have all come back on free, then puts them back:
+// once it returns, everything handed over before has been done.
+func awaitAll[T any](free chan T, n int) {
+	held := make([]T, 0, n)
+	for range n {
+		held = append(held, <-free)
+	}
+	for _, b := range held {
+		free <- b
+	}
 }

@@ -506,12 +506,7 @@ func TestCloseUnblocks(t *testing.T) {
 	l.SetUp(t, l.Tap, "pa", "pb")
 	before := runtime.NumGoroutine()
 	src := testOpen(t, l, &LiveOptions{Tick: time.Hour})
-	done := make(chan error)
-	go func() {
-		_, err := src.ReadFrame()
-		done <- err
-	}()
-	time.Sleep(100 * time.Millisecond)
+	done := blockedRead(src)
 	start := time.Now()
 	if err := src.Close(); err != nil {
 		t.Fatal(err)
@@ -717,12 +712,7 @@ func TestStopUnblocks(t *testing.T) {
 	l := netnstest.New(t)
 	l.SetUp(t, l.Tap, "pa", "pb")
 	src := testOpen(t, l, &LiveOptions{Tick: time.Hour})
-	done := make(chan error)
-	go func() {
-		_, err := src.ReadFrame()
-		done <- err
-	}()
-	time.Sleep(100 * time.Millisecond)
+	done := blockedRead(src)
 	src.Stop()
 	select {
 	case err := <-done:
@@ -732,4 +722,16 @@ func TestStopUnblocks(t *testing.T) {
 	case <-time.After(2 * time.Second):
 		t.Fatal("Stop did not end ReadFrame")
 	}
+}
+
+// blockedRead starts a ReadFrame on an idle src, which blocks, and gives
+// it 100 ms to get there; its error comes on the channel once it returns.
+func blockedRead(src *LiveSource) <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		_, err := src.ReadFrame()
+		done <- err
+	}()
+	time.Sleep(100 * time.Millisecond)
+	return done
 }

@@ -210,7 +210,7 @@ func TestGuest(t *testing.T) {
 	pasv := lab.File{Name: "f200000.bin", Size: 200000}
 	small := lab.File{Name: "f1000.bin", Size: 1000}
 	up := lab.File{Name: "up100000.bin", Size: 100000}
-	serveFiles(t, pasv, small)
+	serveFTP(t, ftpRoot, 100, 101, pasv, small)
 	if err := os.WriteFile(filepath.Join(work, "client", up.Name), up.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -457,35 +457,6 @@ func checkTruthShape(t *testing.T, tr *truth.Truth) {
 	}
 	if f := tr.Sessions[2].DataFail; len(f) != 1 || f[0].Reason != "refused" || f[0].Mode != "passive" {
 		t.Fatalf("truth session 3: want one refused passive data channel:\n%s", b)
-	}
-}
-
-func serveFiles(t *testing.T, files ...lab.File) {
-	t.Helper()
-	for _, d := range []string{"pub", "upload"} {
-		if err := os.MkdirAll(filepath.Join(ftpRoot, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// vsftpd writes anonymous uploads as user ftp.
-	if err := os.Chown(filepath.Join(ftpRoot, "upload"), 100, 101); err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range files {
-		if err := os.WriteFile(filepath.Join(ftpRoot, "pub", f.Name), f.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
-func checkFile(t *testing.T, path string, f lab.File) {
-	t.Helper()
-	sum, err := lab.FileSHA256(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if sum != f.SHA256() {
-		t.Fatalf("%s: SHA-256 %s, want %s (%s)", path, sum, f.SHA256(), f.Name)
 	}
 }
 

@@ -254,7 +254,13 @@ func TestSystemd(t *testing.T) {
 	sdStep("vsftpd")
 	down := lab.File{Name: "f200000.bin", Size: 200000}
 	up := lab.File{Name: "up100000.bin", Size: 100000}
-	sdServe(t, down)
+	// vsftpd writes anonymous uploads as user ftp.
+	out, err := exec.Command("id", "-u", "ftp").Output()
+	if err != nil {
+		t.Fatalf("id ftp: %v", err)
+	}
+	ftpUID, _ := strconv.Atoi(strings.TrimSpace(string(out)))
+	serveFTP(t, sdFTPRoot, ftpUID, -1, down)
 	if err := os.WriteFile(filepath.Join(sdWork, "client", up.Name), up.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -425,7 +431,7 @@ func TestSystemd(t *testing.T) {
 	g.in(sdClientNS, "ping", "-c", "2", "-i", "0.2", "-W", "2", sdServerIP)
 	since := time.Now()
 	g.curl("--disable-epsv", "-o", "after-stop.bin", "ftp://"+sdServerIP+"/pub/"+down.Name)
-	sdCheckFile(t, filepath.Join(sdWork, "client", "after-stop.bin"), down)
+	checkFile(t, filepath.Join(sdWork, "client", "after-stop.bin"), down)
 	time.Sleep(time.Second)
 	g.mu.Lock()
 	late := 0
@@ -524,9 +530,9 @@ func (g *sdGuest) transfers(down, up lab.File, upName string) int {
 	g.t.Helper()
 	since := time.Now()
 	g.curl("--disable-epsv", "-o", down.Name, "ftp://"+sdServerIP+"/pub/"+down.Name)
-	sdCheckFile(g.t, filepath.Join(sdWork, "client", down.Name), down)
+	checkFile(g.t, filepath.Join(sdWork, "client", down.Name), down)
 	g.curl("--ftp-port", sdClientIP, "--disable-eprt", "-T", up.Name, "ftp://"+sdServerIP+"/upload/"+upName)
-	sdCheckFile(g.t, filepath.Join(sdFTPRoot, "upload", upName), up)
+	checkFile(g.t, filepath.Join(sdFTPRoot, "upload", upName), up)
 	return g.expectTransfers(since, down, up)
 }
 
@@ -708,40 +714,6 @@ func sdBridgeState(t *testing.T) (string, []string) {
 		bad = append(bad, fmt.Sprintf("bridge: %v, want the bridge and its two ports", desc))
 	}
 	return strings.Join(desc, ", "), bad
-}
-
-func sdServe(t *testing.T, files ...lab.File) {
-	t.Helper()
-	for _, d := range []string{"pub", "upload"} {
-		if err := os.MkdirAll(filepath.Join(sdFTPRoot, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// vsftpd writes anonymous uploads as user ftp.
-	out, err := exec.Command("id", "-u", "ftp").Output()
-	if err != nil {
-		t.Fatalf("id ftp: %v", err)
-	}
-	uid, _ := strconv.Atoi(strings.TrimSpace(string(out)))
-	if err := os.Chown(filepath.Join(sdFTPRoot, "upload"), uid, -1); err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range files {
-		if err := os.WriteFile(filepath.Join(sdFTPRoot, "pub", f.Name), f.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
-func sdCheckFile(t *testing.T, path string, f lab.File) {
-	t.Helper()
-	sum, err := lab.FileSHA256(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if sum != f.SHA256() {
-		t.Fatalf("%s: SHA-256 %s, want %s (%s)", path, sum, f.SHA256(), f.Name)
-	}
 }
 
 // sdVsftpd starts Debian's vsftpd in the server namespace, configured as

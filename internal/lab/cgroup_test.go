@@ -3,7 +3,6 @@
 package lab
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -69,7 +68,7 @@ func (g *cpuGroups) move(dir string, pid int) error {
 func (g *cpuGroups) tapProcess(b *testing.B, f *Ftptap) {
 	b.Helper()
 	if f.Cmd.Process == nil {
-		b.Fatal(errors.New("lab: ftptap has no process"))
+		b.Fatal("lab: ftptap has no process")
 	}
 	if err := g.move(g.tap, f.Cmd.Process.Pid); err != nil {
 		b.Fatal(err)
