@@ -73,9 +73,6 @@ type dataConn struct {
 	rst      bool
 	fin      [2]bool
 	init     [2]bool
-	// finSeq is the sequence number of a FIN that came ahead of bytes
-	// before it (fin set, done not yet): see dataPacket.
-	finSeq [2]uint32
 }
 
 // key is the connection's key in Tracker.data.
@@ -451,14 +448,6 @@ func (t *Tracker) dataPacket(d *dataConn, p *event.Packet) {
 		t.dataDone(d)
 		return
 	}
-	// A FIN that starts beyond the bytes seen so far came ahead of some
-	// of them (segments reordered on the way or between the tap's two
-	// ports): the bytes still count from the sequence numbers, but the
-	// connection is done only once a segment reaches the FIN, or when
-	// the transfer's linger after its reply runs out, so that the
-	// segments behind it still reach OnData (carving) before the
-	// transfer ends.
-	finAhead := f.Has(event.FlagFIN) && d.init[dir] && int32(p.Seq-d.hiSeq[dir]) > 0
 	if len(p.Payload) > 0 || f.Has(event.FlagFIN) {
 		if d.state == dataSynSent && len(p.Payload) > 0 {
 			t.setOpen(d) // the SYN-ACK was not seen (a one-way capture)
@@ -467,9 +456,6 @@ func (t *Tracker) dataPacket(d *dataConn, p *event.Packet) {
 		if !d.init[dir] {
 			d.init[dir] = true
 			d.hiSeq[dir] = p.Seq
-		}
-		if d.fin[dir] && !d.done && end == d.finSeq[dir] && len(p.Payload) > 0 {
-			defer t.finDone(d)
 		}
 		if delta := int32(end - d.hiSeq[dir]); delta > 0 {
 			d.hi[dir] += int64(delta)
@@ -485,20 +471,10 @@ func (t *Tracker) dataPacket(d *dataConn, p *event.Packet) {
 	}
 	if f.Has(event.FlagFIN) {
 		d.fin[dir] = true
-		if finAhead && !d.fin[dir^1] {
-			d.finSeq[dir] = p.Seq + uint32(len(p.Payload))
-			return
+		t.dataDone(d)
+		if d.fin[0] && d.fin[1] {
+			t.dropData(d)
 		}
-		t.finDone(d)
-	}
-}
-
-// finDone ends a data connection's bytes once its FIN counts, and forgets
-// the connection once both sides have sent one.
-func (t *Tracker) finDone(d *dataConn) {
-	t.dataDone(d)
-	if d.fin[0] && d.fin[1] {
-		t.dropData(d)
 	}
 }
 
