@@ -15,13 +15,19 @@ func init() {
 	registerSink(sinkOption{name: "datachan", flags: func(*flag.FlagSet, string) {}, attach: attachDataChannels})
 }
 
+// wantsDataBytes reports whether a sink of ftptap run needs the bytes of
+// data connections: carving or saving the traffic.
+func wantsDataBytes(cfg *Config) bool {
+	return flagDir(carveFlag, cfg.Carve.Dir) != "" || flagDir(pcapFlag, cfg.Capture.Save.Dir) != ""
+}
+
 // attachDataChannels makes ftptap run's kernel filter pass the announced
 // data channels when carving or saving the traffic wants their bytes.
 func attachDataChannels(ctx context.Context, env *sinkEnv) (func() error, error) {
 	if env.setDataFilter == nil {
 		return nil, nil // replay: the capture has everything
 	}
-	if carveFlag == "" && env.cfg.Carve.Dir == "" && pcapFlag == "" && env.cfg.Capture.Save.Dir == "" {
+	if !wantsDataBytes(env.cfg) {
 		return nil, nil
 	}
 	logf := func(format string, args ...any) { slog.Warn(fmt.Sprintf(format, args...)) }

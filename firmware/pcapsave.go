@@ -48,15 +48,12 @@ var pcapFlag string
 
 func pcapFlags(fs *flag.FlagSet, cmd string) {
 	pcapFlag = ""
-	fs.StringVar(&pcapFlag, "pcap", "", "save the FTP traffic (command and data channels) as rotating pcapng files in `DIR` (default: the config's capture.save.dir)")
+	fs.StringVar(&pcapFlag, "pcap", "", "save the FTP traffic (command and data channels) as rotating pcapng files in `DIR` (default: the config's capture.save.dir; none: off)")
 }
 
 func attachPcap(ctx context.Context, env *sinkEnv) (func() error, error) {
 	sc := env.cfg.Capture.Save
-	dir := pcapFlag
-	if dir == "" {
-		dir = sc.Dir
-	}
+	dir := flagDir(pcapFlag, sc.Dir)
 	if dir == "" {
 		return nil, nil
 	}

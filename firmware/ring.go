@@ -43,13 +43,7 @@ func ringMiB(c *Config, carveDir, pcapDir string) (mib int, raised bool) {
 // applyRing sets the live source's ring size for the run's carving and
 // saving (--carve, --pcap or the config), and says once when it raised it.
 func applyRing(c *Config, opts *tap.LiveOptions, logger *slog.Logger) {
-	carveDir, pcapDir := carveFlag, pcapFlag
-	if carveDir == "" {
-		carveDir = c.Carve.Dir
-	}
-	if pcapDir == "" {
-		pcapDir = c.Capture.Save.Dir
-	}
+	carveDir, pcapDir := flagDir(carveFlag, c.Carve.Dir), flagDir(pcapFlag, c.Capture.Save.Dir)
 	mib, raised := ringMiB(c, carveDir, pcapDir)
 	opts.RingSize = mib << 20
 	if raised {

@@ -36,15 +36,19 @@ func TestConfigCarveRing(t *testing.T) {
 		carve, pcap string // flags
 		want        int
 		wantRaised  bool
+		wantData    bool // carving or saving is on
 	}{
-		{"default", "tap: t\n", "", "", 16, false},
-		{"--carve", "tap: t\n", "/c", "", 32, true},
-		{"--pcap", "tap: t\n", "", "/p", 32, true},
-		{"carve.dir", "carve:\n  dir: /c\n", "", "", 32, true},
-		{"capture.save.dir", "capture:\n  save:\n    dir: /p\n", "", "", 32, true},
-		{"ring_mib set, carving", "capture:\n  ring_mib: 16\ncarve:\n  dir: /c\n", "", "", 16, false},
-		{"ring_mib 8 set, --carve", "capture:\n  ring_mib: 8\n", "/c", "", 8, false},
-		{"ring_mib set, no carving", "capture:\n  ring_mib: 64\n", "", "", 64, false},
+		{"default", "tap: t\n", "", "", 16, false, false},
+		{"--carve", "tap: t\n", "/c", "", 32, true, true},
+		{"--pcap", "tap: t\n", "", "/p", 32, true, true},
+		{"carve.dir", "carve:\n  dir: /c\n", "", "", 32, true, true},
+		{"capture.save.dir", "capture:\n  save:\n    dir: /p\n", "", "", 32, true, true},
+		{"ring_mib set, carving", "capture:\n  ring_mib: 16\ncarve:\n  dir: /c\n", "", "", 16, false, true},
+		{"ring_mib 8 set, --carve", "capture:\n  ring_mib: 8\n", "/c", "", 8, false, true},
+		{"ring_mib set, no carving", "capture:\n  ring_mib: 64\n", "", "", 64, false, false},
+		{"carve.dir, --carve none", "carve:\n  dir: /c\n", "none", "", 16, false, false},
+		{"capture.save.dir, --pcap none", "capture:\n  save:\n    dir: /p\n", "", "none", 16, false, false},
+		{"carve.dir, --pcap none", "carve:\n  dir: /c\n", "", "none", 32, true, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := load(tc.config)
@@ -53,6 +57,12 @@ func TestConfigCarveRing(t *testing.T) {
 			var log bytes.Buffer
 			opts := c.LiveOptions()
 			applyRing(c, opts, slog.New(slog.NewTextHandler(&log, nil)))
+			// Data bytes are wanted, and the tracker told they are
+			// not filtered out, exactly when the ring is raised for
+			// them.
+			if got := wantsDataBytes(c); got != tc.wantData {
+				t.Errorf("wantsDataBytes %v", got)
+			}
 			if opts.RingSize != tc.want<<20 {
 				t.Errorf("ring %d MiB, want %d", opts.RingSize>>20, tc.want)
 			}

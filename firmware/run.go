@@ -168,6 +168,10 @@ func runTap(ctx context.Context, cfg *Config, stdout io.Writer, logger *slog.Log
 	}
 	tc := cfg.TrackerConfig()
 	tc.ClockStep = liveClockStep
+	// Without carving or saving, the kernel filter keeps data bytes out
+	// (see attachDataChannels), so a data FIN is never a sign of bytes
+	// still to come.
+	tc.DataFiltered = !wantsDataBytes(cfg)
 	p, err := pipeline.New(pipeline.Options{Tap: cfg.TapID(), Tracker: tc, TFTP: cfg.TFTPConfig(), Sinks: sinks})
 	if err != nil {
 		events.Close()

@@ -34,6 +34,16 @@ type Config struct {
 	// end (the final reply, or the close of its data connection) before it
 	// is reported anyway. Default: 5s.
 	Linger time.Duration
+	// DataFiltered says the source keeps the bytes of data connections
+	// out: a live tap's kernel filter does (tap.FilterFTP) unless carving
+	// or saving the traffic asks for them. A data FIN that starts beyond
+	// the bytes seen then ends the connection's bytes at once. Otherwise
+	// (a capture file, or a live tap passing data channels whole) such a
+	// FIN came ahead of bytes before it, reordered on the way or between
+	// the tap's two ports, and the connection's bytes end only once a
+	// segment reaches it or the other side's FIN comes, so that the
+	// segments behind it still reach OnData (carving).
+	DataFiltered bool
 	// SYNHold is how long a SYN that matches no announcement is held, in
 	// case the reply announcing its port arrives later through the other
 	// tap port. Default: 2s.

@@ -73,6 +73,9 @@ type dataConn struct {
 	rst      bool
 	fin      [2]bool
 	init     [2]bool
+	// finSeq is the sequence number of a FIN that came ahead of bytes
+	// before it (fin set, done not yet): see dataPacket.
+	finSeq [2]uint32
 }
 
 // key is the connection's key in Tracker.data.
@@ -448,14 +451,36 @@ func (t *Tracker) dataPacket(d *dataConn, p *event.Packet) {
 		t.dataDone(d)
 		return
 	}
+	// A FIN that starts beyond the bytes seen so far came ahead of some
+	// of them (segments reordered on the way or between the tap's two
+	// ports): the bytes still count from the sequence numbers, but the
+	// connection is done only once a segment reaches the FIN, or when
+	// the transfer's linger after its reply runs out, so that the
+	// segments behind it still reach OnData (carving) before the
+	// transfer ends.
+	//
+	// A SYN's sequence number is its own, not a byte's: its payload, if
+	// any, starts after it (RFC 9293 section 3.4), also on a SYN that
+	// comes again once bytes have flowed.
+	start := p.Seq
+	if f.Has(event.FlagSYN) {
+		start++
+		if d.init[dir] && d.hiSeq[dir] == p.Seq {
+			d.hiSeq[dir] = start
+		}
+	}
+	finAhead := !t.cfg.DataFiltered && f.Has(event.FlagFIN) && d.init[dir] && int32(start-d.hiSeq[dir]) > 0
+	end := start + uint32(len(p.Payload))
 	if len(p.Payload) > 0 || f.Has(event.FlagFIN) {
 		if d.state == dataSynSent && len(p.Payload) > 0 {
 			t.setOpen(d) // the SYN-ACK was not seen (a one-way capture)
 		}
-		end := p.Seq + uint32(len(p.Payload))
 		if !d.init[dir] {
 			d.init[dir] = true
-			d.hiSeq[dir] = p.Seq
+			d.hiSeq[dir] = start
+		}
+		if d.fin[dir] && !d.done && end == d.finSeq[dir] && len(p.Payload) > 0 {
+			defer t.finDone(d)
 		}
 		if delta := int32(end - d.hiSeq[dir]); delta > 0 {
 			d.hi[dir] += int64(delta)
@@ -471,10 +496,20 @@ func (t *Tracker) dataPacket(d *dataConn, p *event.Packet) {
 	}
 	if f.Has(event.FlagFIN) {
 		d.fin[dir] = true
-		t.dataDone(d)
-		if d.fin[0] && d.fin[1] {
-			t.dropData(d)
+		if finAhead && !d.fin[dir^1] {
+			d.finSeq[dir] = end
+			return
 		}
+		t.finDone(d)
+	}
+}
+
+// finDone ends a data connection's bytes once its FIN counts, and forgets
+// the connection once both sides have sent one.
+func (t *Tracker) finDone(d *dataConn) {
+	t.dataDone(d)
+	if d.fin[0] && d.fin[1] {
+		t.dropData(d)
 	}
 }
 
