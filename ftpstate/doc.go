@@ -79,7 +79,11 @@
 // when both its final reply and the end of its data connection are in (or
 // one of them and a linger), with its bytes, final code, completeness (a
 // 2xx final reply, and a data connection not reset before its FIN) and
-// duration.
+// duration. A data FIN that starts beyond the bytes seen came ahead of
+// some of them (reordered between the tap's two ports, or on the way): the
+// connection's bytes end once a segment reaches it or the other side's FIN
+// comes, so that the segments behind it still count and reach OnData,
+// unless Config.DataFiltered says that the source keeps data bytes out.
 //
 // A transfer command the server refuses outright (a final 4xx or 5xx other
 // than 425 and 426, with no 1xx before it and no connection attempted for
