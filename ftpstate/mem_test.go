@@ -150,7 +150,7 @@ func openSessions(tb testing.TB, n int, mode int) (heap, res, est float64) {
 // them, the tracker's own estimate of each (Config.MaxBytes counts with
 // it), which should stay at or above the heap measured.
 //
-//	go test -run='^$' -bench=OpenSessions -mem.sessions=100000 ./ftpstate
+//	go test -run='^$' -bench=OpenSessions ./ftpstate -mem.sessions=100000
 func BenchmarkOpenSessions(b *testing.B) {
 	n := *memSessions
 	for range b.N {
