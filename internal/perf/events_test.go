@@ -112,64 +112,52 @@ func BenchmarkControl(b *testing.B) {
 			b.ReportMetric(float64(allocs)/float64(n), "allocs/event")
 		}
 	})
-	// The same through core NATS (natsbus.Options.Core, nats.jetstream:
-	// false): no stream stores the events; each counts once a flush
-	// round trip confirms the server read it.
-	b.Run("nats-core", func(b *testing.B) {
-		for range b.N {
-			srv, err := natsbus.StartServer(natsbus.ServerOptions{StoreDir: b.TempDir(), Domain: "bench"})
-			if err != nil {
-				b.Fatal(err)
-			}
-			nc, err := srv.Connect()
-			if err != nil {
-				b.Fatal(err)
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-			pub, err := natsbus.NewPublisher(nc, natsbus.Options{Tap: "bench", Core: true, QueueLen: 1 << 20, SpoolBytes: 4 << 30})
-			if err != nil {
-				b.Fatal(err)
-			}
-			n, wall, cpu := replayInto(b, file, pub, func() error { return pub.Close(ctx) })
-			st := pub.Stats()
-			cancel()
-			nc.Close()
-			srv.Close()
-			report(b, "core nats", n, wall, cpu)
-			b.ReportMetric(float64(st.Dropped), "dropped")
-			if st.Published != n || st.Dropped != 0 {
-				b.Fatalf("publisher: %+v, want all %d published", st, n)
-			}
+	// Through core NATS (natsbus.Options.Core, nats.jetstream: false) no
+	// stream stores the events; each counts once a flush round trip
+	// confirms the server read it.
+	b.Run("nats-core", func(b *testing.B) { natsControl(b, file, false) })
+	b.Run("nats-embedded", func(b *testing.B) { natsControl(b, file, true) })
+}
+
+// natsControl replays file into the NATS sink and an embedded server,
+// with JetStream (a stream of the tap's events, every event acknowledged)
+// or without.
+func natsControl(b *testing.B, file string, jetstream bool) {
+	what := "core nats"
+	if jetstream {
+		what = "nats"
+	}
+	for range b.N {
+		srv, err := natsbus.StartServer(natsbus.ServerOptions{StoreDir: b.TempDir(), Domain: "bench", MaxStore: 8 << 30})
+		if err != nil {
+			b.Fatal(err)
 		}
-	})
-	b.Run("nats-embedded", func(b *testing.B) {
-		for range b.N {
-			srv, err := natsbus.StartServer(natsbus.ServerOptions{StoreDir: b.TempDir(), Domain: "bench", MaxStore: 8 << 30})
-			if err != nil {
-				b.Fatal(err)
-			}
-			nc, err := srv.Connect()
-			if err != nil {
-				b.Fatal(err)
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		nc, err := srv.Connect()
+		if err != nil {
+			b.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		if jetstream {
 			if _, err := natsbus.EnsureStream(ctx, nc, natsbus.StreamOptions{Tap: "bench", Own: true, MaxBytes: 4 << 30}); err != nil {
 				b.Fatal(err)
 			}
-			pub, err := natsbus.NewPublisher(nc, natsbus.Options{Tap: "bench", QueueLen: 1 << 20, SpoolBytes: 4 << 30})
-			if err != nil {
-				b.Fatal(err)
-			}
-			n, wall, cpu := replayInto(b, file, pub, func() error { return pub.Close(ctx) })
-			st := pub.Stats()
-			cancel()
-			nc.Close()
-			srv.Close()
-			report(b, "nats", n, wall, cpu)
-			b.ReportMetric(float64(st.Dropped), "dropped")
-			fmt.Fprintf(os.Stderr, "nats publisher: %+v\n", st)
 		}
-	})
+		pub, err := natsbus.NewPublisher(nc, natsbus.Options{Tap: "bench", Core: !jetstream, QueueLen: 1 << 20, SpoolBytes: 4 << 30})
+		if err != nil {
+			b.Fatal(err)
+		}
+		n, wall, cpu := replayInto(b, file, pub, func() error { return pub.Close(ctx) })
+		st := pub.Stats()
+		cancel()
+		nc.Close()
+		srv.Close()
+		report(b, what, n, wall, cpu)
+		b.ReportMetric(float64(st.Dropped), "dropped")
+		fmt.Fprintf(os.Stderr, "%s publisher: %+v\n", what, st)
+		if st.Published != n || st.Dropped != 0 {
+			b.Fatalf("publisher: %+v, want all %d published", st, n)
+		}
+	}
 }
 
 func report(b *testing.B, what string, n uint64, wall, cpu time.Duration) {
