@@ -3,7 +3,6 @@ package carve_test
 import (
 	"bytes"
 	"context"
-	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -17,6 +16,7 @@ import (
 	"github.com/ftptap/ftptap/carve"
 	"github.com/ftptap/ftptap/event"
 	"github.com/ftptap/ftptap/ftpstate"
+	"github.com/ftptap/ftptap/internal/replaytest"
 	"github.com/ftptap/ftptap/pipeline"
 )
 
@@ -154,21 +154,6 @@ func synthSession(tb testing.TB, size int) []pipeline.Frame {
 	return out
 }
 
-// memSource is a pipeline.Source over frames in memory; with none, it
-// reads io.EOF at once.
-type memSource struct {
-	frames []pipeline.Frame
-	i      int
-}
-
-func (m *memSource) ReadFrame() (pipeline.Frame, error) {
-	if m.i >= len(m.frames) {
-		return pipeline.Frame{}, io.EOF
-	}
-	m.i++
-	return m.frames[m.i-1], nil
-}
-
 // BenchmarkCarveReplay32M replays, from memory, one session that
 // downloads 32 MiB, through decode, tracking and carving (writing and
 // SHA-256): MB/s of the file carved, and CPU seconds per GB.
@@ -184,18 +169,14 @@ func BenchmarkCarveReplay32M(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		c, err := carve.New(carve.Config{Dir: out, MinFreeBytes: -1, Emit: p.Emit})
-		if err != nil {
-			b.Fatal(err)
-		}
-		p.AddSink(c)
+		addCarver(b, p, carve.Config{Dir: out, MinFreeBytes: -1})
 		var got string
 		p.AddSink(pipeline.SinkFunc(func(ev *event.Event, _ []byte) {
 			if ev.Type == event.TypeTransferEnd && ev.Gaps == 0 && ev.Bytes == size {
 				got = ev.Carved
 			}
 		}))
-		if err := p.Run(context.Background(), &memSource{frames: frames}); err != nil {
+		if err := p.Run(context.Background(), &replaytest.Source{Frames: frames}); err != nil {
 			b.Fatal(err)
 		}
 		if got == "" {

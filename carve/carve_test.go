@@ -1,7 +1,6 @@
 package carve_test
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -15,9 +14,9 @@ import (
 	"github.com/ftptap/ftptap/carve"
 	"github.com/ftptap/ftptap/event"
 	"github.com/ftptap/ftptap/ftpstate"
+	"github.com/ftptap/ftptap/internal/replaytest"
 	"github.com/ftptap/ftptap/internal/truth"
 	"github.com/ftptap/ftptap/pipeline"
-	"github.com/ftptap/ftptap/tap"
 )
 
 const labDir = "../ftpstate/testdata/lab"
@@ -44,32 +43,28 @@ func tapPorts(dir string) []string {
 // dir and returns the events.
 func replayCarve(t testing.TB, dir string, cfg carve.Config, files ...string) []event.Event {
 	t.Helper()
-	src, err := tap.OpenFiles(files...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	var evs []event.Event
-	p, err := pipeline.New(pipeline.Options{Tap: "test", Sinks: []pipeline.Sink{pipeline.SinkFunc(func(ev *event.Event, _ []byte) {
-		evs = append(evs, *ev)
-	})}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Dir = dir
-	cfg.Emit = p.Emit
-	c, err := carve.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.AddSink(c)
-	if err := p.Run(context.Background(), src); err != nil {
-		t.Fatal(err)
-	}
+	var c *carve.Carver
+	evs := replaytest.Events(t, func(p *pipeline.Pipeline) {
+		cfg.Dir = dir
+		c = addCarver(t, p, cfg)
+	}, files...)
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}
 	return evs
+}
+
+// addCarver makes a carver of cfg that emits its events through p, and
+// adds it to p's sinks.
+func addCarver(tb testing.TB, p *pipeline.Pipeline, cfg carve.Config) *carve.Carver {
+	tb.Helper()
+	cfg.Emit = p.Emit
+	c, err := carve.New(cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	p.AddSink(c)
+	return c
 }
 
 func fileSum(t testing.TB, name string) string {

@@ -7,7 +7,6 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,7 +18,9 @@ import (
 
 	"github.com/ftptap/ftptap/carve"
 	"github.com/ftptap/ftptap/event"
+	"github.com/ftptap/ftptap/internal/frametest"
 	"github.com/ftptap/ftptap/internal/lab"
+	"github.com/ftptap/ftptap/internal/replaytest"
 	"github.com/ftptap/ftptap/internal/truth"
 	"github.com/ftptap/ftptap/pipeline"
 )
@@ -131,22 +132,6 @@ func itoa(n uint64) string {
 	return string(b)
 }
 
-// udpFrame builds an Ethernet frame of a UDP datagram (IPv4).
-func udpFrame(t testing.TB, src, dst string, sport, dport uint16, payload []byte) []byte {
-	t.Helper()
-	ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolUDP, SrcIP: net.ParseIP(src).To4(), DstIP: net.ParseIP(dst).To4()}
-	u := &layers.UDP{SrcPort: layers.UDPPort(sport), DstPort: layers.UDPPort(dport)}
-	u.SetNetworkLayerForChecksum(ip)
-	buf := gopacket.NewSerializeBuffer()
-	err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true},
-		&layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, DstMAC: net.HardwareAddr{2, 0, 0, 0, 0, 2}, EthernetType: layers.EthernetTypeIPv4},
-		ip, u, gopacket.Payload(payload))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
 // TestTFTPWrap carves a generated TFTP read past block 65535 (33 MB at
 // blksize 512: the block numbers wrap to 0), each block's bytes naming its
 // number, with a retransmission of a block after the wrap that disagrees
@@ -182,33 +167,29 @@ func TestTFTPWrap(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c, err := carve.New(carve.Config{Dir: out, MinFreeBytes: -1, Emit: p.Emit})
-		if err != nil {
-			t.Fatal(err)
-		}
-		p.AddSink(c)
+		c := addCarver(t, p, carve.Config{Dir: out, MinFreeBytes: -1})
 		now := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
 		feed := func(b []byte) {
 			now = now.Add(100 * time.Microsecond)
 			p.Feed(pipeline.Frame{Data: b, Info: gopacket.CaptureInfo{Timestamp: now}, LinkType: layers.LinkTypeEthernet})
 		}
-		feed(udpFrame(t, "10.77.0.2", "10.77.0.1", 40000, 69, rrq))
+		feed(frametest.UDP4(t, "10.77.0.2", "10.77.0.1", 40000, 69, rrq))
 		ack := []byte{0, 4, 0, 0}
 		for i := 1; i <= blocks; i++ {
 			if i != missing {
-				feed(udpFrame(t, "10.77.0.1", "10.77.0.2", 50001, 40000, block(i)))
+				feed(frametest.UDP4(t, "10.77.0.1", "10.77.0.2", 50001, 40000, block(i)))
 			}
 			if i == 65537+3 {
 				// A retransmission of block 65537 (number 1 again) whose
 				// bytes disagree: the first copy stays.
 				bad := block(65537)
 				bad[100] ^= 0xff
-				feed(udpFrame(t, "10.77.0.1", "10.77.0.2", 50001, 40000, bad))
+				feed(frametest.UDP4(t, "10.77.0.1", "10.77.0.2", 50001, 40000, bad))
 			}
 			binary.BigEndian.PutUint16(ack[2:], uint16(i))
-			feed(udpFrame(t, "10.77.0.2", "10.77.0.1", 40000, 50001, ack))
+			feed(frametest.UDP4(t, "10.77.0.2", "10.77.0.1", 40000, 50001, ack))
 		}
-		if err := p.Run(context.Background(), &memSource{}); err != nil {
+		if err := p.Run(context.Background(), &replaytest.Source{}); err != nil {
 			t.Fatal(err)
 		}
 		if err := c.Close(); err != nil {

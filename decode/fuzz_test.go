@@ -1,18 +1,15 @@
 package decode
 
 import (
-	"errors"
-	"io"
-	"os"
 	"path/filepath"
 	"testing"
 	"unsafe"
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
-	"github.com/google/gopacket/pcapgo"
 
 	"github.com/ftptap/ftptap/event"
+	"github.com/ftptap/ftptap/internal/frametest"
 )
 
 // fuzzLinks are the link types the fuzzer picks from: every one New takes.
@@ -30,27 +27,20 @@ func labFrames(t testing.TB) [][]byte {
 	}
 	var out [][]byte
 	for _, name := range names {
-		f, err := os.Open(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r, err := pcapgo.NewReader(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for {
-			data, _, err := r.ReadPacketData()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				t.Fatalf("%s: %v", name, err)
-			}
-			out = append(out, data)
-		}
-		f.Close()
+		data, _ := frametest.ReadPcap(t, name)
+		out = append(out, data...)
 	}
 	return out
+}
+
+// addRelinked adds an Ethernet frame to f's seeds under each link type's
+// header (with the index of the link type in fuzzLinks).
+func addRelinked(f *testing.F, eth []byte) {
+	for li, link := range fuzzLinks {
+		if b := relink(eth, link); b != nil {
+			f.Add(b, uint8(li))
+		}
+	}
 }
 
 // relink turns an Ethernet frame carrying IP into the same packet under
@@ -107,11 +97,7 @@ func FuzzDecode(f *testing.F) {
 		if i%7 != 0 {
 			continue // a sample of each capture keeps the seed set small
 		}
-		for li, link := range fuzzLinks {
-			if b := relink(fr, link); b != nil {
-				f.Add(b, uint8(li))
-			}
-		}
+		addRelinked(f, fr)
 	}
 	f.Fuzz(func(t *testing.T, data []byte, li uint8) {
 		link := fuzzLinks[int(li)%len(fuzzLinks)]

@@ -2,15 +2,14 @@ package decode
 
 import (
 	"net"
-	"os"
 	"path/filepath"
 	"testing"
 	"unsafe"
 
 	"github.com/ftptap/ftptap/event"
+	"github.com/ftptap/ftptap/internal/frametest"
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
-	"github.com/google/gopacket/pcapgo"
 )
 
 func TestDecodeUDP(t *testing.T) {
@@ -131,26 +130,12 @@ func TestDecodeUDPIgnores(t *testing.T) {
 func FuzzDecodeUDP(f *testing.F) {
 	names, _ := filepath.Glob("../tftpstate/testdata/lab/*/port*.pcap")
 	for _, name := range names {
-		fh, err := os.Open(name)
-		if err != nil {
-			f.Fatal(err)
-		}
-		r, err := pcapgo.NewReader(fh)
-		if err != nil {
-			f.Fatal(err)
-		}
-		for i := 0; i < 40; i++ {
-			data, _, err := r.ReadPacketData()
-			if err != nil {
-				break
-			}
-			for li, link := range fuzzLinks {
-				if b := relink(data, link); b != nil && i%5 == 0 {
-					f.Add(b, uint8(li))
-				}
+		frames, _ := frametest.ReadPcap(f, name)
+		for i, data := range frames[:min(len(frames), 40)] {
+			if i%5 == 0 {
+				addRelinked(f, data)
 			}
 		}
-		fh.Close()
 	}
 	f.Fuzz(func(t *testing.T, data []byte, li uint8) {
 		link := fuzzLinks[int(li)%len(fuzzLinks)]

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ftptap/ftptap/event"
 	"github.com/ftptap/ftptap/ftpstate"
+	"github.com/ftptap/ftptap/internal/replaytest"
 	"github.com/ftptap/ftptap/pipeline"
 )
 
@@ -27,7 +28,7 @@ func runFrames(t *testing.T, cfg *ftpstate.Config, frames []pipeline.Frame) []ev
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := p.Run(context.Background(), &memSource{frames: frames}); err != nil {
+	if err := p.Run(context.Background(), &replaytest.Source{Frames: frames}); err != nil {
 		t.Fatal(err)
 	}
 	return evs
@@ -71,7 +72,7 @@ func shape(t *testing.T, evs []event.Event) []string {
 // none is negative), one clock_step alert, and times on the new clock.
 func TestClockStep(t *testing.T) {
 	dir := filepath.Join("testdata", "lab", "concurrent")
-	frames := readCapture(t, filepath.Join(dir, "porta.pcap"), filepath.Join(dir, "portb.pcap")).frames
+	frames := readCapture(t, filepath.Join(dir, "porta.pcap"), filepath.Join(dir, "portb.pcap")).Frames
 	at := len(frames) / 2
 	want := runFrames(t, nil, frames)
 	for _, tt := range []struct {
@@ -128,7 +129,7 @@ func TestClockStep(t *testing.T) {
 // the new clock, neither at once nor never.
 func TestClockStepTimeouts(t *testing.T) {
 	dir := filepath.Join("testdata", "lab", "concurrent")
-	frames := readCapture(t, filepath.Join(dir, "porta.pcap"), filepath.Join(dir, "portb.pcap")).frames
+	frames := readCapture(t, filepath.Join(dir, "porta.pcap"), filepath.Join(dir, "portb.pcap")).Frames
 	// Up to the middle of the capture: sessions are open.
 	at, end := len(frames)/3, len(frames)/2
 	for _, step := range []time.Duration{-90 * 24 * time.Hour, 90 * 24 * time.Hour} {

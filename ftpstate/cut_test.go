@@ -7,6 +7,7 @@ import (
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 
+	"github.com/ftptap/ftptap/internal/replaytest"
 	"github.com/ftptap/ftptap/internal/truth"
 	"github.com/ftptap/ftptap/pipeline"
 )
@@ -23,9 +24,9 @@ func tcpOf(f pipeline.Frame) *layers.TCP {
 func TestCutLabCaptures(t *testing.T) {
 	eachLab(t, func(t *testing.T, dir string, tr *truth.Truth) {
 		whole := readCapture(t, filepath.Join(dir, "porta.pcap"), filepath.Join(dir, "portb.pcap"))
-		step := max(1, len(whole.frames)/60)
-		for k := 0; k < len(whole.frames); k += step {
-			out := replaySource(t, nil, &memSource{frames: whole.frames[k:]})
+		step := max(1, len(whole.Frames)/60)
+		for k := 0; k < len(whole.Frames); k += step {
+			out := replaySource(t, nil, &replaytest.Source{Frames: whole.Frames[k:]})
 			if _, spurious := truth.Check(tr, out); spurious != 0 {
 				t.Errorf("cut at frame %d: %d spurious facts", k, spurious)
 			}
@@ -49,13 +50,13 @@ func TestTeardownOnlyLabCaptures(t *testing.T) {
 		src := readCapture(t, filepath.Join(dir, "porta.pcap"), filepath.Join(dir, "portb.pcap"))
 		type conn struct{ a, b layers.TCPPort }
 		last := map[conn]int{} // each command channel's last frame with payload
-		for i, f := range src.frames {
+		for i, f := range src.Frames {
 			if tcp := tcpOf(f); tcp != nil && (tcp.SrcPort == 21 || tcp.DstPort == 21) && len(tcp.Payload) > 0 {
 				last[conn{min(tcp.SrcPort, tcp.DstPort), max(tcp.SrcPort, tcp.DstPort)}] = i
 			}
 		}
 		var keep []pipeline.Frame
-		for i, f := range src.frames {
+		for i, f := range src.Frames {
 			tcp := tcpOf(f)
 			if tcp == nil || tcp.SrcPort != 21 && tcp.DstPort != 21 {
 				continue
@@ -64,7 +65,7 @@ func TestTeardownOnlyLabCaptures(t *testing.T) {
 				keep = append(keep, f)
 			}
 		}
-		out := replaySource(t, nil, &memSource{frames: keep})
+		out := replaySource(t, nil, &replaytest.Source{Frames: keep})
 		starts := map[string]bool{}
 		for _, e := range parseEvents(t, out) {
 			switch e.s("type") {

@@ -1,7 +1,6 @@
 package ftpstate_test
 
 import (
-	"context"
 	"fmt"
 	"os/exec"
 	"path/filepath"
@@ -15,8 +14,7 @@ import (
 
 	"github.com/ftptap/ftptap/event"
 	"github.com/ftptap/ftptap/ftpstate"
-	"github.com/ftptap/ftptap/pipeline"
-	"github.com/ftptap/ftptap/tap"
+	"github.com/ftptap/ftptap/internal/replaytest"
 )
 
 // wireshark runs one of Wireshark's command-line tools (editcap, mergecap).
@@ -30,33 +28,11 @@ func wireshark(t *testing.T, tool string, args ...string) {
 // seconds is a step as editcap -t takes it.
 func seconds(d time.Duration) string { return fmt.Sprintf("%.6f", d.Seconds()) }
 
-// replayFiles runs capture files through the replay path of ftptap replay
-// (tap.OpenFiles, the pipeline) and returns the events.
-func replayFiles(t *testing.T, names ...string) []event.Event {
-	t.Helper()
-	src, err := tap.OpenFiles(names...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	var evs []event.Event
-	p, err := pipeline.New(pipeline.Options{Tap: "test", Sinks: []pipeline.Sink{pipeline.SinkFunc(func(ev *event.Event, _ []byte) {
-		evs = append(evs, *ev)
-	})}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Run(context.Background(), src); err != nil {
-		t.Fatal(err)
-	}
-	return evs
-}
-
 // frameTimes returns the timestamps of a capture's frames.
 func frameTimes(t *testing.T, name string) []time.Time {
 	t.Helper()
 	var ts []time.Time
-	for _, fr := range readCapture(t, name).frames {
+	for _, fr := range readCapture(t, name).Frames {
 		ts = append(ts, fr.Info.Timestamp)
 	}
 	return ts
@@ -128,7 +104,7 @@ func TestClockStepEditcap(t *testing.T) {
 		}
 	}
 
-	want := replayFiles(t, both)
+	want := replaytest.Events(t, nil, both)
 	sessions, transfers := 0, 0
 	for _, ev := range want {
 		switch ev.Type {
@@ -151,14 +127,14 @@ func TestClockStepEditcap(t *testing.T) {
 		{"back 1 minute", -time.Minute, "back"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			got := replayFiles(t, step(both, "stepped", tt.d))
+			got := replaytest.Events(t, nil, step(both, "stepped", tt.d))
 			check(t, want, got, tt.dir, cut.Add(tt.d))
 		})
 	}
 	t.Run("forward 90 days, each port", func(t *testing.T) {
 		d := 90 * 24 * time.Hour
-		want := replayFiles(t, porta, portb)
-		got := replayFiles(t, step(porta, "porta", d), step(portb, "portb", d))
+		want := replaytest.Events(t, nil, porta, portb)
+		got := replaytest.Events(t, nil, step(porta, "porta", d), step(portb, "portb", d))
 		check(t, want, got, "forward", cut.Add(d))
 	})
 
@@ -193,7 +169,7 @@ func TestClockStepEditcap(t *testing.T) {
 			// Without the ticks, the sessions open at the end end with
 			// the replay ("shutdown").
 			open := 0
-			for _, ev := range replayFiles(t, cutOnly) {
+			for _, ev := range replaytest.Events(t, nil, cutOnly) {
 				if ev.Type == event.TypeSessionEnd && ev.Reason == "shutdown" {
 					open++
 				}
@@ -201,7 +177,7 @@ func TestClockStepEditcap(t *testing.T) {
 			if open == 0 {
 				t.Fatalf("no session open at frame %d: pick another cut", end)
 			}
-			got := replayFiles(t, ticked)
+			got := replaytest.Events(t, nil, ticked)
 			timeouts, steps := 0, 0
 			for i, ev := range got {
 				if ev.DurationMS < 0 {
@@ -235,7 +211,7 @@ func TestClockStepEditcap(t *testing.T) {
 // bare ACK of a connection off port 21 whose last frame comes before it.
 func strayFrame(t *testing.T, name string, before int) int {
 	t.Helper()
-	frames := readCapture(t, name).frames
+	frames := readCapture(t, name).Frames
 	type conn struct{ a, b gopacket.Endpoint }
 	last := map[conn]int{}
 	bare := map[int]conn{}

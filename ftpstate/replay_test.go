@@ -18,6 +18,7 @@ import (
 
 	"github.com/ftptap/ftptap/event"
 	"github.com/ftptap/ftptap/ftpstate"
+	"github.com/ftptap/ftptap/internal/replaytest"
 	"github.com/ftptap/ftptap/pipeline"
 )
 
@@ -32,24 +33,11 @@ func needCorpus(t testing.TB) string {
 	return corpusDir
 }
 
-// memSource is a pipeline.Source over frames read into memory, merged from
-// several files by time (each file one tap port).
-type memSource struct {
-	frames []pipeline.Frame
-	i      int
-}
-
-func (m *memSource) ReadFrame() (pipeline.Frame, error) {
-	if m.i >= len(m.frames) {
-		return pipeline.Frame{}, io.EOF
-	}
-	m.i++
-	return m.frames[m.i-1], nil
-}
-
-func readCapture(t testing.TB, names ...string) *memSource {
+// readCapture reads capture files into memory, their frames merged by
+// time (each file one tap port).
+func readCapture(t testing.TB, names ...string) *replaytest.Source {
 	t.Helper()
-	m := &memSource{}
+	m := &replaytest.Source{}
 	for i, name := range names {
 		b, err := os.ReadFile(name)
 		if err != nil {
@@ -91,10 +79,10 @@ func readCapture(t testing.TB, names ...string) *memSource {
 				}
 				break
 			}
-			m.frames = append(m.frames, pipeline.Frame{Data: data, Info: ci, Side: side, LinkType: link})
+			m.Frames = append(m.Frames, pipeline.Frame{Data: data, Info: ci, Side: side, LinkType: link})
 		}
 	}
-	sort.SliceStable(m.frames, func(i, j int) bool { return m.frames[i].Info.Timestamp.Before(m.frames[j].Info.Timestamp) })
+	sort.SliceStable(m.Frames, func(i, j int) bool { return m.Frames[i].Info.Timestamp.Before(m.Frames[j].Info.Timestamp) })
 	return m
 }
 
@@ -105,7 +93,7 @@ func replay(t testing.TB, cfg *ftpstate.Config, names ...string) []byte {
 }
 
 // replaySource runs the pipeline over frames read already.
-func replaySource(t testing.TB, cfg *ftpstate.Config, src *memSource) []byte {
+func replaySource(t testing.TB, cfg *ftpstate.Config, src *replaytest.Source) []byte {
 	t.Helper()
 	var out bytes.Buffer
 	w := bufio.NewWriter(&out)

@@ -104,12 +104,12 @@ func TestControlOnlyLabTruth(t *testing.T) {
 				t.Fatal(err)
 			}
 			src := readCapture(t, filepath.Join(dir, "porta.pcap"), filepath.Join(dir, "portb.pcap"))
-			all := len(src.frames)
-			src.frames = slices.DeleteFunc(src.frames, func(f pipeline.Frame) bool {
+			all := len(src.Frames)
+			src.Frames = slices.DeleteFunc(src.Frames, func(f pipeline.Frame) bool {
 				tcp := tcpOf(f)
 				return tcp == nil || tcp.SrcPort != 21 && tcp.DstPort != 21
 			})
-			if len(src.frames) == all {
+			if len(src.Frames) == all {
 				t.Fatalf("no data-channel frames to remove from %d", all)
 			}
 			out := replaySource(t, nil, src)
@@ -154,7 +154,7 @@ func TestControlOnlyLabTruth(t *testing.T) {
 					}
 				}
 			}
-			t.Logf("%d of %d frames kept; transfers without data per session: %v", len(src.frames), all, xfers)
+			t.Logf("%d of %d frames kept; transfers without data per session: %v", len(src.Frames), all, xfers)
 			for s, n := range xfers {
 				if alerts[s] != 1 {
 					t.Errorf("session %s: %d transfers without data, %d data_not_seen alerts, want 1", s, n, alerts[s])

@@ -15,6 +15,19 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
+// fillDisk mounts a tmpfs of size bytes (see disktest.Tmpfs) and writes a
+// file of fill bytes on it, so that little is left; removing the file gives
+// the space back. It returns the tmpfs's path and the file's.
+func fillDisk(t *testing.T, size, fill int) (disk, filler string) {
+	t.Helper()
+	disk = disktest.Tmpfs(t, int64(size))
+	filler = filepath.Join(disk, "filler")
+	if err := os.WriteFile(filler, make([]byte, fill), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return disk, filler
+}
+
 // Issue 11: the disk under the spool fills up while the server is out of
 // reach. The publisher keeps taking events without blocking, says so once,
 // counts what it could not store and reports it; when space returns it
@@ -22,11 +35,7 @@ import (
 // stored arrives exactly once, in order: nothing it accepted into the
 // spool is lost, not even the records cut short by the full disk.
 func TestSpoolDiskFull(t *testing.T) {
-	disk := disktest.Tmpfs(t, 160<<10)
-	filler := filepath.Join(disk, "filler")
-	if err := os.WriteFile(filler, make([]byte, 64<<10), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	disk, filler := fillDisk(t, 160<<10, 64<<10)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -102,14 +111,7 @@ func TestSpoolDiskFull(t *testing.T) {
 	if got := streamCount(t, js, StreamName("lab1")); got != stored {
 		t.Errorf("stream holds %d events, want %d (%d accepted, %d dropped)", got, stored, n.seq, st.Dropped)
 	}
-	seen := map[uint64]bool{}
-	var last uint64
-	for _, m := range msgs {
-		if seen[m.ev.Seq] || m.ev.Seq <= last {
-			t.Errorf("seq %d after %d: twice or out of order", m.ev.Seq, last)
-		}
-		seen[m.ev.Seq], last = true, m.ev.Seq
-	}
+	seen, _ := checkInOrder(t, msgs)
 	for s := afterFull + 1; s <= n.seq; s++ {
 		if !seen[s] {
 			t.Errorf("event %d, accepted after space returned, is missing", s)

@@ -316,6 +316,20 @@ func checkExactlyOnce(t testing.TB, msgs []streamMsg, n map[string]uint64) {
 	}
 }
 
+// checkInOrder checks that msgs hold each event once, in the order of their
+// seqs, and returns the seqs seen and the last one.
+func checkInOrder(t testing.TB, msgs []streamMsg) (seen map[uint64]bool, last uint64) {
+	t.Helper()
+	seen = map[uint64]bool{}
+	for _, m := range msgs {
+		if seen[m.ev.Seq] || m.ev.Seq <= last {
+			t.Errorf("seq %d after %d: twice or out of order", m.ev.Seq, last)
+		}
+		seen[m.ev.Seq], last = true, m.ev.Seq
+	}
+	return seen, last
+}
+
 // logLines collects a publisher's log lines.
 type logLines struct {
 	mu    sync.Mutex

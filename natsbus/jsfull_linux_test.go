@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ftptap/ftptap/internal/disktest"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -17,11 +16,7 @@ import (
 // store by itself: the events kept meanwhile are stored, each once, in
 // order, and new events flow.
 func TestJetStreamDiskFull(t *testing.T) {
-	disk := disktest.Tmpfs(t, 4<<20)
-	filler := filepath.Join(disk, "filler")
-	if err := os.WriteFile(filler, make([]byte, 2<<20), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	disk, filler := fillDisk(t, 4<<20, 2<<20)
 	var logs logLines
 	s := startServer(t, ServerOptions{StoreDir: filepath.Join(disk, "nats"), Domain: "lab1", Logf: logs.logf, MaxStore: 64 << 20})
 	nc, err := s.Connect()
@@ -82,13 +77,7 @@ func TestJetStreamDiskFull(t *testing.T) {
 		t.Errorf("stream holds %d, %d published", got, st.Published)
 	}
 	msgs := readStream(t, js, stream, int(st.Published), 20*time.Second)
-	var last uint64
-	for _, m := range msgs {
-		if m.ev.Seq <= last {
-			t.Errorf("seq %d after %d: twice or out of order", m.ev.Seq, last)
-		}
-		last = m.ev.Seq
-	}
+	_, last := checkInOrder(t, msgs)
 	if last != n.seq {
 		t.Errorf("the last event stored is %d, want %d (sent after the repair)", last, n.seq)
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/ftptap/ftptap/decode"
 	"github.com/ftptap/ftptap/event"
+	"github.com/ftptap/ftptap/internal/replaytest"
 	"github.com/ftptap/ftptap/pcapsave"
 	"github.com/ftptap/ftptap/pipeline"
 	"github.com/ftptap/ftptap/tap"
@@ -46,19 +47,6 @@ func frames(t testing.TB, files ...string) []pipeline.Frame {
 		f.Data = bytes.Clone(f.Data)
 		out = append(out, f)
 	}
-}
-
-type memSource struct {
-	frames []pipeline.Frame
-	i      int
-}
-
-func (m *memSource) ReadFrame() (pipeline.Frame, error) {
-	if m.i >= len(m.frames) {
-		return pipeline.Frame{}, io.EOF
-	}
-	m.i++
-	return m.frames[m.i-1], nil
 }
 
 // run replays frames, with a saver under dir when dir is not empty, and
@@ -167,9 +155,9 @@ func TestRoundTrip(t *testing.T) {
 		t.Run(filepath.Base(d), func(t *testing.T) {
 			orig := frames(t, filepath.Join(d, "porta.pcap"), filepath.Join(d, "portb.pcap"))
 			noise := unrelated(t, orig[0].Info.Timestamp, orig[len(orig)-1].Info.Timestamp, 200)
-			want := run(t, &memSource{frames: orig}, "", pcapsave.Config{})
+			want := run(t, &replaytest.Source{Frames: orig}, "", pcapsave.Config{})
 			out := t.TempDir()
-			got := run(t, &memSource{frames: merge(orig, noise)}, out, pcapsave.Config{Ports: []string{"porta", "portb"}})
+			got := run(t, &replaytest.Source{Frames: merge(orig, noise)}, out, pcapsave.Config{Ports: []string{"porta", "portb"}})
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Fatalf("saving changed the events (-want +got):\n%s", diff)
 			}
@@ -186,7 +174,7 @@ func TestRoundTrip(t *testing.T) {
 					t.Fatal("an unrelated frame was saved")
 				}
 			}
-			replayed := run(t, &memSource{frames: back}, "", pcapsave.Config{})
+			replayed := run(t, &replaytest.Source{Frames: back}, "", pcapsave.Config{})
 			if diff := cmp.Diff(want, replayed); diff != "" {
 				t.Errorf("the saved file replays to other events (-original +saved):\n%s", diff)
 			}
@@ -202,7 +190,7 @@ func TestTshark(t *testing.T) {
 	}
 	d := filepath.Join(labDir, "multi")
 	out := t.TempDir()
-	run(t, &memSource{frames: frames(t, filepath.Join(d, "porta.pcap"), filepath.Join(d, "portb.pcap"))}, out, pcapsave.Config{Ports: []string{"porta", "portb"}})
+	run(t, &replaytest.Source{Frames: frames(t, filepath.Join(d, "porta.pcap"), filepath.Join(d, "portb.pcap"))}, out, pcapsave.Config{Ports: []string{"porta", "portb"}})
 	files := saved(t, out)
 	if len(files) != 1 {
 		t.Fatalf("saved %v", files)
@@ -243,7 +231,7 @@ func TestRotation(t *testing.T) {
 	orig := frames(t, filepath.Join(d, "porta.pcap"), filepath.Join(d, "portb.pcap"))
 	t.Run("size", func(t *testing.T) {
 		out := t.TempDir()
-		run(t, &memSource{frames: orig}, out, pcapsave.Config{Ports: []string{"a", "b"}, MaxFileBytes: 16 << 10, MaxTotalBytes: 64 << 10})
+		run(t, &replaytest.Source{Frames: orig}, out, pcapsave.Config{Ports: []string{"a", "b"}, MaxFileBytes: 16 << 10, MaxTotalBytes: 64 << 10})
 		files := saved(t, out)
 		var total int64
 		for _, f := range files {
@@ -264,7 +252,7 @@ func TestRotation(t *testing.T) {
 	t.Run("time", func(t *testing.T) {
 		out := t.TempDir()
 		span := orig[len(orig)-1].Info.Timestamp.Sub(orig[0].Info.Timestamp)
-		run(t, &memSource{frames: orig}, out, pcapsave.Config{Ports: []string{"a", "b"}, MaxAge: span / 4})
+		run(t, &replaytest.Source{Frames: orig}, out, pcapsave.Config{Ports: []string{"a", "b"}, MaxAge: span / 4})
 		if files := saved(t, out); len(files) < 3 {
 			t.Errorf("frames over %v, rotated every %v: %d files", span, span/4, len(files))
 		}
@@ -279,7 +267,7 @@ func TestFullDisk(t *testing.T) {
 	}
 	defer exec.Command("umount", dir).Run()
 	d := filepath.Join(labDir, "concurrent")
-	lines := run(t, &memSource{frames: frames(t, filepath.Join(d, "porta.pcap"), filepath.Join(d, "portb.pcap"))}, dir, pcapsave.Config{MaxFileBytes: 1 << 20, MaxTotalBytes: 4 << 20})
+	lines := run(t, &replaytest.Source{Frames: frames(t, filepath.Join(d, "porta.pcap"), filepath.Join(d, "portb.pcap"))}, dir, pcapsave.Config{MaxFileBytes: 1 << 20, MaxTotalBytes: 4 << 20})
 	n := 0
 	for _, l := range lines {
 		if strings.Contains(l, `"kind":"pcap_stopped"`) {
@@ -303,14 +291,14 @@ func TestCorpusRoundTrip(t *testing.T) {
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			orig := frames(t, f)
-			want := run(t, &memSource{frames: orig}, "", pcapsave.Config{})
+			want := run(t, &replaytest.Source{Frames: orig}, "", pcapsave.Config{})
 			out := t.TempDir()
-			run(t, &memSource{frames: orig}, out, pcapsave.Config{})
+			run(t, &replaytest.Source{Frames: orig}, out, pcapsave.Config{})
 			var back []pipeline.Frame
 			for _, s := range saved(t, out) {
 				back = append(back, frames(t, s)...)
 			}
-			if diff := cmp.Diff(want, run(t, &memSource{frames: back}, "", pcapsave.Config{})); diff != "" {
+			if diff := cmp.Diff(want, run(t, &replaytest.Source{Frames: back}, "", pcapsave.Config{})); diff != "" {
 				t.Errorf("the saved file replays to other events (-original +saved):\n%s", diff)
 			}
 		})

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
-	"net"
 	"testing"
 	"time"
 
@@ -12,23 +11,8 @@ import (
 	"github.com/google/gopacket/layers"
 
 	"github.com/ftptap/ftptap/event"
+	"github.com/ftptap/ftptap/internal/frametest"
 )
-
-// udpFrame builds an Ethernet frame of a UDP datagram (IPv4).
-func udpFrame(t testing.TB, src, dst string, sport, dport uint16, payload []byte) []byte {
-	t.Helper()
-	ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolUDP, SrcIP: net.ParseIP(src).To4(), DstIP: net.ParseIP(dst).To4()}
-	u := &layers.UDP{SrcPort: layers.UDPPort(sport), DstPort: layers.UDPPort(dport)}
-	u.SetNetworkLayerForChecksum(ip)
-	buf := gopacket.NewSerializeBuffer()
-	err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true},
-		&layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, DstMAC: net.HardwareAddr{2, 0, 0, 0, 0, 2}, EthernetType: layers.EthernetTypeIPv4},
-		ip, u, gopacket.Payload(payload))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
 
 // TestTFTPWrap runs a generated capture of a TFTP read past block 65535
 // (33 MB at blksize 512: block numbers wrap to 0) through the pipeline,
@@ -42,14 +26,14 @@ func TestTFTPWrap(t *testing.T) {
 	ack := []byte{0, 4, 0, 0}
 	frames := []Frame{
 		{Data: frame(t, "10.0.0.2", "10.0.0.1", 40000, 21, 1, 0, true, false, nil, 0)},
-		{Data: udpFrame(t, "10.77.0.2", "10.77.0.1", 40000, 69, rrq)},
+		{Data: frametest.UDP4(t, "10.77.0.2", "10.77.0.1", 40000, 69, rrq)},
 	}
 	// The frames of a block differ only in the block number (and the
 	// UDP checksum, which the decoder does not check): build one DATA and
 	// one ACK frame, and stamp the number in per block.
-	dframe := udpFrame(t, "10.77.0.1", "10.77.0.2", 50001, 40000, data)
-	aframe := udpFrame(t, "10.77.0.2", "10.77.0.1", 40000, 50001, ack)
-	last := udpFrame(t, "10.77.0.1", "10.77.0.2", 50001, 40000, data[:4+100])
+	dframe := frametest.UDP4(t, "10.77.0.1", "10.77.0.2", 50001, 40000, data)
+	aframe := frametest.UDP4(t, "10.77.0.2", "10.77.0.1", 40000, 50001, ack)
+	last := frametest.UDP4(t, "10.77.0.1", "10.77.0.2", 50001, 40000, data[:4+100])
 	now := t0
 	var got []map[string]any
 	p, err := New(Options{Sinks: []Sink{SinkFunc(func(ev *event.Event, js []byte) {

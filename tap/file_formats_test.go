@@ -17,34 +17,14 @@ import (
 	"github.com/google/gopacket/pcapgo"
 
 	"github.com/ftptap/ftptap/event"
+	"github.com/ftptap/ftptap/internal/frametest"
 	"github.com/ftptap/ftptap/pipeline"
 )
 
 // labFrames reads the frames of one of the lab's Ethernet captures.
 func labFrames(t *testing.T, scenario string) ([][]byte, []gopacket.CaptureInfo) {
 	t.Helper()
-	f, err := os.Open(filepath.Join(labPcaps, scenario, "porta.pcap"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	r, err := pcapgo.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var data [][]byte
-	var cis []gopacket.CaptureInfo
-	for {
-		d, ci, err := r.ReadPacketData()
-		if errors.Is(err, io.EOF) {
-			return data, cis
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		data = append(data, d)
-		cis = append(cis, ci)
-	}
+	return frametest.ReadPcap(t, filepath.Join(labPcaps, scenario, "porta.pcap"))
 }
 
 // cooked rewrites an Ethernet frame with a Linux cooked header: version 1

@@ -10,9 +10,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/google/gopacket/pcapgo"
-
 	"github.com/ftptap/ftptap/event"
+	"github.com/ftptap/ftptap/internal/frametest"
 	"github.com/ftptap/ftptap/pipeline"
 )
 
@@ -135,22 +134,7 @@ func TestFileFramesIntact(t *testing.T) {
 	names := []string{filepath.Join(labPcaps, "concurrent", "porta.pcap"), filepath.Join(labPcaps, "concurrent", "portb.pcap")}
 	var want [2][][]byte
 	for i, n := range names {
-		f, err := os.Open(n)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r, err := pcapgo.NewReader(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for {
-			data, _, err := r.ReadPacketData()
-			if err != nil {
-				break
-			}
-			want[i] = append(want[i], data)
-		}
-		f.Close()
+		want[i], _ = frametest.ReadPcap(t, n)
 	}
 	src, err := OpenFiles(names...)
 	if err != nil {

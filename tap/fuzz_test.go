@@ -25,19 +25,9 @@ import (
 // maxFrame bytes); the read ends in io.EOF or in one error that names the
 // file; reading the same bytes twice gives the same frames.
 func FuzzCaptureFile(f *testing.F) {
-	names, _ := filepath.Glob(filepath.Join(labPcaps, "*", "port*.pcap"))
 	corpus, _ := filepath.Glob("../../shared/corpus/zeek/*.pcap")
-	for _, name := range append(names, corpus...) {
-		b, err := os.ReadFile(name)
-		if err != nil {
-			f.Fatal(err)
-		}
-		if len(b) > 8<<10 {
-			// Big seeds slow every mutation and minimization down; the
-			// first 8 KiB hold the header and a few dozen frames, and
-			// end in a torn frame.
-			b = b[:8<<10]
-		}
+	for _, name := range append(labPorts(), corpus...) {
+		b := seedHead(f, name)
 		f.Add(b)
 		if strings.Contains(name, "badlogin") {
 			f.Add(toPcapng(f, b))
@@ -62,6 +52,24 @@ func FuzzCaptureFile(f *testing.F) {
 			t.Fatalf("error %q does not name the file", errA)
 		}
 	})
+}
+
+// labPorts returns the lab's captures, a file a tap port.
+func labPorts() []string {
+	names, _ := filepath.Glob(filepath.Join(labPcaps, "*", "port*.pcap"))
+	return names
+}
+
+// seedHead returns the first 8 KiB of a capture file, a fuzz seed: big
+// seeds slow every mutation and minimization down; the first 8 KiB hold
+// the header and a few dozen frames, and end in a torn frame.
+func seedHead(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b[:min(len(b), 8<<10)]
 }
 
 // readAll reads every frame of data as newCapture and next do for a file.

@@ -25,13 +25,9 @@ import (
 // Seeds: the lab captures' first 8 KiB, in both byte orders, micro- and
 // nanosecond, and with a lying length.
 func FuzzPcapFrames(f *testing.F) {
-	names, _ := filepath.Glob(filepath.Join(labPcaps, "*", "port*.pcap"))
+	names := labPorts()
 	for _, name := range names[:min(len(names), 6)] {
-		b, err := os.ReadFile(name)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(b[:min(len(b), 8<<10)])
+		f.Add(seedHead(f, name))
 	}
 	for _, c := range []struct {
 		nano bool
@@ -167,7 +163,7 @@ func synthPcap(t testing.TB, nano, big bool, frames int) []byte {
 // ones read the same through pcapFrames and pcapgo (FuzzPcapFrames runs
 // its seeds only; this takes whole files).
 func TestPcapFramesLikePcapgo(t *testing.T) {
-	names, _ := filepath.Glob(filepath.Join(labPcaps, "*", "port*.pcap"))
+	names := labPorts()
 	if len(names) == 0 {
 		t.Fatalf("no lab captures in %s", labPcaps)
 	}
