@@ -57,9 +57,9 @@ func TestConfigCarveRing(t *testing.T) {
 			var log bytes.Buffer
 			opts := c.LiveOptions()
 			applyRing(c, opts, slog.New(slog.NewTextHandler(&log, nil)))
-			// Data bytes are wanted, and the tracker told they are
-			// not filtered out, exactly when the ring is raised for
-			// them.
+			// Data bytes are wanted (and the tracker told that they
+			// are not filtered out) when carving or saving is on,
+			// whatever capture.ring_mib says.
 			if got := wantsDataBytes(c); got != tc.wantData {
 				t.Errorf("wantsDataBytes %v", got)
 			}
