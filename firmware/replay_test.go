@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -128,5 +129,38 @@ func TestUsageErrors(t *testing.T) {
 	}
 	if _, errs, code := runCmd(t, "replay", "--tap", "bad.tap", filepath.Join(labDir, "pasv-retr", "porta.pcap")); code == 0 || !strings.Contains(errs, "tap") {
 		t.Errorf("bad tap id: exit %d, %q", code, errs)
+	}
+}
+
+// TestReplayCarveNone: a config's carve.dir carves a replay; --carve none
+// turns it off (none is not a directory), and --pcap none does the same
+// for capture.save.dir.
+func TestReplayCarveNone(t *testing.T) {
+	dir := t.TempDir()
+	carveDir, pcapDir := filepath.Join(dir, "carve"), filepath.Join(dir, "pcap")
+	cfg := filepath.Join(dir, "ftptap.yaml")
+	if err := os.WriteFile(cfg, []byte("carve:\n  dir: "+carveDir+"\ncapture:\n  save:\n    dir: "+pcapDir+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	capture, err := filepath.Abs(filepath.Join(labDir, "pasv-retr", "porta.pcap"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(dir) // where a directory named none would be made
+	if _, errs, code := runCmd(t, "replay", "--config", cfg, "--carve", "none", "--pcap", "none", capture); code != 0 {
+		t.Fatalf("--carve none --pcap none: exit %d: %s", code, errs)
+	}
+	for _, d := range []string{carveDir, pcapDir, filepath.Join(dir, "none")} {
+		if _, err := os.Stat(d); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("--carve none --pcap none: %s exists (%v)", d, err)
+		}
+	}
+	if _, errs, code := runCmd(t, "replay", "--config", cfg, capture); code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	for _, d := range []string{carveDir, pcapDir} {
+		if ents, err := os.ReadDir(d); err != nil || len(ents) == 0 {
+			t.Errorf("with the config alone: %s: %v, %d entries", d, err, len(ents))
+		}
 	}
 }
