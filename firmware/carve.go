@@ -60,18 +60,6 @@ var carveFlag string
 // carver is the running carver, for status counters; nil when off.
 var carver atomic.Pointer[carve.Carver]
 
-// flagDir is the directory a sink's flag (--carve, --pcap) or, without
-// it, its config's dir names; "" when neither does, or the flag says none.
-func flagDir(flag, cfgDir string) string {
-	switch flag {
-	case "none":
-		return ""
-	case "":
-		return cfgDir
-	}
-	return flag
-}
-
 func carveFlags(fs *flag.FlagSet, cmd string) {
 	carveFlag = ""
 	fs.StringVar(&carveFlag, "carve", "", "write every transferred file and listing under `DIR` (default: the config's carve.dir; none: off)")

@@ -65,3 +65,15 @@ func attachSinks(ctx context.Context, env *sinkEnv) (closeAll func() error, err 
 	}
 	return closeAll, nil
 }
+
+// flagDir is the directory a sink's flag (--carve, --pcap) or, without
+// it, its config's dir names; "" when neither does, or the flag says none.
+func flagDir(flag, cfgDir string) string {
+	switch flag {
+	case "none":
+		return ""
+	case "":
+		return cfgDir
+	}
+	return flag
+}
